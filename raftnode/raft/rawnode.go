@@ -1,0 +1,305 @@
+package raft
+
+import (
+	"fmt"
+
+	"github.com/raftkube/raftkube/raftnode/raft/tracker"
+	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+)
+
+// SoftState is volatile state worth telling the caller about: who leads and our
+// role. It is not persisted.
+type SoftState struct {
+	Lead      uint64
+	RaftState StateType
+}
+
+// Ready is the work the core hands to its caller: what to persist, what to send
+// and what to apply. The caller handles a Ready in this order:
+//
+//  1. Send LeaderMessages (any time from now on: they may go out before or while
+//     the rest is persisted, Raft thesis §10.2.1).
+//  2. Persist HardState (if not empty), Snapshot (if not empty) and Entries,
+//     syncing to stable storage when MustSync is set, and make them visible
+//     through the Storage.
+//  3. Send Messages.
+//  4. Apply Snapshot and CommittedEntries to the state machine, calling
+//     ApplyConfChange for configuration entries; answer ReadStates once applied
+//     up to their index.
+//  5. Call Advance.
+//
+// The slices in a Ready belong to the caller until Advance; after it the core may
+// reuse them, so a caller that keeps messages beyond Advance (an asynchronous
+// transport) copies the Message values out first. Call Advance before the next
+// Ready.
+type Ready struct {
+	// SoftState is set when the leader or role changed.
+	*SoftState
+	// HardState is set (non-empty) when term, vote or commit changed.
+	HardState pb.HardState
+	// ReadStates are answered ReadIndex requests.
+	ReadStates []ReadState
+	// Entries are to be persisted before Messages are sent.
+	Entries []pb.Entry
+	// Snapshot is to be persisted (when not empty).
+	Snapshot pb.Snapshot
+	// CommittedEntries are to be applied; they may include some of Entries, which
+	// must be persisted first.
+	CommittedEntries []pb.Entry
+	// Messages go out after this Ready's state is persisted.
+	Messages []pb.Message
+	// LeaderMessages are a leader's appends, heartbeats and snapshots in a term it
+	// has already made durable; they may go out before this Ready is persisted.
+	LeaderMessages []pb.Message
+	// MustSync says whether the writes must reach stable storage before step 3.
+	MustSync bool
+}
+
+func isHardStateEqual(a, b pb.HardState) bool { return a == b }
+
+// IsEmptyHardState reports whether st is the zero HardState.
+func IsEmptyHardState(st pb.HardState) bool { return st.IsEmpty() }
+
+// IsEmptySnap reports whether sp holds no snapshot.
+func IsEmptySnap(sp pb.Snapshot) bool { return sp.Metadata.Index == 0 }
+
+// MustSync reports whether writing st and entsnum entries must be synced: term,
+// vote and entries must be durable before anyone relies on them; a commit index
+// alone can be recovered.
+func MustSync(st, prevst pb.HardState, entsnum int) bool {
+	return entsnum != 0 || st.Vote != prevst.Vote || st.Term != prevst.Term
+}
+
+// RawNode is a Raft member as a deterministic state machine: the caller ticks it,
+// steps messages into it and drains its Ready. It is not safe for concurrent use;
+// one goroutine owns it.
+type RawNode struct {
+	raft       *raft
+	prevSoftSt SoftState
+	prevHardSt pb.HardState
+	// spare message buffers returned by Advance, reused to avoid allocating.
+	spareMsgs, spareEarly []pb.Message
+}
+
+// NewRawNode creates a member from config. A new cluster's first member is given a
+// Storage holding a snapshot whose ConfState lists the initial voters; a member that
+// joins an existing cluster starts from an empty Storage and receives the
+// configuration from the leader.
+func NewRawNode(config *Config) (*RawNode, error) {
+	r, err := newRaft(config)
+	if err != nil {
+		return nil, fmt.Errorf("new raft member %x: %w", config.ID, err)
+	}
+	rn := &RawNode{raft: r}
+	rn.prevSoftSt = r.softState()
+	rn.prevHardSt = r.hardState()
+	return rn, nil
+}
+
+// Tick advances the logical clock by one tick.
+func (rn *RawNode) Tick() { rn.raft.tick() }
+
+// Campaign starts an election now (a pre-vote first when PreVote is set).
+func (rn *RawNode) Campaign() error {
+	return rn.raft.Step(pb.Message{Type: pb.MsgHup})
+}
+
+// Propose proposes data to be appended to the log. On a leader the entry is
+// appended at once; a follower forwards it (unless forwarding is disabled). A nil
+// error does not mean the entry will commit: watch CommittedEntries.
+func (rn *RawNode) Propose(data []byte) error {
+	r := rn.raft
+	if r.state == StateLeader {
+		// Fast path: no message, no allocation.
+		e := [1]pb.Entry{{Data: data}}
+		return r.propose(e[:])
+	}
+	return r.Step(pb.Message{Type: pb.MsgProp, From: r.id, Entries: []pb.Entry{{Data: data}}})
+}
+
+// ProposeConfChange proposes a configuration change. At most one change may be
+// pending at a time; a refused change returns an error wrapping
+// ErrConfChangeRefused and changes nothing.
+func (rn *RawNode) ProposeConfChange(cc pb.ConfChangeI) error {
+	e, err := confChangeToEntry(cc)
+	if err != nil {
+		return err
+	}
+	return rn.raft.Step(pb.Message{Type: pb.MsgProp, From: rn.raft.id, Entries: []pb.Entry{e}})
+}
+
+func confChangeToEntry(c pb.ConfChangeI) (pb.Entry, error) {
+	if ccv1, ok := c.AsV1(); ok {
+		data, err := ccv1.Marshal()
+		if err != nil {
+			return pb.Entry{}, fmt.Errorf("marshal ConfChange: %w", err)
+		}
+		return pb.Entry{Type: pb.EntryConfChange, Data: data}, nil
+	}
+	ccv2 := c.AsV2()
+	data, err := ccv2.Marshal()
+	if err != nil {
+		return pb.Entry{}, fmt.Errorf("marshal ConfChangeV2: %w", err)
+	}
+	return pb.Entry{Type: pb.EntryConfChangeV2, Data: data}, nil
+}
+
+// ApplyConfChange applies a committed configuration change and returns the
+// configuration now in force. The caller calls it when it applies the entry.
+func (rn *RawNode) ApplyConfChange(cc pb.ConfChangeI) pb.ConfState {
+	return rn.raft.applyConfChange(cc.AsV2())
+}
+
+// Step feeds a message from another member into the core.
+func (rn *RawNode) Step(m pb.Message) error {
+	if isLocalMsg(m.Type) {
+		return ErrStepLocalMsg
+	}
+	if pr := rn.raft.trk.Progress[m.From]; pr != nil || !isResponseMsg(m.Type) {
+		return rn.raft.Step(m)
+	}
+	return ErrStepPeerNotFound
+}
+
+// TransferLeader asks the leader to hand leadership to transferee. It is
+// forwarded when called on a follower.
+func (rn *RawNode) TransferLeader(transferee uint64) {
+	_ = rn.raft.Step(pb.Message{Type: pb.MsgTransferLeader, From: transferee})
+}
+
+// ReadIndex requests a linearizable read point; the answer arrives as a
+// ReadState carrying rctx. rctx must be unique among pending requests; a retry
+// with the same rctx replaces the earlier request.
+func (rn *RawNode) ReadIndex(rctx []byte) {
+	_ = rn.raft.Step(pb.Message{Type: pb.MsgReadIndex, Context: rctx})
+}
+
+// ReportUnreachable tells the core that a message to id could not be delivered.
+func (rn *RawNode) ReportUnreachable(id uint64) {
+	_ = rn.raft.Step(pb.Message{Type: pb.MsgUnreachable, From: id})
+}
+
+// SnapshotStatus is the outcome of sending a snapshot.
+type SnapshotStatus int
+
+// The outcomes of sending a snapshot.
+const (
+	SnapshotFinish SnapshotStatus = 1
+	SnapshotFailure SnapshotStatus = 2
+)
+
+// ReportSnapshot tells the core whether the snapshot sent to id was delivered.
+func (rn *RawNode) ReportSnapshot(id uint64, status SnapshotStatus) {
+	_ = rn.raft.Step(pb.Message{Type: pb.MsgSnapStatus, From: id, Reject: status == SnapshotFailure})
+}
+
+// SetPriority changes this member's election priority.
+func (rn *RawNode) SetPriority(p int64) { rn.raft.priority = p }
+
+// HasReady reports whether Ready would return anything to do.
+func (rn *RawNode) HasReady() bool {
+	r := rn.raft
+	if r.softState() != rn.prevSoftSt {
+		return true
+	}
+	if hs := r.hardState(); !hs.IsEmpty() && hs != rn.prevHardSt {
+		return true
+	}
+	return r.raftLog.hasNextUnstableSnapshot() ||
+		len(r.msgs) > 0 || len(r.msgsEarly) > 0 ||
+		r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts() ||
+		len(r.readStates) > 0
+}
+
+// Ready returns the work to do. Call Advance once it is done.
+func (rn *RawNode) Ready() Ready {
+	r := rn.raft
+	rd := Ready{
+		Entries:          r.raftLog.nextUnstableEnts(),
+		CommittedEntries: r.raftLog.nextCommittedEnts(),
+		Messages:         r.msgs,
+		LeaderMessages:   r.msgsEarly,
+		ReadStates:       r.readStates,
+	}
+	if ss := r.softState(); ss != rn.prevSoftSt {
+		rd.SoftState = &ss
+		rn.prevSoftSt = ss
+	}
+	if hs := r.hardState(); hs != rn.prevHardSt {
+		rd.HardState = hs
+	}
+	if r.raftLog.hasNextUnstableSnapshot() {
+		rd.Snapshot = *r.raftLog.unstable.snapshot
+	}
+	rd.MustSync = MustSync(r.hardState(), rn.prevHardSt, len(rd.Entries))
+	if !rd.HardState.IsEmpty() {
+		rn.prevHardSt = rd.HardState
+	}
+	r.msgs, rn.spareMsgs = rn.spareMsgs, nil
+	r.msgsEarly, rn.spareEarly = rn.spareEarly, nil
+	r.readStates = nil
+	return rd
+}
+
+// Advance tells the core that rd was handled: its state persisted, its messages
+// sent and its committed entries applied.
+func (rn *RawNode) Advance(rd Ready) {
+	r := rn.raft
+	if !IsEmptySnap(rd.Snapshot) {
+		r.raftLog.stableSnapTo(rd.Snapshot.Metadata.Index)
+	}
+	if n := len(rd.Entries); n > 0 {
+		last := &rd.Entries[n-1]
+		r.raftLog.stableTo(last.Index, last.Term)
+	}
+	if !rd.HardState.IsEmpty() {
+		r.durableTerm = rd.HardState.Term
+	}
+	if r.state == StateLeader {
+		r.selfAck()
+	}
+	if !IsEmptySnap(rd.Snapshot) && rd.Snapshot.Metadata.Index > r.raftLog.applied {
+		r.raftLog.appliedTo(rd.Snapshot.Metadata.Index)
+	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.raftLog.appliedTo(rd.CommittedEntries[n-1].Index)
+		r.reduceUncommittedSize(payloadsSize(rd.CommittedEntries))
+		r.maybeAutoLeave()
+	}
+	rn.spareMsgs = recycle(rd.Messages)
+	rn.spareEarly = recycle(rd.LeaderMessages)
+}
+
+// recycle clears msgs so the messages can be collected and returns the buffer.
+func recycle(msgs []pb.Message) []pb.Message {
+	clear(msgs)
+	return msgs[:0]
+}
+
+// Status returns the member's status, with per-member progress when leader.
+func (rn *RawNode) Status() Status { return getStatus(rn.raft) }
+
+// BasicStatus returns the status without progress, without allocating.
+func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }
+
+// WithProgress calls visitor for each member's progress, without copying.
+func (rn *RawNode) WithProgress(visitor func(id uint64, typ ProgressType, pr tracker.Progress)) {
+	rn.raft.trk.Visit(func(id uint64, pr *tracker.Progress) {
+		typ := ProgressTypePeer
+		if pr.IsLearner {
+			typ = ProgressTypeLearner
+		}
+		p := *pr
+		p.Inflights = nil
+		visitor(id, typ, p)
+	})
+}
+
+// ProgressType says whether a member is a voter or a learner.
+type ProgressType byte
+
+// The kinds of members in WithProgress.
+const (
+	ProgressTypePeer ProgressType = iota
+	ProgressTypeLearner
+)
