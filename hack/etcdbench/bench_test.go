@@ -168,6 +168,12 @@ func newCluster(tb testing.TB, n int) *cluster {
 		tb.Fatalf("Campaign: %v", err)
 	}
 	c.pump(tb)
+	// One proposal brings every follower into replicate state with the leader's
+	// commit index: the state the timed loop runs in.
+	if err := c.members[0].rn.Propose(payload()); err != nil {
+		tb.Fatalf("Propose: %v", err)
+	}
+	c.pump(tb)
 	c.members[0].mustBeLeader(tb)
 	for _, m := range c.members[1:] {
 		if m.soft.RaftState != raft.StateFollower || m.soft.Lead != 1 {

@@ -46,6 +46,8 @@ type benchMember struct {
 	soft      raft.SoftState // the last SoftState a Ready carried
 	applied   uint64         // index of the last committed entry handed out
 	compacted uint64
+	replies   []pb.Message // queued by collectAcks
+	ack       func(pb.Message)
 }
 
 // newBenchMember makes member id of a cluster whose configuration has the given
@@ -73,11 +75,17 @@ func newBenchMember(tb testing.TB, id uint64, voters []uint64) *benchMember {
 	if err != nil {
 		tb.Fatalf("NewRawNode(%d): %v", id, err)
 	}
-	return &benchMember{id: id, rn: rn, st: st, applied: 1, compacted: 1}
+	m := &benchMember{id: id, rn: rn, st: st, applied: 1, compacted: 1}
+	m.ack = m.collectAcks // one method value, not one per Ready
+	return m
 }
 
-// handleReady takes the next Ready, persists it, advances and returns it.
-func (m *benchMember) handleReady(tb testing.TB) raft.Ready {
+// handleReady takes the next Ready, persists it, hands its messages (the
+// LeaderMessages, then the Messages) to send, and advances. The core may reuse the
+// Ready's slices after Advance: send must not keep a message, nor step it into
+// this member (collect replies and step them after handleReady returns). A nil
+// send means no message is expected.
+func (m *benchMember) handleReady(tb testing.TB, send func(pb.Message)) {
 	rd := m.rn.Ready()
 	if rd.SoftState != nil {
 		m.soft = *rd.SoftState
@@ -95,6 +103,14 @@ func (m *benchMember) handleReady(tb testing.TB) raft.Ready {
 			tb.Fatalf("member %d: SetHardState: %v", m.id, err)
 		}
 	}
+	for _, msgs := range [2][]pb.Message{rd.LeaderMessages, rd.Messages} {
+		for _, msg := range msgs {
+			if send == nil {
+				tb.Fatalf("member %d sent an unexpected message: %+v", m.id, msg)
+			}
+			send(msg)
+		}
+	}
 	m.rn.Advance(rd)
 	if n := len(rd.CommittedEntries); n > 0 {
 		m.applied = rd.CommittedEntries[n-1].Index
@@ -105,16 +121,37 @@ func (m *benchMember) handleReady(tb testing.TB) raft.Ready {
 			m.compacted = m.applied
 		}
 	}
-	return rd
 }
 
-// drain handles Readys until there are none, calling onMsg for every message.
-func (m *benchMember) drain(tb testing.TB, onMsg func(pb.Message)) {
-	for m.rn.HasReady() {
-		rd := m.handleReady(tb)
-		for _, msg := range rd.Messages {
-			onMsg(msg)
+// collectAcks is a send for handleReady that queues a MsgAppResp acknowledging
+// every MsgApp, and a vote grant for every MsgVote to member 2 or 3.
+func (m *benchMember) collectAcks(msg pb.Message) {
+	switch msg.Type {
+	case pb.MsgApp:
+		m.replies = append(m.replies, benchAppAck(msg))
+	case pb.MsgVote:
+		if msg.To == 2 || msg.To == 3 {
+			m.replies = append(m.replies, benchVoteGrant(msg))
 		}
+	}
+}
+
+// stepReplies steps the replies queued by collectAcks.
+func (m *benchMember) stepReplies(tb testing.TB) {
+	for _, msg := range m.replies {
+		if err := m.rn.Step(msg); err != nil {
+			tb.Fatalf("member %d: Step(%+v): %v", m.id, msg, err)
+		}
+	}
+	m.replies = m.replies[:0]
+}
+
+// drain handles Readys, and steps back the replies send queued, until there is no
+// Ready.
+func (m *benchMember) drain(tb testing.TB, send func(pb.Message)) {
+	for m.rn.HasReady() {
+		m.handleReady(tb, send)
+		m.stepReplies(tb)
 	}
 }
 
@@ -146,7 +183,7 @@ func BenchmarkProposeSingleVoter(b *testing.B) {
 	if err := m.rn.Campaign(); err != nil {
 		b.Fatalf("Campaign: %v", err)
 	}
-	m.drain(b, func(msg pb.Message) { b.Fatalf("single voter sent a message: %+v", msg) })
+	m.drain(b, nil)
 	m.mustBeLeader(b)
 	data := benchPayload()
 	start := m.applied
@@ -156,10 +193,10 @@ func BenchmarkProposeSingleVoter(b *testing.B) {
 		if err := m.rn.Propose(data); err != nil {
 			b.Fatalf("Propose: %v", err)
 		}
-		m.handleReady(b)
+		m.handleReady(b, nil)
 	}
 	b.StopTimer()
-	m.drain(b, func(pb.Message) {})
+	m.drain(b, nil)
 	if want := start + uint64(b.N); m.applied != want {
 		b.Fatalf("applied %d, want %d", m.applied, want)
 	}
@@ -167,7 +204,9 @@ func BenchmarkProposeSingleVoter(b *testing.B) {
 
 // benchCluster is a set of members that talk through an in-process pump.
 type benchCluster struct {
+	tb      testing.TB
 	members []*benchMember // members[i].id == i+1
+	deliver func(pb.Message)
 }
 
 func newBenchCluster(tb testing.TB, n int) *benchCluster {
@@ -175,43 +214,53 @@ func newBenchCluster(tb testing.TB, n int) *benchCluster {
 	for i := range voters {
 		voters[i] = uint64(i + 1)
 	}
-	c := &benchCluster{}
+	c := &benchCluster{tb: tb}
+	c.deliver = c.step // one method value, not one per Ready
 	for _, id := range voters {
 		c.members = append(c.members, newBenchMember(tb, id, voters))
 	}
 	if err := c.members[0].rn.Campaign(); err != nil {
 		tb.Fatalf("Campaign: %v", err)
 	}
-	c.pump(tb)
+	c.pump()
+	// One proposal brings every follower into replicate state with the leader's
+	// commit index: the state the timed loop runs in.
+	if err := c.members[0].rn.Propose(benchPayload()); err != nil {
+		tb.Fatalf("Propose: %v", err)
+	}
+	c.pump()
 	c.members[0].mustBeLeader(tb)
 	for _, m := range c.members[1:] {
 		if m.soft.RaftState == raft.StateLeader {
 			tb.Fatalf("member %d is leader too: %+v", m.id, m.soft)
 		}
 	}
-	c.mustAgree(tb, c.members[0].applied)
+	c.mustAgree(c.members[0].applied)
 	return c
 }
 
-// pump handles the Readys of every member and delivers their messages until no
-// member has a Ready.
-func (c *benchCluster) pump(tb testing.TB) {
+// step delivers msg to its recipient.
+func (c *benchCluster) step(msg pb.Message) {
+	to := msg.To
+	if to == 0 || to > uint64(len(c.members)) {
+		c.tb.Fatalf("message to unknown member %d: %+v", to, msg)
+	}
+	if err := c.members[to-1].rn.Step(msg); err != nil {
+		c.tb.Fatalf("member %d: Step: %v", to, err)
+	}
+}
+
+// pump handles the Readys of every member, delivering their messages, until no
+// member has a Ready. A message reaches its recipient before the sender's Advance
+// (the core may reuse the Ready's slices after it), but the recipient's reply is
+// handled only once the sender's Ready is done.
+func (c *benchCluster) pump() {
 	for {
 		quiet := true
 		for _, m := range c.members {
-			if !m.rn.HasReady() {
-				continue
-			}
-			quiet = false
-			rd := m.handleReady(tb)
-			for _, msg := range rd.Messages {
-				to := msg.To
-				if to == 0 || to > uint64(len(c.members)) {
-					tb.Fatalf("message to unknown member %d", to)
-				}
-				if err := c.members[to-1].rn.Step(msg); err != nil {
-					tb.Fatalf("member %d: Step: %v", to, err)
-				}
+			if m.rn.HasReady() {
+				quiet = false
+				m.handleReady(c.tb, c.deliver)
 			}
 		}
 		if quiet {
@@ -221,11 +270,11 @@ func (c *benchCluster) pump(tb testing.TB) {
 }
 
 // mustAgree checks that every member applied up to want.
-func (c *benchCluster) mustAgree(tb testing.TB, want uint64) {
-	tb.Helper()
+func (c *benchCluster) mustAgree(want uint64) {
+	c.tb.Helper()
 	for _, m := range c.members {
 		if m.applied != want {
-			tb.Fatalf("member %d applied %d, want %d", m.id, m.applied, want)
+			c.tb.Fatalf("member %d applied %d, want %d", m.id, m.applied, want)
 		}
 	}
 }
@@ -241,10 +290,10 @@ func BenchmarkCommitThreeMembers(b *testing.B) {
 		if err := leader.rn.Propose(data); err != nil {
 			b.Fatalf("Propose: %v", err)
 		}
-		c.pump(b)
+		c.pump()
 	}
 	b.StopTimer()
-	c.mustAgree(b, start+uint64(b.N))
+	c.mustAgree(start + uint64(b.N))
 }
 
 func BenchmarkCommitThreeMembersBatch64(b *testing.B) {
@@ -260,38 +309,21 @@ func BenchmarkCommitThreeMembersBatch64(b *testing.B) {
 				b.Fatalf("Propose: %v", err)
 			}
 		}
-		c.pump(b)
+		c.pump()
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatchSize), "ns/proposal")
-	c.mustAgree(b, start+uint64(b.N*benchBatchSize))
+	c.mustAgree(start + uint64(b.N*benchBatchSize))
 }
 
 func BenchmarkReadyManyEntries(b *testing.B) {
 	// Member 1 of a five-voter configuration; members 2..5 exist only as the
-	// responses stepped back into it.
+	// replies stepped back into it: votes from 2 and 3, acks from all.
 	m := newBenchMember(b, 1, []uint64{1, 2, 3, 4, 5})
 	if err := m.rn.Campaign(); err != nil {
 		b.Fatalf("Campaign: %v", err)
 	}
-	respond := func(msg pb.Message) {
-		var resp pb.Message
-		switch msg.Type {
-		case pb.MsgVote:
-			if msg.To != 2 && msg.To != 3 {
-				return
-			}
-			resp = benchVoteGrant(msg)
-		case pb.MsgApp:
-			resp = benchAppAck(msg)
-		default:
-			return
-		}
-		if err := m.rn.Step(resp); err != nil {
-			b.Fatalf("Step(%+v): %v", resp, err)
-		}
-	}
-	m.drain(b, respond)
+	m.drain(b, m.ack)
 	m.mustBeLeader(b)
 	data := benchPayload()
 	start := m.applied
@@ -303,17 +335,11 @@ func BenchmarkReadyManyEntries(b *testing.B) {
 				b.Fatalf("Propose: %v", err)
 			}
 		}
-		rd := m.handleReady(b)
-		for _, msg := range rd.Messages {
-			if msg.Type == pb.MsgApp {
-				if err := m.rn.Step(benchAppAck(msg)); err != nil {
-					b.Fatalf("Step(MsgAppResp): %v", err)
-				}
-			}
-		}
+		m.handleReady(b, m.ack) // 64 entries; MsgApps to 4 followers, acked below
+		m.stepReplies(b)
 	}
 	b.StopTimer()
-	m.drain(b, respond)
+	m.drain(b, m.ack)
 	if want := start + uint64(b.N*benchBatchSize); m.applied != want {
 		b.Fatalf("applied %d, want %d", m.applied, want)
 	}

@@ -120,10 +120,10 @@ func (r *raft) restore(s pb.Snapshot) bool {
 		return false
 	}
 	if !confStateHas(s.Metadata.ConfState, r.id) {
-		// A snapshot whose configuration lacks us would leave us without a
-		// configuration we belong to; ignore it.
-		r.logger.Warningf("%x attempted to restore snapshot but it is not in the ConfState %+v; should never happen", r.id, s.Metadata.ConfState)
-		return false
+		// A member that is being added receives whatever snapshot the leader holds,
+		// which may predate the change that adds it; that change follows in the log.
+		// So this is expected, not an error.
+		r.logger.Infof("%x restores snapshot [index: %d] whose configuration %+v does not include it yet", r.id, s.Metadata.Index, s.Metadata.ConfState)
 	}
 	if r.raftLog.matchTerm(s.Metadata.Index, s.Metadata.Term) {
 		// We already hold the snapshot's last entry: just move commit forward.

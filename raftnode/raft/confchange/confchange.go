@@ -34,21 +34,22 @@ import (
 // The errors a change can be refused with. Callers tell them apart with
 // errors.Is; the returned errors wrap them with details.
 var (
-	// ErrAlreadyJoint: EnterJoint or Simple on a joint configuration.
+	// ErrAlreadyJoint refuses EnterJoint or Simple on a joint configuration.
 	ErrAlreadyJoint = errors.New("configuration is already joint")
-	// ErrNotJoint: LeaveJoint on a configuration that is not joint.
+	// ErrNotJoint refuses LeaveJoint on a configuration that is not joint.
 	ErrNotJoint = errors.New("configuration is not joint")
-	// ErrZeroVoterJoint: EnterJoint from a configuration without voters.
+	// ErrZeroVoterJoint refuses EnterJoint from a configuration without voters.
 	ErrZeroVoterJoint = errors.New("cannot make a configuration without voters joint")
-	// ErrRemovedAllVoters: the changes leave the incoming configuration
-	// without voters.
+	// ErrRemovedAllVoters refuses changes that leave the incoming
+	// configuration without voters.
 	ErrRemovedAllVoters = errors.New("removed all voters")
-	// ErrTooManyVoterChanges: Simple would change more than one voter.
+	// ErrTooManyVoterChanges refuses a Simple change of more than one voter.
 	ErrTooManyVoterChanges = errors.New("more than one voter changed without entering joint config")
-	// ErrUnknownChangeType: a change of a type this package does not know.
+	// ErrUnknownChangeType refuses a change of a type this package does not
+	// know.
 	ErrUnknownChangeType = errors.New("unknown conf change type")
-	// ErrInvalidConfig: a configuration (the one started from, the result, or
-	// a ConfState given to Restore) breaks an invariant.
+	// ErrInvalidConfig refuses a configuration (the one started from, the
+	// result, or a ConfState given to Restore) that breaks an invariant.
 	ErrInvalidConfig = errors.New("invalid configuration")
 )
 

@@ -97,7 +97,9 @@ func simple(cc ...[]pb.ConfChangeSingle) func(Changer) (tracker.Config, tracker.
 }
 
 func enterJoint(autoLeave bool, cc ...[]pb.ConfChangeSingle) func(Changer) (tracker.Config, tracker.ProgressMap, error) {
-	return func(c Changer) (tracker.Config, tracker.ProgressMap, error) { return c.EnterJoint(autoLeave, seq(cc...)...) }
+	return func(c Changer) (tracker.Config, tracker.ProgressMap, error) {
+		return c.EnterJoint(autoLeave, seq(cc...)...)
+	}
 }
 
 func leaveJoint(c Changer) (tracker.Config, tracker.ProgressMap, error) { return c.LeaveJoint() }

@@ -10,7 +10,8 @@ import (
 // checkAndCopy checks the Changer's configuration and returns deep copies of
 // it and of its Progress map, for the change to work on.
 func (c Changer) checkAndCopy() (tracker.Config, tracker.ProgressMap, error) {
-	cfg := c.Tracker.Config.Clone()
+	current := c.Tracker.Config
+	cfg := current.Clone()
 	if cfg.Voters[0] == nil {
 		cfg.Voters[0] = quorum.MajorityConfig{} // written to by the changes
 	}

@@ -24,7 +24,8 @@ func snapshotTracker(p tracker.ProgressTracker) trackerCopy {
 		prs:      maps.Clone(p.Progress),
 		inflight: map[uint64]*tracker.Inflights{},
 	}
-	c.deep.Config = p.Config.Clone()
+	current := p.Config
+	c.deep.Config = current.Clone()
 	c.deep.Votes = maps.Clone(p.Votes)
 	c.deep.Progress = tracker.ProgressMap{}
 	for id, pr := range p.Progress {

@@ -25,6 +25,12 @@ import (
 // not describe a valid configuration (duplicate or zero ids, a member in two
 // roles, learners-next that are not outgoing voters, ...).
 func Restore(chg Changer, cs pb.ConfState) (tracker.Config, tracker.ProgressMap, error) {
+	for _, ids := range [][]uint64{cs.Voters, cs.VotersOutgoing, cs.Learners, cs.LearnersNext} {
+		if slices.Contains(ids, 0) {
+			// The changes would skip it (see Changer.apply): refuse it here.
+			return failed(fmt.Errorf("%w: restore %+v: node id 0", ErrInvalidConfig, cs))
+		}
+	}
 	chg.Tracker = tracker.MakeProgressTracker(chg.Tracker.MaxInflight, chg.Tracker.MaxInflightBytes)
 	outgoing, incoming := toConfChangeSingle(cs)
 

@@ -6,15 +6,15 @@ import "strconv"
 type StateType uint64
 
 const (
-	// StateProbe: the leader does not know where the follower's log matches its
+	// StateProbe means the leader does not know where the follower's log matches its
 	// own. It sends one MsgApp at a time and waits for the answer (or a
 	// heartbeat response) before sending the next, walking Next back on
 	// rejections until the logs match.
 	StateProbe StateType = iota
-	// StateReplicate: the logs match up to Match, and the leader streams
+	// StateReplicate means the logs match up to Match, and the leader streams
 	// entries optimistically, bounded by the Inflights window.
 	StateReplicate
-	// StateSnapshot: the follower needs entries the leader has compacted, so a
+	// StateSnapshot means the follower needs entries the leader has compacted, so a
 	// snapshot is on its way; no MsgApp is sent until it is applied or fails.
 	StateSnapshot
 )
