@@ -2,4 +2,8 @@ module github.com/raftkube/raftkube
 
 go 1.26
 
-require google.golang.org/protobuf v1.36.12 // indirect
+require (
+	github.com/cockroachdb/datadriven v1.0.3 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)

@@ -9,8 +9,8 @@ package raft_test
 // etcd side does, and cannot collide with the core's own identifiers.
 //
 // Every workload runs in one process with no ticks, no network and no marshaling:
-// a Ready is "persisted" into a MemoryStorage, advanced, and its messages are
-// stepped straight into the receiving RawNode. Storages are compacted up to the
+// a Ready is "persisted" into a MemoryStorage, its messages are stepped straight
+// into the receiving RawNode, and it is advanced. Storages are compacted up to the
 // applied index every benchCompactEvery entries so a long run stays in a steady
 // state instead of growing the log without bound.
 

@@ -101,6 +101,9 @@ type raft struct {
 	// pendingConfIndex is the index of the last configuration change appended by
 	// this leader; no new change may be proposed until it is applied.
 	pendingConfIndex uint64
+	// commitBcastPending is set when the commit index advanced and followers are
+	// still to be told; see flushCommit.
+	commitBcastPending bool
 	// uncommittedSize is the payload bytes of this leader's uncommitted entries.
 	// Invariant: only a leader's is non-zero.
 	uncommittedSize uint64
@@ -276,6 +279,7 @@ func (r *raft) reset(term uint64) {
 		}
 	})
 	r.pendingConfIndex = 0
+	r.commitBcastPending = false
 	r.uncommittedSize = 0
 	r.readOnly = newReadOnly(r.readOnly.option)
 	r.pendingReadIndexMessages = nil
@@ -525,8 +529,7 @@ func (r *raft) stepLowerTerm(m pb.Message) {
 // switchToConfig installs a configuration produced by the changer and returns its
 // ConfState.
 func (r *raft) switchToConfig(cfg tracker.Config, prs tracker.ProgressMap) pb.ConfState {
-	r.trk.Config = cfg
-	r.trk.Progress = prs
+	r.trk.Install(cfg, prs)
 	r.logger.Infof("%x switched to configuration %s", r.id, r.trk.Config.String())
 	cs := r.trk.ConfState()
 	pr, ok := r.trk.Progress[r.id]

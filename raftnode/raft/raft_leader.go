@@ -303,11 +303,32 @@ func (r *raft) maybeCommit() bool {
 	return r.raftLog.maybeCommit(r.trk.Committed(), r.Term)
 }
 
-// onCommitAdvanced tells followers the new commit index and answers read
-// requests that waited for the first commit of this term.
+// onCommitAdvanced answers read requests that waited for the first commit of
+// this term and schedules telling followers the new commit index. The commit-only
+// appends go out once per Ready (flushCommit), not once per acknowledgement: a
+// leader that commits after each of many acknowledgements in one batch would
+// otherwise send a message per follower for each of them.
 func (r *raft) onCommitAdvanced() {
 	r.releasePendingReadIndexMessages()
-	r.bcastAppend()
+	r.commitBcastPending = true
+}
+
+// flushCommit sends the commit index to followers that hold entries beyond the
+// commit index they were last told.
+func (r *raft) flushCommit() {
+	if !r.commitBcastPending {
+		return
+	}
+	r.commitBcastPending = false
+	if r.state != StateLeader {
+		return
+	}
+	committed := r.raftLog.committed
+	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+		if id != r.id && pr.CanBumpCommit(committed) {
+			r.sendAppend(id)
+		}
+	})
 }
 
 // sendAppend sends entries (or just the commit index) to a follower.
@@ -344,6 +365,7 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 		Commit:  r.raftLog.committed,
 	})
 	pr.UpdateOnEntriesSend(len(ents), payloadsSize(ents))
+	pr.SentCommit(r.raftLog.committed)
 	return true
 }
 
@@ -400,8 +422,10 @@ func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 // sendHeartbeat sends a heartbeat. The commit index it carries is capped at what
 // the follower is known to hold, since it may not have the entries beyond.
 func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
-	commit := min(r.trk.Progress[to].Match, r.raftLog.committed)
+	pr := r.trk.Progress[to]
+	commit := min(pr.Match, r.raftLog.committed)
 	r.send(pb.Message{To: to, Type: pb.MsgHeartbeat, Commit: commit, Context: ctx})
+	pr.SentCommit(commit)
 }
 
 // committedEntryInCurrentTerm reports whether this leader has committed an entry

@@ -205,7 +205,7 @@ func (rn *RawNode) HasReady() bool {
 	if hs := r.hardState(); !hs.IsEmpty() && hs != rn.prevHardSt {
 		return true
 	}
-	return r.raftLog.hasNextUnstableSnapshot() ||
+	return r.raftLog.hasNextUnstableSnapshot() || r.commitBcastPending ||
 		len(r.msgs) > 0 || len(r.msgsEarly) > 0 ||
 		r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts() ||
 		len(r.readStates) > 0
@@ -214,6 +214,7 @@ func (rn *RawNode) HasReady() bool {
 // Ready returns the work to do. Call Advance once it is done.
 func (rn *RawNode) Ready() Ready {
 	r := rn.raft
+	r.flushCommit()
 	rd := Ready{
 		Entries:          r.raftLog.nextUnstableEnts(),
 		CommittedEntries: r.raftLog.nextCommittedEnts(),
@@ -222,7 +223,10 @@ func (rn *RawNode) Ready() Ready {
 		ReadStates:       r.readStates,
 	}
 	if ss := r.softState(); ss != rn.prevSoftSt {
-		rd.SoftState = &ss
+		// Allocate only on change: taking &ss would move ss to the heap on
+		// every call.
+		rd.SoftState = new(SoftState)
+		*rd.SoftState = ss
 		rn.prevSoftSt = ss
 	}
 	if hs := r.hardState(); hs != rn.prevHardSt {

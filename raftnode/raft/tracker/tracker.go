@@ -9,8 +9,11 @@
 package tracker
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/raftkube/raftkube/raftnode/raft/quorum"
@@ -88,6 +91,14 @@ type ProgressTracker struct {
 	// false rejected. Ids that are not voters are ignored when tallying.
 	Votes map[uint64]bool
 
+	// members and voters cache what Install was given, sorted by id, so that the
+	// leader's per-proposal paths (Visit, Committed) walk slices instead of
+	// iterating maps.
+	// Invariant: when members is not nil, it lists exactly the entries of
+	// Progress in ascending id order, and voters[i] those of Voters[i].
+	members []memberProgress
+	voters  [2][]*Progress
+
 	// MaxInflight is the window size, in MsgApps, given to new members'
 	// Inflights.
 	MaxInflight int
@@ -110,6 +121,41 @@ func MakeProgressTracker(maxInflight int, maxBytes uint64) ProgressTracker {
 		MaxInflight:      maxInflight,
 		MaxInflightBytes: maxBytes,
 	}
+}
+
+// memberProgress is one member's id with its Progress.
+type memberProgress struct {
+	id uint64
+	pr *Progress
+}
+
+// Install makes cfg and prs the tracker's configuration and progress, as
+// produced by the confchange package. Replacing Config or Progress any other way
+// leaves the cached id order stale; Install is the way to switch.
+func (p *ProgressTracker) Install(cfg Config, prs ProgressMap) {
+	p.Config = cfg
+	p.Progress = prs
+	p.members = p.members[:0]
+	for id, pr := range prs {
+		p.members = append(p.members, memberProgress{id: id, pr: pr})
+	}
+	slices.SortFunc(p.members, func(a, b memberProgress) int { return cmp.Compare(a.id, b.id) })
+	for half := range p.voters {
+		p.voters[half] = p.voters[half][:0]
+		for _, m := range p.members {
+			if _, ok := cfg.Voters[half][m.id]; ok {
+				p.voters[half] = append(p.voters[half], m.pr)
+			}
+		}
+	}
+	if p.members == nil {
+		p.members = []memberProgress{}
+	}
+}
+
+// cached reports whether the caches set by Install still describe Progress.
+func (p *ProgressTracker) cached() bool {
+	return p.members != nil && len(p.members) == len(p.Progress)
 }
 
 // ConfState returns the configuration as recorded in snapshots: sorted id
@@ -148,7 +194,35 @@ func (l matchAckIndexer) AckedIndex(id uint64) (quorum.Index, bool) {
 // aside. It does not allocate for configs of up to seven voters per half. With
 // no voters at all it returns math.MaxUint64.
 func (p *ProgressTracker) Committed() uint64 {
+	if p.cached() {
+		return min(committedOf(p.voters[0]), committedOf(p.voters[1]))
+	}
 	return uint64(p.Voters.CommittedIndex(matchAckIndexer(p.Progress)))
+}
+
+// committedOf returns the highest Match a majority of prs has reached, or
+// math.MaxUint64 for no voters (an empty half of a joint config decides nothing).
+func committedOf(prs []*Progress) uint64 {
+	n := len(prs)
+	switch n {
+	case 0:
+		return math.MaxUint64
+	case 1:
+		return prs[0].Match
+	}
+	var stk [visitStack]uint64
+	var srt []uint64
+	if n <= len(stk) {
+		srt = stk[:n]
+	} else {
+		srt = make([]uint64, n)
+	}
+	for i, pr := range prs {
+		srt[i] = pr.Match
+	}
+	insertionSort(srt)
+	// The smallest index that a majority (n/2+1 voters) has reached.
+	return srt[n-(n/2+1)]
 }
 
 // activeIndexer acknowledges index 1 for recently active members and 0 for the
@@ -180,6 +254,12 @@ const visitStack = 7
 // given but must not add or remove members. Visit does not allocate for up to
 // seven members.
 func (p *ProgressTracker) Visit(f func(id uint64, pr *Progress)) {
+	if p.cached() {
+		for _, m := range p.members {
+			f(m.id, m.pr)
+		}
+		return
+	}
 	n := len(p.Progress)
 	var stk [visitStack]uint64
 	var ids []uint64
