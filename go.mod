@@ -3,7 +3,8 @@ module github.com/raftkube/raftkube
 go 1.26
 
 require (
-	github.com/cockroachdb/datadriven v1.0.3 // indirect
-	github.com/pmezard/go-difflib v1.0.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
+	github.com/cockroachdb/datadriven v1.0.3
+	google.golang.org/protobuf v1.36.12
 )
+
+require github.com/pmezard/go-difflib v1.0.0 // indirect

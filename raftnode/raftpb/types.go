@@ -7,7 +7,8 @@
 // costs no codec work and no per-message allocations until a caller actually puts it
 // on a wire or a disk. codec.go marshals these values to exactly the bytes the
 // generated code (package wirepb) produces, and codec_test.go proves the agreement in
-// both directions.
+// both directions. Decoding is zero-copy: Data and Context of a decoded value alias
+// the input buffer, which must not be modified while the value is in use.
 package raftpb
 
 // EntryType says how the data of an Entry is to be read.
