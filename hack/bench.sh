@@ -57,7 +57,7 @@ bench() {
 	shift 2
 	local out=$OUT/$name.txt tmp=$OUT/.$name.txt.tmp rel=.
 	[[ $dir == "$ROOT" ]] || rel=${dir#"$ROOT"/}
-	log "$name: (cd $rel && go test -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME $*)"
+	log "$name: (cd $rel && go test -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME -timeout $TIMEOUT $*)"
 	if ! (cd "$dir" && go test -run '^$' -bench "$BENCH" -benchmem -count "$COUNT" \
 		-benchtime "$BENCHTIME" -timeout "$TIMEOUT" "$@") >"$tmp"; then
 		cat "$tmp" >&2

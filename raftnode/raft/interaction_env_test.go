@@ -18,7 +18,6 @@ import (
 // interactionNode is one member of the scenario environment.
 type interactionNode struct {
 	id      uint64
-	cfg     Config
 	rn      *RawNode
 	storage *MemoryStorage
 	// stateMachine is the applied data, in order, each with the index it was
@@ -27,6 +26,14 @@ type interactionNode struct {
 	// confState is the configuration this member last installed through a
 	// snapshot or ApplyConfChange, to print it only when it changes.
 	confState pb.ConfState
+}
+
+// queuedMsg is a message in flight.
+type queuedMsg struct {
+	pb.Message
+	// lost is set when the message was sent across a partition: it will be
+	// dropped even if the partition heals before it is delivered.
+	lost bool
 }
 
 // appliedDatum is one value of a member's state machine.
@@ -40,9 +47,9 @@ type interactionEnv struct {
 	// nodes are the members; member i+1 is nodes[i].
 	nodes []*interactionNode
 	// messages are the messages sent and not yet delivered, in send order.
-	messages []pb.Message
-	// isolated members neither receive nor send: their messages are dropped when
-	// delivered.
+	messages []queuedMsg
+	// isolated members neither receive nor send: a message from or to one is
+	// lost, whether it was sent during the isolation or is delivered during it.
 	isolated map[uint64]bool
 	// out receives the output of the command being run, log lines included.
 	out *strings.Builder
@@ -124,8 +131,8 @@ func (env *interactionEnv) processReady(t *testing.T, n *interactionNode) {
 	}
 	// LeaderMessages may leave before the rest is persisted; Messages only after.
 	// The queue keeps them in that order.
-	env.messages = append(env.messages, rd.LeaderMessages...)
-	env.messages = append(env.messages, rd.Messages...)
+	env.send(rd.LeaderMessages)
+	env.send(rd.Messages)
 
 	if !IsEmptySnap(rd.Snapshot) {
 		n.restoreStateMachine(rd.Snapshot)
@@ -163,11 +170,11 @@ func (env *interactionEnv) apply(t *testing.T, n *interactionNode, e pb.Entry) {
 
 // noteConfState prints cs if it differs from the configuration n had.
 func (env *interactionEnv) noteConfState(n *interactionNode, cs pb.ConfState) {
-	if ieDescribeConfState(cs) == ieDescribeConfState(n.confState) {
+	if pb.DescribeConfState(cs) == pb.DescribeConfState(n.confState) {
 		return
 	}
 	n.confState = cs
-	env.printf("ConfState %s\n", ieDescribeConfState(cs))
+	env.printf("ConfState %s\n", pb.DescribeConfState(cs))
 }
 
 // restoreStateMachine replaces n's state machine with the snapshot's data.
@@ -193,11 +200,18 @@ func (n *interactionNode) snapshotData(index uint64) []byte {
 	return []byte(strings.Join(vals, ","))
 }
 
+// send queues msgs for delivery, marking those sent across a partition as lost.
+func (env *interactionEnv) send(msgs []pb.Message) {
+	for _, m := range msgs {
+		env.messages = append(env.messages, queuedMsg{Message: m, lost: env.isolated[m.From] || env.isolated[m.To]})
+	}
+}
+
 // deliverMsgs delivers (or, with drop, discards) the queued messages addressed
 // to id, in the order they were sent, and reports whether there were any.
 // Messages from or to an isolated member are dropped.
 func (env *interactionEnv) deliverMsgs(id uint64, drop bool) bool {
-	var mine, rest []pb.Message
+	var mine, rest []queuedMsg
 	for _, m := range env.messages {
 		if m.To == id {
 			mine = append(mine, m)
@@ -209,28 +223,35 @@ func (env *interactionEnv) deliverMsgs(id uint64, drop bool) bool {
 	for _, m := range mine {
 		switch {
 		case drop:
-			env.printf("dropped: %s\n", ieDescribeMessage(m))
+			env.printf("dropped: %s\n", pb.DescribeMessage(m.Message))
 			continue
-		case env.isolated[m.To] || env.isolated[m.From]:
-			env.printf("dropped (partitioned): %s\n", ieDescribeMessage(m))
+		case m.lost || env.isolated[m.To] || env.isolated[m.From]:
+			env.printf("dropped (partitioned): %s\n", pb.DescribeMessage(m.Message))
 			continue
 		case m.To == 0 || m.To > uint64(len(env.nodes)):
-			env.printf("dropped (no such member): %s\n", ieDescribeMessage(m))
+			env.printf("dropped (no such member): %s\n", pb.DescribeMessage(m.Message))
 			continue
 		}
-		env.printf("%s\n", ieDescribeMessage(m))
-		if err := env.nodes[m.To-1].rn.Step(m); err != nil {
+		env.printf("%s\n", pb.DescribeMessage(m.Message))
+		if err := env.nodes[m.To-1].rn.Step(m.Message); err != nil {
 			env.printf("%v\n", err)
 		}
 	}
 	return len(mine) > 0
 }
 
+// stabilizeRounds bounds stabilize, so that a livelock fails the test instead
+// of hanging it.
+const stabilizeRounds = 1000
+
 // stabilize handles Readies and delivers messages among ids until none of them
 // has anything left to do. Each round handles every member's Ready in id order,
 // then delivers to every member in id order.
 func (env *interactionEnv) stabilize(t *testing.T, ids []uint64) {
-	for {
+	for round := 0; ; round++ {
+		if round == stabilizeRounds {
+			t.Fatalf("members %v still busy after %d rounds", ids, stabilizeRounds)
+		}
 		done := true
 		for _, id := range ids {
 			n := env.nodes[id-1]

@@ -40,7 +40,7 @@ var interactionHandlers = map[string]interactionHandler{
 }
 
 // handleAddNodes: add-nodes N [voters=(1 2 3)] [learners=(4)] [index=1]
-// [content=a,b] [prevote=true] [checkquorum=true] [read-only=lease]
+// [content=a,b] [prevote=true] [checkquorum=true] [read-only=safe|lease]
 // [max-inflight=256] [max-size-per-msg=N]
 //
 // Adds N members with the next free ids. With a configuration (voters or
@@ -50,7 +50,7 @@ var interactionHandlers = map[string]interactionHandler{
 // member about to be added by a configuration change, and get everything from
 // the leader.
 func handleAddNodes(env *interactionEnv, t *testing.T, td *datadriven.TestData) {
-	count := ieUint(t, td, td.CmdArgs[0].Key)
+	count := ieID(t, td, 0)
 	voters, learners := ieIDList(t, td, "voters"), ieIDList(t, td, "learners")
 	index := uint64(0)
 	if len(voters)+len(learners) > 0 {
@@ -86,15 +86,21 @@ func handleAddNodes(env *interactionEnv, t *testing.T, td *datadriven.TestData) 
 		ieScanOpt(t, td, "checkquorum", &cfg.CheckQuorum)
 		ieScanOpt(t, td, "max-inflight", &cfg.MaxInflightMsgs)
 		ieScanOpt(t, td, "max-size-per-msg", &cfg.MaxSizePerMsg)
-		var readOnly string
-		if ieScanOpt(t, td, "read-only", &readOnly) && readOnly == "lease" {
+		readOnly := "safe"
+		ieScanOpt(t, td, "read-only", &readOnly)
+		switch readOnly {
+		case "safe":
+			cfg.ReadOnlyOption = ReadOnlySafe
+		case "lease":
 			cfg.ReadOnlyOption = ReadOnlyLeaseBased
+		default:
+			td.Fatalf(t, "read-only=%s: want safe or lease", readOnly)
 		}
 		rn, err := NewRawNode(&cfg)
 		if err != nil {
 			td.Fatalf(t, "new member %d: %v", id, err)
 		}
-		n := &interactionNode{id: id, cfg: cfg, rn: rn, storage: storage, confState: rn.raft.trk.ConfState()}
+		n := &interactionNode{id: id, rn: rn, storage: storage, confState: rn.raft.trk.ConfState()}
 		if index > 0 {
 			n.restoreStateMachine(snap)
 		}
@@ -110,14 +116,16 @@ func handleCampaign(env *interactionEnv, t *testing.T, td *datadriven.TestData) 
 	}
 }
 
-// handlePropose: propose ID DATA.
+// handlePropose: propose ID DATA... Proposes each DATA as an entry of its own.
 func handlePropose(env *interactionEnv, t *testing.T, td *datadriven.TestData) {
 	n := env.node(t, td, ieID(t, td, 0))
-	if len(td.CmdArgs) != 2 {
-		td.Fatalf(t, "usage: propose ID DATA")
+	if len(td.CmdArgs) < 2 {
+		td.Fatalf(t, "usage: propose ID DATA...")
 	}
-	if err := n.rn.Propose([]byte(td.CmdArgs[1].Key)); err != nil {
-		env.printf("%v\n", err)
+	for _, arg := range td.CmdArgs[1:] {
+		if err := n.rn.Propose([]byte(arg.Key)); err != nil {
+			env.printf("propose %s: %v\n", arg.Key, err)
+		}
 	}
 }
 
@@ -170,16 +178,19 @@ func handleProcessReady(env *interactionEnv, t *testing.T, td *datadriven.TestDa
 	ids := env.idsOrAll(t, td)
 	for _, id := range ids {
 		n := env.node(t, td, id)
-		if len(ids) > 1 {
-			env.printf("> %d handling Ready\n", id)
-		}
-		env.withIndent(func() {
+		process := func() {
 			if !n.rn.HasReady() {
 				env.printf("<empty Ready>\n")
 				return
 			}
 			env.processReady(t, n)
-		})
+		}
+		if len(ids) == 1 {
+			process()
+			continue
+		}
+		env.printf("> %d handling Ready\n", id)
+		env.withIndent(process)
 	}
 }
 
@@ -188,10 +199,19 @@ func handleProcessReady(env *interactionEnv, t *testing.T, td *datadriven.TestDa
 func handleDeliverMsgs(env *interactionEnv, t *testing.T, td *datadriven.TestData) {
 	var drop bool
 	ieScanOpt(t, td, "drop", &drop)
-	for _, id := range env.idsOrAll(t, td) {
-		if !env.deliverMsgs(id, drop) {
-			env.printf("no messages for %d\n", id)
+	ids := env.idsOrAll(t, td)
+	for _, id := range ids {
+		deliver := func() {
+			if !env.deliverMsgs(id, drop) {
+				env.printf("no messages\n")
+			}
 		}
+		if len(ids) == 1 {
+			deliver()
+			continue
+		}
+		env.printf("> %d receiving messages\n", id)
+		env.withIndent(deliver)
 	}
 }
 
@@ -280,6 +300,9 @@ func handleCompact(env *interactionEnv, t *testing.T, td *datadriven.TestData) {
 
 // handleLogLevel: log-level debug|info|warn|error|none.
 func handleLogLevel(env *interactionEnv, t *testing.T, td *datadriven.TestData) {
+	if len(td.CmdArgs) != 1 {
+		td.Fatalf(t, "usage: log-level debug|info|warn|error|none")
+	}
 	name := strings.ToUpper(td.CmdArgs[0].Key)
 	for i, l := range logLevelNames {
 		if l == name || (name == "WARNING" && l == "WARN") {
@@ -299,7 +322,7 @@ func (env *interactionEnv) printRaftLog(n *interactionNode) {
 	fi, _ := n.storage.FirstIndex()
 	li, _ := n.storage.LastIndex()
 	if snap, _ := n.storage.Snapshot(); !IsEmptySnap(snap) {
-		env.printf("snapshot %s\n", ieDescribeSnapshot(snap))
+		env.printf("snapshot %s\n", pb.DescribeSnapshot(snap))
 	}
 	if li < fi {
 		env.printf("log is empty: first index=%d, last index=%d\n", fi, li)
@@ -311,7 +334,7 @@ func (env *interactionEnv) printRaftLog(n *interactionNode) {
 		return
 	}
 	for _, e := range ents {
-		env.printf("%s\n", ieDescribeEntry(e))
+		env.printf("%s\n", pb.DescribeEntry(e))
 	}
 }
 
@@ -340,7 +363,7 @@ func handleRaftState(env *interactionEnv, _ *testing.T, _ *datadriven.TestData) 
 func handleStatus(env *interactionEnv, t *testing.T, td *datadriven.TestData) {
 	n := env.node(t, td, ieID(t, td, 0))
 	st := n.rn.Status()
-	env.printf("%d: %s Term:%d Lead:%d Commit:%d Applied:%d %s", st.ID, st.RaftState, st.Term, st.Lead, st.Commit, st.Applied, st.Config.String())
+	env.printf("%s Term:%d Lead:%d Commit:%d Applied:%d %s", st.RaftState, st.Term, st.Lead, st.Commit, st.Applied, st.Config.String())
 	if st.LeadTransferee != None {
 		env.printf(" LeadTransferee:%d", st.LeadTransferee)
 	}
@@ -350,7 +373,7 @@ func handleStatus(env *interactionEnv, t *testing.T, td *datadriven.TestData) {
 		for id, pr := range st.Progress {
 			prs[id] = &pr
 		}
-		env.printf("%s", prs.String())
+		env.printf("progress:\n%s", prs.String())
 	}
 }
 

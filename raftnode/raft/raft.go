@@ -104,6 +104,10 @@ type raft struct {
 	// commitBcastPending is set when the commit index advanced and followers are
 	// still to be told; see flushCommit.
 	commitBcastPending bool
+	// transferCampaignPending is set when a MsgTimeoutNow arrived while
+	// committed configuration changes were still unapplied; the member campaigns
+	// once they are applied (see campaignIfTransferPending).
+	transferCampaignPending bool
 	// uncommittedSize is the payload bytes of this leader's uncommitted entries.
 	// Invariant: only a leader's is non-zero.
 	uncommittedSize uint64
@@ -279,6 +283,7 @@ func (r *raft) reset(term uint64) {
 		}
 	})
 	r.pendingConfIndex = 0
+	r.transferCampaignPending = false
 	r.commitBcastPending = false
 	r.uncommittedSize = 0
 	r.readOnly = newReadOnly(r.readOnly.option)
@@ -342,16 +347,17 @@ func (r *raft) becomeLeader() {
 	pr.BecomeReplicate()
 	pr.RecentActive = true
 
-	// Entries of earlier terms may hold a configuration change this member has not
-	// applied yet. Refusing new changes until everything up to here is applied
-	// also makes a new leader commit an entry of its own term before it changes
-	// the configuration (the single-server change bug of 2015).
-	r.pendingConfIndex = r.raftLog.lastIndex()
-
 	var empty [1]pb.Entry
 	if !r.appendEntry(empty[:]) {
 		r.logger.Panicf("empty entry was dropped")
 	}
+	// Entries of earlier terms may hold a configuration change this member has not
+	// applied yet. Refusing new changes until everything up to and including the
+	// empty entry is applied also makes a new leader commit an entry of its own
+	// term before it changes the configuration (the single-server change bug of
+	// 2015). Set after the append: before it, a leader that had applied its whole
+	// log could change the configuration at once.
+	r.pendingConfIndex = r.raftLog.lastIndex()
 	r.logger.Infof("%x became leader at term %d", r.id, r.Term)
 }
 
@@ -450,6 +456,7 @@ func (r *raft) tickHeartbeat() {
 
 // Step is the entry point of every message.
 func (r *raft) Step(m pb.Message) error {
+	r.learnCommitFromVoteResp(m)
 	switch {
 	case m.Term == 0:
 		// Local message.
@@ -510,10 +517,13 @@ func (r *raft) stepHigherTerm(m pb.Message) bool {
 // stepLowerTerm handles a message from an older term.
 func (r *raft) stepLowerTerm(m pb.Message) {
 	switch {
-	case (r.checkQuorum || r.preVote) && (m.Type == pb.MsgHeartbeat || m.Type == pb.MsgApp):
+	case (r.checkQuorum || r.preVote || !r.promotable()) && (m.Type == pb.MsgHeartbeat || m.Type == pb.MsgApp):
 		// A stale leader, or a member whose term was raised while partitioned: with
 		// check-quorum or pre-vote it would otherwise never learn of the new term
-		// (its pre-votes are refused), so answer and let it step down.
+		// (its pre-votes are refused), so answer and let it step down. Without
+		// them our own campaign would tell it, but a member that cannot stand (a
+		// learner, say, that raised its term as a voter) never campaigns, and
+		// would never hear from the leader again.
 		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp})
 	case m.Type == pb.MsgPreVote:
 		// Answer with our term so a pre-candidate in an old term learns it and

@@ -95,15 +95,52 @@ func (r *raft) handleVoteRequest(m pb.Message) {
 	}
 	r.logger.Infof("%x [logterm: %d, index: %d, vote: %x] rejected %s from %x [logterm: %d, index: %d] at term %d",
 		r.id, r.raftLog.lastTerm(), r.raftLog.lastIndex(), r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term)
-	r.send(pb.Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true})
+	if r.Term == 0 {
+		// Only a pre-vote is refused at term 0 (a vote would have raised our term),
+		// by priority. We have no term to refuse with, and a pre-candidate ignores
+		// refusals from older terms anyway, so stay silent.
+		return
+	}
+	resp := pb.Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true}
+	if !r.promotable() {
+		// We cannot stand, so the candidate counts our vote only because it has not
+		// applied the change that took us out of the voters, and may not know that
+		// it committed: it could wait for our vote for ever (we refuse it when our
+		// log is longer, as the leader that proposed that change). Tell it our
+		// commit index and its term; see learnCommitFromVoteResp.
+		resp.Index = r.raftLog.committed
+		resp.LogTerm = r.raftLog.zeroTermOnOutOfBounds(r.raftLog.term(resp.Index))
+	}
+	r.send(resp)
+}
+
+// learnCommitFromVoteResp commits up to the commit index a refusing voter sent
+// (handleVoteRequest) if our log holds that entry with the same term: by Log
+// Matching our log then equals the voter's up to it, and a commit index is true
+// whoever reports it, in any term.
+func (r *raft) learnCommitFromVoteResp(m pb.Message) {
+	if !m.Reject || m.Index <= r.raftLog.committed || r.state == StateLeader {
+		return
+	}
+	if (m.Type == pb.MsgVoteResp || m.Type == pb.MsgPreVoteResp) && r.raftLog.matchTerm(m.Index, m.LogTerm) {
+		r.logger.Infof("%x learned from %x that index %d is committed", r.id, m.From, m.Index)
+		r.raftLog.commitTo(m.Index)
+		if r.state != StateFollower && r.hasUnappliedConfChanges() {
+			// As in hup: we cannot stand before we know the configuration we
+			// would lead.
+			r.becomeFollower(r.Term, None)
+		}
+	}
 }
 
 // priorityAllows applies election priorities: when the candidate's log is exactly
 // as up to date as ours, only a candidate of at least our priority gets the vote.
 // A strictly more up-to-date log always wins, and a leadership transfer overrides
-// priorities, so the highest-priority live member can always be elected.
+// priorities, so the highest-priority live member can always be elected. A
+// member that cannot stand itself (a learner, or removed) holds out for nobody:
+// the voters may need its vote while they have not applied its removal.
 func (r *raft) priorityAllows(m pb.Message) bool {
-	if m.Priority >= r.priority || string(m.Context) == string(campaignTransfer) {
+	if m.Priority >= r.priority || string(m.Context) == string(campaignTransfer) || !r.promotable() {
 		return true
 	}
 	return m.LogTerm != r.raftLog.lastTerm() || m.Index != r.raftLog.lastIndex()

@@ -43,6 +43,14 @@ func stepFollower(r *raft, m pb.Message) error {
 		// The leader hands over: campaign at once, without pre-vote (the leader
 		// already agreed) and ignoring leases.
 		r.logger.Infof("%x [term %d] received MsgTimeoutNow from %x and starts an election to get leadership", r.id, r.Term, m.From)
+		if r.promotable() && r.hasUnappliedConfChanges() {
+			// The leader's last commit (often the change that removed the
+			// leader) came in the same batch and is not applied yet. Campaigning
+			// must wait for it, but the handover must not be lost.
+			r.logger.Infof("%x defers the election until its committed configuration changes are applied", r.id)
+			r.transferCampaignPending = true
+			return nil
+		}
 		r.hup(campaignTransfer)
 	case pb.MsgReadIndex:
 		if r.lead == None {
@@ -55,6 +63,19 @@ func stepFollower(r *raft, m pb.Message) error {
 		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
 	}
 	return nil
+}
+
+// campaignIfTransferPending starts the election a MsgTimeoutNow asked for once
+// the configuration changes that were committed but unapplied when it arrived
+// are applied. A change of term or role in between cancels it (reset).
+func (r *raft) campaignIfTransferPending() {
+	if !r.transferCampaignPending || r.hasUnappliedConfChanges() {
+		return
+	}
+	r.transferCampaignPending = false
+	if r.state == StateFollower {
+		r.hup(campaignTransfer)
+	}
 }
 
 // handleAppendEntries appends the leader's entries if our log matches at the

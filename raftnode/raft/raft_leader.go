@@ -187,6 +187,10 @@ func (r *raft) handleAppendResponse(m pb.Message, pr *tracker.Progress) {
 	}
 	if r.maybeCommit() {
 		r.onCommitAdvanced()
+	} else if pr.CanBumpCommit(r.raftLog.committed) {
+		// This follower acknowledged late: the commit index moved on without it
+		// and it has not been told.
+		r.commitBcastPending = true
 	}
 	// Freed flow control may allow several size-limited appends at once.
 	for r.maybeSendAppend(m.From, false) {

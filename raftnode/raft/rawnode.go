@@ -184,7 +184,7 @@ type SnapshotStatus int
 
 // The outcomes of sending a snapshot.
 const (
-	SnapshotFinish SnapshotStatus = 1
+	SnapshotFinish  SnapshotStatus = 1
 	SnapshotFailure SnapshotStatus = 2
 )
 
@@ -269,6 +269,7 @@ func (rn *RawNode) Advance(rd Ready) {
 		r.raftLog.appliedTo(rd.CommittedEntries[n-1].Index)
 		r.reduceUncommittedSize(payloadsSize(rd.CommittedEntries))
 		r.maybeAutoLeave()
+		r.campaignIfTransferPending()
 	}
 	rn.spareMsgs = recycle(rd.Messages)
 	rn.spareEarly = recycle(rd.LeaderMessages)

@@ -225,8 +225,10 @@ func (ms *MemoryStorage) Append(entries []pb.Entry) error {
 	offset := entries[0].Index - ms.ents[0].Index
 	switch {
 	case uint64(len(ms.ents)) > offset:
-		// Truncate a conflicting suffix; append reuses the array when it can.
-		ms.ents = append(ms.ents[:offset], entries...)
+		// Truncate a conflicting suffix. The full slice expression makes append
+		// copy instead of writing over the replaced entries in place: slices of
+		// them may still be held outside (a Ready, messages in a transport).
+		ms.ents = append(ms.ents[:offset:offset], entries...)
 	case uint64(len(ms.ents)) == offset:
 		ms.ents = append(ms.ents, entries...)
 	default:

@@ -32,7 +32,9 @@ func limitSize(ents []pb.Entry, maxSize uint64) []pb.Entry {
 	for limit := 1; limit < len(ents); limit++ {
 		size += uint64(ents[limit].Size())
 		if size > maxSize {
-			return ents[:limit]
+			// Capped, so that appending to the result cannot overwrite the entries
+			// cut off, which belong to the log the slice was taken from.
+			return ents[:limit:limit]
 		}
 	}
 	return ents
