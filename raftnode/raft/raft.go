@@ -286,7 +286,7 @@ func (r *raft) reset(term uint64) {
 	r.transferCampaignPending = false
 	r.commitBcastPending = false
 	r.uncommittedSize = 0
-	r.readOnly = newReadOnly(r.readOnly.option)
+	r.readOnly = r.readOnly.reset()
 	r.pendingReadIndexMessages = nil
 }
 

@@ -451,15 +451,10 @@ func TestBugReadIndexRetrySameContext(t *testing.T) {
 		})
 	}
 
-	// Known bug, not fixed here (see the report of this change): heartbeats
-	// carry the caller's context, so a response to the first attempt's
-	// heartbeats cannot be told from one to the retry's, and the retry is
-	// confirmed by acknowledgements that predate it. The fix (each attempt's
-	// heartbeats carry a leader-made token of their own, as antflydb/antfly#599
-	// did for the same bug) changes the heartbeat contexts that read_only_test.go
-	// and testdata/read_index_safe.txt pin, so it waits for their owners.
+	// Heartbeats of each attempt carry a leader-made token of their own (the
+	// context plus a sequence number), so late answers to the first attempt's
+	// heartbeats cannot confirm the retry on a leader deposed in between.
 	t.Run("deposed leader, delayed responses", func(t *testing.T) {
-		t.Skip("known bug: delayed heartbeat responses of a first attempt confirm its retry on a deposed leader")
 		nw := newNetwork(t, []uint64{1, 2, 3})
 		h := newPaperHarness(nw)
 		nw.campaign(1)

@@ -411,8 +411,7 @@ func (r *raft) bcastAppend() {
 // bcastHeartbeat sends heartbeats, carrying the newest pending read request so
 // its acknowledgements confirm leadership for it and everything queued before.
 func (r *raft) bcastHeartbeat() {
-	ctx := r.readOnly.lastPendingRequestCtx()
-	r.bcastHeartbeatWithCtx(ctx)
+	r.bcastHeartbeatWithCtx(r.readOnly.lastPendingToken())
 }
 
 func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
@@ -460,9 +459,9 @@ func (r *raft) answerReadIndex(m pb.Message) {
 	switch r.readOnly.option {
 	case ReadOnlySafe:
 		// Confirm with a quorum round of heartbeats that we are still leader.
-		r.readOnly.addRequest(r.raftLog.committed, m)
-		r.readOnly.recvAck(r.id, m.Context)
-		r.bcastHeartbeatWithCtx(m.Context)
+		token := []byte(r.readOnly.addRequest(r.raftLog.committed, m))
+		r.readOnly.recvAck(r.id, token)
+		r.bcastHeartbeatWithCtx(token)
 	case ReadOnlyLeaseBased:
 		if resp := r.responseToReadIndexReq(m, r.raftLog.committed); resp.To != None {
 			r.send(resp)

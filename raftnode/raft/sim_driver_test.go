@@ -412,7 +412,7 @@ func (s *sim) reapRemoved() {
 
 // changeConf proposes a random membership change, built from the leader's
 // configuration: add a learner or a voter, promote, demote, remove, replace a
-// voter, or several at once, as ConfChange or ConfChangeV2 with any transition.
+// voter, update one (a no-op for the core), or several at once, as ConfChange or ConfChangeV2 with any transition.
 // A joint configuration entered with explicit leave is left by proposing the
 // empty ConfChangeV2. Stopped members still in the configuration are removed
 // first.
@@ -464,7 +464,7 @@ func (s *sim) changeConf() {
 	}
 	for range 1 + s.rng.IntN(3)*s.rng.IntN(2) {
 		vs, ls := unused(voters), unused(learners)
-		switch op := s.rng.IntN(7); {
+		switch op := s.rng.IntN(8); {
 		case op == 0 && n < simMaxMembers:
 			addNew(pb.ConfChangeAddLearnerNode)
 		case op == 1 && n < simMaxMembers:
@@ -481,6 +481,8 @@ func (s *sim) changeConf() {
 		case op == 6 && len(vs) > 0 && n < simMaxMembers:
 			add(pb.ConfChangeRemoveNode, pick(s, vs...))
 			addNew(pb.ConfChangeAddNode)
+		case op == 7 && len(vs) > 0:
+			add(pb.ConfChangeUpdateNode, pick(s, vs...)) // metadata only
 		}
 	}
 	if len(ccs) == 0 {

@@ -9,19 +9,39 @@ package raft_test
 // reorder and partition. Clients propose at random members, read through
 // ReadIndex, transfer leadership and change the membership (learners, promotions,
 // removals, replacements, joint consensus with every kind of transition). Time is
-// logical: a step is one message delivery, one tick of every member's clock, or
-// one client or fault action, chosen by a PCG generator seeded per run, so a run
-// is reproduced exactly from its seed. After the faults stop, the cluster must
+// logical: a step is one event (a message delivered or lost, a member's disk
+// write completing or its deferred Ready coming due), one tick of every
+// member's clock, or one client or fault action, chosen by a PCG generator seeded
+// per run, so a run is reproduced exactly from its seed. After the faults stop, the cluster must
 // elect a leader, commit a last proposal and agree on what it applied.
+//
+// Members handle their Readys as a real event loop may: a disk write can take a
+// while (LeaderMessages are out, the rest waits for it, and the member steps
+// messages meanwhile), and a member may step several messages before it asks for
+// a Ready. A crash can hit at any point of a Ready: before it, after
+// LeaderMessages, after persisting, after Messages, while applying.
+//
+// The invariants (sim_checker_test.go): Election Safety; committed entries never
+// change; every member applies the log in order without gaps, so applied
+// sequences are prefixes of each other; a leader commits only what a majority of
+// each half of a joint configuration has; Leader Completeness; a ReadIndex answer
+// covers everything committed before the request.
 //
 // The files: sim_test.go (the run loop, flags, the test), sim_member_test.go (a
 // member: Ready handling, state machine, crash and restart), sim_network_test.go
 // (the network and its faults), sim_driver_test.go (clients, membership changes
-// and the fault schedule), sim_checker_test.go (the invariants).
+// and the fault schedule, convergence), sim_checker_test.go (the invariants and
+// a test of the checker itself), sim_regress_test.go (replays of the core bugs
+// the simulation found).
+//
+// Run one seed with a trace:
+//
+//	go test ./raftnode/raft/ -run TestSimulation -sim.seed=N -sim.v
 
 import (
 	"flag"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"math/rand/v2"
 	"runtime/debug"
@@ -55,8 +75,10 @@ func TestSimulation(t *testing.T) {
 			}
 		})
 		total.add(runSimulation(t, uint64(*simSeed), steps, *simVerbose))
+	} else if *simSteps < simStepsPerSeed {
+		total.add(runSimulation(t, 0, *simSteps, *simVerbose))
 	} else {
-		for seed := range max(1, *simSteps/simStepsPerSeed) {
+		for seed := range *simSteps / simStepsPerSeed {
 			total.add(runSimulation(t, uint64(seed), simStepsPerSeed, *simVerbose))
 		}
 	}
@@ -145,7 +167,8 @@ type sim struct {
 	chk     *simChecker
 	params  simParams
 	stats   simStats
-	digest  hash64
+	// digest hashes the run's events, so that two runs can be compared.
+	digest hash.Hash64
 
 	// proposals, reads number the client requests so each payload is unique.
 	proposals, reads int
@@ -153,11 +176,6 @@ type sim struct {
 	// it committed.
 	final      []byte
 	finalIndex uint64
-}
-
-type hash64 interface {
-	Write([]byte) (int, error)
-	Sum64() uint64
 }
 
 // simFailure is how a violated invariant unwinds a run.
@@ -209,7 +227,7 @@ func runSimulation(t testing.TB, seed uint64, steps int, verbose bool) (stats si
 		if stack != nil {
 			t.Logf("%s", stack)
 		}
-		t.Fatalf("seed %d step %d (tick %d): %v\n%s\nreproduce with: go test ./raftnode/raft/ -run TestSimulation -sim.seed=%d -sim.steps=%d",
+		t.Fatalf("seed %d step %d (tick %d): %v\n%s\nreproduce with: go test ./raftnode/raft/ -run TestSimulation -sim.seed=%d -sim.steps=%d\n(add -sim.v for a trace of every step)",
 			seed, s.step, s.tick, failure, s.params.String(), seed, steps)
 	}
 	s.stats.seeds = 1
