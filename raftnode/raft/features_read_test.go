@@ -43,7 +43,9 @@ func TestFeatureReadIndexSafeBatched(t *testing.T) {
 
 	x.ignored[pb.MsgHeartbeatResp] = true
 	x.readIndex(1, "r1")
-	x.member(1).rn.Propose([]byte("w")) // commits: appends are not dropped
+	if err := x.member(1).rn.Propose([]byte("w")); err != nil { // commits: appends are not dropped
+		t.Fatal(err)
+	}
 	x.stabilize()
 	x.readIndex(1, "r2")
 	x.readIndex(1, "r3")
@@ -95,7 +97,9 @@ func TestFeatureReadIndexFollowerForwards(t *testing.T) {
 func TestFeatureReadIndexWaitsForCommitInTerm(t *testing.T) {
 	x := newReadNet(newNetwork(t, threeVoters))
 	x.campaign(1)
-	x.member(1).rn.Propose([]byte("w"))
+	if err := x.member(1).rn.Propose([]byte("w")); err != nil {
+		t.Fatal(err)
+	}
 	x.stabilize()
 	// 2 wins the next term but cannot commit its empty entry yet.
 	x.ignored[pb.MsgAppResp] = true

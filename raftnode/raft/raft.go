@@ -202,8 +202,6 @@ func newRaft(c *Config) (*raft, error) {
 	return r, nil
 }
 
-func (r *raft) hasLeader() bool { return r.lead != None }
-
 func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
 
 func (r *raft) hardState() pb.HardState {

@@ -55,8 +55,6 @@ type Ready struct {
 	MustSync bool
 }
 
-func isHardStateEqual(a, b pb.HardState) bool { return a == b }
-
 // IsEmptyHardState reports whether st is the zero HardState.
 func IsEmptyHardState(st pb.HardState) bool { return st.IsEmpty() }
 

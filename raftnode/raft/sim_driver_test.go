@@ -386,16 +386,16 @@ func sortedIDs(set map[uint64]struct{}) []uint64 {
 	return ids
 }
 
-// reapRemoved stops members that the leader's configuration had, but has not
-// had for a while: they were removed. (The leader's configuration is the one it
-// applied, so it was committed.) A member made for a change that never made it
-// into the log stays idle: without a configuration it never campaigns.
+// reapRemoved stops members that the committed configuration had, but has not
+// had for a while: they were removed, and an operator stops them (a removed
+// member that never learns of its removal would otherwise campaign for ever). A
+// member made for a change that never made it into the log stays idle: without a
+// configuration it never campaigns.
 func (s *sim) reapRemoved() {
-	l := s.leader()
-	if l == nil {
+	ids := s.committedConfig()
+	if ids == nil {
 		return
 	}
-	ids := configIDs(l.rn.Status().Config)
 	for _, m := range s.members {
 		if m.stopped {
 			continue
@@ -408,6 +408,32 @@ func (s *sim) reapRemoved() {
 			s.stop(m)
 		}
 	}
+}
+
+// committedConfig returns the members of the newest configuration known to be
+// committed: the one applied at the highest index by a running member. An
+// operator learns it from the leader, or remembers it when there is none.
+func (s *sim) committedConfig() []uint64 {
+	var newest *simMember
+	for _, m := range s.members {
+		if m.rn != nil && (newest == nil || m.sm.applied > newest.sm.applied) {
+			newest = m
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	cs := &newest.sm.conf
+	var ids []uint64
+	for _, set := range [][]uint64{cs.Voters, cs.VotersOutgoing, cs.Learners, cs.LearnersNext} {
+		for _, id := range set {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // changeConf proposes a random membership change, built from the leader's
@@ -554,12 +580,6 @@ func (s *sim) converge() {
 		}
 		cfg := l.rn.Status().Config
 		ids := configIDs(cfg)
-		for _, m := range s.members {
-			// A removed leader leads on until it has handed over.
-			if m != l && m.rn != nil && m.everInConfig && !slices.Contains(ids, m.id) {
-				s.stop(m)
-			}
-		}
 		if cfg.IsJoint() && !cfg.AutoLeave && s.tick%int64(s.params.electionTick) == 0 {
 			_ = l.rn.ProposeConfChange(pb.ConfChangeV2{})
 			s.settle(l)
@@ -589,20 +609,18 @@ func (s *sim) converge() {
 		s.tick-start, s.finalIndex, joinLines(states))
 }
 
-// restartNeeded restarts stopped members that the configuration of a running
-// member still has. That happens when a change races with a removal (a
-// promotion proposed before the member was removed, say): the member is needed
-// after all, and is brought back from its disk.
+// restartNeeded restarts stopped members that the committed configuration has.
+// That happens when a change races with a removal (a promotion proposed before
+// the member was removed, say): the member is needed after all, and is brought
+// back from its disk.
 func (s *sim) restartNeeded() {
-	for _, m := range s.running() {
-		for _, id := range configIDs(m.rn.Status().Config) {
-			if o := s.member(id); o != nil && o.stopped {
-				s.tracef("member %d is in the configuration of member %d again: restarting it", id, m.id)
-				o.stopped = false
-				o.lastInConfig = s.tick
-				s.start(o)
-				s.stats.restarts++
-			}
+	for _, id := range s.committedConfig() {
+		if m := s.member(id); m != nil && m.stopped {
+			s.tracef("member %d is in the committed configuration again: restarting it", id)
+			m.stopped = false
+			m.lastInConfig = s.tick
+			s.start(m)
+			s.stats.restarts++
 		}
 	}
 }

@@ -159,6 +159,7 @@ type ConfState struct {
 // ConfChangeType is the kind of a single membership change.
 type ConfChangeType int32
 
+// The kinds of single membership changes.
 const (
 	ConfChangeAddNode        ConfChangeType = 0
 	ConfChangeRemoveNode     ConfChangeType = 1
