@@ -515,13 +515,14 @@ func (r *raft) stepHigherTerm(m pb.Message) bool {
 // stepLowerTerm handles a message from an older term.
 func (r *raft) stepLowerTerm(m pb.Message) {
 	switch {
-	case (r.checkQuorum || r.preVote || !r.promotable()) && (m.Type == pb.MsgHeartbeat || m.Type == pb.MsgApp):
+	case (r.checkQuorum || r.preVote || !r.campaignReaches(m.From)) && (m.Type == pb.MsgHeartbeat || m.Type == pb.MsgApp):
 		// A stale leader, or a member whose term was raised while partitioned: with
 		// check-quorum or pre-vote it would otherwise never learn of the new term
 		// (its pre-votes are refused), so answer and let it step down. Without
-		// them our own campaign would tell it, but a member that cannot stand (a
-		// learner, say, that raised its term as a voter) never campaigns, and
-		// would never hear from the leader again.
+		// them our own campaign tells it, unless our campaign never asks it: we
+		// cannot stand (a learner that raised its term as a voter, say), or our
+		// configuration is older than the leader's and does not have it. We would
+		// then never hear from the leader again.
 		r.send(pb.Message{To: m.From, Type: pb.MsgAppResp})
 	case m.Type == pb.MsgPreVote:
 		// Answer with our term so a pre-candidate in an old term learns it and
@@ -532,6 +533,14 @@ func (r *raft) stepLowerTerm(m pb.Message) {
 	default:
 		r.logger.Infof("%x [term: %d] ignored a %s message with lower term from %x [term: %d]", r.id, r.Term, m.Type, m.From, m.Term)
 	}
+}
+
+// campaignReaches reports whether our campaigns ask id for its vote, which
+// tells it our term.
+func (r *raft) campaignReaches(id uint64) bool {
+	_, in := r.trk.Voters[0][id]
+	_, out := r.trk.Voters[1][id]
+	return r.promotable() && (in || out)
 }
 
 // switchToConfig installs a configuration produced by the changer and returns its

@@ -138,7 +138,9 @@ func (r *raft) learnCommitFromVoteResp(m pb.Message) {
 // A strictly more up-to-date log always wins, and a leadership transfer overrides
 // priorities, so the highest-priority live member can always be elected. A
 // member that cannot stand itself (a learner, or removed) holds out for nobody:
-// the voters may need its vote while they have not applied its removal.
+// a candidate asks it only because their configurations differ (it has not
+// applied its own promotion, or the candidate its removal), and may need its
+// vote.
 func (r *raft) priorityAllows(m pb.Message) bool {
 	if m.Priority >= r.priority || string(m.Context) == string(campaignTransfer) || !r.promotable() {
 		return true

@@ -162,9 +162,9 @@ func (s *sim) newMember() *simMember {
 			CheckQuorum:               p.checkQuorum,
 			PreVote:                   p.preVote,
 		},
-		disk:         raft.NewMemoryStorage(),
-		volatileSM:   s.rng.Float64() < p.volatileSMP,
-		lastInConfig: s.tick,
+		disk:       raft.NewMemoryStorage(),
+		volatileSM: s.rng.Float64() < p.volatileSMP,
+		removedAt:  -1,
 	}
 	if p.priorities {
 		m.cfg.Priority = int64(s.rng.IntN(3))
@@ -386,25 +386,29 @@ func sortedIDs(set map[uint64]struct{}) []uint64 {
 	return ids
 }
 
-// reapRemoved stops members that the committed configuration had, but has not
-// had for a while: they were removed, and an operator stops them (a removed
-// member that never learns of its removal would otherwise campaign for ever). A
-// member made for a change that never made it into the log stays idle: without a
-// configuration it never campaigns.
+// reapRemoved stops removed members, as an operator does once it has seen their
+// removal committed: when the leader, itself a voter of the configuration it
+// applied, no longer has them, and then a while later (stopAfter), leader or not.
+// A removed leader is no witness: the voters may not know yet that the change
+// committed, and need it until they do. A member made for a change that never
+// made it into the log stays idle: without a configuration it never campaigns.
 func (s *sim) reapRemoved() {
-	ids := s.committedConfig()
-	if ids == nil {
-		return
+	if l := s.leader(); l != nil {
+		cfg := l.rn.Status().Config
+		if _, voter := cfg.Voters[0][l.id]; voter {
+			ids := configIDs(cfg)
+			for _, m := range s.members {
+				switch {
+				case slices.Contains(ids, m.id):
+					m.everInConfig, m.removedAt = true, -1
+				case m.everInConfig && m.removedAt < 0:
+					m.removedAt = s.tick
+				}
+			}
+		}
 	}
 	for _, m := range s.members {
-		if m.stopped {
-			continue
-		}
-		if slices.Contains(ids, m.id) {
-			m.lastInConfig, m.everInConfig = s.tick, true
-			continue
-		}
-		if m.everInConfig && s.tick-m.lastInConfig > s.params.stopAfter {
+		if !m.stopped && m.removedAt >= 0 && s.tick-m.removedAt > s.params.stopAfter {
 			s.stop(m)
 		}
 	}
@@ -618,7 +622,7 @@ func (s *sim) restartNeeded() {
 		if m := s.member(id); m != nil && m.stopped {
 			s.tracef("member %d is in the committed configuration again: restarting it", id)
 			m.stopped = false
-			m.lastInConfig = s.tick
+			m.removedAt = -1
 			s.start(m)
 			s.stats.restarts++
 		}

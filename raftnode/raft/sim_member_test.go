@@ -153,10 +153,10 @@ type simMember struct {
 	checkedTo uint64
 	// lastSnap is the index of the last snapshot the member made itself.
 	lastSnap uint64
-	// lastInConfig is the last tick the leader's configuration had the member;
-	// everInConfig says whether it ever had.
-	lastInConfig int64
+	// everInConfig says whether the leader's configuration ever had the member;
+	// removedAt is the tick it was seen removed, or -1 (see reapRemoved).
 	everInConfig bool
+	removedAt    int64
 }
 
 // start starts (or restarts) m from what it persisted: its disk, and its

@@ -30,7 +30,7 @@ type simMsg struct {
 	typ            pb.MessageType
 	lost           bool
 	wire           []byte
-	// local marks an event of member to rather than a message.
+	// local, when not zero, marks an event of member to rather than a message.
 	local simLocalEvent
 }
 
@@ -38,9 +38,8 @@ type simMsg struct {
 type simLocalEvent uint8
 
 const (
-	localNone simLocalEvent = iota
 	// localWriteDone completes the member's disk write.
-	localWriteDone
+	localWriteDone simLocalEvent = 1 + iota
 	// localReady makes the member handle the Readys it put off.
 	localReady
 )

@@ -55,13 +55,23 @@ func newRegressNet(t *testing.T, voters, learners []uint64, priority map[uint64]
 func (nw *regressNet) start(m *regressMember) {
 	cfg := m.cfg
 	cfg.Storage = simDisk{MemoryStorage: m.disk, conf: m.conf}
+	// The scripted state machine applies everything committed before it stops.
 	hs, _, _ := m.disk.InitialState()
-	cfg.Applied = max(hs.Commit, 1)
+	cfg.Applied = hs.Commit
 	rn, err := raft.NewRawNode(&cfg)
 	if err != nil {
 		nw.t.Fatalf("start member %d: %v", m.id, err)
 	}
 	m.rn = rn
+}
+
+// addEmpty starts a member with an empty disk, to be added by a change.
+func (nw *regressNet) addEmpty(id uint64, like *regressMember) *regressMember {
+	m := &regressMember{id: id, disk: raft.NewMemoryStorage(), cfg: like.cfg}
+	m.cfg.ID = id
+	nw.members[id] = m
+	nw.start(m)
+	return m
 }
 
 // ready handles every Ready of m, queueing its messages.
@@ -72,13 +82,26 @@ func (nw *regressNet) ready(m *regressMember) {
 		if !raft.IsEmptyHardState(rd.HardState) {
 			_ = m.disk.SetHardState(rd.HardState)
 		}
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			if err := m.disk.ApplySnapshot(rd.Snapshot); err != nil {
+				nw.t.Fatal(err)
+			}
+			m.conf = rd.Snapshot.Metadata.ConfState
+		}
 		if err := m.disk.Append(rd.Entries); err != nil {
 			nw.t.Fatal(err)
 		}
 		nw.queue = append(nw.queue, rd.Messages...)
 		for _, e := range rd.CommittedEntries {
-			if e.Type == pb.EntryConfChange {
+			switch e.Type {
+			case pb.EntryConfChange:
 				var cc pb.ConfChange
+				if err := cc.Unmarshal(e.Data); err != nil {
+					nw.t.Fatal(err)
+				}
+				m.conf = m.rn.ApplyConfChange(cc)
+			case pb.EntryConfChangeV2:
+				var cc pb.ConfChangeV2
 				if err := cc.Unmarshal(e.Data); err != nil {
 					nw.t.Fatal(err)
 				}
@@ -101,6 +124,9 @@ func (nw *regressNet) deliver() {
 			continue
 		}
 		to := nw.members[msg.To]
+		if to == nil {
+			continue
+		}
 		_ = to.rn.Step(msg)
 		nw.ready(to)
 	}
@@ -110,7 +136,9 @@ func (nw *regressNet) deliver() {
 func (nw *regressNet) tickUntilLeader(n int) uint64 {
 	for range n {
 		for id := uint64(1); id <= uint64(len(nw.members)); id++ {
-			nw.members[id].rn.Tick()
+			if m := nw.members[id]; m != nil {
+				m.rn.Tick()
+			}
 		}
 		nw.deliver()
 		for id, m := range nw.members {
@@ -285,4 +313,69 @@ func (nw *regressNet) queuedTo(id uint64) bool {
 		}
 	}
 	return false
+}
+
+// The same rule failed a voter whose configuration is older than the leader's:
+// cut off while two members were replaced, it campaigned its term past the
+// leader's, and its vote requests went only to the members it knew, which had
+// been removed and stopped. The leader's appends, of an older term, it ignored;
+// nothing told the leader of its term. It answers them now, since its campaign
+// does not reach the leader. Found by the simulation, seed 10754.
+func TestRegressStaleVoterAheadOfLeaderTerm(t *testing.T) {
+	nw := newRegressNet(t, []uint64{1, 2, 3}, nil, nil)
+	for _, m := range nw.members {
+		m.cfg.PreVote = false
+		nw.start(m)
+	}
+	stale := nw.members[1]
+	isolated := map[uint64]bool{1: true}
+	nw.drop = func(m pb.Message) bool { return isolated[m.From] || isolated[m.To] }
+	if err := nw.members[2].rn.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	nw.deliver()
+	nw.addEmpty(4, stale)
+	nw.addEmpty(5, stale)
+	cc := pb.ConfChangeV2{Changes: []pb.ConfChangeSingle{
+		{Type: pb.ConfChangeAddNode, NodeID: 4}, {Type: pb.ConfChangeAddNode, NodeID: 5},
+		{Type: pb.ConfChangeRemoveNode, NodeID: 2}, {Type: pb.ConfChangeRemoveNode, NodeID: 3},
+	}}
+	if err := nw.members[2].rn.ProposeConfChange(cc); err != nil {
+		t.Fatal(err)
+	}
+	lead := uint64(0)
+	for range 100 {
+		for _, id := range []uint64{2, 3, 4, 5} {
+			nw.members[id].rn.Tick()
+		}
+		nw.deliver()
+		if st := nw.members[4].rn.Status(); len(st.Config.Voters[1]) == 0 && len(st.Config.Voters[0]) == 3 {
+			if l := st.Lead; l == 4 || l == 5 {
+				lead = l
+				break
+			}
+		}
+	}
+	if lead == 0 {
+		t.Fatalf("the replacement did not complete: %s", nw.members[4].rn.Status())
+	}
+	// Member 1 campaigns while cut off, then 2 and 3 are stopped and 1 is back.
+	for stale.rn.BasicStatus().Term <= nw.members[lead].rn.BasicStatus().Term+2 {
+		stale.rn.Tick()
+		nw.deliver()
+	}
+	isolated = map[uint64]bool{2: true, 3: true}
+	if err := nw.members[lead].rn.Propose([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for range 300 {
+		for _, id := range []uint64{1, 4, 5} {
+			nw.members[id].rn.Tick()
+		}
+		nw.deliver()
+	}
+	want := nw.members[4].rn.BasicStatus().Commit
+	if got := stale.rn.BasicStatus().Commit; got < want {
+		t.Fatalf("member 1 commit %d, member 4 commit %d (member 1: %s)", got, want, stale.rn.Status())
+	}
 }
