@@ -187,6 +187,9 @@ const (
 )
 
 // ReportSnapshot tells the core whether the snapshot sent to id was delivered.
+// The caller must report every MsgSnap it sends, delivered or not: while a
+// follower waits for its snapshot the leader sends it nothing else, and a lost
+// snapshot that is never reported leaves it waiting until it answers otherwise.
 func (rn *RawNode) ReportSnapshot(id uint64, status SnapshotStatus) {
 	_ = rn.raft.Step(pb.Message{Type: pb.MsgSnapStatus, From: id, Reject: status == SnapshotFailure})
 }
