@@ -101,9 +101,11 @@ type raft struct {
 	// pendingConfIndex is the index of the last configuration change appended by
 	// this leader; no new change may be proposed until it is applied.
 	pendingConfIndex uint64
-	// commitBcastPending is set when the commit index advanced and followers are
-	// still to be told; see flushCommit.
-	commitBcastPending bool
+	// entriesBcastPending is set when the leader appended entries that followers
+	// are still to be sent, and commitBcastPending when the commit index advanced
+	// and followers are still to be told; see flushAppends.
+	entriesBcastPending bool
+	commitBcastPending  bool
 	// transferCampaignPending is set when a MsgTimeoutNow arrived while
 	// committed configuration changes were still unapplied; the member campaigns
 	// once they are applied (see campaignIfTransferPending).
@@ -282,7 +284,7 @@ func (r *raft) reset(term uint64) {
 	})
 	r.pendingConfIndex = 0
 	r.transferCampaignPending = false
-	r.commitBcastPending = false
+	r.entriesBcastPending, r.commitBcastPending = false, false
 	r.uncommittedSize = 0
 	r.readOnly = r.readOnly.reset()
 	r.pendingReadIndexMessages = nil

@@ -98,7 +98,9 @@ func (r *raft) propose(ents []pb.Entry) error {
 	if confIndex != 0 {
 		r.pendingConfIndex = confIndex
 	}
-	r.bcastAppend()
+	// The appends go out when the caller asks for the next Ready (flushAppends),
+	// so that a burst of proposals leaves in one message per follower.
+	r.entriesBcastPending = true
 	return nil
 }
 
@@ -309,7 +311,7 @@ func (r *raft) maybeCommit() bool {
 
 // onCommitAdvanced answers read requests that waited for the first commit of
 // this term and schedules telling followers the new commit index. The commit-only
-// appends go out once per Ready (flushCommit), not once per acknowledgement: a
+// appends go out once per Ready (flushAppends), not once per acknowledgement: a
 // leader that commits after each of many acknowledgements in one batch would
 // otherwise send a message per follower for each of them.
 func (r *raft) onCommitAdvanced() {
@@ -317,19 +319,32 @@ func (r *raft) onCommitAdvanced() {
 	r.commitBcastPending = true
 }
 
-// flushCommit sends the commit index to followers that hold entries beyond the
-// commit index they were last told.
-func (r *raft) flushCommit() {
-	if !r.commitBcastPending {
+// flushAppends sends what proposals and commits since the last Ready left for
+// the followers: new entries, as far as flow control allows, and the commit
+// index to followers that hold entries beyond the one they were last told.
+// Deferring this to Ready time batches a burst of proposals into one append per
+// follower instead of one per proposal.
+func (r *raft) flushAppends() {
+	entries, commit := r.entriesBcastPending, r.commitBcastPending
+	if !entries && !commit {
 		return
 	}
-	r.commitBcastPending = false
+	r.entriesBcastPending, r.commitBcastPending = false, false
 	if r.state != StateLeader {
 		return
 	}
 	committed := r.raftLog.committed
 	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
-		if id != r.id && pr.CanBumpCommit(committed) {
+		if id == r.id {
+			return
+		}
+		sent := false
+		if entries {
+			for r.maybeSendAppend(id, false) {
+				sent = true
+			}
+		}
+		if !sent && commit && pr.CanBumpCommit(committed) {
 			r.sendAppend(id)
 		}
 	})

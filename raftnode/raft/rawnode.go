@@ -206,7 +206,7 @@ func (rn *RawNode) HasReady() bool {
 	if hs := r.hardState(); !hs.IsEmpty() && hs != rn.prevHardSt {
 		return true
 	}
-	return r.raftLog.hasNextUnstableSnapshot() || r.commitBcastPending ||
+	return r.raftLog.hasNextUnstableSnapshot() || r.entriesBcastPending || r.commitBcastPending ||
 		len(r.msgs) > 0 || len(r.msgsEarly) > 0 ||
 		r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts() ||
 		len(r.readStates) > 0
@@ -215,7 +215,7 @@ func (rn *RawNode) HasReady() bool {
 // Ready returns the work to do. Call Advance once it is done.
 func (rn *RawNode) Ready() Ready {
 	r := rn.raft
-	r.flushCommit()
+	r.flushAppends()
 	rd := Ready{
 		Entries:          r.raftLog.nextUnstableEnts(),
 		CommittedEntries: r.raftLog.nextCommittedEnts(),
