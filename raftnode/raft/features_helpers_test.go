@@ -79,86 +79,15 @@ func filledPayload(n int, fill byte) []byte {
 	return b
 }
 
-// readNet delivers like network.send and network.stabilize but keeps each
-// member's ReadStates, which testMember.handleReady drops.
+// readNet is the network with helpers for ReadIndex tests.
 type readNet struct {
 	*network
-	reads map[uint64][]ReadState
 }
 
-func newReadNet(nw *network) *readNet {
-	return &readNet{network: nw, reads: make(map[uint64][]ReadState)}
-}
+func newReadNet(nw *network) *readNet { return &readNet{network: nw} }
 
-// handle processes m's pending Readies like testMember.handleReady, keeping the
-// ReadStates.
-func (x *readNet) handle(m *testMember) []pb.Message {
-	x.t.Helper()
-	var msgs []pb.Message
-	for m.rn.HasReady() {
-		rd := m.rn.Ready()
-		x.reads[m.id] = append(x.reads[m.id], rd.ReadStates...)
-		msgs = append(msgs, rd.LeaderMessages...)
-		if !IsEmptyHardState(rd.HardState) {
-			if err := m.storage.SetHardState(rd.HardState); err != nil {
-				x.t.Fatal(err)
-			}
-		}
-		if !IsEmptySnap(rd.Snapshot) {
-			if err := m.storage.ApplySnapshot(rd.Snapshot); err != nil {
-				x.t.Fatal(err)
-			}
-		}
-		if err := m.storage.Append(rd.Entries); err != nil {
-			x.t.Fatal(err)
-		}
-		msgs = append(msgs, rd.Messages...)
-		for _, e := range rd.CommittedEntries {
-			m.apply(x.t, e)
-		}
-		m.rn.Advance(rd)
-	}
-	return msgs
-}
-
-func (x *readNet) send(msgs ...pb.Message) {
-	for len(msgs) > 0 {
-		m := msgs[0]
-		msgs = msgs[1:]
-		if !x.deliverable(m) {
-			continue
-		}
-		p, ok := x.members[m.To]
-		if !ok {
-			continue
-		}
-		x.delivered[m.Type]++
-		_ = p.rn.Step(m)
-		msgs = append(msgs, x.handle(p)...)
-	}
-}
-
-func (x *readNet) stabilize() {
-	for {
-		var msgs []pb.Message
-		for _, id := range x.ids() {
-			msgs = append(msgs, x.handle(x.members[id])...)
-		}
-		if len(msgs) == 0 {
-			return
-		}
-		x.send(msgs...)
-	}
-}
-
-func (x *readNet) tick(n int) {
-	for range n {
-		for _, id := range x.ids() {
-			x.members[id].rn.Tick()
-		}
-		x.stabilize()
-	}
-}
+// reads returns the ReadStates member id handed out, in order.
+func (x *readNet) reads(id uint64) []ReadState { return x.member(id).readStates }
 
 // readIndex asks member id for a read point and delivers until quiet.
 func (x *readNet) readIndex(id uint64, ctx string) {
@@ -169,7 +98,7 @@ func (x *readNet) readIndex(id uint64, ctx string) {
 // readCtxs returns the request contexts of member id's read states, in order.
 func (x *readNet) readCtxs(id uint64) []string {
 	var out []string
-	for _, rs := range x.reads[id] {
+	for _, rs := range x.reads(id) {
 		out = append(out, string(rs.RequestCtx))
 	}
 	return out

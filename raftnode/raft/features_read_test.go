@@ -21,16 +21,16 @@ func TestFeatureReadIndexSafeNeedsHeartbeatQuorum(t *testing.T) {
 	x.isolate(1)
 	x.readIndex(1, "r1")
 	x.tick(5)
-	if len(x.reads[1]) != 0 {
-		t.Fatalf("isolated leader answered a safe read: %+v", x.reads[1])
+	if len(x.reads(1)) != 0 {
+		t.Fatalf("isolated leader answered a safe read: %+v", x.reads(1))
 	}
 
 	// One follower is enough for a quorum of three.
 	x.heal()
 	x.cutLink(1, 3)
 	x.tick(1)
-	if want := []ReadState{{Index: commit, RequestCtx: []byte("r1")}}; !equalReadStates(x.reads[1], want) {
-		t.Fatalf("read states %+v, want %+v", x.reads[1], want)
+	if want := []ReadState{{Index: commit, RequestCtx: []byte("r1")}}; !equalReadStates(x.reads(1), want) {
+		t.Fatalf("read states %+v, want %+v", x.reads(1), want)
 	}
 }
 
@@ -49,8 +49,8 @@ func TestFeatureReadIndexSafeBatched(t *testing.T) {
 	x.stabilize()
 	x.readIndex(1, "r2")
 	x.readIndex(1, "r3")
-	if len(x.reads[1]) != 0 {
-		t.Fatalf("answered without heartbeat responses: %+v", x.reads[1])
+	if len(x.reads(1)) != 0 {
+		t.Fatalf("answered without heartbeat responses: %+v", x.reads(1))
 	}
 	delete(x.ignored, pb.MsgHeartbeatResp)
 
@@ -59,7 +59,7 @@ func TestFeatureReadIndexSafeBatched(t *testing.T) {
 	if got := x.readCtxs(1); !slices.Equal(got, []string{"r1", "r2", "r3"}) {
 		t.Fatalf("answered %v, want [r1 r2 r3]", got)
 	}
-	if idx := []uint64{x.reads[1][0].Index, x.reads[1][1].Index, x.reads[1][2].Index}; !slices.Equal(idx, []uint64{commit, commit + 1, commit + 1}) {
+	if idx := []uint64{x.reads(1)[0].Index, x.reads(1)[1].Index, x.reads(1)[2].Index}; !slices.Equal(idx, []uint64{commit, commit + 1, commit + 1}) {
 		t.Fatalf("read indexes %v, want [%d %d %d]", idx, commit, commit+1, commit+1)
 	}
 	if n := x.delivered[pb.MsgHeartbeatResp] - beforeResp; n != 2 {
@@ -77,17 +77,17 @@ func TestFeatureReadIndexFollowerForwards(t *testing.T) {
 		t.Fatalf("delivered %d MsgReadIndex and %d MsgReadIndexResp, want 1 and 1",
 			x.delivered[pb.MsgReadIndex], x.delivered[pb.MsgReadIndexResp])
 	}
-	if want := []ReadState{{Index: commit, RequestCtx: []byte("f1")}}; !equalReadStates(x.reads[2], want) {
-		t.Fatalf("follower read states %+v, want %+v", x.reads[2], want)
+	if want := []ReadState{{Index: commit, RequestCtx: []byte("f1")}}; !equalReadStates(x.reads(2), want) {
+		t.Fatalf("follower read states %+v, want %+v", x.reads(2), want)
 	}
-	if len(x.reads[1]) != 0 {
-		t.Fatalf("the leader kept a read state for the follower's request: %+v", x.reads[1])
+	if len(x.reads(1)) != 0 {
+		t.Fatalf("the leader kept a read state for the follower's request: %+v", x.reads(1))
 	}
 
 	// Without a known leader the request is dropped.
 	y := newReadNet(newNetwork(t, threeVoters))
 	y.readIndex(2, "lost")
-	if y.delivered[pb.MsgReadIndex] != 0 || len(y.reads[2]) != 0 {
+	if y.delivered[pb.MsgReadIndex] != 0 || len(y.reads(2)) != 0 {
 		t.Fatalf("a follower without leader forwarded or answered a read")
 	}
 }
@@ -106,8 +106,8 @@ func TestFeatureReadIndexWaitsForCommitInTerm(t *testing.T) {
 	x.campaign(2)
 	x.mustLeader(2)
 	x.readIndex(2, "early")
-	if len(x.reads[2]) != 0 {
-		t.Fatalf("answered before the leader committed in its term: %+v", x.reads[2])
+	if len(x.reads(2)) != 0 {
+		t.Fatalf("answered before the leader committed in its term: %+v", x.reads(2))
 	}
 	delete(x.ignored, pb.MsgAppResp)
 	x.tick(2)
@@ -115,9 +115,9 @@ func TestFeatureReadIndexWaitsForCommitInTerm(t *testing.T) {
 	if got := x.readCtxs(2); !slices.Equal(got, []string{"early"}) {
 		t.Fatalf("answered %v, want [early]", got)
 	}
-	term, _ := lead.raftLog.term(x.reads[2][0].Index)
+	term, _ := lead.raftLog.term(x.reads(2)[0].Index)
 	if term != lead.Term || lead.Term != 2 {
-		t.Fatalf("read index %d is of term %d, want the leader's term %d", x.reads[2][0].Index, term, lead.Term)
+		t.Fatalf("read index %d is of term %d, want the leader's term %d", x.reads(2)[0].Index, term, lead.Term)
 	}
 }
 
@@ -131,8 +131,8 @@ func TestFeatureReadIndexLeaseBased(t *testing.T) {
 
 	heartbeats := x.delivered[pb.MsgHeartbeat]
 	x.readIndex(1, "l1")
-	if want := []ReadState{{Index: commit, RequestCtx: []byte("l1")}}; !equalReadStates(x.reads[1], want) {
-		t.Fatalf("read states %+v, want %+v", x.reads[1], want)
+	if want := []ReadState{{Index: commit, RequestCtx: []byte("l1")}}; !equalReadStates(x.reads(1), want) {
+		t.Fatalf("read states %+v, want %+v", x.reads(1), want)
 	}
 	if n := x.delivered[pb.MsgHeartbeat] - heartbeats; n != 0 {
 		t.Fatalf("a lease read sent %d heartbeats", n)

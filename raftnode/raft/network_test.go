@@ -57,6 +57,8 @@ type testMember struct {
 	applied []pb.Entry
 	// confStates are the configurations ApplyConfChange returned, in order.
 	confStates []pb.ConfState
+	// readStates are the ReadStates this member handed out, in order.
+	readStates []ReadState
 }
 
 func (m *testMember) raft() *raft { return m.rn.raft }
@@ -67,6 +69,7 @@ func (m *testMember) handleReady(t testing.TB) []pb.Message {
 	var msgs []pb.Message
 	for m.rn.HasReady() {
 		rd := m.rn.Ready()
+		m.readStates = append(m.readStates, rd.ReadStates...)
 		msgs = append(msgs, rd.LeaderMessages...)
 		if !IsEmptyHardState(rd.HardState) {
 			if err := m.storage.SetHardState(rd.HardState); err != nil {
@@ -129,6 +132,9 @@ type network struct {
 	ignored map[pb.MessageType]bool
 	// hook, when set, sees every message and drops those it returns false for.
 	hook func(pb.Message) bool
+	// rewrite, when set, may change each deliverable message in flight; it drops
+	// the message by returning false. heal leaves it in place.
+	rewrite func(*pb.Message) bool
 	// delivered counts the messages delivered, by type.
 	delivered map[pb.MessageType]int
 }
@@ -213,7 +219,7 @@ func (nw *network) send(msgs ...pb.Message) {
 	for len(msgs) > 0 {
 		m := msgs[0]
 		msgs = msgs[1:]
-		if !nw.deliverable(m) {
+		if !nw.deliverable(m) || (nw.rewrite != nil && !nw.rewrite(&m)) {
 			continue
 		}
 		p, ok := nw.members[m.To]

@@ -370,12 +370,12 @@ func TestBugReadIndexWaitsForOwnTermCommit(t *testing.T) {
 			nw.member(tt.reader).rn.ReadIndex([]byte("read"))
 			h.settle()
 			h.tickAll(3)
-			if rs := h.readStates[tt.reader]; len(rs) != 0 {
+			if rs := h.member(tt.reader).readStates; len(rs) != 0 {
 				t.Fatalf("read answered before the new leader's first commit: %+v", rs)
 			}
 			nw.hook = nil
 			h.tickAll(2)
-			rs := h.readStates[tt.reader]
+			rs := h.member(tt.reader).readStates
 			if len(rs) != 1 || string(rs[0].RequestCtx) != "read" || rs[0].Index < empty {
 				t.Fatalf("read states %+v, want one for \"read\" at index >= %d", rs, empty)
 			}
@@ -439,7 +439,7 @@ func TestBugReadIndexRetrySameContext(t *testing.T) {
 			h.rewrite = nil
 			h.inject(tt.deliver(first, retry)...)
 			h.tickAll(2) // a later heartbeat round confirms whatever is still pending
-			rs := h.readStates[1]
+			rs := h.member(1).readStates
 			if len(rs) == 0 {
 				t.Fatal("the retried read was never answered")
 			}
@@ -481,7 +481,7 @@ func TestBugReadIndexRetrySameContext(t *testing.T) {
 		h.settle()
 		// The responses to 1's first heartbeats, delayed in the network, arrive.
 		h.inject(held...)
-		for _, s := range h.readStates[1] {
+		for _, s := range h.member(1).readStates {
 			t.Fatalf("deposed leader answered %q at index %d; write at %d acknowledged before the read was retried",
 				s.RequestCtx, s.Index, written)
 		}

@@ -207,71 +207,23 @@ func paperEntsString(ents []pb.Entry) string {
 func paperLog(m *testMember) string { return paperEntsString(m.raft().raftLog.allEntries()) }
 
 // ---------------------------------------------------------------------------
-// A harness over the shared network, for the few tests that must rewrite
-// messages in flight or see the ReadStates members hand out (the shared
-// network's handleReady drops them).
+// A harness over the shared network, for the few tests that rewrite messages in
+// flight (network.rewrite) or inject messages past the network's cuts.
 
 type paperHarness struct {
 	*network
-	// rewrite, when set, sees each deliverable message and may change it; it
-	// drops the message by returning false.
-	rewrite func(*pb.Message) bool
-	// readStates are the ReadStates each member handed out, in order.
-	readStates map[uint64][]ReadState
 }
 
-func newPaperHarness(nw *network) *paperHarness {
-	return &paperHarness{network: nw, readStates: make(map[uint64][]ReadState)}
-}
+func newPaperHarness(nw *network) *paperHarness { return &paperHarness{network: nw} }
 
-// ready handles m's Ready like testMember.handleReady, keeping its ReadStates.
-func (h *paperHarness) ready(m *testMember) []pb.Message {
-	t := h.t
-	t.Helper()
-	var msgs []pb.Message
-	for m.rn.HasReady() {
-		rd := m.rn.Ready()
-		h.readStates[m.id] = append(h.readStates[m.id], rd.ReadStates...)
-		msgs = append(msgs, rd.LeaderMessages...)
-		if !IsEmptyHardState(rd.HardState) {
-			if err := m.storage.SetHardState(rd.HardState); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if !IsEmptySnap(rd.Snapshot) {
-			if err := m.storage.ApplySnapshot(rd.Snapshot); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := m.storage.Append(rd.Entries); err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, rd.Messages...)
-		for _, e := range rd.CommittedEntries {
-			m.apply(t, e)
-		}
-		m.rn.Advance(rd)
-	}
-	return msgs
-}
+// ready handles m's pending Readies and returns the messages to send.
+func (h *paperHarness) ready(m *testMember) []pb.Message { return m.handleReady(h.t) }
 
 // deliver delivers msgs and everything they cause until quiet, honouring the
-// network's cuts, ignored types and hook, then rewrite.
+// network's cuts, ignored types, hook and rewrite.
 func (h *paperHarness) deliver(msgs ...pb.Message) {
 	h.t.Helper()
-	for len(msgs) > 0 {
-		m := msgs[0]
-		msgs = msgs[1:]
-		if !h.deliverable(m) || (h.rewrite != nil && !h.rewrite(&m)) {
-			continue
-		}
-		p, ok := h.members[m.To]
-		if !ok {
-			continue
-		}
-		_ = p.rn.Step(m)
-		msgs = append(msgs, h.ready(p)...)
-	}
+	h.send(msgs...)
 }
 
 // inject steps msgs into their recipients regardless of cuts, as messages that
@@ -288,16 +240,7 @@ func (h *paperHarness) inject(msgs ...pb.Message) {
 // settle drains every member and delivers until quiet.
 func (h *paperHarness) settle() {
 	h.t.Helper()
-	for {
-		var msgs []pb.Message
-		for _, id := range h.ids() {
-			msgs = append(msgs, h.ready(h.members[id])...)
-		}
-		if len(msgs) == 0 {
-			return
-		}
-		h.deliver(msgs...)
-	}
+	h.stabilize()
 }
 
 // tickAll ticks every member n times, settling after each tick.
