@@ -236,7 +236,8 @@ func (rn *RawNode) Ready() Ready {
 	if r.raftLog.hasNextUnstableSnapshot() {
 		rd.Snapshot = *r.raftLog.unstable.snapshot
 	}
-	rd.MustSync = MustSync(r.hardState(), rn.prevHardSt, len(rd.Entries))
+	// A snapshot replaces the log: it must be durable before anyone relies on it.
+	rd.MustSync = MustSync(r.hardState(), rn.prevHardSt, len(rd.Entries)) || !IsEmptySnap(rd.Snapshot)
 	if !rd.HardState.IsEmpty() {
 		rn.prevHardSt = rd.HardState
 	}

@@ -378,6 +378,31 @@ func TestRawNodeMustSync(t *testing.T) {
 	}
 }
 
+// A Ready that carries a snapshot must be synced even when term, vote and
+// entries did not change: the snapshot replaces the log.
+func TestRawNodeSnapshotMustSync(t *testing.T) {
+	rn, err := NewRawNode(newTestConfig(2, 10, 1, newBootstrapStorage([]uint64{1, 2}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 10, Term: 1, ConfState: pb.ConfState{Voters: []uint64{1, 2}}}}
+	// Same term as the follower already holds after this first message.
+	if err := rn.Step(pb.Message{Type: pb.MsgHeartbeat, From: 1, To: 2, Term: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rn.Advance(rn.Ready())
+	if err := rn.Step(pb.Message{Type: pb.MsgSnap, From: 1, To: 2, Term: 1, Snapshot: &snap}); err != nil {
+		t.Fatal(err)
+	}
+	rd := rn.Ready()
+	if IsEmptySnap(rd.Snapshot) || len(rd.Entries) != 0 {
+		t.Fatalf("Ready snapshot %+v entries %d, want the snapshot and no entries", rd.Snapshot.Metadata, len(rd.Entries))
+	}
+	if !rd.MustSync {
+		t.Fatalf("Ready with a snapshot has MustSync=false")
+	}
+}
+
 // A restarted member resumes from its storage: the hard state it persisted,
 // and no entry it had applied (Config.Applied) is handed out again.
 func TestRawNodeRestartFromStorage(t *testing.T) {
