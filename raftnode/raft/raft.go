@@ -45,6 +45,9 @@ var (
 	// ErrStepPeerNotFound means a response came from a member not in the
 	// configuration.
 	ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
+	// ErrInvalidMessage means a message from a peer was malformed and refused
+	// before it could touch any state.
+	ErrInvalidMessage = errors.New("raft: invalid message")
 )
 
 // campaignType says why a member campaigns; it travels in the Context of vote

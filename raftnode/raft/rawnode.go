@@ -153,6 +153,9 @@ func (rn *RawNode) Step(m pb.Message) error {
 	if isLocalMsg(m.Type) {
 		return ErrStepLocalMsg
 	}
+	if err := validateMessage(&m); err != nil {
+		return err
+	}
 	if pr := rn.raft.trk.Progress[m.From]; pr != nil || !isResponseMsg(m.Type) {
 		return rn.raft.Step(m)
 	}
@@ -310,3 +313,29 @@ const (
 	ProgressTypePeer ProgressType = iota
 	ProgressTypeLearner
 )
+
+// validateMessage refuses a message from a peer that would break the log's
+// invariants if stepped: appended entries must follow the entry they are
+// appended after, one index at a time, with terms that never decrease and never
+// exceed the message's term; a MsgSnap must carry a snapshot. Raft does not
+// defend against malicious peers, but a corrupted or buggy one must not corrupt
+// this member's log.
+func validateMessage(m *pb.Message) error {
+	switch m.Type {
+	case pb.MsgApp:
+		prevIndex, prevTerm := m.Index, m.LogTerm
+		for i := range m.Entries {
+			e := &m.Entries[i]
+			if e.Index != prevIndex+1 || e.Term < prevTerm || e.Term > m.Term {
+				return fmt.Errorf("%w: MsgApp from %x: entry %d/%d does not follow %d/%d in term %d",
+					ErrInvalidMessage, m.From, e.Term, e.Index, prevTerm, prevIndex, m.Term)
+			}
+			prevIndex, prevTerm = e.Index, e.Term
+		}
+	case pb.MsgSnap:
+		if m.Snapshot == nil || IsEmptySnap(*m.Snapshot) {
+			return fmt.Errorf("%w: MsgSnap from %x carries no snapshot", ErrInvalidMessage, m.From)
+		}
+	}
+	return nil
+}

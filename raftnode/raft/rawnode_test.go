@@ -686,3 +686,40 @@ func TestRawNodeSetPriority(t *testing.T) {
 		}
 	}
 }
+
+// Malformed messages from a peer are refused before they touch the log.
+func TestRawNodeStepRefusesMalformedMessages(t *testing.T) {
+	ents := func(it ...[2]uint64) []pb.Entry {
+		var out []pb.Entry
+		for _, x := range it {
+			out = append(out, pb.Entry{Term: x[0], Index: x[1]})
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		m    pb.Message
+	}{
+		{"gap", pb.Message{Type: pb.MsgApp, From: 1, To: 2, Term: 2, Index: 1, LogTerm: 1, Entries: ents([2]uint64{2, 2}, [2]uint64{2, 4})}},
+		{"not after prev", pb.Message{Type: pb.MsgApp, From: 1, To: 2, Term: 2, Index: 1, LogTerm: 1, Entries: ents([2]uint64{2, 3})}},
+		{"decreasing term", pb.Message{Type: pb.MsgApp, From: 1, To: 2, Term: 3, Index: 1, LogTerm: 2, Entries: ents([2]uint64{1, 2})}},
+		{"term past message", pb.Message{Type: pb.MsgApp, From: 1, To: 2, Term: 2, Index: 1, LogTerm: 1, Entries: ents([2]uint64{3, 2})}},
+		{"snapshot missing", pb.Message{Type: pb.MsgSnap, From: 1, To: 2, Term: 2}},
+		{"snapshot empty", pb.Message{Type: pb.MsgSnap, From: 1, To: 2, Term: 2, Snapshot: &pb.Snapshot{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rn, err := NewRawNode(newTestConfig(2, 10, 1, newBootstrapStorage([]uint64{1, 2}, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := rn.BasicStatus()
+			if err := rn.Step(tt.m); !errors.Is(err, ErrInvalidMessage) {
+				t.Fatalf("Step = %v, want ErrInvalidMessage", err)
+			}
+			if after := rn.BasicStatus(); after != before || rn.HasReady() {
+				t.Fatalf("state changed: %+v -> %+v (has ready %v)", before, after, rn.HasReady())
+			}
+		})
+	}
+}
