@@ -14,6 +14,7 @@ FUZZTIME       ?= 10s
 
 BUF            := $(BIN)/buf
 PROTOC_GEN_GO  := $(BIN)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 BENCHSTAT      := $(BIN)/benchstat
 GOLANGCI_LINT  := $(BIN)/golangci-lint
 
@@ -37,6 +38,7 @@ unit: ## run the tests (includes the simulator's CI budget and the scenario scri
 fuzz-short: ## a few seconds of each fuzz target, to catch regressions in the decoders
 	$(GO) test -run '^$$' -fuzz '^FuzzMessageUnmarshal$$' -fuzztime $(FUZZTIME) ./raftnode/raftpb/
 	$(GO) test -run '^$$' -fuzz '^FuzzConfChangeV2Unmarshal$$' -fuzztime $(FUZZTIME) ./raftnode/raftpb/
+	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./raftnode/kv/
 
 fuzz: ## long fuzz runs (FUZZTIME=10m by default here)
 	$(MAKE) fuzz-short FUZZTIME=10m
@@ -56,24 +58,28 @@ fmt: ## format the code
 fmt-check: ## fail if gofmt would change anything
 	@out=$$(gofmt -l $$(git ls-files '*.go') hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-gen: $(BUF) $(PROTOC_GEN_GO) ## regenerate generated code
+gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## regenerate generated code
 	PATH="$(BIN):$$PATH" $(BUF) generate
 
-check-gen: $(BUF) $(PROTOC_GEN_GO) ## fail if generated code is stale
+check-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## fail if generated code is stale
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	PATH="$(BIN):$$PATH" $(BUF) generate -o "$$tmp"; \
 	if ! diff -r "$$tmp/raftnode/raftpb/wirepb" raftnode/raftpb/wirepb; then \
+		echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi; \
+	if ! diff -r "$$tmp/raftnode/transport/transportpb" raftnode/transport/transportpb --exclude='*.proto'; then \
+		echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi; \
+	if ! diff -r "$$tmp/raftnode/kv/kvpb" raftnode/kv/kvpb --exclude='*.proto'; then \
 		echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi
 
 bench: $(BENCHSTAT) ## benchmarks side by side with etcd raft v3.6.0 and v3.7.0
 	BENCHSTAT=$(BENCHSTAT) hack/bench.sh
 
-tools: $(BUF) $(PROTOC_GEN_GO) $(BENCHSTAT) $(GOLANGCI_LINT) ## build every pinned tool into bin/
+tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) ## build every pinned tool into bin/
 
-$(BUF) $(PROTOC_GEN_GO) $(BENCHSTAT): $(TOOLS_MOD)
+$(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT): $(TOOLS_MOD)
 	@echo "building pinned tools from hack/tools (the first build takes a few minutes)"
-	cd hack/tools && $(GO) build -o $(BIN)/ github.com/bufbuild/buf/cmd/buf google.golang.org/protobuf/cmd/protoc-gen-go golang.org/x/perf/cmd/benchstat
-	@touch $(BUF) $(PROTOC_GEN_GO) $(BENCHSTAT)
+	cd hack/tools && $(GO) build -o $(BIN)/ github.com/bufbuild/buf/cmd/buf google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc golang.org/x/perf/cmd/benchstat
+	@touch $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT)
 
 $(GOLANGCI_LINT): $(LINT_MOD)
 	@echo "building golangci-lint from hack/lint (the first build takes a few minutes)"

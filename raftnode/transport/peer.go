@@ -1,0 +1,344 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	"github.com/raftkube/raftkube/raftnode/transport/transportpb"
+)
+
+var (
+	errPeerStopped = errors.New("peer removed or transport closed")
+	errStreamEnded = errors.New("peer ended the stream")
+)
+
+// peer sends to one member: a queue, the goroutine draining it into one stream,
+// and the goroutines of snapshots in flight.
+type peer struct {
+	t     *Transport
+	id    uint64
+	addr  string
+	queue chan pb.Message
+
+	ctx    context.Context // cancelled by stop
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
+	once   sync.Once     // guards stop
+
+	// Owned by the run goroutine.
+	carry   *pb.Message  // drained but did not fit the previous batch
+	scratch []pb.Message // the messages of the batch being built
+	sizes   []int        // their encoded sizes
+
+	mu      sync.Mutex
+	stopped bool
+	// conn is dialled on first use. Invariant: nil once stopped and its users gone.
+	conn  *grpc.ClientConn
+	snaps sync.WaitGroup // snapshot goroutines
+}
+
+// startPeer starts the goroutine of a peer at addr. queue, if not nil, is taken
+// over from a previous peer of the same member, whose goroutine closes prevDone
+// when it has stopped draining it.
+func startPeer(t *Transport, id uint64, addr string, queue chan pb.Message, prevDone <-chan struct{}) *peer {
+	if queue == nil {
+		queue = make(chan pb.Message, t.cfg.QueueSize)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &peer{t: t, id: id, addr: addr, queue: queue, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	go p.run(prevDone)
+	return p
+}
+
+// enqueue queues m without blocking and reports whether there was room.
+func (p *peer) enqueue(m pb.Message) bool {
+	select {
+	case p.queue <- m:
+		return true
+	default:
+		p.t.cfg.Logger.Debug("dropping message: queue full", "to", p.id, "type", m.Type)
+		return false
+	}
+}
+
+// stop ends the peer's goroutines and connection and waits for them.
+func (p *peer) stop() {
+	p.once.Do(func() {
+		p.mu.Lock()
+		p.stopped = true
+		p.mu.Unlock()
+		p.cancel()
+		<-p.done
+		p.snaps.Wait()
+		p.mu.Lock()
+		conn := p.conn
+		p.conn = nil
+		p.mu.Unlock()
+		if conn != nil {
+			_ = conn.Close() // only fails if already closed
+		}
+	})
+}
+
+// client returns a client of the peer's connection, dialling it on first use.
+func (p *peer) client() (transportpb.RaftClient, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return nil, errPeerStopped
+	}
+	if p.conn == nil {
+		b := p.t.cfg.Backoff
+		opts := append([]grpc.DialOption{
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: b.Min, Multiplier: 1.6, Jitter: 0.2, MaxDelay: b.Max},
+				MinConnectTimeout: 5 * time.Second,
+			}),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.t.maxBatchBytes() + 1024)),
+		}, p.t.cfg.DialOptions...)
+		conn, err := grpc.NewClient(p.addr, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("dial member %x at %s: %w", p.id, p.addr, err)
+		}
+		p.conn = conn
+	}
+	return transportpb.NewRaftClient(p.conn), nil
+}
+
+// run drains the queue into batches on one stream, reopening it with backoff after
+// a failure, until the peer stops.
+func (p *peer) run(prevDone <-chan struct{}) {
+	defer close(p.done)
+	if prevDone != nil {
+		select {
+		case <-prevDone:
+		case <-p.ctx.Done():
+			return
+		}
+	}
+	var s *outStream
+	defer func() { s.close() }()
+	failures := 0
+	for {
+		err := p.step(&s)
+		if p.ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			failures = 0
+			continue
+		}
+		s.close()
+		s = nil
+		failures++
+		p.fail(err)
+		if !p.pause(failures) {
+			return
+		}
+	}
+}
+
+// step waits for the next message or the end of the stream *s, and sends one
+// batch, opening the stream first if there is none. An error means *s failed.
+func (p *peer) step(s **outStream) error {
+	first, err := p.next(*s)
+	if err != nil || first == nil {
+		return err
+	}
+	if *s == nil {
+		if *s, err = p.openStream(); err != nil {
+			return err
+		}
+	}
+	b := p.batch(*first)
+	if b == nil {
+		return nil
+	}
+	if err := (*s).send(b); err != nil {
+		return fmt.Errorf("send batch of %d messages: %w", len(b.Messages), err)
+	}
+	return nil
+}
+
+// next returns the next message to send, or nil when the peer stops, or the error
+// that ended s.
+func (p *peer) next(s *outStream) (*pb.Message, error) {
+	if m := p.carry; m != nil {
+		p.carry = nil
+		return m, nil
+	}
+	select {
+	case <-p.ctx.Done():
+		return nil, nil
+	case m := <-p.queue:
+		return &m, nil
+	case err := <-s.ended():
+		s.finished = true
+		if err == nil {
+			err = errStreamEnded
+		}
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+}
+
+// fail reports one failure of the stream.
+func (p *peer) fail(err error) {
+	p.t.cfg.Logger.Warn("stream to peer failed", "peer", p.id, "addr", p.addr, "err", err)
+	p.t.cfg.Handler.ReportUnreachable(p.id)
+}
+
+// pause waits the backoff after the given number of consecutive failures, and
+// reports false if the peer stopped meanwhile.
+func (p *peer) pause(failures int) bool {
+	timer := time.NewTimer(backoffDelay(p.t.cfg.Backoff, failures))
+	defer timer.Stop()
+	select {
+	case <-p.ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// backoffDelay is b.Min doubled for each failure after the first, at most b.Max,
+// less a random part of up to half of it.
+func backoffDelay(b Backoff, failures int) time.Duration {
+	d := b.Min
+	for i := 1; i < failures && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	return d - rand.N(d/2+1)
+}
+
+// batch encodes first and whatever else is queued, up to MaxMessageBytes, into one
+// Batch. Messages over the limit are dropped and reported; nil means none was left.
+func (p *peer) batch(first pb.Message) *transportpb.Batch {
+	limit := p.t.cfg.MaxMessageBytes
+	total, framed := 0, 0
+	add := func(m pb.Message) bool {
+		n := m.Size()
+		f := protowire.SizeTag(1) + protowire.SizeBytes(n)
+		switch {
+		case n > limit:
+			p.t.cfg.Logger.Warn("dropping oversize message", "to", p.id, "type", m.Type, "bytes", n, "limit", limit)
+			p.t.cfg.Handler.ReportUnreachable(p.id)
+			return true
+		case len(p.scratch) > 0 && framed+f > limit:
+			p.carry = &m
+			return false
+		}
+		p.scratch, p.sizes = append(p.scratch, m), append(p.sizes, n)
+		total, framed = total+n, framed+f
+		return true
+	}
+	if add(first) {
+		p.drain(add)
+	}
+	defer func() { clear(p.scratch); p.scratch, p.sizes = p.scratch[:0], p.sizes[:0] }()
+	if len(p.scratch) == 0 {
+		return nil
+	}
+	return p.encode(total)
+}
+
+// drain passes queued messages to add until the queue is empty or add refuses.
+func (p *peer) drain(add func(pb.Message) bool) {
+	for {
+		select {
+		case m := <-p.queue:
+			if !add(m) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// encode marshals the scratch messages into one buffer of total bytes. A new
+// buffer each time: gRPC may read a sent message after SendMsg returns.
+func (p *peer) encode(total int) *transportpb.Batch {
+	buf := make([]byte, 0, total)
+	msgs := make([][]byte, len(p.scratch))
+	for i := range p.scratch {
+		start := len(buf)
+		buf = p.scratch[i].MarshalAppend(buf)
+		msgs[i] = buf[start:len(buf):len(buf)]
+	}
+	return &transportpb.Batch{ClusterId: p.t.cfg.ClusterID, From: p.t.cfg.ID, To: p.id, Messages: msgs}
+}
+
+// outStream is an open Stream call to a peer and the goroutine waiting for its
+// outcome, which learns of a refusal by the peer without waiting for the next send.
+type outStream struct {
+	stream grpc.ClientStreamingClient[transportpb.Batch, transportpb.StreamSummary]
+	cancel context.CancelFunc
+	result chan error // the call's outcome, sent once
+	// finished is set once result was received.
+	finished bool
+	// outcome is the result received by close, kept for debugging.
+	outcome error
+}
+
+// openStream opens a Stream call to the peer.
+func (p *peer) openStream() (*outStream, error) {
+	c, err := p.client()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	st, err := c.Stream(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("open stream to member %x at %s: %w", p.id, p.addr, err)
+	}
+	s := &outStream{stream: st, cancel: cancel, result: make(chan error, 1)}
+	go func() { s.result <- st.RecvMsg(new(transportpb.StreamSummary)) }()
+	return s, nil
+}
+
+// ended returns the channel of the call's outcome; nil (never ready) for no stream.
+func (s *outStream) ended() <-chan error {
+	if s == nil || s.finished {
+		return nil
+	}
+	return s.result
+}
+
+// send sends b; on failure it returns the status the peer ended the call with.
+func (s *outStream) send(b *transportpb.Batch) error {
+	err := s.stream.Send(b)
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	// io.EOF: the peer ended the call; its status is the outcome.
+	err = <-s.result
+	s.finished = true
+	if err == nil {
+		err = errStreamEnded
+	}
+	return err
+}
+
+// close cancels the call and waits for its outcome goroutine. s may be nil.
+func (s *outStream) close() {
+	if s == nil {
+		return
+	}
+	s.cancel()
+	if !s.finished {
+		s.outcome = <-s.result
+		s.finished = true
+	}
+}
