@@ -39,6 +39,8 @@ fuzz-short: ## a few seconds of each fuzz target, to catch regressions in the de
 	$(GO) test -run '^$$' -fuzz '^FuzzMessageUnmarshal$$' -fuzztime $(FUZZTIME) ./raftnode/raftpb/
 	$(GO) test -run '^$$' -fuzz '^FuzzConfChangeV2Unmarshal$$' -fuzztime $(FUZZTIME) ./raftnode/raftpb/
 	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./raftnode/kv/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./raftnode/wal/
+	$(GO) test -run '^$$' -fuzz '^FuzzRecover$$' -fuzztime $(FUZZTIME) ./raftnode/wal/
 
 fuzz: ## long fuzz runs (FUZZTIME=10m by default here)
 	$(MAKE) fuzz-short FUZZTIME=10m

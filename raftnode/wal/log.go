@@ -1,0 +1,302 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/raftkube/raftkube/raftnode/raft"
+	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+)
+
+// DefaultSegmentSize is the segment size used when Options.SegmentSize is zero.
+const DefaultSegmentSize = 64 << 20
+
+// ErrClosed is returned by writes to a closed Log.
+var ErrClosed = errors.New("wal: log is closed")
+
+// Options configure Open.
+type Options struct {
+	// Dir is the log's directory; Open creates it when it does not exist.
+	Dir string
+	// SegmentSize is the size past which the next write starts a new segment
+	// (DefaultSegmentSize when zero). A batch is never split, so a segment may
+	// exceed it by one batch.
+	SegmentSize int64
+	// Logger receives recovery reports (truncated tails) and segment changes;
+	// nil discards them.
+	Logger *slog.Logger
+	// NoSync skips every fsync. It is UNSAFE: a crash of the machine may lose or
+	// tear acknowledged writes. Only for tests.
+	NoSync bool
+}
+
+// Log is the durable Raft log of a member: it persists what a raft.Ready hands
+// out and serves the core's reads through raft.Storage. The entries since the
+// last snapshot are kept in memory; the files are read only by Open.
+//
+// A Log is safe for concurrent use; a Save holds it for the duration of its write
+// and fsync.
+type Log struct {
+	mu      sync.Mutex
+	dir     string
+	segSize int64
+	logger  *slog.Logger
+	noSync  bool
+
+	// segs are the segments on disk, oldest first; the last one is f.
+	// Invariant: len(segs) >= 1 while the Log is open.
+	segs []segment
+	f    *os.File
+	// size is the length of f.
+	size int64
+	// crc is the crc of the last record written to f.
+	crc uint32
+	// unsynced says f holds writes not yet fsynced.
+	unsynced bool
+	// err is the first write or sync failure; after it the Log refuses writes.
+	err    error
+	closed bool
+	buf    []byte // encoding buffer reused by Save
+
+	hs  pb.HardState
+	mem memLog
+}
+
+// Open opens the log in opts.Dir, creating the directory and a first segment when
+// there is none, and otherwise recovering it as the package doc describes.
+func Open(opts Options) (*Log, error) {
+	l := &Log{dir: opts.Dir, segSize: opts.SegmentSize, logger: opts.Logger, noSync: opts.NoSync}
+	if l.segSize <= 0 {
+		l.segSize = DefaultSegmentSize
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(l.dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open wal %s: %w", l.dir, err)
+	}
+	segs, err := listSegments(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("open wal %s: %w", l.dir, err)
+	}
+	if len(segs) == 0 {
+		err = l.startSegment(segment{seq: 0, first: 1})
+	} else {
+		err = l.recover(segs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open wal %s: %w", l.dir, err)
+	}
+	return l, nil
+}
+
+// Save appends ents and then hs (unless empty) to the log and syncs them with
+// one fsync. An entry at index i replaces the entry at i and every entry after
+// it; entries at or before the snapshot are skipped; ents must be contiguous and
+// must not leave a gap after the last index. The fsync is skipped only when
+// raft.MustSync says so (no entries, and term and vote unchanged).
+func (l *Log) Save(hs pb.HardState, ents []pb.Entry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	ents, err := l.mem.trimAppend(ents)
+	if err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	if len(ents) == 0 && hs.IsEmpty() {
+		return nil
+	}
+	if err := l.maybeRoll(); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	buf, crc := l.buf[:0], l.crc
+	for i := range ents {
+		buf, crc = appendEntry(buf, crc, &ents[i])
+	}
+	if !hs.IsEmpty() {
+		buf, crc = AppendRecord(buf, crc, RecordHardState, hs.MarshalAppend(nil))
+	}
+	if err := l.write(buf, crc, raft.MustSync(hs, l.hs, len(ents))); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	if cap(buf) <= 1<<20 {
+		l.buf = buf
+	}
+	l.mem.append(ents)
+	if !hs.IsEmpty() {
+		l.hs = hs
+	}
+	return nil
+}
+
+// appendEntry appends the record of e to buf, encoding e in place.
+func appendEntry(buf []byte, crc uint32, e *pb.Entry) ([]byte, uint32) {
+	start := len(buf)
+	buf = e.MarshalAppend(append(buf, make([]byte, HeaderSize)...))
+	return frameRecord(buf, start, crc, RecordEntry)
+}
+
+// SaveSnapshot makes the metadata of snap (index, term and ConfState) durable and
+// drops the entries up to its index from memory; the state machine's data is the
+// caller's to store. The entries after the snapshot are kept when the log holds
+// the snapshot's entry with the same term, and dropped otherwise. It returns
+// raft.ErrSnapOutOfDate when snap is not newer than the last saved snapshot.
+func (l *Log) SaveSnapshot(snap pb.Snapshot) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	meta := snap.Metadata
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("save snapshot %d: %w", meta.Index, err)
+	}
+	if meta.Index <= l.mem.snap.Index {
+		return fmt.Errorf("save snapshot %d (have %d): %w", meta.Index, l.mem.snap.Index, raft.ErrSnapOutOfDate)
+	}
+	if err := l.maybeRoll(); err != nil {
+		return fmt.Errorf("save snapshot %d: %w", meta.Index, err)
+	}
+	buf, crc := AppendRecord(nil, l.crc, RecordSnapshot, meta.MarshalAppend(nil))
+	if err := l.write(buf, crc, true); err != nil {
+		return fmt.Errorf("save snapshot %d: %w", meta.Index, err)
+	}
+	l.mem.applySnapshot(meta)
+	return nil
+}
+
+// Compact removes the oldest segments whose entries all lie before index. index
+// must not be past the last saved snapshot's index plus one: later entries are
+// not covered by a snapshot yet. The last segment is never removed.
+func (l *Log) Compact(index uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("compact to %d: %w", index, err)
+	}
+	if index > l.mem.snap.Index+1 {
+		return fmt.Errorf("compact to %d: past the snapshot at %d", index, l.mem.snap.Index)
+	}
+	// Every entry still live in segs[:k] is before segs[k].first: segs[k] was
+	// started at that index and later entries went to it or after it.
+	k := 0
+	for i := 1; i < len(l.segs); i++ {
+		if l.segs[i].first <= index {
+			k = i
+		}
+	}
+	// Oldest first, so that a crash leaves contiguous sequence numbers.
+	for _, s := range l.segs[:k] {
+		if err := os.Remove(filepath.Join(l.dir, s.name())); err != nil {
+			return fmt.Errorf("compact to %d: remove segment %s: %w", index, s.name(), err)
+		}
+		l.segs = l.segs[1:]
+	}
+	if k > 0 {
+		l.logger.Info("wal: removed segments", "dir", l.dir, "count", k, "before_index", index)
+	}
+	if err := syncDir(l.dir, l.noSync); err != nil {
+		return fmt.Errorf("compact to %d: %w", index, err)
+	}
+	return nil
+}
+
+// Close syncs what is not yet synced and closes the last segment. Reads keep
+// working on what is in memory; writes return ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var err error
+	if l.unsynced && l.err == nil && !l.noSync {
+		err = l.f.Sync()
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("close segment %s: %w", l.lastSegment().name(), err)
+	}
+	return nil
+}
+
+func (l *Log) writable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.err
+}
+
+func (l *Log) lastSegment() segment { return l.segs[len(l.segs)-1] }
+
+// write appends b, whose last record has crc, to the last segment and syncs it
+// when sync is set. A failure is sticky.
+func (l *Log) write(b []byte, crc uint32, sync bool) error {
+	n, err := l.f.Write(b)
+	l.size += int64(n)
+	if err == nil && sync && !l.noSync {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		l.err = fmt.Errorf("write segment %s: %w", l.lastSegment().name(), err)
+		return l.err
+	}
+	l.crc = crc
+	if sync {
+		l.unsynced = false
+	} else {
+		l.unsynced = !l.noSync
+	}
+	return nil
+}
+
+// maybeRoll starts a new segment when the last one has reached the segment size.
+func (l *Log) maybeRoll() error {
+	if l.size < l.segSize {
+		return nil
+	}
+	// The old segment must be durable before a newer one exists: Open refuses a
+	// torn segment that is not the last.
+	if l.unsynced && !l.noSync {
+		if err := l.f.Sync(); err != nil {
+			l.err = fmt.Errorf("sync segment %s: %w", l.lastSegment().name(), err)
+			return l.err
+		}
+		l.unsynced = false
+	}
+	old := l.f
+	if err := l.startSegment(segment{seq: l.lastSegment().seq + 1, first: l.mem.lastIndex() + 1}); err != nil {
+		return err
+	}
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("close segment: %w", err)
+	}
+	return nil
+}
+
+// startSegment creates segment s with its header, the snapshot and the hard
+// state, and makes it the one written to.
+func (l *Log) startSegment(s segment) error {
+	head, crc := AppendRecord(nil, 0, RecordSegmentHeader, segmentHeader{segment: s, prevCRC: l.crc}.marshal())
+	if l.mem.snap.Index > 0 {
+		head, crc = AppendRecord(head, crc, RecordSnapshot, l.mem.snap.MarshalAppend(nil))
+	}
+	if !l.hs.IsEmpty() {
+		head, crc = AppendRecord(head, crc, RecordHardState, l.hs.MarshalAppend(nil))
+	}
+	f, err := createSegment(l.dir, s, head, l.noSync)
+	if err != nil {
+		l.err = err
+		return err
+	}
+	l.segs = append(l.segs, s)
+	l.f, l.size, l.crc, l.unsynced = f, int64(len(head)), crc, false
+	l.logger.Debug("wal: started segment", "dir", l.dir, "segment", s.name())
+	return nil
+}
