@@ -95,7 +95,7 @@ func TestDecodeRecordChain(t *testing.T) {
 		}
 		off, crc = off+n, rec.CRC
 	}
-	if _, _, err := DecodeRecord(buf[off:], crc); err != io.EOF {
+	if _, _, err := DecodeRecord(buf[off:], crc); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the last record: %v, want io.EOF", err)
 	}
 	// Swapping two records breaks the chain even though each is intact.

@@ -50,7 +50,7 @@ func (l *Log) replaySegment(s segment, oldest, last bool) error {
 	off, crc := 0, uint32(0)
 	for {
 		rec, n, err := DecodeRecord(data[off:], crc)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
