@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// options are the node's command-line settings. Every flag has an environment
+// variable equivalent (RAFTNODE_ and the flag name in upper case with dashes as
+// underscores), so a pod spec can set them; a flag given on the command line wins
+// over the environment.
+type options struct {
+	name            string
+	dataDir         string
+	listenPeer      string
+	advertisePeer   string
+	listenClient    string
+	advertiseClient string
+	bootstrap       bool
+	tickInterval    time.Duration
+	electionTicks   int
+	heartbeatTicks  int
+	snapshotEntries uint64
+	maxRequestBytes int
+	logLevel        string
+	logFormat       string
+}
+
+const envPrefix = "RAFTNODE_"
+
+// parseOptions reads args (without the program name) and the environment.
+func parseOptions(args []string, getenv func(string) string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("raftnode", flag.ContinueOnError)
+	fs.StringVar(&o.name, "name", "", "member name (default: the host name)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the log, snapshots and identity (required)")
+	fs.StringVar(&o.listenPeer, "listen-peer", "127.0.0.1:2380", "address to listen on for other members")
+	fs.StringVar(&o.advertisePeer, "advertise-peer", "", "address other members reach this one at (default: --listen-peer)")
+	fs.StringVar(&o.listenClient, "listen-client", "127.0.0.1:2379", "address to listen on for the client and admin APIs")
+	fs.StringVar(&o.advertiseClient, "advertise-client", "", "address clients reach this member at (default: --listen-client)")
+	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
+	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
+	fs.IntVar(&o.electionTicks, "election-ticks", 10, "ticks without a leader before campaigning")
+	fs.IntVar(&o.heartbeatTicks, "heartbeat-ticks", 1, "ticks between a leader's heartbeats")
+	fs.Uint64Var(&o.snapshotEntries, "snapshot-entries", 10000, "applied entries between automatic snapshots")
+	fs.IntVar(&o.maxRequestBytes, "max-request-bytes", 3<<19, "largest client request accepted, in bytes")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		env := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return options{}, err
+	}
+	return o, o.complete()
+}
+
+// complete fills defaults that depend on other settings and checks the result.
+func (o *options) complete() error {
+	if o.dataDir == "" {
+		return errors.New("--data-dir (or RAFTNODE_DATA_DIR) is required")
+	}
+	if o.name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("no --name given and the host name is unknown: %w", err)
+		}
+		o.name = host
+	}
+	if o.advertisePeer == "" {
+		o.advertisePeer = o.listenPeer
+	}
+	if o.advertiseClient == "" {
+		o.advertiseClient = o.listenClient
+	}
+	if o.tickInterval <= 0 {
+		return fmt.Errorf("--tick-interval must be positive, got %s", o.tickInterval)
+	}
+	if o.heartbeatTicks <= 0 || o.electionTicks <= o.heartbeatTicks {
+		return fmt.Errorf("--election-ticks (%d) must be greater than --heartbeat-ticks (%d) > 0", o.electionTicks, o.heartbeatTicks)
+	}
+	if o.maxRequestBytes <= 0 {
+		return fmt.Errorf("--max-request-bytes must be positive, got %d", o.maxRequestBytes)
+	}
+	if _, err := o.level(); err != nil {
+		return err
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return fmt.Errorf("--log-format must be text or json, got %q", o.logFormat)
+	}
+	return nil
+}
+
+func (o *options) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return 0, fmt.Errorf("--log-level: %w", err)
+	}
+	return l, nil
+}
+
+// logger builds the process logger from the options.
+func (o *options) logger() *slog.Logger {
+	level, _ := o.level() // checked in complete
+	hopts := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, hopts)).With("member", o.name)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, hopts)).With("member", o.name)
+}

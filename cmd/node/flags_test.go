@@ -1,0 +1,60 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseOptionsEnvironmentAndFlags(t *testing.T) {
+	env := envOf(map[string]string{
+		"RAFTNODE_DATA_DIR":       "/var/lib/raft",
+		"RAFTNODE_NAME":           "demo-0",
+		"RAFTNODE_BOOTSTRAP":      "true",
+		"RAFTNODE_TICK_INTERVAL":  "50ms",
+		"RAFTNODE_ADVERTISE_PEER": "demo-0.demo-peer.ns.svc.cluster.local:2380",
+	})
+	o, err := parseOptions([]string{"--name", "from-flag"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.name != "from-flag" {
+		t.Errorf("name = %q: a flag must win over the environment", o.name)
+	}
+	if o.dataDir != "/var/lib/raft" || !o.bootstrap || o.tickInterval != 50*time.Millisecond {
+		t.Errorf("environment not applied: %+v", o)
+	}
+	if o.advertisePeer != "demo-0.demo-peer.ns.svc.cluster.local:2380" || o.advertiseClient != o.listenClient {
+		t.Errorf("advertise addresses %q %q", o.advertisePeer, o.advertiseClient)
+	}
+}
+
+func TestParseOptionsErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no data dir", nil, nil, "--data-dir"},
+		{"bad env value", []string{"--data-dir", "d"}, map[string]string{"RAFTNODE_ELECTION_TICKS": "many"}, "RAFTNODE_ELECTION_TICKS"},
+		{"ticks", []string{"--data-dir", "d", "--election-ticks", "1"}, nil, "--election-ticks"},
+		{"tick interval", []string{"--data-dir", "d", "--tick-interval", "0s"}, nil, "--tick-interval"},
+		{"log level", []string{"--data-dir", "d", "--log-level", "loud"}, nil, "--log-level"},
+		{"log format", []string{"--data-dir", "d", "--log-format", "xml"}, nil, "--log-format"},
+		{"extra args", []string{"--data-dir", "d", "extra"}, nil, "unexpected arguments"},
+		{"unknown flag", []string{"--nope"}, nil, "nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseOptions(tt.args, envOf(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,52 @@
+// Command raftnode runs one member of a raftkube cluster: the replicated
+// key-value store with its client and admin gRPC APIs. Flags (or RAFTNODE_*
+// environment variables) become a server.Config; SIGTERM and SIGINT shut it down
+// gracefully.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/raftkube/raftkube/raftnode/server"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "raftnode:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	o, err := parseOptions(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := o.logger()
+	srv, err := server.New(server.Config{
+		DataDir:             o.dataDir,
+		Name:                o.name,
+		PeerListenAddr:      o.listenPeer,
+		PeerAdvertiseAddr:   o.advertisePeer,
+		ClientListenAddr:    o.listenClient,
+		ClientAdvertiseAddr: o.advertiseClient,
+		Bootstrap:           o.bootstrap,
+		TickInterval:        o.tickInterval,
+		ElectionTicks:       o.electionTicks,
+		HeartbeatTicks:      o.heartbeatTicks,
+		SnapshotEntries:     o.snapshotEntries,
+		MaxRequestBytes:     o.maxRequestBytes,
+		Logger:              logger,
+	})
+	if err != nil {
+		return fmt.Errorf("start member: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	logger.Info("serving", "id", fmt.Sprintf("%x", srv.ID()), "peer", srv.PeerAddr(), "client", srv.ClientAddr())
+	return srv.Run(ctx)
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftkube/raftkube/raftnode/client"
+)
+
+const defaultEndpoints = "127.0.0.1:2379"
+
+// app is what every command shares: the global flags and where to write.
+type app struct {
+	endpoints      []string
+	dialTimeout    time.Duration
+	commandTimeout time.Duration
+	output         string
+	out, errOut    io.Writer
+}
+
+// run executes raftctl with args and returns the exit code: 0 on success, 1
+// after printing a one-line error to errOut.
+func run(args []string, out, errOut io.Writer) int {
+	root := newRootCommand(out, errOut)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintf(errOut, "Error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
+	}
+	return 0
+}
+
+func newRootCommand(out, errOut io.Writer) *cobra.Command {
+	a := &app{out: out, errOut: errOut}
+	root := &cobra.Command{
+		Use:           "raftctl",
+		Short:         "A command line client for raftkube clusters",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if a.output != "table" && a.output != "json" {
+				return fmt.Errorf("unknown output format %q (want table or json)", a.output)
+			}
+			return nil
+		},
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	eps := defaultEndpoints
+	if env := os.Getenv("RAFTCTL_ENDPOINTS"); env != "" {
+		eps = env
+	}
+	f := root.PersistentFlags()
+	f.StringSliceVar(&a.endpoints, "endpoints", strings.Split(eps, ","), "comma-separated member client addresses (env RAFTCTL_ENDPOINTS)")
+	f.DurationVar(&a.dialTimeout, "dial-timeout", 2*time.Second, "how long to wait for a connection to one member")
+	f.DurationVar(&a.commandTimeout, "command-timeout", 5*time.Second, "how long the whole command may take")
+	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(
+		a.putCommand(), a.getCommand(), a.delCommand(), a.rangeCommand(), a.casCommand(),
+		a.memberCommand(), a.statusCommand(), a.transferLeaderCommand(), a.snapshotCommand(),
+		a.benchCommand(),
+	)
+	return root
+}
+
+// withClient runs fn with a connected client under the command timeout.
+func (a *app) withClient(cmd *cobra.Command, fn func(ctx context.Context, c *client.Client) error) error {
+	return a.withClientTimeout(cmd, a.commandTimeout, fn)
+}
+
+func (a *app) withClientTimeout(cmd *cobra.Command, timeout time.Duration, fn func(ctx context.Context, c *client.Client) error) error {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var eps []string
+	for _, ep := range a.endpoints {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			eps = append(eps, ep)
+		}
+	}
+	c, err := client.New(ctx, client.Config{Endpoints: eps, DialTimeout: a.dialTimeout})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(ctx, c)
+}

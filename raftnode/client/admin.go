@@ -1,0 +1,167 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+)
+
+func status1(ctx context.Context, cc *grpc.ClientConn) (*serverpb.StatusResponse, error) {
+	return serverpb.NewAdminClient(cc).Status(ctx, &serverpb.StatusRequest{})
+}
+
+// Status asks one member for its status. With endpoint "" any member answers
+// (the leader preferred) and failures are retried like reads; otherwise only
+// endpoint, which must be one of Config.Endpoints, is asked, once.
+func (c *Client) Status(ctx context.Context, endpoint string) (*serverpb.StatusResponse, error) {
+	const method = "Admin.Status"
+	var (
+		st  *serverpb.StatusResponse
+		ep  string
+		err error
+	)
+	if endpoint == "" {
+		st, ep, err = read(ctx, c, method, status1)
+	} else {
+		if _, ok := c.conns[endpoint]; !ok {
+			return nil, &Error{Method: method, Endpoint: endpoint, Code: codes.InvalidArgument, Kind: ErrInvalidArgument,
+				Err: fmt.Errorf("%q is not a configured endpoint", endpoint)}
+		}
+		st, ep, err = c.once(ctx, method, endpoint)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.observeStatus(ep, st)
+	return st, nil
+}
+
+func (c *Client) once(ctx context.Context, method, ep string) (*serverpb.StatusResponse, string, error) {
+	st, sent, err := attempt(ctx, c, ep, status1)
+	if err == nil {
+		return st, ep, nil
+	}
+	if !sent {
+		return nil, ep, notSentError(method, ep, err)
+	}
+	return nil, ep, sentError(method, ep, err, false)
+}
+
+// EndpointStatus is one endpoint's answer to ClusterStatus.
+type EndpointStatus struct {
+	Endpoint string
+	// Status is nil when Err is set.
+	Status *serverpb.StatusResponse
+	Err    error
+}
+
+// ClusterStatus asks every configured endpoint for its status, in parallel,
+// and returns one entry per endpoint in configured order. It fails only when
+// ctx ends; per-endpoint failures are in the entries.
+func (c *Client) ClusterStatus(ctx context.Context) ([]EndpointStatus, error) {
+	out := make([]EndpointStatus, len(c.cfg.Endpoints))
+	var wg sync.WaitGroup
+	for i, ep := range c.cfg.Endpoints {
+		out[i].Endpoint = ep
+		wg.Go(func() {
+			out[i].Status, out[i].Err = c.Status(ctx, ep)
+		})
+	}
+	wg.Wait()
+	return out, ctx.Err()
+}
+
+// Leader returns what is known of the current leader, asking the members
+// until one names a leader. It returns an error matching ErrUnavailable when
+// no member answers and ErrNotFound when none knows a leader.
+func (c *Client) Leader(ctx context.Context) (*serverpb.Member, error) {
+	sts, err := c.ClusterStatus(ctx)
+	if err != nil {
+		return nil, &Error{Method: "Admin.Status", Code: codeOf(err), Kind: ErrUnavailable, Err: err}
+	}
+	var lastErr error
+	for _, s := range sts {
+		if s.Err != nil {
+			lastErr = s.Err
+			continue
+		}
+		id := s.Status.GetHeader().GetLeaderId()
+		if id == 0 {
+			continue
+		}
+		if l := s.Status.GetLeader(); l.GetId() == id {
+			return l, nil
+		}
+		for _, m := range s.Status.GetConfiguration().GetMembers() {
+			if m.GetId() == id {
+				return m, nil
+			}
+		}
+		return &serverpb.Member{Id: id}, nil
+	}
+	if lastErr != nil {
+		return nil, lastErr
+	}
+	return nil, &Error{Method: "Admin.Status", Code: codes.NotFound, Kind: ErrNotFound,
+		Err: fmt.Errorf("no member knows a leader")}
+}
+
+// AddLearner adds member (its id from its own Status) as a learner. Not
+// retried once sent.
+func (c *Client) AddLearner(ctx context.Context, member *serverpb.Member) (*serverpb.MembershipResponse, error) {
+	resp, _, err := write(ctx, c, "Admin.AddLearner", nil, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.MembershipResponse, error) {
+		return serverpb.NewAdminClient(cc).AddLearner(ctx, &serverpb.AddLearnerRequest{Member: member})
+	})
+	return resp, err
+}
+
+// ChangeMembership applies changes as one joint change; with explicitLeave the
+// cluster stays joint until LeaveJoint. Not retried once sent.
+func (c *Client) ChangeMembership(ctx context.Context, changes []*serverpb.MembershipChange, explicitLeave bool) (*serverpb.MembershipResponse, error) {
+	resp, _, err := write(ctx, c, "Admin.ChangeMembership", nil, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.MembershipResponse, error) {
+		return serverpb.NewAdminClient(cc).ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{Changes: changes, ExplicitLeave: explicitLeave})
+	})
+	return resp, err
+}
+
+// LeaveJoint leaves a joint configuration entered with explicit leave. Not
+// retried once sent.
+func (c *Client) LeaveJoint(ctx context.Context) (*serverpb.MembershipResponse, error) {
+	resp, _, err := write(ctx, c, "Admin.LeaveJoint", nil, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.MembershipResponse, error) {
+		return serverpb.NewAdminClient(cc).LeaveJoint(ctx, &serverpb.LeaveJointRequest{})
+	})
+	return resp, err
+}
+
+// TransferLeadership asks the leader to hand leadership to voter to. Not
+// retried once sent.
+func (c *Client) TransferLeadership(ctx context.Context, to uint64) (*serverpb.TransferLeadershipResponse, error) {
+	resp, _, err := write(ctx, c, "Admin.TransferLeadership", nil, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.TransferLeadershipResponse, error) {
+		return serverpb.NewAdminClient(cc).TransferLeadership(ctx, &serverpb.TransferLeadershipRequest{To: to})
+	})
+	return resp, err
+}
+
+// Snapshot makes the member at endpoint write a snapshot now; with endpoint ""
+// the leader (when known) or the first reachable member does. Not retried once
+// sent.
+func (c *Client) Snapshot(ctx context.Context, endpoint string) (*serverpb.SnapshotResponse, error) {
+	const method = "Admin.Snapshot"
+	var eps []string // nil: the leader first, then every endpoint
+	if endpoint != "" {
+		if _, ok := c.conns[endpoint]; !ok {
+			return nil, &Error{Method: method, Endpoint: endpoint, Code: codes.InvalidArgument, Kind: ErrInvalidArgument,
+				Err: fmt.Errorf("%q is not a configured endpoint", endpoint)}
+		}
+		eps = []string{endpoint}
+	}
+	resp, _, err := write(ctx, c, method, eps, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.SnapshotResponse, error) {
+		return serverpb.NewAdminClient(cc).Snapshot(ctx, &serverpb.SnapshotRequest{})
+	})
+	return resp, err
+}

@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+)
+
+// headered is every response: each carries a ResponseHeader.
+type headered interface {
+	GetHeader() *serverpb.ResponseHeader
+}
+
+// rpc is one attempt of a request on a ready connection.
+type rpc[R headered] func(ctx context.Context, cc *grpc.ClientConn) (R, error)
+
+// attempt runs fn on ep. sent is false when the request provably never left
+// the client (the connection could not be made ready).
+func attempt[R headered](ctx context.Context, c *Client, ep string, fn rpc[R]) (resp R, sent bool, err error) {
+	cc, err := c.ready(ctx, ep)
+	if err != nil {
+		return resp, false, err
+	}
+	actx := ctx
+	if c.cfg.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+	}
+	resp, err = fn(actx, cc)
+	if err == nil {
+		c.observe(ep, resp.GetHeader())
+	}
+	return resp, true, err
+}
+
+// notSentError describes a connection that could not be opened.
+func notSentError(method, ep string, err error) *Error {
+	code := codes.Unavailable
+	if errors.Is(err, ErrClosed) {
+		return &Error{Method: method, Endpoint: ep, Code: codes.Canceled, Kind: ErrClosed, Err: err}
+	}
+	if c := codeOf(err); c == codes.Canceled || c == codes.DeadlineExceeded {
+		code = c
+	}
+	return &Error{Method: method, Endpoint: ep, Code: code, Kind: ErrUnavailable, Err: err}
+}
+
+// sentError describes a failure of a request that reached (or may have
+// reached) ep.
+func sentError(method, ep string, err error, mutating bool) *Error {
+	code := codeOf(err)
+	e := &Error{Method: method, Endpoint: ep, Code: code, Kind: kindOf(code, err), Err: err}
+	if mutating && !refused(code) {
+		e.OutcomeUnknown = true
+	}
+	return e
+}
+
+// read runs a request that is safe to repeat, following the package's retry
+// rule: the next endpoint on Unavailable, an attempt's own timeout, a
+// connection that would not open, or a removed member; backoff after every
+// endpoint was tried.
+func read[R headered](ctx context.Context, c *Client, method string, fn rpc[R]) (R, string, error) {
+	var zero R
+	var last *Error
+	pause := c.cfg.BackoffBase
+	attempts := 0
+	for {
+		c.resolveLeader(ctx)
+		for _, ep := range c.candidates() {
+			resp, sent, err := attempt(ctx, c, ep, fn)
+			if err == nil {
+				return resp, ep, nil
+			}
+			if !sent {
+				last = notSentError(method, ep, err)
+			} else {
+				last = sentError(method, ep, err, false)
+			}
+			if ctx.Err() != nil || errors.Is(err, ErrClosed) || !retryableRead(last) {
+				return zero, ep, last
+			}
+			c.suspect(ep)
+			attempts++
+			c.log.Debug("raftkube client: retrying read", "method", method, "endpoint", ep, "attempt", attempts, "err", err)
+			if attempts >= c.cfg.MaxReadAttempts {
+				return zero, ep, last
+			}
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return zero, last.Endpoint, last
+		case <-t.C:
+		}
+		pause = min(2*pause, c.cfg.BackoffMax)
+	}
+}
+
+func retryableRead(e *Error) bool {
+	switch e.Code {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return errors.Is(e.Kind, ErrRemoved)
+}
+
+// write runs a request that must not be repeated once it may have reached a
+// server: the next endpoint is tried only when the connection could not be
+// opened or the member said it was removed. eps nil means the leader's
+// endpoint first, then the others.
+func write[R headered](ctx context.Context, c *Client, method string, eps []string, fn rpc[R]) (R, string, error) {
+	var zero R
+	var last *Error
+	if eps == nil {
+		c.resolveLeader(ctx)
+		eps = c.candidates()
+	}
+	for _, ep := range eps {
+		resp, sent, err := attempt(ctx, c, ep, fn)
+		if err == nil {
+			return resp, ep, nil
+		}
+		if sent {
+			last = sentError(method, ep, err, true)
+			if !errors.Is(last.Kind, ErrRemoved) {
+				if last.OutcomeUnknown {
+					c.suspect(ep)
+				}
+				return zero, ep, last
+			}
+		} else {
+			last = notSentError(method, ep, err)
+			c.suspect(ep)
+			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+				return zero, ep, last
+			}
+		}
+		c.log.Debug("raftkube client: write not sent, trying next endpoint", "method", method, "endpoint", ep, "err", err)
+	}
+	return zero, last.Endpoint, last
+}

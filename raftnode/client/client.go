@@ -1,0 +1,275 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+)
+
+// Config configures a Client. Zero durations take the defaults below.
+type Config struct {
+	// Endpoints are members' client addresses (host:port). At least one.
+	Endpoints []string
+	// DialTimeout bounds how long an attempt waits for a connection to become
+	// ready before the endpoint counts as unreachable. Default 5s.
+	DialTimeout time.Duration
+	// RequestTimeout bounds each attempt of a request, once connected.
+	// Default 0: only ctx bounds it.
+	RequestTimeout time.Duration
+	// Logger receives retries and leader changes at debug level. Default: discard.
+	Logger *slog.Logger
+	// DialOptions are passed to grpc.NewClient. Default: insecure credentials.
+	DialOptions []grpc.DialOption
+	// MaxReadAttempts bounds the attempts of one read. Default 3 × endpoints.
+	MaxReadAttempts int
+	// BackoffBase is the pause after a read tried every endpoint; it doubles up
+	// to BackoffMax. Defaults 50ms and 1s.
+	BackoffBase, BackoffMax time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.DialOptions) == 0 {
+		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	if c.MaxReadAttempts <= 0 {
+		c.MaxReadAttempts = 3 * len(c.Endpoints)
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = 50 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = time.Second
+	}
+}
+
+// Client talks to a raftkube cluster. It is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	log   *slog.Logger
+	conns map[string]*grpc.ClientConn // one per configured endpoint, fixed at New
+
+	mu sync.Mutex
+	// memberOf is the member id each endpoint answered as.
+	memberOf map[string]uint64
+	// leaderID is the leader last reported by any member; 0 when unknown.
+	leaderID uint64
+	// addressOf is each member's client address as Status reported it.
+	addressOf map[uint64]string
+	// resolvedFor is the leader id whose endpoint was last looked up with
+	// Status, so that an unreachable or unconfigured leader is looked up once.
+	resolvedFor uint64
+	closed      bool
+}
+
+// New makes a Client for cfg.Endpoints. It does not connect: connections are
+// opened by the first request to each endpoint, so New fails only on a bad
+// configuration. ctx is reserved for future use (an initial leader lookup).
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("client: no endpoints")
+	}
+	cfg.Endpoints = append([]string(nil), cfg.Endpoints...)
+	cfg.setDefaults()
+	c := &Client{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		conns:     make(map[string]*grpc.ClientConn, len(cfg.Endpoints)),
+		memberOf:  make(map[string]uint64),
+		addressOf: make(map[uint64]string),
+	}
+	// Reconnect quickly: a member that restarts should be usable again within a
+	// couple of seconds, not after grpc's default 2-minute backoff ceiling.
+	opts := append([]grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+		MinConnectTimeout: cfg.DialTimeout,
+	})}, cfg.DialOptions...)
+	for _, ep := range cfg.Endpoints {
+		if _, dup := c.conns[ep]; dup {
+			continue
+		}
+		cc, err := grpc.NewClient(ep, opts...)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("client: endpoint %q: %w", ep, err)
+		}
+		c.conns[ep] = cc
+	}
+	return c, nil
+}
+
+// Close closes every connection. Calls in flight fail; later calls return ErrClosed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	var errs []error
+	for _, cc := range c.conns {
+		errs = append(errs, cc.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Endpoints returns the configured endpoints.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.cfg.Endpoints...) }
+
+// candidates orders the endpoints for one attempt round: the leader's first
+// when known, then the rest in configured order.
+func (c *Client) candidates() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lead := c.leaderEndpointLocked()
+	out := make([]string, 0, len(c.cfg.Endpoints))
+	if lead != "" {
+		out = append(out, lead)
+	}
+	for _, ep := range c.cfg.Endpoints {
+		if ep != lead {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// resolveLeader asks one member for its Status when a leader was reported
+// whose endpoint is unknown, to learn the leader's client address. Failures
+// are ignored: following the leader is an optimisation.
+func (c *Client) resolveLeader(ctx context.Context) {
+	c.mu.Lock()
+	need := c.leaderID != 0 && c.resolvedFor != c.leaderID && c.leaderEndpointLocked() == ""
+	if need {
+		c.resolvedFor = c.leaderID
+	}
+	c.mu.Unlock()
+	if !need {
+		return
+	}
+	for _, ep := range c.candidates() {
+		st, _, err := attempt(ctx, c, ep, status1)
+		if err == nil {
+			c.observeStatus(ep, st)
+			return
+		}
+	}
+}
+
+// leaderEndpointLocked is the configured endpoint of the known leader: the one
+// that answered as the leader's id, else the one equal to the leader's client
+// address from Status; "" when neither is known.
+func (c *Client) leaderEndpointLocked() string {
+	if c.leaderID == 0 {
+		return ""
+	}
+	for _, ep := range c.cfg.Endpoints {
+		if c.memberOf[ep] == c.leaderID {
+			return ep
+		}
+	}
+	if addr := c.addressOf[c.leaderID]; addr != "" {
+		if _, ok := c.conns[addr]; ok {
+			return addr
+		}
+	}
+	return ""
+}
+
+// observe records what a response header says about the endpoint and leader.
+func (c *Client) observe(ep string, h *serverpb.ResponseHeader) {
+	if h == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h.GetMemberId() != 0 {
+		c.memberOf[ep] = h.GetMemberId()
+	}
+	if l := h.GetLeaderId(); l != 0 && l != c.leaderID {
+		c.log.Debug("raftkube client: leader changed", "from", c.leaderID, "to", l, "reported_by", ep)
+		c.leaderID = l
+	}
+}
+
+// observeStatus also records members' client addresses.
+func (c *Client) observeStatus(ep string, st *serverpb.StatusResponse) {
+	c.observe(ep, st.GetHeader())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range st.GetConfiguration().GetMembers() {
+		if m.GetId() != 0 && m.GetClientAddress() != "" {
+			c.addressOf[m.GetId()] = m.GetClientAddress()
+		}
+	}
+	if l := st.GetLeader(); l.GetId() != 0 && l.GetClientAddress() != "" {
+		c.addressOf[l.GetId()] = l.GetClientAddress()
+	}
+}
+
+// suspect forgets the leader if ep was its endpoint, so that the next request
+// goes looking for it again.
+func (c *Client) suspect(ep string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leaderID != 0 && c.leaderEndpointLocked() == ep {
+		c.log.Debug("raftkube client: leader endpoint failed, forgetting leader", "endpoint", ep, "leader", c.leaderID)
+		c.leaderID = 0
+	}
+}
+
+// LeaderID is the leader id last reported by any member; 0 when unknown.
+func (c *Client) LeaderID() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaderID
+}
+
+// ready waits until the connection to ep is ready to send, for at most
+// DialTimeout. An error means nothing was sent.
+func (c *Client) ready(ctx context.Context, ep string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	cc, ok := c.conns[ep]
+	if closed || !ok {
+		return nil, ErrClosed
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	for {
+		s := cc.GetState()
+		switch s {
+		case connectivity.Ready:
+			return cc, nil
+		case connectivity.Shutdown:
+			return nil, ErrClosed
+		case connectivity.Idle:
+			cc.Connect()
+		case connectivity.TransientFailure:
+			// grpc keeps retrying in the background and stays in
+			// TransientFailure until a connection is ready again (gRFC A62),
+			// so waiting here would cost DialTimeout per request to a down
+			// member; fail fast and let the caller try another endpoint.
+			return nil, errors.New("connection failed")
+		}
+		if !cc.WaitForStateChange(dctx, s) {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("not connected within %v", c.cfg.DialTimeout)
+		}
+	}
+}

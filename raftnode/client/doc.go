@@ -1,0 +1,48 @@
+// Package client is the Go client of a raftkube cluster: the KV API (Put, Get,
+// Delete, Range, CompareAndSwap) and the Admin API (Status, membership changes,
+// leadership transfer, snapshots) of raftnode/server/serverpb.
+//
+// # Endpoints and the leader
+//
+// A Client is given the client addresses of some members (Config.Endpoints) and
+// only ever dials those. Every response header names the member that answered
+// and the leader it knows of; Status also gives the leader's client address. The
+// client remembers which endpoint is which member and sends every request to the
+// leader's endpoint first when it is known, then to the other endpoints in the
+// configured order. Any member accepts writes and membership changes (followers
+// forward them), so following the leader saves a hop; it is not needed for
+// correctness. When the leader's endpoint fails, the client forgets the leader
+// and learns it again from the next response.
+//
+// # What is retried
+//
+// The rule is: a request is sent again only when sending it twice cannot change
+// the outcome.
+//
+//   - Reads (Get, Range, Status without an endpoint, Leader) are retried on the
+//     next endpoint when an attempt fails with codes.Unavailable, with
+//     codes.DeadlineExceeded from its own per-attempt timeout
+//     (Config.RequestTimeout), with a connection that could not be opened, or
+//     from a member that was removed (ErrRemoved). After every endpoint was
+//     tried the client backs off (Config.BackoffBase doubling up to
+//     Config.BackoffMax) and tries again, up to Config.MaxReadAttempts attempts
+//     or until ctx ends.
+//   - Writes (Put, Delete, CompareAndSwap) and membership changes (AddLearner,
+//     ChangeMembership, LeaveJoint, TransferLeadership, Snapshot) are tried on
+//     the next endpoint only when the attempt provably never reached a server:
+//     the connection to the endpoint could not be made ready within
+//     Config.DialTimeout, so the request was never written, or the member
+//     answered that it was removed (it serves nothing, so it did nothing). Once
+//     the request may have reached a server, a failure that does not say the
+//     request was refused (Unavailable, DeadlineExceeded, Canceled, Unknown,
+//     Internal, Aborted, DataLoss) is returned at once wrapped with
+//     ErrOutcomeUnknown: the write may or may not have been applied, and only
+//     the caller knows whether repeating it is safe (a CompareAndSwap with
+//     ExpectedModIndex is; a blind Put usually is; an append is not).
+//
+// # Errors
+//
+// Every error from a call is an *Error naming the method and the endpoint, with
+// the gRPC code; errors.Is matches the sentinel errors below (ErrOutcomeUnknown,
+// ErrRemoved, ErrNotFound, ...) and status.Code still finds the code.
+package client

@@ -1,0 +1,329 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/raftkube/raftkube/raftnode/raft"
+	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+)
+
+type adminService struct {
+	serverpb.UnimplementedAdminServer
+	s *Server
+}
+
+func (a *adminService) Status(ctx context.Context, _ *serverpb.StatusRequest) (*serverpb.StatusResponse, error) {
+	return a.s.Status(ctx)
+}
+
+func (a *adminService) AddLearner(ctx context.Context, req *serverpb.AddLearnerRequest) (*serverpb.MembershipResponse, error) {
+	m := req.GetMember()
+	if m.GetId() == 0 || m.GetPeerAddress() == "" {
+		return nil, status.Error(codes.InvalidArgument, "add learner: member id and peer address are required")
+	}
+	return a.s.changeMembership(ctx, func(c serverpb.AdminClient) (*serverpb.MembershipResponse, error) {
+		return c.AddLearner(ctx, req)
+	}, func() (pb.ConfChangeV2, []memberInfo, error) {
+		if a.s.table.isRemoved(m.GetId()) {
+			return pb.ConfChangeV2{}, nil, status.Errorf(codes.FailedPrecondition, "member %x was removed; ids are never reused", m.GetId())
+		}
+		cc := pb.ConfChangeV2{Changes: []pb.ConfChangeSingle{{Type: pb.ConfChangeAddLearnerNode, NodeID: m.GetId()}}}
+		return cc, []memberInfo{memberFromProto(m)}, nil
+	})
+}
+
+func (a *adminService) ChangeMembership(ctx context.Context, req *serverpb.ChangeMembershipRequest) (*serverpb.MembershipResponse, error) {
+	if len(req.GetChanges()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "change membership: no changes (use LeaveJoint to leave a joint configuration)")
+	}
+	return a.s.changeMembership(ctx, func(c serverpb.AdminClient) (*serverpb.MembershipResponse, error) {
+		return c.ChangeMembership(ctx, req)
+	}, func() (pb.ConfChangeV2, []memberInfo, error) {
+		return a.s.buildChange(req)
+	})
+}
+
+func (a *adminService) LeaveJoint(ctx context.Context, req *serverpb.LeaveJointRequest) (*serverpb.MembershipResponse, error) {
+	return a.s.changeMembership(ctx, func(c serverpb.AdminClient) (*serverpb.MembershipResponse, error) {
+		return c.LeaveJoint(ctx, req)
+	}, func() (pb.ConfChangeV2, []memberInfo, error) {
+		return pb.ConfChangeV2{}, nil, nil
+	})
+}
+
+// buildChange turns a ChangeMembershipRequest into one ConfChangeV2; it runs
+// on the loop (it reads the table and the configuration).
+func (s *Server) buildChange(req *serverpb.ChangeMembershipRequest) (pb.ConfChangeV2, []memberInfo, error) {
+	cc := pb.ConfChangeV2{Transition: pb.ConfChangeTransitionJointImplicit}
+	if req.GetExplicitLeave() {
+		cc.Transition = pb.ConfChangeTransitionJointExplicit
+	}
+	var members []memberInfo
+	inConfig := s.configIDs()
+	for i, ch := range req.GetChanges() {
+		id := ch.GetId()
+		if id == 0 {
+			id = ch.GetMember().GetId()
+		}
+		if id == 0 {
+			return cc, nil, status.Errorf(codes.InvalidArgument, "change %d: no member id", i)
+		}
+		if m := ch.GetMember(); m != nil {
+			if m.GetId() != 0 && m.GetId() != id {
+				return cc, nil, status.Errorf(codes.InvalidArgument, "change %d: id %x but member %x", i, id, m.GetId())
+			}
+			info := memberFromProto(m)
+			info.ID = id
+			members = append(members, info)
+		}
+		var typ pb.ConfChangeType
+		switch ch.GetType() {
+		case serverpb.MembershipChange_TYPE_ADD_VOTER:
+			typ = pb.ConfChangeAddNode
+		case serverpb.MembershipChange_TYPE_ADD_LEARNER:
+			typ = pb.ConfChangeAddLearnerNode
+		case serverpb.MembershipChange_TYPE_REMOVE:
+			typ = pb.ConfChangeRemoveNode
+			if !inConfig[id] {
+				return cc, nil, status.Errorf(codes.InvalidArgument, "change %d: member %x is not in the configuration", i, id)
+			}
+		default:
+			return cc, nil, status.Errorf(codes.InvalidArgument, "change %d: unknown change type %v", i, ch.GetType())
+		}
+		if typ != pb.ConfChangeRemoveNode {
+			if s.table.isRemoved(id) {
+				return cc, nil, status.Errorf(codes.FailedPrecondition, "change %d: member %x was removed; ids are never reused", i, id)
+			}
+			if _, known := s.table.Members[id]; !known && ch.GetMember() == nil {
+				return cc, nil, status.Errorf(codes.InvalidArgument, "change %d: unknown member %x (add it as a learner first, or give its metadata)", i, id)
+			}
+		}
+		cc.Changes = append(cc.Changes, pb.ConfChangeSingle{Type: typ, NodeID: id})
+	}
+	return cc, members, nil
+}
+
+func (s *Server) configIDs() map[uint64]bool {
+	ids := map[uint64]bool{}
+	cs := s.confState
+	for _, l := range [][]uint64{cs.Voters, cs.VotersOutgoing, cs.Learners, cs.LearnersNext} {
+		for _, id := range l {
+			ids[id] = true
+		}
+	}
+	return ids
+}
+
+// changeMembership proposes the conf change build makes (on the loop) and waits
+// until this member applied it. A follower forwards the request to the leader.
+func (s *Server) changeMembership(ctx context.Context, forward func(serverpb.AdminClient) (*serverpb.MembershipResponse, error),
+	build func() (pb.ConfChangeV2, []memberInfo, error)) (*serverpb.MembershipResponse, error) {
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	reqID, ch := s.w.register()
+	defer s.w.cancel(reqID)
+	var (
+		err    error
+		leader uint64
+	)
+	if lerr := s.inLoop(ctx, func() {
+		if leader = s.rn.BasicStatus().Lead; leader != s.id {
+			return
+		}
+		var cc pb.ConfChangeV2
+		var members []memberInfo
+		if cc, members, err = build(); err != nil {
+			return
+		}
+		cc.Context = ccContext{Proposer: s.id, RequestID: reqID, Members: members}.encode()
+		err = confChangeError(s.rn.ProposeConfChange(cc))
+	}); lerr != nil {
+		return nil, lerr
+	}
+	if leader != s.id {
+		return s.forwardToLeader(ctx, leader, forward)
+	}
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case v := <-ch:
+		if e, ok := v.(error); ok {
+			return nil, e
+		}
+		ca := v.(confApplied)
+		return &serverpb.MembershipResponse{Header: s.header(), Configuration: s.configuration(ca.cs), Index: ca.index}, nil
+	case <-ctx.Done():
+		return nil, status.Errorf(status.FromContextError(ctx.Err()).Code(),
+			"the configuration change was proposed but not applied in time; its outcome is unknown: %v", ctx.Err())
+	case <-s.done:
+		return nil, errStopped
+	}
+}
+
+// confChangeError maps the core's refusals to gRPC codes.
+func confChangeError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrProposalDropped):
+		return status.Errorf(codes.Unavailable, "configuration change dropped: %v", err)
+	case errors.Is(err, raft.ErrConfChangeRefused):
+		msg := err.Error()
+		if strings.Contains(msg, "unapplied configuration change") || strings.Contains(msg, "joint configuration") {
+			return status.Error(codes.FailedPrecondition, msg)
+		}
+		return status.Error(codes.InvalidArgument, msg)
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// forwardToLeader sends a membership request to the leader's client API.
+func (s *Server) forwardToLeader(ctx context.Context, leader uint64,
+	call func(serverpb.AdminClient) (*serverpb.MembershipResponse, error)) (*serverpb.MembershipResponse, error) {
+	if leader == raft.None {
+		return nil, status.Error(codes.Unavailable, "no leader to change the membership")
+	}
+	m, ok := s.memberView(leader)
+	if !ok || m.ClientAddress == "" {
+		return nil, status.Errorf(codes.Unavailable, "not the leader, and the leader %x has no known client address", leader)
+	}
+	conn, err := grpc.NewClient(m.ClientAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "forward to leader %x at %s: %v", leader, m.ClientAddress, err)
+	}
+	defer conn.Close()
+	return call(serverpb.NewAdminClient(conn))
+}
+
+func (a *adminService) TransferLeadership(ctx context.Context, req *serverpb.TransferLeadershipRequest) (*serverpb.TransferLeadershipResponse, error) {
+	s := a.s
+	to := req.GetTo()
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	var err error
+	if lerr := s.inLoop(ctx, func() {
+		if !slices.Contains(s.confState.Voters, to) {
+			err = status.Errorf(codes.InvalidArgument, "member %x is not a voter", to)
+			return
+		}
+		if s.rn.BasicStatus().Lead == raft.None {
+			err = status.Error(codes.Unavailable, "no leader")
+			return
+		}
+		s.rn.TransferLeader(to)
+	}); lerr != nil {
+		return nil, lerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := time.NewTicker(s.cfg.TickInterval)
+	defer t.Stop()
+	for s.leader.Load() != to {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, status.Errorf(status.FromContextError(ctx.Err()).Code(), "leadership not transferred to %x in time", to)
+		case <-s.done:
+			return nil, errStopped
+		}
+	}
+	return &serverpb.TransferLeadershipResponse{Header: s.header()}, nil
+}
+
+func (a *adminService) Snapshot(ctx context.Context, _ *serverpb.SnapshotRequest) (*serverpb.SnapshotResponse, error) {
+	var (
+		idx uint64
+		err error
+	)
+	if lerr := a.s.inLoop(ctx, func() { idx, err = a.s.snapshot() }); lerr != nil {
+		return nil, lerr
+	}
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &serverpb.SnapshotResponse{Header: a.s.header(), Index: idx}, nil
+}
+
+// configuration describes cs with the table's metadata; loop only.
+func (s *Server) configuration(cs pb.ConfState) *serverpb.Configuration {
+	c := &serverpb.Configuration{
+		Voters: slices.Sorted(slices.Values(cs.Voters)), OutgoingVoters: slices.Sorted(slices.Values(cs.VotersOutgoing)),
+		Learners: slices.Sorted(slices.Values(cs.Learners)), LearnersNext: slices.Sorted(slices.Values(cs.LearnersNext)),
+		AutoLeave: cs.AutoLeave,
+	}
+	seen := map[uint64]bool{}
+	for _, l := range [][]uint64{c.Voters, c.OutgoingVoters, c.Learners, c.LearnersNext} {
+		for _, id := range l {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if m, ok := s.memberView(id); ok {
+				c.Members = append(c.Members, m.proto())
+			} else {
+				c.Members = append(c.Members, &serverpb.Member{Id: id})
+			}
+		}
+	}
+	return c
+}
+
+// buildStatus runs on the loop.
+func (s *Server) buildStatus() *serverpb.StatusResponse {
+	st := s.rn.Status()
+	resp := &serverpb.StatusResponse{
+		Header:         s.header(),
+		Self:           s.self().proto(),
+		Role:           roleOf(st.RaftState),
+		CommitIndex:    st.Commit,
+		AppliedIndex:   s.store.Load().AppliedIndex(),
+		Configuration:  s.configuration(s.confState),
+		Removed:        s.removed.Load(),
+		LeadTransferee: st.LeadTransferee,
+	}
+	resp.Header.Term = st.Term
+	resp.Header.LeaderId = st.Lead
+	if m, ok := s.memberView(st.Lead); ok {
+		resp.Leader = m.proto()
+	} else if st.Lead != raft.None {
+		resp.Leader = &serverpb.Member{Id: st.Lead}
+	}
+	for _, id := range slices.Sorted(maps.Keys(st.Progress)) {
+		pr := st.Progress[id]
+		resp.Progress = append(resp.Progress, &serverpb.Progress{
+			Id: id, MatchIndex: pr.Match, NextIndex: pr.Next, State: pr.State.String(),
+			RecentActive: pr.RecentActive, Learner: pr.IsLearner,
+		})
+	}
+	return resp
+}
+
+func roleOf(st raft.StateType) serverpb.Role {
+	switch st {
+	case raft.StateFollower:
+		return serverpb.Role_ROLE_FOLLOWER
+	case raft.StateCandidate:
+		return serverpb.Role_ROLE_CANDIDATE
+	case raft.StatePreCandidate:
+		return serverpb.Role_ROLE_PRE_CANDIDATE
+	case raft.StateLeader:
+		return serverpb.Role_ROLE_LEADER
+	}
+	return serverpb.Role_ROLE_UNSPECIFIED
+}

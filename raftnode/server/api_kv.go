@@ -1,0 +1,188 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkube/raftkube/raftnode/kv"
+	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+	"github.com/raftkube/raftkube/raftnode/transport"
+)
+
+var (
+	errStopped = status.Error(codes.Unavailable, "member is shutting down")
+	errRemoved = status.Error(codes.FailedPrecondition, "member was removed")
+)
+
+func ctxErr(ctx context.Context) error { return status.FromContextError(ctx.Err()).Err() }
+
+// kvError maps a kv validation error to a gRPC status.
+func kvError(err error) error {
+	switch {
+	case errors.Is(err, kv.ErrTooLarge):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, kv.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func (s *Server) setupGRPC() {
+	s.peerGRPC = grpc.NewServer(append(s.in.ServerOptions(),
+		grpc.ChainStreamInterceptor(s.clusterGate),
+		grpc.MaxRecvMsgSize(transport.DefaultMaxMessageBytes+64<<10))...)
+	s.in.Register(s.peerGRPC)
+	s.clientGRPC = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes),
+		grpc.ChainUnaryInterceptor(s.refuseIfRemoved))
+	serverpb.RegisterKVServer(s.clientGRPC, &kvService{s: s})
+	serverpb.RegisterAdminServer(s.clientGRPC, &adminService{s: s})
+}
+
+// refuseIfRemoved answers everything but Status on a removed member.
+func (s *Server) refuseIfRemoved(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if s.removed.Load() && info.FullMethod != serverpb.Admin_Status_FullMethodName {
+		return nil, errRemoved
+	}
+	return h(ctx, req)
+}
+
+func (s *Server) header() *serverpb.ResponseHeader {
+	return &serverpb.ResponseHeader{
+		ClusterId: s.clusterID.Load(), MemberId: s.id, LeaderId: s.leader.Load(),
+		Term: s.term.Load(), AppliedIndex: s.store.Load().AppliedIndex(),
+	}
+}
+
+// requestContext bounds ctx by RequestTimeout.
+func (s *Server) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.RequestTimeout)
+}
+
+// write validates cmd, proposes it and waits until this member applied it.
+func (s *Server) write(ctx context.Context, cmd *kvpb.Command) (*kvpb.Result, error) {
+	if err := s.store.Load().Validate(cmd); err != nil {
+		return nil, kvError(err)
+	}
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "encode command: %v", err)
+	}
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	reqID, ch := s.w.register()
+	defer s.w.cancel(reqID)
+	select {
+	case s.propc <- proposal{reqID: reqID, data: encodeEnvelope(s.id, reqID, data)}:
+	case <-ctx.Done():
+		return nil, ctxErr(ctx)
+	case <-s.done:
+		return nil, errStopped
+	}
+	select {
+	case v := <-ch:
+		switch v := v.(type) {
+		case error:
+			return nil, v
+		case *kvpb.Result:
+			if err := kv.ResultErr(v); err != nil {
+				return nil, kvError(err)
+			}
+			return v, nil
+		}
+		return nil, status.Errorf(codes.Internal, "unexpected result %T", v)
+	case <-ctx.Done():
+		return nil, status.Errorf(status.FromContextError(ctx.Err()).Code(),
+			"the write was proposed but not applied in time; its outcome is unknown: %v", ctx.Err())
+	case <-s.done:
+		return nil, status.Error(codes.Unavailable, "member is shutting down; the write's outcome is unknown")
+	}
+}
+
+// linearize waits until this member applied everything committed before the
+// call (ReadIndex), or returns at once for a serializable read.
+func (s *Server) linearize(ctx context.Context, c serverpb.Consistency) error {
+	if c == serverpb.Consistency_CONSISTENCY_SERIALIZABLE {
+		return nil
+	}
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	ch := make(chan error, 1)
+	select {
+	case s.readc <- ch:
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-s.done:
+		return errStopped
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return status.Errorf(status.FromContextError(ctx.Err()).Code(), "no read index in time: %v", ctx.Err())
+	case <-s.done:
+		return errStopped
+	}
+}
+
+type kvService struct {
+	serverpb.UnimplementedKVServer
+	s *Server
+}
+
+func (k *kvService) Put(ctx context.Context, req *serverpb.PutRequest) (*serverpb.PutResponse, error) {
+	res, err := k.s.write(ctx, &kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.Put{Key: req.GetKey(), Value: req.GetValue()}}})
+	if err != nil {
+		return nil, err
+	}
+	return &serverpb.PutResponse{Header: k.s.header(), Result: res}, nil
+}
+
+func (k *kvService) Delete(ctx context.Context, req *serverpb.DeleteRequest) (*serverpb.DeleteResponse, error) {
+	res, err := k.s.write(ctx, &kvpb.Command{Op: &kvpb.Command_Delete{Delete: req.GetDelete()}})
+	if err != nil {
+		return nil, err
+	}
+	return &serverpb.DeleteResponse{Header: k.s.header(), Result: res}, nil
+}
+
+func (k *kvService) CompareAndSwap(ctx context.Context, req *serverpb.CompareAndSwapRequest) (*serverpb.CompareAndSwapResponse, error) {
+	res, err := k.s.write(ctx, &kvpb.Command{Op: &kvpb.Command_Cas{Cas: req.GetCas()}})
+	if err != nil {
+		return nil, err
+	}
+	return &serverpb.CompareAndSwapResponse{Header: k.s.header(), Result: res}, nil
+}
+
+func (k *kvService) Get(ctx context.Context, req *serverpb.GetRequest) (*serverpb.GetResponse, error) {
+	if len(req.GetKey()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "get: empty key")
+	}
+	if err := k.s.linearize(ctx, req.GetConsistency()); err != nil {
+		return nil, err
+	}
+	resp := &serverpb.GetResponse{Header: k.s.header()}
+	if kvp, ok := k.s.store.Load().Get(req.GetKey()); ok {
+		resp.Kv = kvp
+	}
+	return resp, nil
+}
+
+func (k *kvService) Range(ctx context.Context, req *serverpb.RangeRequest) (*serverpb.RangeResponse, error) {
+	if req.GetRange() == nil {
+		return nil, status.Error(codes.InvalidArgument, "range: no range given")
+	}
+	if err := k.s.linearize(ctx, req.GetConsistency()); err != nil {
+		return nil, err
+	}
+	r, err := k.s.store.Load().Range(req.GetRange())
+	if err != nil {
+		return nil, kvError(err)
+	}
+	return &serverpb.RangeResponse{Header: k.s.header(), Range: r}, nil
+}

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Defaults of the zero fields of Config.
+const (
+	DefaultTickInterval    = 100 * time.Millisecond
+	DefaultElectionTicks   = 10
+	DefaultHeartbeatTicks  = 1
+	DefaultSnapshotEntries = 10000
+	DefaultMaxRequestBytes = 3 << 20 / 2 // 1.5 MiB: a 1 MiB value plus framing
+	DefaultRequestTimeout  = 5 * time.Second
+)
+
+// Config configures one member. DataDir, PeerAdvertiseAddr and
+// ClientAdvertiseAddr (or the listeners they default from) are required.
+type Config struct {
+	// DataDir holds member.json, wal/, snap/ and members/ (see the package doc).
+	DataDir string
+	// Name is the member's human-readable name (for instance its pod name).
+	Name string
+
+	// PeerListenAddr is where the Raft transport listens ("host:port"), unless
+	// PeerListener is set.
+	PeerListenAddr string
+	// PeerAdvertiseAddr is where other members reach the transport; defaults to
+	// the peer listener's address.
+	PeerAdvertiseAddr string
+	// ClientListenAddr is where the KV and Admin APIs listen, unless
+	// ClientListener is set.
+	ClientListenAddr string
+	// ClientAdvertiseAddr is where clients reach the APIs; defaults to the
+	// client listener's address.
+	ClientAdvertiseAddr string
+	// PeerListener and ClientListener, when set, are used instead of listening
+	// on the addresses above (tests pass 127.0.0.1:0 listeners). Run closes them.
+	PeerListener   net.Listener
+	ClientListener net.Listener
+
+	// Bootstrap forms a new one-member cluster when DataDir is empty; it is
+	// ignored otherwise.
+	Bootstrap bool
+
+	// TickInterval is the duration of one Raft tick. Default DefaultTickInterval.
+	TickInterval time.Duration
+	// ElectionTicks and HeartbeatTicks are Raft's election timeout and heartbeat
+	// interval in ticks. Defaults DefaultElectionTicks, DefaultHeartbeatTicks.
+	ElectionTicks  int
+	HeartbeatTicks int
+	// SnapshotEntries is the number of applied entries after which a snapshot
+	// is written and the log compacted. Default DefaultSnapshotEntries.
+	SnapshotEntries uint64
+	// MaxRequestBytes bounds a client request on the wire. Default
+	// DefaultMaxRequestBytes. Values are bounded separately by MaxValueBytes.
+	MaxRequestBytes int
+	// MaxValueBytes bounds stored values (kv.DefaultMaxValueBytes when zero).
+	MaxValueBytes int
+	// RequestTimeout bounds how long a request waits for its entry to be
+	// applied or its read point to be reached. Default DefaultRequestTimeout.
+	RequestTimeout time.Duration
+
+	// NoSync skips fsyncs in the wal. UNSAFE: only for tests.
+	NoSync bool
+	// Logger receives the member's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.DataDir == "" {
+		return c, errors.New("server config: DataDir is required")
+	}
+	if c.PeerListener == nil && c.PeerListenAddr == "" {
+		return c, errors.New("server config: PeerListenAddr or PeerListener is required")
+	}
+	if c.ClientListener == nil && c.ClientListenAddr == "" {
+		return c, errors.New("server config: ClientListenAddr or ClientListener is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.ElectionTicks <= 0 {
+		c.ElectionTicks = DefaultElectionTicks
+	}
+	if c.HeartbeatTicks <= 0 {
+		c.HeartbeatTicks = DefaultHeartbeatTicks
+	}
+	if c.ElectionTicks <= c.HeartbeatTicks {
+		return c, errors.New("server config: ElectionTicks must be greater than HeartbeatTicks")
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	return c, nil
+}

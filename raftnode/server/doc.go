@@ -1,0 +1,77 @@
+// Package server runs one raftkube member: it owns the Raft core (raftnode/raft),
+// its durable log (raftnode/wal), the key-value state machine (raftnode/kv) and
+// the peer transport (raftnode/transport), and serves the client (KV) and Admin
+// gRPC APIs of serverpb.
+//
+// # Data directory
+//
+//	member.json        identity: member id, cluster id (0 until known), name, removed
+//	wal/               the Raft log (package wal)
+//	snap/              kv snapshot files, named by applied index (kv.SnapshotDir)
+//	members/           the membership table at each kv snapshot's index,
+//	                   "<16 hex digits>.json", written before the kv snapshot
+//
+// A data dir without member.json is empty: anything else in it is left over from
+// an interrupted first start, which acknowledged nothing, and is removed.
+//
+// # Start modes
+//
+// Bootstrap on an empty data dir makes a random member id and cluster id, and
+// writes a snapshot at index 1 term 1 whose ConfState has only this member, with
+// this member's metadata in the membership table; the member then elects itself.
+// member.json is written last, so a crash during bootstrap leaves an empty dir.
+// A non-empty data dir ignores Bootstrap.
+//
+// Without Bootstrap an empty data dir starts with an empty log, no configuration
+// and cluster id 0, and waits to be added.
+//
+// # Cluster id: adopt on first contact
+//
+// The transport refuses batches whose cluster id differs from its own, and its
+// cluster id is fixed when it is made. A member that does not know its cluster
+// yet must nevertheless accept the first leader that contacts it, and must be
+// able to answer it before it has the membership table (which arrives with the
+// first snapshot). So the server checks cluster ids itself, in a gRPC stream
+// interceptor on the peer server, and the transport that receives runs with
+// cluster id 0 (the interceptor rewrites checked batches to 0):
+//
+//   - a member that knows its cluster refuses any other cluster id with
+//     codes.FailedPrecondition, exactly as the transport would;
+//   - a member that does not know it yet refuses everything except a batch or
+//     snapshot carrying a leader's message (MsgApp, MsgHeartbeat, MsgSnap), and
+//     adopts that batch's cluster id: it writes it to member.json before the
+//     message is processed, and from then on behaves as above;
+//   - every outgoing stream carries the sender's advertised peer address in
+//     gRPC metadata ("raftkube-peer-address"); a member uses it to reach a
+//     sender it has no table entry for, which is how a new member answers the
+//     leader's first messages. The membership table overrides such hints.
+//
+// Outgoing messages go through a second transport made with the real cluster
+// id (when the member starts knowing it, or when it adopts it).
+//
+// # Log entries
+//
+// Normal entries carry an envelope: the magic byte 'R', the proposing member's
+// id and a request id (both uint64 big-endian), then the kvpb.Command bytes. The
+// proposer answers its waiting request once it applies the entry, also when the
+// proposal was forwarded to the leader by Raft. Conf change entries carry the
+// same identification and the metadata of added members as JSON in the
+// ConfChangeV2 Context.
+//
+// # Snapshots
+//
+// Every Config.SnapshotEntries applied entries (and on the Snapshot RPC) the
+// member writes the membership table, then the kv snapshot, then the snapshot
+// metadata to the wal (wal.SaveSnapshot with the ConfState), and compacts the
+// wal. A snapshot sent to a follower carries, as Snapshot.Data, the table and
+// the kv snapshot file of the snapshot's index:
+//
+//	magic "RKSNAP1\x00", uint32 big-endian length n, n bytes of table JSON,
+//	then the kv snapshot stream (kv's own format, with its own checksum)
+//
+// On restart the newest valid kv snapshot and the table of its index are
+// loaded; the log after the wal's snapshot is replayed through Raft, with
+// entries at or below the kv snapshot's index passed over by the store (conf
+// changes among them still reach the Raft core, whose configuration starts from
+// the wal's snapshot).
+package server

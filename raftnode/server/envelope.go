@@ -1,0 +1,91 @@
+package server
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+const (
+	envelopeMagic  = 'R'
+	envelopeHeader = 1 + 8 + 8
+)
+
+// encodeEnvelope wraps a marshaled kvpb.Command for a normal entry.
+func encodeEnvelope(proposer, reqID uint64, cmd []byte) []byte {
+	b := make([]byte, 0, envelopeHeader+len(cmd))
+	b = append(b, envelopeMagic)
+	b = binary.BigEndian.AppendUint64(b, proposer)
+	b = binary.BigEndian.AppendUint64(b, reqID)
+	return append(b, cmd...)
+}
+
+// decodeEnvelope splits a normal entry's data.
+func decodeEnvelope(data []byte) (proposer, reqID uint64, cmd []byte, err error) {
+	if len(data) < envelopeHeader || data[0] != envelopeMagic {
+		return 0, 0, nil, errors.New("entry data is not a request envelope")
+	}
+	return binary.BigEndian.Uint64(data[1:]), binary.BigEndian.Uint64(data[9:]), data[envelopeHeader:], nil
+}
+
+// ccContext is the Context of the conf changes this server proposes.
+type ccContext struct {
+	Proposer  uint64       `json:"proposer"`
+	RequestID uint64       `json:"request_id"`
+	Members   []memberInfo `json:"members,omitempty"`
+}
+
+func (c ccContext) encode() []byte {
+	b, _ := json.Marshal(c) // cannot fail: plain fields
+	return b
+}
+
+func decodeCCContext(b []byte) (ccContext, error) {
+	var c ccContext
+	if len(b) == 0 {
+		return c, nil // the core's own auto-leave carries no context
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("decode conf change context: %w", err)
+	}
+	return c, nil
+}
+
+// waiters hands results from the event loop to the requests waiting for them.
+type waiters struct {
+	mu   sync.Mutex
+	next uint64
+	m    map[uint64]chan any
+}
+
+func newWaiters(start uint64) *waiters { return &waiters{next: start, m: map[uint64]chan any{}} }
+
+// register returns a new request id and the channel its result arrives on.
+func (w *waiters) register() (uint64, chan any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.next++
+	ch := make(chan any, 1)
+	w.m[w.next] = ch
+	return w.next, ch
+}
+
+// trigger delivers v to the request id, if it still waits.
+func (w *waiters) trigger(id uint64, v any) {
+	w.mu.Lock()
+	ch := w.m[id]
+	delete(w.m, id)
+	w.mu.Unlock()
+	if ch != nil {
+		ch <- v
+	}
+}
+
+// cancel forgets the request id.
+func (w *waiters) cancel(id uint64) {
+	w.mu.Lock()
+	delete(w.m, id)
+	w.mu.Unlock()
+}

@@ -1,0 +1,384 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/raftkube/raftkube/raftnode/raft"
+	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+)
+
+// maxBatch bounds the proposals or reads taken from their queue at once.
+const maxBatch = 512
+
+// readBatch is a group of reads sharing one ReadIndex request.
+type readBatch struct {
+	ctx   []byte
+	reqs  []chan error
+	ticks int
+}
+
+// readAtIndex are reads that may be answered once index is applied.
+type readAtIndex struct {
+	index uint64
+	reqs  []chan error
+}
+
+// loop is the event loop: the only goroutine that touches the RawNode.
+func (s *Server) loop(ctx context.Context) error {
+	ticker := newTicker(s.cfg.TickInterval)
+	defer ticker.Stop()
+	s.syncPeers()
+	if cs := s.confState; len(cs.Voters) == 1 && cs.Voters[0] == s.id && len(cs.VotersOutgoing) == 0 {
+		_ = s.rn.Campaign() // alone: no need to wait an election timeout
+	}
+	for {
+		if err := s.handleReady(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			s.rn.Tick()
+			s.retryReads()
+		case m := <-s.recvc:
+			s.step(m)
+		case p := <-s.propc:
+			s.propose(p)
+		case r := <-s.readc:
+			s.readIndex(r)
+		case f := <-s.actc:
+			f()
+		case <-s.reportc:
+			for _, r := range s.takeReports() {
+				if r.snapshot {
+					s.rn.ReportSnapshot(r.id, r.status)
+				} else {
+					s.rn.ReportUnreachable(r.id)
+				}
+			}
+		}
+	}
+}
+
+func (s *Server) step(m pb.Message) {
+	if err := s.rn.Step(m); err != nil {
+		s.log.Debug("step", "type", m.Type, "from", m.From, "err", err)
+	}
+}
+
+// propose proposes p and whatever else is queued as one message.
+func (s *Server) propose(first proposal) {
+	batch := []proposal{first}
+	for len(batch) < maxBatch {
+		select {
+		case p := <-s.propc:
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		break
+	}
+	ents := make([]pb.Entry, len(batch))
+	for i, p := range batch {
+		ents[i] = pb.Entry{Data: p.data}
+	}
+	err := s.rn.Step(pb.Message{Type: pb.MsgProp, From: s.id, Entries: ents})
+	if err == nil {
+		return
+	}
+	if errors.Is(err, raft.ErrProposalDropped) {
+		err = status.Errorf(codes.Unavailable, "proposal dropped (no leader, or leadership is being transferred): %v", err)
+	}
+	for _, p := range batch {
+		s.w.trigger(p.reqID, err)
+	}
+}
+
+// readIndex starts one ReadIndex request for r and every read queued with it.
+func (s *Server) readIndex(first chan error) {
+	batch := []chan error{first}
+	for len(batch) < maxBatch {
+		select {
+		case r := <-s.readc:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		break
+	}
+	if s.rn.BasicStatus().Lead == raft.None {
+		for _, r := range batch {
+			r <- status.Error(codes.Unavailable, "no leader: cannot serve a linearizable read")
+		}
+		return
+	}
+	s.readSeq++
+	rctx := binary.BigEndian.AppendUint64(nil, s.readSeq)
+	s.reads[string(rctx)] = &readBatch{ctx: rctx, reqs: batch}
+	s.rn.ReadIndex(rctx)
+}
+
+// retryReads re-sends ReadIndex requests unanswered for an election timeout
+// (lost with a leader change); a retry with the same context replaces the old.
+func (s *Server) retryReads() {
+	for _, b := range s.reads {
+		if b.ticks++; b.ticks%s.cfg.ElectionTicks == 0 {
+			s.rn.ReadIndex(b.ctx)
+		}
+	}
+}
+
+// handleReady handles every Ready in the order the core documents.
+func (s *Server) handleReady() error {
+	for s.rn.HasReady() {
+		rd := s.rn.Ready()
+		if rd.SoftState != nil {
+			s.onSoftState(*rd.SoftState)
+		}
+		if !rd.HardState.IsEmpty() {
+			s.term.Store(rd.HardState.Term)
+		}
+		// The leader's appends go out while it writes them itself (§10.2.1).
+		s.send(rd.LeaderMessages)
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			if err := s.persistSnapshot(rd.Snapshot); err != nil {
+				return err
+			}
+		}
+		if err := s.wal.Save(rd.HardState, rd.Entries); err != nil {
+			return fmt.Errorf("persist ready: %w", err)
+		}
+		s.send(rd.Messages)
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			if err := s.applySnapshot(rd.Snapshot); err != nil {
+				return err
+			}
+		}
+		if err := s.applyEntries(rd.CommittedEntries); err != nil {
+			return err
+		}
+		s.onReadStates(rd.ReadStates)
+		s.answerReads()
+		s.rn.Advance(rd)
+		if err := s.maybeSnapshot(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) onSoftState(ss raft.SoftState) {
+	if prev := s.leader.Swap(ss.Lead); prev != ss.Lead {
+		s.log.Info("leader changed", "leader", fmt.Sprintf("%x", ss.Lead), "role", ss.RaftState.String())
+	}
+}
+
+// send hands msgs to the transport, filling in snapshot data first.
+func (s *Server) send(msgs []pb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	out := s.out.Load()
+	if out == nil {
+		for _, m := range msgs {
+			s.rn.ReportUnreachable(m.To)
+			if m.Type == pb.MsgSnap {
+				s.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
+			}
+		}
+		return
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Type != pb.MsgSnap || m.Snapshot == nil {
+			continue
+		}
+		data, err := s.snapshotData(m.Snapshot.Metadata.Index)
+		if err != nil {
+			s.log.Warn("cannot send snapshot", "to", fmt.Sprintf("%x", m.To), "err", err)
+			s.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
+			m.To = 0 // dropped below
+			continue
+		}
+		snap := *m.Snapshot
+		snap.Data = data
+		m.Snapshot = &snap
+	}
+	msgs = slices.DeleteFunc(slices.Clone(msgs), func(m pb.Message) bool { return m.To == 0 })
+	out.Send(msgs)
+}
+
+// applyEntries applies committed entries in order.
+func (s *Server) applyEntries(ents []pb.Entry) error {
+	for i := range ents {
+		var err error
+		switch ents[i].Type {
+		case pb.EntryNormal:
+			err = s.applyNormal(ents[i])
+		case pb.EntryConfChange, pb.EntryConfChangeV2:
+			err = s.applyConfChange(ents[i])
+		}
+		if err != nil {
+			return fmt.Errorf("apply entry %d: %w", ents[i].Index, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) applyNormal(e pb.Entry) error {
+	store := s.store.Load()
+	if e.Index <= store.AppliedIndex() {
+		return nil // in the kv snapshot already (replay after restart)
+	}
+	if len(e.Data) == 0 {
+		return store.ApplyNoop(e.Index)
+	}
+	proposer, reqID, cmd, err := decodeEnvelope(e.Data)
+	if err != nil {
+		s.log.Warn("applying malformed entry as a no-op", "index", e.Index, "err", err)
+		return store.ApplyNoop(e.Index)
+	}
+	res, err := store.ApplyEncoded(e.Index, cmd)
+	if err != nil {
+		return err
+	}
+	if proposer == s.id {
+		s.w.trigger(reqID, res)
+	}
+	return nil
+}
+
+// confApplied is what a membership request's waiter receives.
+type confApplied struct {
+	index uint64
+	cs    pb.ConfState
+}
+
+func (s *Server) applyConfChange(e pb.Entry) error {
+	var cc pb.ConfChangeV2
+	if e.Type == pb.EntryConfChange {
+		var v1 pb.ConfChange
+		if err := v1.Unmarshal(e.Data); err != nil {
+			return fmt.Errorf("decode conf change: %w", err)
+		}
+		cc = v1.AsV2()
+	} else if err := cc.Unmarshal(e.Data); err != nil {
+		return fmt.Errorf("decode conf change: %w", err)
+	}
+	s.confState = s.rn.ApplyConfChange(cc)
+	store := s.store.Load()
+	if e.Index > store.AppliedIndex() {
+		if err := store.ApplyNoop(e.Index); err != nil {
+			return err
+		}
+	}
+	cctx, err := decodeCCContext(cc.Context)
+	if err != nil {
+		s.log.Warn("conf change without readable metadata", "index", e.Index, "err", err)
+	}
+	for _, m := range cctx.Members {
+		if m.ID != 0 {
+			s.table.Members[m.ID] = m
+		}
+	}
+	for _, c := range cc.Changes {
+		if c.Type == pb.ConfChangeRemoveNode {
+			s.table.markRemoved(c.NodeID)
+		}
+	}
+	s.publishView()
+	s.syncPeers()
+	s.log.Info("applied configuration", "index", e.Index, "voters", s.confState.Voters,
+		"outgoing", s.confState.VotersOutgoing, "learners", s.confState.Learners)
+	if err := s.checkRemoved(); err != nil {
+		return err
+	}
+	if cctx.Proposer == s.id && cctx.RequestID != 0 {
+		s.w.trigger(cctx.RequestID, confApplied{index: e.Index, cs: s.confState})
+	}
+	return nil
+}
+
+// checkRemoved marks this member removed once a configuration it applied
+// leaves it out after it had been in. A member only in the outgoing voters of a joint configuration
+// is removed already: the joint configuration is committed, and the only way
+// on is to leave it; it still takes part in Raft until then.
+func (s *Server) checkRemoved() error {
+	cs := s.confState
+	if slices.Contains(cs.Voters, s.id) || slices.Contains(cs.Learners, s.id) || slices.Contains(cs.LearnersNext, s.id) {
+		s.wasMember = true
+		return nil
+	}
+	// A new member applies the changes made before it was added, and restores
+	// snapshots taken before that: those leave it out, but it was never in.
+	if s.removed.Load() || !s.wasMember {
+		return nil
+	}
+	s.log.Warn("this member was removed from the cluster", "member", fmt.Sprintf("%x", s.id))
+	s.removed.Store(true)
+	return s.setIdentity(func(id *identity) { id.Removed = true })
+}
+
+// syncPeers makes the sending transport's peers follow the configuration and
+// the table.
+func (s *Server) syncPeers() {
+	out := s.out.Load()
+	if out == nil {
+		return
+	}
+	want := map[uint64]string{}
+	cs := s.confState
+	for _, ids := range [][]uint64{cs.Voters, cs.VotersOutgoing, cs.Learners, cs.LearnersNext} {
+		for _, id := range ids {
+			if m, ok := s.table.Members[id]; ok && id != s.id && m.PeerAddress != "" {
+				want[id] = m.PeerAddress
+			}
+		}
+	}
+	for id, addr := range want {
+		if s.peers[id] != addr {
+			out.UpdatePeer(id, addr)
+		}
+	}
+	for id := range s.peers {
+		if _, ok := want[id]; !ok {
+			out.RemovePeer(id)
+		}
+	}
+	s.peers = want
+}
+
+func (s *Server) onReadStates(rss []raft.ReadState) {
+	for _, rs := range rss {
+		b := s.reads[string(rs.RequestCtx)]
+		if b == nil {
+			continue
+		}
+		delete(s.reads, string(rs.RequestCtx))
+		s.readsAwaitingApply = append(s.readsAwaitingApply, readAtIndex{index: rs.Index, reqs: b.reqs})
+	}
+}
+
+// answerReads releases the reads whose read index is applied.
+func (s *Server) answerReads() {
+	applied := s.store.Load().AppliedIndex()
+	kept := s.readsAwaitingApply[:0]
+	for _, r := range s.readsAwaitingApply {
+		if r.index > applied {
+			kept = append(kept, r)
+			continue
+		}
+		for _, c := range r.reqs {
+			c <- nil
+		}
+	}
+	s.readsAwaitingApply = kept
+}

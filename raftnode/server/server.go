@@ -1,0 +1,439 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/raftkube/raftkube/raftnode/kv"
+	"github.com/raftkube/raftkube/raftnode/raft"
+	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+	"github.com/raftkube/raftkube/raftnode/transport"
+	"github.com/raftkube/raftkube/raftnode/wal"
+)
+
+// Server is one member. New prepares it from its data dir; Run serves until its
+// context is done.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	// id is this member's id; never 0.
+	id uint64
+
+	// identMu serializes member.json writes; ident is its content.
+	identMu sync.Mutex
+	ident   identity
+	// clusterID is 0 until known (see "adopt on first contact").
+	clusterID atomic.Uint64
+
+	wal    *wal.Log
+	snaps  kv.SnapshotDir
+	kvOpts []kv.Option
+	// store is replaced when a snapshot is restored; read by RPC goroutines.
+	store atomic.Pointer[kv.Store]
+
+	// Owned by the event loop goroutine.
+	rn        *raft.RawNode
+	table     *membership
+	confState pb.ConfState
+	// wasMember is set once a configuration in force included this member.
+	wasMember bool
+	// pending is a received snapshot persisted but not yet applied.
+	pending *restored
+	// snapIndex is the index of the last snapshot saved to the wal.
+	snapIndex uint64
+	// peers are the transport peers the table put there, with their addresses.
+	peers map[uint64]string
+	// reads are ReadIndex batches waiting for their read index, by context.
+	reads   map[string]*readBatch
+	readSeq uint64
+	// readsAwaitingApply have their read index and wait for it to be applied.
+	readsAwaitingApply []readAtIndex
+
+	// viewMu guards view, a copy of the table for RPC goroutines.
+	viewMu sync.RWMutex
+	view   *membership
+
+	removed atomic.Bool
+	leader  atomic.Uint64
+	term    atomic.Uint64
+
+	in  *transport.Transport                // receives; cluster id 0, see doc
+	out atomic.Pointer[transport.Transport] // sends; nil until the cluster is known
+
+	w       *waiters
+	recvc   chan pb.Message
+	propc   chan proposal
+	readc   chan chan error
+	actc    chan func()
+	reportc chan struct{}
+	// reportMu guards reports, queued by transport goroutines (and by Send,
+	// which the loop itself calls) for the loop.
+	reportMu sync.Mutex
+	reports  []report
+
+	peerLis, clientLis   net.Listener
+	peerGRPC, clientGRPC *grpc.Server
+	peerAddr, clientAddr string
+	done                 chan struct{} // closed when the loop has stopped
+	runOnce              sync.Once
+}
+
+// proposal is a normal entry waiting to be proposed.
+type proposal struct {
+	reqID uint64
+	data  []byte
+}
+
+// report is a delivery report from the transport.
+type report struct {
+	id       uint64
+	snapshot bool
+	status   raft.SnapshotStatus
+}
+
+// New opens (or creates) the member in cfg.DataDir and listens, but serves
+// nothing until Run.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger,
+		snaps:   kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
+		peers:   map[uint64]string{},
+		reads:   map[string]*readBatch{},
+		w:       newWaiters(uint64(time.Now().UnixNano())),
+		recvc:   make(chan pb.Message, 1024),
+		propc:   make(chan proposal, 1024),
+		readc:   make(chan chan error, 1024),
+		actc:    make(chan func()),
+		reportc: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	if cfg.MaxValueBytes > 0 {
+		s.kvOpts = []kv.Option{kv.MaxValueBytes(cfg.MaxValueBytes)}
+	}
+	s.snaps.Options = s.kvOpts
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	if err := s.open(); err != nil {
+		s.peerLis.Close()
+		s.clientLis.Close()
+		if s.wal != nil {
+			s.wal.Close()
+		}
+		return nil, err
+	}
+	s.setupGRPC()
+	return s, nil
+}
+
+func (s *Server) listen() error {
+	var err error
+	s.peerLis = s.cfg.PeerListener
+	if s.peerLis == nil {
+		if s.peerLis, err = net.Listen("tcp", s.cfg.PeerListenAddr); err != nil {
+			return fmt.Errorf("listen for peers: %w", err)
+		}
+	}
+	s.clientLis = s.cfg.ClientListener
+	if s.clientLis == nil {
+		if s.clientLis, err = net.Listen("tcp", s.cfg.ClientListenAddr); err != nil {
+			s.peerLis.Close()
+			return fmt.Errorf("listen for clients: %w", err)
+		}
+	}
+	s.peerAddr = s.cfg.PeerAdvertiseAddr
+	if s.peerAddr == "" {
+		s.peerAddr = s.peerLis.Addr().String()
+	}
+	s.clientAddr = s.cfg.ClientAdvertiseAddr
+	if s.clientAddr == "" {
+		s.clientAddr = s.clientLis.Addr().String()
+	}
+	return nil
+}
+
+// self is this member's metadata as configured.
+func (s *Server) self() memberInfo {
+	return memberInfo{ID: s.id, Name: s.cfg.Name, PeerAddress: s.peerAddr, ClientAddress: s.clientAddr}
+}
+
+// open loads or creates the data dir, the store, the wal and the RawNode.
+func (s *Server) open() error {
+	dir := s.cfg.DataDir
+	ident, ok, err := loadIdentity(dir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if ident, err = s.initDataDir(); err != nil {
+			return err
+		}
+	} else if s.cfg.Bootstrap {
+		s.log.Info("data dir is not empty: ignoring bootstrap", "dir", dir)
+	}
+	s.ident, s.id = ident, ident.MemberID
+	s.clusterID.Store(ident.ClusterID)
+	s.removed.Store(ident.Removed)
+
+	store, info, err := s.snaps.LoadNewest()
+	if err != nil {
+		return fmt.Errorf("load kv snapshot: %w", err)
+	}
+	for _, sk := range info.Skipped {
+		s.log.Warn("skipped corrupt kv snapshot", "path", sk.Path, "err", sk.Err)
+	}
+	s.store.Store(store)
+	if s.table, err = loadMembership(dir, store.AppliedIndex()); err != nil {
+		return err
+	}
+	s.publishView()
+
+	s.wal, err = wal.Open(wal.Options{Dir: filepath.Join(dir, "wal"), Logger: s.log, NoSync: s.cfg.NoSync})
+	if err != nil {
+		return err
+	}
+	_, cs, err := s.wal.InitialState()
+	if err != nil {
+		return fmt.Errorf("read wal state: %w", err)
+	}
+	snap, _ := s.wal.Snapshot()
+	s.confState, s.snapIndex = cs, snap.Metadata.Index
+	_ = s.checkRemoved() // sets wasMember; cannot mark removed yet
+	if s.snapIndex > store.AppliedIndex() {
+		return fmt.Errorf("wal snapshot at %d is newer than the newest kv snapshot at %d", s.snapIndex, store.AppliedIndex())
+	}
+	s.rn, err = raft.NewRawNode(&raft.Config{
+		ID:                        s.id,
+		ElectionTick:              s.cfg.ElectionTicks,
+		HeartbeatTick:             s.cfg.HeartbeatTicks,
+		Storage:                   s.wal,
+		MaxSizePerMsg:             1 << 20,
+		MaxUncommittedEntriesSize: 1 << 30,
+		MaxInflightMsgs:           256,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    raft.SlogLogger{L: s.log},
+	})
+	if err != nil {
+		return err
+	}
+	s.in, err = transport.New(transport.Config{ID: s.id, Handler: s, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	if cid := s.clusterID.Load(); cid != 0 {
+		if err := s.startOutbound(cid); err != nil {
+			return err
+		}
+	}
+	s.log.Info("member opened", "id", fmt.Sprintf("%x", s.id), "cluster", fmt.Sprintf("%x", s.clusterID.Load()),
+		"applied", store.AppliedIndex(), "wal_snapshot", s.snapIndex, "voters", cs.Voters, "learners", cs.Learners)
+	return nil
+}
+
+// initDataDir sets up an empty data dir: a bootstrapped cluster of one, or a
+// member waiting to be added.
+func (s *Server) initDataDir() (identity, error) {
+	dir := s.cfg.DataDir
+	for _, sub := range []string{"wal", "snap", "members"} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			return identity{}, fmt.Errorf("clean data dir: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return identity{}, fmt.Errorf("create data dir: %w", err)
+	}
+	id, err := randomID()
+	if err != nil {
+		return identity{}, err
+	}
+	ident := identity{MemberID: id, Name: s.cfg.Name}
+	s.id = id
+	if s.cfg.Bootstrap {
+		if ident.ClusterID, err = randomID(); err != nil {
+			return identity{}, err
+		}
+		if err := s.writeBootstrap(); err != nil {
+			return identity{}, fmt.Errorf("bootstrap: %w", err)
+		}
+		s.log.Info("bootstrapped a new cluster", "member", fmt.Sprintf("%x", id), "cluster", fmt.Sprintf("%x", ident.ClusterID))
+	} else {
+		s.log.Info("new member waiting to be added", "member", fmt.Sprintf("%x", id))
+	}
+	return ident, saveIdentity(dir, ident)
+}
+
+// writeBootstrap writes the snapshot at index 1 term 1 with this member alone.
+func (s *Server) writeBootstrap() error {
+	table := newMembership()
+	table.Members[s.id] = s.self()
+	if err := saveMembership(s.cfg.DataDir, 1, table); err != nil {
+		return err
+	}
+	store := kv.New(s.kvOpts...)
+	if err := store.ApplyNoop(1); err != nil {
+		return err
+	}
+	if _, err := s.snaps.Save(store); err != nil {
+		return err
+	}
+	l, err := wal.Open(wal.Options{Dir: filepath.Join(s.cfg.DataDir, "wal"), Logger: s.log, NoSync: s.cfg.NoSync})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	meta := pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: []uint64{s.id}}}
+	if err := l.SaveSnapshot(pb.Snapshot{Metadata: meta}); err != nil {
+		return err
+	}
+	return l.Save(pb.HardState{Term: 1, Commit: 1}, nil)
+}
+
+// setIdentity updates and persists member.json.
+func (s *Server) setIdentity(update func(*identity)) error {
+	s.identMu.Lock()
+	defer s.identMu.Unlock()
+	next := s.ident
+	update(&next)
+	if next == s.ident {
+		return nil
+	}
+	if err := saveIdentity(s.cfg.DataDir, next); err != nil {
+		return err
+	}
+	s.ident = next
+	return nil
+}
+
+// startOutbound makes the sending transport for cluster cid.
+func (s *Server) startOutbound(cid uint64) error {
+	t, err := transport.New(transport.Config{
+		ID: s.id, ClusterID: cid, Handler: s, Logger: s.log,
+		DialOptions: s.peerDialOptions(),
+	})
+	if err != nil {
+		return err
+	}
+	s.out.Store(t)
+	return nil
+}
+
+// publishView copies the table for RPC goroutines.
+func (s *Server) publishView() {
+	v := s.table.clone()
+	s.viewMu.Lock()
+	s.view = v
+	s.viewMu.Unlock()
+}
+
+func (s *Server) memberView(id uint64) (memberInfo, bool) {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	m, ok := s.view.Members[id]
+	return m, ok
+}
+
+// ID returns this member's id.
+func (s *Server) ID() uint64 { return s.id }
+
+// ClusterID returns the cluster's id, or 0 while the member waits to be added.
+func (s *Server) ClusterID() uint64 { return s.clusterID.Load() }
+
+// PeerAddr returns the address other members reach this member at.
+func (s *Server) PeerAddr() string { return s.peerAddr }
+
+// ClientAddr returns the address clients reach this member at.
+func (s *Server) ClientAddr() string { return s.clientAddr }
+
+// Removed reports whether this member learned it was removed.
+func (s *Server) Removed() bool { return s.removed.Load() }
+
+// Status describes the member, as the Status RPC does.
+func (s *Server) Status(ctx context.Context) (*serverpb.StatusResponse, error) {
+	var resp *serverpb.StatusResponse
+	err := s.inLoop(ctx, func() { resp = s.buildStatus() })
+	return resp, err
+}
+
+// Run serves the peer and client APIs and runs the event loop until ctx is
+// done or the loop fails, then shuts down: it stops accepting, finishes the
+// loop, and closes the transports and the wal. Run may be called once.
+func (s *Server) Run(ctx context.Context) error {
+	err := errors.New("server: Run called twice")
+	s.runOnce.Do(func() { err = s.run(ctx) })
+	return err
+}
+
+func (s *Server) run(ctx context.Context) error {
+	var serving sync.WaitGroup
+	serving.Add(2)
+	go func() { defer serving.Done(); _ = s.peerGRPC.Serve(s.peerLis) }()
+	go func() { defer serving.Done(); _ = s.clientGRPC.Serve(s.clientLis) }()
+
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	loopErr := make(chan error, 1)
+	go func() { loopErr <- s.loop(loopCtx) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		stopLoop()
+		err = <-loopErr
+	case err = <-loopErr:
+		stopLoop()
+	}
+	close(s.done) // releases every request still waiting on the loop
+	if err != nil {
+		s.log.Error("event loop failed", "err", err)
+	}
+	stopped := make(chan struct{})
+	go func() { s.clientGRPC.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(s.cfg.RequestTimeout):
+		s.clientGRPC.Stop()
+		<-stopped
+	}
+	s.peerGRPC.Stop()
+	serving.Wait()
+	if out := s.out.Load(); out != nil {
+		_ = out.Close()
+	}
+	_ = s.in.Close()
+	if cerr := s.wal.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}
+
+// inLoop runs f on the event loop and waits for it.
+func (s *Server) inLoop(ctx context.Context, f func()) error {
+	ran := make(chan struct{})
+	select {
+	case s.actc <- func() { f(); close(ran) }:
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-s.done:
+		return errStopped
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-s.done:
+		return errStopped
+	}
+}

@@ -1,0 +1,311 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// member is a running Server with clients of its APIs.
+type member struct {
+	t     *testing.T
+	dir   string
+	srv   *Server
+	stop  context.CancelFunc
+	errc  chan error
+	conn  *grpc.ClientConn
+	kv    serverpb.KVClient
+	admin serverpb.AdminClient
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func startMember(t *testing.T, dir string, bootstrap bool, tweak ...func(*Config)) *member {
+	t.Helper()
+	cfg := Config{
+		DataDir: dir, Name: "m", Bootstrap: bootstrap,
+		PeerListener: listen(t), ClientListener: listen(t),
+		TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
+		RequestTimeout: 3 * time.Second, NoSync: true,
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &member{t: t, dir: dir, srv: srv, stop: cancel, errc: make(chan error, 1)}
+	go func() { m.errc <- srv.Run(ctx) }()
+	m.conn, err = grpc.NewClient(srv.ClientAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.kv, m.admin = serverpb.NewKVClient(m.conn), serverpb.NewAdminClient(m.conn)
+	t.Cleanup(m.close)
+	return m
+}
+
+func (m *member) close() {
+	if m.stop == nil {
+		return
+	}
+	m.conn.Close()
+	m.stop()
+	if err := <-m.errc; err != nil {
+		m.t.Errorf("Run: %v", err)
+	}
+	m.stop = nil
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (m *member) status() *serverpb.StatusResponse {
+	st, err := m.admin.Status(ctxT(m.t), &serverpb.StatusRequest{})
+	if err != nil {
+		m.t.Fatalf("Status: %v", err)
+	}
+	return st
+}
+
+func (m *member) waitLeader() {
+	m.t.Helper()
+	waitFor(m.t, "leadership", func() bool { return m.status().GetRole() == serverpb.Role_ROLE_LEADER })
+}
+
+func (m *member) put(key, value string) *serverpb.PutResponse {
+	m.t.Helper()
+	resp, err := m.kv.Put(ctxT(m.t), &serverpb.PutRequest{Key: []byte(key), Value: []byte(value)})
+	if err != nil {
+		m.t.Fatalf("Put %q: %v", key, err)
+	}
+	return resp
+}
+
+func (m *member) get(key string, c serverpb.Consistency) *kvpb.KeyValue {
+	m.t.Helper()
+	resp, err := m.kv.Get(ctxT(m.t), &serverpb.GetRequest{Key: []byte(key), Consistency: c})
+	if err != nil {
+		m.t.Fatalf("Get %q: %v", key, err)
+	}
+	return resp.GetKv()
+}
+
+func (m *member) self() *serverpb.Member {
+	return &serverpb.Member{Id: m.srv.ID(), Name: "m", PeerAddress: m.srv.PeerAddr(), ClientAddress: m.srv.ClientAddr()}
+}
+
+func wantCode(t *testing.T, err error, code codes.Code, what string) {
+	t.Helper()
+	if status.Code(err) != code {
+		t.Fatalf("%s: got %v, want code %v", what, err, code)
+	}
+}
+
+func TestBootstrapPutGet(t *testing.T) {
+	a := startMember(t, t.TempDir(), true)
+	a.waitLeader()
+	resp := a.put("k", "v1")
+	if !resp.GetResult().GetSucceeded() || resp.GetHeader().GetClusterId() == 0 || resp.GetHeader().GetMemberId() != a.srv.ID() {
+		t.Fatalf("put response %v", resp)
+	}
+	for _, c := range []serverpb.Consistency{serverpb.Consistency_CONSISTENCY_LINEARIZABLE, serverpb.Consistency_CONSISTENCY_SERIALIZABLE} {
+		if kvp := a.get("k", c); string(kvp.GetValue()) != "v1" {
+			t.Fatalf("get %v: %v", c, kvp)
+		}
+	}
+	if kvp := a.get("missing", serverpb.Consistency_CONSISTENCY_LINEARIZABLE); kvp != nil {
+		t.Fatalf("missing key: %v", kvp)
+	}
+	st := a.status()
+	if got := st.GetConfiguration().GetVoters(); !slices.Equal(got, []uint64{a.srv.ID()}) {
+		t.Fatalf("voters %x", got)
+	}
+	if len(st.GetProgress()) != 1 || st.GetLeader().GetId() != a.srv.ID() || st.GetSelf().GetPeerAddress() == "" {
+		t.Fatalf("status %v", st)
+	}
+}
+
+func TestClusterMembership(t *testing.T) {
+	a := startMember(t, t.TempDir(), true)
+	a.waitLeader()
+	a.put("before", "joined")
+	b := startMember(t, t.TempDir(), false)
+	c := startMember(t, t.TempDir(), false)
+	if b.srv.ClusterID() != 0 {
+		t.Fatal("a new member knows a cluster id")
+	}
+	for _, m := range []*member{b, c} {
+		if _, err := a.admin.AddLearner(ctxT(t), &serverpb.AddLearnerRequest{Member: m.self()}); err != nil {
+			t.Fatalf("AddLearner: %v", err)
+		}
+	}
+	waitFor(t, "learners to catch up", func() bool {
+		return b.srv.ClusterID() == a.srv.ClusterID() && c.srv.ClusterID() == a.srv.ClusterID() &&
+			b.get("before", serverpb.Consistency_CONSISTENCY_SERIALIZABLE) != nil &&
+			c.get("before", serverpb.Consistency_CONSISTENCY_SERIALIZABLE) != nil
+	})
+	resp, err := a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{Changes: []*serverpb.MembershipChange{
+		{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: b.srv.ID()},
+		{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: c.srv.ID()},
+	}})
+	if err != nil {
+		t.Fatalf("ChangeMembership: %v", err)
+	}
+	if len(resp.GetConfiguration().GetOutgoingVoters()) == 0 || !resp.GetConfiguration().GetAutoLeave() {
+		t.Fatalf("expected a joint configuration with auto leave, got %v", resp.GetConfiguration())
+	}
+	all := []*member{a, b, c}
+	want := slices.Sorted(slices.Values([]uint64{a.srv.ID(), b.srv.ID(), c.srv.ID()}))
+	for _, m := range all {
+		waitFor(t, "3 voters everywhere", func() bool {
+			cfg := m.status().GetConfiguration()
+			return slices.Equal(cfg.GetVoters(), want) && len(cfg.GetOutgoingVoters()) == 0 && len(cfg.GetMembers()) == 3
+		})
+	}
+	if p := a.status().GetProgress(); len(p) != 3 {
+		t.Fatalf("leader progress %v", p)
+	}
+
+	// A write through a follower is readable linearizably through another.
+	b.put("x", "through-b")
+	if kvp := c.get("x", serverpb.Consistency_CONSISTENCY_LINEARIZABLE); string(kvp.GetValue()) != "through-b" {
+		t.Fatalf("linearizable read on c: %v", kvp)
+	}
+
+	// Remove c with explicit leave (through follower b, which forwards): the
+	// cluster stays joint, a second change is refused, and c learns it was
+	// removed once it applies the joint configuration it is only outgoing in.
+	_, err = b.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{ExplicitLeave: true,
+		Changes: []*serverpb.MembershipChange{{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: c.srv.ID()}}})
+	if err != nil {
+		t.Fatalf("remove c (forwarded by b): %v", err)
+	}
+	_, err = a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{
+		Changes: []*serverpb.MembershipChange{{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: c.srv.ID()}}})
+	wantCode(t, err, codes.FailedPrecondition, "change while joint")
+	waitFor(t, "c to learn it was removed", func() bool { return c.status().GetRemoved() })
+	_, err = c.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("x"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
+	wantCode(t, err, codes.FailedPrecondition, "get on a removed member")
+	lresp, err := a.admin.LeaveJoint(ctxT(t), &serverpb.LeaveJointRequest{})
+	if err != nil {
+		t.Fatalf("LeaveJoint: %v", err)
+	}
+	if cfg := lresp.GetConfiguration(); len(cfg.GetOutgoingVoters()) != 0 || len(cfg.GetVoters()) != 2 {
+		t.Fatalf("after LeaveJoint: %v", cfg)
+	}
+
+	// Leadership moves to b.
+	if _, err := a.admin.TransferLeadership(ctxT(t), &serverpb.TransferLeadershipRequest{To: b.srv.ID()}); err != nil {
+		t.Fatalf("TransferLeadership: %v", err)
+	}
+	b.waitLeader()
+	_, err = b.admin.TransferLeadership(ctxT(t), &serverpb.TransferLeadershipRequest{To: c.srv.ID()})
+	wantCode(t, err, codes.InvalidArgument, "transfer to a removed member")
+	// A removed id is never reused.
+	_, err = b.admin.AddLearner(ctxT(t), &serverpb.AddLearnerRequest{Member: c.self()})
+	wantCode(t, err, codes.FailedPrecondition, "re-adding a removed id")
+	b.put("after", "removal")
+	if kvp := a.get("after", serverpb.Consistency_CONSISTENCY_LINEARIZABLE); string(kvp.GetValue()) != "removal" {
+		t.Fatalf("read after removal: %v", kvp)
+	}
+}
+
+func TestRestartKeepsDataAndIdentity(t *testing.T) {
+	dir := t.TempDir()
+	small := func(c *Config) { c.SnapshotEntries = 5 }
+	a := startMember(t, dir, true, small)
+	a.waitLeader()
+	id, cluster := a.srv.ID(), a.srv.ClusterID()
+	for i := range 12 {
+		a.put(fmt.Sprintf("k%02d", i), fmt.Sprintf("v%d", i))
+	}
+	before := a.get("k03", serverpb.Consistency_CONSISTENCY_LINEARIZABLE)
+	last := a.get("k11", serverpb.Consistency_CONSISTENCY_LINEARIZABLE)
+	a.close()
+
+	a = startMember(t, dir, true, small) // Bootstrap is ignored: the dir is not empty
+	if a.srv.ID() != id || a.srv.ClusterID() != cluster {
+		t.Fatalf("identity changed: %x/%x, was %x/%x", a.srv.ID(), a.srv.ClusterID(), id, cluster)
+	}
+	a.waitLeader()
+	for _, want := range []*kvpb.KeyValue{before, last} {
+		got := a.get(string(want.GetKey()), serverpb.Consistency_CONSISTENCY_LINEARIZABLE)
+		if !bytes.Equal(got.GetValue(), want.GetValue()) || got.GetModIndex() != want.GetModIndex() || got.GetVersion() != 1 {
+			t.Fatalf("after restart %v, want %v", got, want)
+		}
+	}
+	resp, err := a.kv.Range(ctxT(t), &serverpb.RangeRequest{Range: &kvpb.RangeRequest{Key: []byte("k"), Prefix: true}})
+	if err != nil || resp.GetRange().GetCount() != 12 {
+		t.Fatalf("range after restart: %v %v", resp, err)
+	}
+	if _, err := a.admin.Snapshot(ctxT(t), &serverpb.SnapshotRequest{}); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	a := startMember(t, t.TempDir(), true)
+	a.waitLeader()
+	ctx := ctxT(t)
+	_, err := a.kv.Put(ctx, &serverpb.PutRequest{Key: nil, Value: []byte("v")})
+	wantCode(t, err, codes.InvalidArgument, "empty key")
+	_, err = a.kv.Put(ctx, &serverpb.PutRequest{Key: []byte("k"), Value: make([]byte, 1<<20+1)})
+	wantCode(t, err, codes.ResourceExhausted, "oversized value")
+	_, err = a.kv.Get(ctx, &serverpb.GetRequest{})
+	wantCode(t, err, codes.InvalidArgument, "get of empty key")
+	_, err = a.admin.ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{Changes: []*serverpb.MembershipChange{
+		{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: 12345}}})
+	wantCode(t, err, codes.InvalidArgument, "unknown member")
+	_, err = a.admin.ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{Changes: []*serverpb.MembershipChange{
+		{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: 12345}}})
+	wantCode(t, err, codes.InvalidArgument, "remove of a non-member")
+	_, err = a.admin.ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{})
+	wantCode(t, err, codes.InvalidArgument, "no changes")
+	_, err = a.admin.AddLearner(ctx, &serverpb.AddLearnerRequest{Member: &serverpb.Member{PeerAddress: "x:1"}})
+	wantCode(t, err, codes.InvalidArgument, "learner without id")
+	_, err = a.admin.LeaveJoint(ctx, &serverpb.LeaveJointRequest{})
+	wantCode(t, err, codes.FailedPrecondition, "leave joint when not joint")
+	_, err = a.admin.ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{Changes: []*serverpb.MembershipChange{
+		{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: a.srv.ID()}}})
+	wantCode(t, err, codes.InvalidArgument, "removing the last voter")
+	a.put("still", "works")
+}
