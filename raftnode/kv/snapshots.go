@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -139,18 +140,8 @@ func (d SnapshotDir) list() ([]snapFile, error) {
 		}
 		files = append(files, snapFile{path: filepath.Join(d.Dir, e.Name()), index: index})
 	}
-	slices.SortFunc(files, func(a, b snapFile) int { return -cmpUint64(a.index, b.index) })
+	slices.SortFunc(files, func(a, b snapFile) int { return cmp.Compare(b.index, a.index) })
 	return files, nil
-}
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // LoadNewest restores the newest valid snapshot of the directory.

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -85,7 +86,7 @@ func listSegments(dir string) ([]segment, error) {
 			segs = append(segs, s)
 		}
 	}
-	slices.SortFunc(segs, func(a, b segment) int { return cmpUint(a.seq, b.seq) })
+	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
 	for i := 1; i < len(segs); i++ {
 		if segs[i].seq != segs[i-1].seq+1 {
 			return nil, fmt.Errorf("segment %s follows %s: missing segment: %w",
@@ -93,16 +94,6 @@ func listSegments(dir string) ([]segment, error) {
 		}
 	}
 	return segs, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // createSegment writes a new segment file holding head (its header and the
