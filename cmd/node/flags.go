@@ -21,6 +21,7 @@ type options struct {
 	advertisePeer   string
 	listenClient    string
 	advertiseClient string
+	listenHTTP      string
 	bootstrap       bool
 	tickInterval    time.Duration
 	electionTicks   int
@@ -43,6 +44,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.advertisePeer, "advertise-peer", "", "address other members reach this one at (default: --listen-peer)")
 	fs.StringVar(&o.listenClient, "listen-client", "127.0.0.1:2379", "address to listen on for the client and admin APIs")
 	fs.StringVar(&o.advertiseClient, "advertise-client", "", "address clients reach this member at (default: --listen-client)")
+	fs.StringVar(&o.listenHTTP, "listen-http", "", "address to serve /healthz, /readyz and /metrics on (default: none)")
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
 	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
 	fs.IntVar(&o.electionTicks, "election-ticks", 10, "ticks without a leader before campaigning")

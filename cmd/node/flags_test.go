@@ -17,6 +17,7 @@ func TestParseOptionsEnvironmentAndFlags(t *testing.T) {
 		"RAFTNODE_BOOTSTRAP":      "true",
 		"RAFTNODE_TICK_INTERVAL":  "50ms",
 		"RAFTNODE_ADVERTISE_PEER": "demo-0.demo-peer.ns.svc.cluster.local:2380",
+		"RAFTNODE_LISTEN_HTTP":    "0.0.0.0:8080",
 	})
 	o, err := parseOptions([]string{"--name", "from-flag"}, env)
 	if err != nil {
@@ -25,7 +26,7 @@ func TestParseOptionsEnvironmentAndFlags(t *testing.T) {
 	if o.name != "from-flag" {
 		t.Errorf("name = %q: a flag must win over the environment", o.name)
 	}
-	if o.dataDir != "/var/lib/raft" || !o.bootstrap || o.tickInterval != 50*time.Millisecond {
+	if o.dataDir != "/var/lib/raft" || !o.bootstrap || o.tickInterval != 50*time.Millisecond || o.listenHTTP != "0.0.0.0:8080" {
 		t.Errorf("environment not applied: %+v", o)
 	}
 	if o.advertisePeer != "demo-0.demo-peer.ns.svc.cluster.local:2380" || o.advertiseClient != o.listenClient {

@@ -34,6 +34,7 @@ func run(args []string) error {
 		PeerAdvertiseAddr:   o.advertisePeer,
 		ClientListenAddr:    o.listenClient,
 		ClientAdvertiseAddr: o.advertiseClient,
+		HTTPListenAddr:      o.listenHTTP,
 		Bootstrap:           o.bootstrap,
 		TickInterval:        o.tickInterval,
 		ElectionTicks:       o.electionTicks,
@@ -47,6 +48,6 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logger.Info("serving", "id", fmt.Sprintf("%x", srv.ID()), "peer", srv.PeerAddr(), "client", srv.ClientAddr())
+	logger.Info("serving", "id", fmt.Sprintf("%x", srv.ID()), "peer", srv.PeerAddr(), "client", srv.ClientAddr(), "http", srv.HTTPAddr())
 	return srv.Run(ctx)
 }

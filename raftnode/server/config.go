@@ -41,6 +41,11 @@ type Config struct {
 	// on the addresses above (tests pass 127.0.0.1:0 listeners). Run closes them.
 	PeerListener   net.Listener
 	ClientListener net.Listener
+	// HTTPListenAddr, when set, is where /healthz, /readyz and /metrics are
+	// served (see Server.Handler), unless HTTPListener is set. Empty: no HTTP
+	// endpoint (Handler still works for embedding).
+	HTTPListenAddr string
+	HTTPListener   net.Listener
 
 	// Bootstrap forms a new one-member cluster when DataDir is empty; it is
 	// ignored otherwise.

@@ -74,4 +74,12 @@
 // entries at or below the kv snapshot's index passed over by the store (conf
 // changes among them still reach the Raft core, whose configuration starts from
 // the wal's snapshot).
+//
+// # HTTP endpoints
+//
+// Server.Handler serves /healthz (the event loop answers), /readyz (the member
+// is in the configuration, not removed, knows a leader and completes a
+// ReadIndex round; ?serializable=true skips the round) and /metrics (Prometheus,
+// from a registry of the Server's own, with the Go and process collectors).
+// Run serves it when Config.HTTPListenAddr or Config.HTTPListener is set.
 package server

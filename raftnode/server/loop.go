@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -61,6 +62,7 @@ func (s *Server) loop(ctx context.Context) error {
 				if r.snapshot {
 					s.rn.ReportSnapshot(r.id, r.status)
 				} else {
+					s.metrics.unreachable.Inc()
 					s.rn.ReportUnreachable(r.id)
 				}
 			}
@@ -94,6 +96,7 @@ func (s *Server) propose(first proposal) {
 	if err == nil {
 		return
 	}
+	s.metrics.proposalsDropped.Add(float64(len(batch)))
 	if errors.Is(err, raft.ErrProposalDropped) {
 		err = status.Errorf(codes.Unavailable, "proposal dropped (no leader, or leadership is being transferred): %v", err)
 	}
@@ -123,6 +126,7 @@ func (s *Server) readIndex(first chan error) {
 	s.readSeq++
 	rctx := binary.BigEndian.AppendUint64(nil, s.readSeq)
 	s.reads[string(rctx)] = &readBatch{ctx: rctx, reqs: batch}
+	s.metrics.readIndexRequests.Inc()
 	s.rn.ReadIndex(rctx)
 }
 
@@ -145,6 +149,7 @@ func (s *Server) handleReady() error {
 		}
 		if !rd.HardState.IsEmpty() {
 			s.term.Store(rd.HardState.Term)
+			s.commit.Store(rd.HardState.Commit)
 		}
 		// The leader's appends go out while it writes them itself (§10.2.1).
 		s.send(rd.LeaderMessages)
@@ -153,8 +158,12 @@ func (s *Server) handleReady() error {
 				return err
 			}
 		}
+		start := time.Now()
 		if err := s.wal.Save(rd.HardState, rd.Entries); err != nil {
 			return fmt.Errorf("persist ready: %w", err)
+		}
+		if len(rd.Entries) > 0 || !rd.HardState.IsEmpty() {
+			since(s.metrics.walSave, start)
 		}
 		s.send(rd.Messages)
 		if !raft.IsEmptySnap(rd.Snapshot) {
@@ -177,6 +186,7 @@ func (s *Server) handleReady() error {
 
 func (s *Server) onSoftState(ss raft.SoftState) {
 	if prev := s.leader.Swap(ss.Lead); prev != ss.Lead {
+		s.metrics.leaderChanges.Inc()
 		s.log.Info("leader changed", "leader", fmt.Sprintf("%x", ss.Lead), "role", ss.RaftState.String())
 	}
 }
@@ -218,6 +228,7 @@ func (s *Server) send(msgs []pb.Message) {
 
 // applyEntries applies committed entries in order.
 func (s *Server) applyEntries(ents []pb.Entry) error {
+	s.metrics.appliedEntries.Add(float64(len(ents)))
 	for i := range ents {
 		var err error
 		switch ents[i].Type {
@@ -251,6 +262,7 @@ func (s *Server) applyNormal(e pb.Entry) error {
 		return err
 	}
 	if proposer == s.id {
+		s.metrics.proposalsApplied.Inc()
 		s.w.trigger(reqID, res)
 	}
 	return nil
@@ -313,7 +325,9 @@ func (s *Server) applyConfChange(e pb.Entry) error {
 // on is to leave it; it still takes part in Raft until then.
 func (s *Server) checkRemoved() error {
 	cs := s.confState
-	if slices.Contains(cs.Voters, s.id) || slices.Contains(cs.Learners, s.id) || slices.Contains(cs.LearnersNext, s.id) {
+	in := slices.Contains(cs.Voters, s.id) || slices.Contains(cs.Learners, s.id) || slices.Contains(cs.LearnersNext, s.id)
+	s.inConfig.Store(in)
+	if in {
 		s.wasMember = true
 		return nil
 	}
@@ -379,6 +393,7 @@ func (s *Server) answerReads() {
 		for _, c := range r.reqs {
 			c <- nil
 		}
+		s.metrics.readsServed.Add(float64(len(r.reqs)))
 	}
 	s.readsAwaitingApply = kept
 }

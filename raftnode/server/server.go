@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -65,8 +66,13 @@ type Server struct {
 	view   *membership
 
 	removed atomic.Bool
-	leader  atomic.Uint64
-	term    atomic.Uint64
+	// inConfig is set while the configuration applied includes this member.
+	inConfig atomic.Bool
+	leader   atomic.Uint64
+	term     atomic.Uint64
+	commit   atomic.Uint64
+
+	metrics *metrics
 
 	in  *transport.Transport                // receives; cluster id 0, see doc
 	out atomic.Pointer[transport.Transport] // sends; nil until the cluster is known
@@ -85,8 +91,10 @@ type Server struct {
 	peerLis, clientLis   net.Listener
 	peerGRPC, clientGRPC *grpc.Server
 	peerAddr, clientAddr string
-	done                 chan struct{} // closed when the loop has stopped
-	runOnce              sync.Once
+	// httpLis is nil when no HTTP endpoint is configured.
+	httpLis net.Listener
+	done    chan struct{} // closed when the loop has stopped
+	runOnce sync.Once
 }
 
 // proposal is a normal entry waiting to be proposed.
@@ -132,11 +140,15 @@ func New(cfg Config) (*Server, error) {
 	if err := s.open(); err != nil {
 		s.peerLis.Close()
 		s.clientLis.Close()
+		if s.httpLis != nil {
+			s.httpLis.Close()
+		}
 		if s.wal != nil {
 			s.wal.Close()
 		}
 		return nil, err
 	}
+	s.metrics = newMetrics(s)
 	s.setupGRPC()
 	return s, nil
 }
@@ -154,6 +166,14 @@ func (s *Server) listen() error {
 		if s.clientLis, err = net.Listen("tcp", s.cfg.ClientListenAddr); err != nil {
 			s.peerLis.Close()
 			return fmt.Errorf("listen for clients: %w", err)
+		}
+	}
+	s.httpLis = s.cfg.HTTPListener
+	if s.httpLis == nil && s.cfg.HTTPListenAddr != "" {
+		if s.httpLis, err = net.Listen("tcp", s.cfg.HTTPListenAddr); err != nil {
+			s.peerLis.Close()
+			s.clientLis.Close()
+			return fmt.Errorf("listen for HTTP: %w", err)
 		}
 	}
 	s.peerAddr = s.cfg.PeerAdvertiseAddr
@@ -360,6 +380,14 @@ func (s *Server) PeerAddr() string { return s.peerAddr }
 // ClientAddr returns the address clients reach this member at.
 func (s *Server) ClientAddr() string { return s.clientAddr }
 
+// HTTPAddr returns the address of the HTTP endpoints, or "" when there are none.
+func (s *Server) HTTPAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
 // Removed reports whether this member learned it was removed.
 func (s *Server) Removed() bool { return s.removed.Load() }
 
@@ -384,6 +412,12 @@ func (s *Server) run(ctx context.Context) error {
 	serving.Add(2)
 	go func() { defer serving.Done(); _ = s.peerGRPC.Serve(s.peerLis) }()
 	go func() { defer serving.Done(); _ = s.clientGRPC.Serve(s.clientLis) }()
+	var httpSrv *http.Server
+	if s.httpLis != nil {
+		httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		serving.Add(1)
+		go func() { defer serving.Done(); _ = httpSrv.Serve(s.httpLis) }()
+	}
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopErr := make(chan error, 1)
@@ -409,6 +443,10 @@ func (s *Server) run(ctx context.Context) error {
 		<-stopped
 	}
 	s.peerGRPC.Stop()
+	if httpSrv != nil {
+		// Probes answer at once (the loop is gone): no need to wait for them.
+		_ = httpSrv.Close()
+	}
 	serving.Wait()
 	if out := s.out.Load(); out != nil {
 		_ = out.Close()

@@ -46,6 +46,7 @@ func (s *Server) persistSnapshot(snap pb.Snapshot) error {
 		return fmt.Errorf("persist snapshot %d: %w", idx, err)
 	}
 	s.pending = &restored{store: store, table: table}
+	s.metrics.snapshotsReceived.Inc()
 	return nil
 }
 
@@ -85,6 +86,7 @@ func (s *Server) snapshot() (uint64, error) {
 	if applied <= s.snapIndex {
 		return s.snapIndex, nil
 	}
+	defer since(s.metrics.snapshotSave, time.Now())
 	term, err := s.wal.Term(applied)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot at %d: term: %w", applied, err)
