@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/raftkube/raftkube/raftnode/client/clienttest"
 )
@@ -157,7 +155,7 @@ func TestStatusTransferSnapshot(t *testing.T) {
 
 func TestErrorsExitNonZero(t *testing.T) {
 	cl := clienttest.Start(t, 1)
-	cl.Members[0].Fail("Put", status.Error(codes.FailedPrecondition, "member was removed"))
+	cl.Members[0].Fail("Put", clienttest.RemovedError())
 	_, errOut, code := raftctl(t, cl.Endpoints(), "put", "k", "v")
 	if code != 1 || !strings.HasPrefix(errOut, "Error: KV.Put on "+cl.Members[0].Addr) || !strings.Contains(errOut, "member was removed") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)

@@ -191,7 +191,7 @@ func TestPutWhoseDialFailedIsRetried(t *testing.T) {
 
 func TestPutToRemovedMemberIsRetried(t *testing.T) {
 	cl := clienttest.Start(t, 2)
-	cl.Members[0].Fail("Put", status.Error(codes.FailedPrecondition, "member was removed"))
+	cl.Members[0].Fail("Put", clienttest.RemovedError())
 	c := newClient(t, cl.Endpoints()...)
 	if _, err := c.Put(ctx(t), []byte("k"), []byte("v")); err != nil {
 		t.Fatalf("Put: %v", err)
@@ -211,6 +211,9 @@ func TestErrorMapping(t *testing.T) {
 		{"invalid", status.Error(codes.InvalidArgument, "empty key"), client.ErrInvalidArgument, false},
 		{"too large", status.Error(codes.ResourceExhausted, "value too large"), client.ErrTooLarge, false},
 		{"pending", status.Error(codes.FailedPrecondition, "a change is pending"), client.ErrFailedPrecondition, false},
+		{"removed member", clienttest.RemovedError(), client.ErrRemoved, false},
+		// The reason, not the message, tells a removed member apart.
+		{"id removed earlier", status.Error(codes.FailedPrecondition, "member 5 was removed; ids are never reused"), client.ErrFailedPrecondition, false},
 		{"not found", status.Error(codes.NotFound, "no member 9"), client.ErrNotFound, false},
 		{"unavailable after sending", status.Error(codes.Unavailable, "leader lost"), client.ErrUnavailable, true},
 		{"internal", status.Error(codes.Internal, "boom"), client.ErrOutcomeUnknown, true},

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 )
 
 // Sentinel errors, matched with errors.Is against any error a Client returns.
@@ -18,7 +20,7 @@ var (
 	// and failed without saying whether it was applied. It was not retried.
 	ErrOutcomeUnknown = errors.New("outcome unknown")
 	// ErrRemoved: the member was removed from the cluster and serves nothing but
-	// Status (codes.FailedPrecondition saying "removed").
+	// Status (codes.FailedPrecondition with reason serverpb.ReasonMemberRemoved).
 	ErrRemoved = errors.New("member was removed")
 	// ErrUnavailable: no endpoint answered (all down, unreachable or timing out).
 	ErrUnavailable = errors.New("no endpoint available")
@@ -119,7 +121,7 @@ func codeOf(err error) codes.Code {
 func kindOf(code codes.Code, err error) error {
 	switch code {
 	case codes.FailedPrecondition:
-		if st, ok := status.FromError(err); ok && strings.Contains(strings.ToLower(st.Message()), "removed") {
+		if hasReason(err, serverpb.ReasonMemberRemoved) {
 			return ErrRemoved
 		}
 		return ErrFailedPrecondition
@@ -133,6 +135,20 @@ func kindOf(code codes.Code, err error) error {
 		return ErrUnavailable
 	}
 	return nil
+}
+
+// hasReason reports whether err's status carries a raftkube ErrorInfo with reason.
+func hasReason(err error, reason string) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == serverpb.ErrorDomain && info.GetReason() == reason {
+			return true
+		}
+	}
+	return false
 }
 
 // refused reports whether a server's answer with this code says the request

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -17,8 +19,18 @@ import (
 
 var (
 	errStopped = status.Error(codes.Unavailable, "member is shutting down")
-	errRemoved = status.Error(codes.FailedPrecondition, "member was removed")
+	errRemoved = removedStatus()
 )
+
+// removedStatus says, in a way clients can match, that this member was removed.
+func removedStatus() error {
+	st, err := status.New(codes.FailedPrecondition, "member was removed from the cluster").WithDetails(
+		&errdetails.ErrorInfo{Domain: serverpb.ErrorDomain, Reason: serverpb.ReasonMemberRemoved})
+	if err != nil {
+		panic(fmt.Sprintf("attach error details: %v", err)) // a constant message: cannot fail
+	}
+	return st.Err()
+}
 
 func ctxErr(ctx context.Context) error { return status.FromContextError(ctx.Err()).Err() }
 

@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -169,7 +172,7 @@ func TestClusterMembership(t *testing.T) {
 	a.waitLeader()
 	a.put("before", "joined")
 	b := startMember(t, t.TempDir(), false)
-	c := startMember(t, t.TempDir(), false)
+	c := startMember(t, t.TempDir(), false, withHTTP(t))
 	if b.srv.ClusterID() != 0 {
 		t.Fatal("a new member knows a cluster id")
 	}
@@ -225,6 +228,12 @@ func TestClusterMembership(t *testing.T) {
 	waitFor(t, "c to learn it was removed", func() bool { return c.status().GetRemoved() })
 	_, err = c.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("x"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
 	wantCode(t, err, codes.FailedPrecondition, "get on a removed member")
+	if !hasRemovedReason(err) {
+		t.Fatalf("get on a removed member: %v lacks the %s reason", err, serverpb.ReasonMemberRemoved)
+	}
+	if code, body := c.httpGet("/readyz?serializable=true"); code != http.StatusServiceUnavailable || !strings.Contains(body, "[-]member failed: ") {
+		t.Fatalf("/readyz of a removed member = %d %q", code, body)
+	}
 	lresp, err := a.admin.LeaveJoint(ctxT(t), &serverpb.LeaveJointRequest{})
 	if err != nil {
 		t.Fatalf("LeaveJoint: %v", err)
@@ -308,4 +317,13 @@ func TestBadInput(t *testing.T) {
 		{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: a.srv.ID()}}})
 	wantCode(t, err, codes.InvalidArgument, "removing the last voter")
 	a.put("still", "works")
+}
+
+func hasRemovedReason(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == serverpb.ReasonMemberRemoved && info.GetDomain() == serverpb.ErrorDomain {
+			return true
+		}
+	}
+	return false
 }

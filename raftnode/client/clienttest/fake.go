@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,6 +22,17 @@ import (
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 )
+
+// RemovedError is the status a removed member answers with, as the real
+// server sends it.
+func RemovedError() error {
+	st, err := status.New(codes.FailedPrecondition, "member was removed from the cluster").WithDetails(
+		&errdetails.ErrorInfo{Domain: serverpb.ErrorDomain, Reason: serverpb.ReasonMemberRemoved})
+	if err != nil {
+		panic(err)
+	}
+	return st.Err()
+}
 
 // Cluster is a set of fake members sharing one store and configuration.
 type Cluster struct {
