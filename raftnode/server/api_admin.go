@@ -265,7 +265,7 @@ func (s *Server) configuration(cs pb.ConfState) *serverpb.Configuration {
 	c := &serverpb.Configuration{
 		Voters: slices.Sorted(slices.Values(cs.Voters)), OutgoingVoters: slices.Sorted(slices.Values(cs.VotersOutgoing)),
 		Learners: slices.Sorted(slices.Values(cs.Learners)), LearnersNext: slices.Sorted(slices.Values(cs.LearnersNext)),
-		AutoLeave: cs.AutoLeave,
+		AutoLeave: cs.AutoLeave, Removed: slices.Clone(s.table.Removed),
 	}
 	seen := map[uint64]bool{}
 	for _, l := range [][]uint64{c.Voters, c.OutgoingVoters, c.Learners, c.LearnersNext} {

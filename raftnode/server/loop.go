@@ -49,6 +49,7 @@ func (s *Server) loop(ctx context.Context) error {
 		case <-ticker.C:
 			s.rn.Tick()
 			s.retryReads()
+			s.maybeProbeRemoval(ctx)
 		case m := <-s.recvc:
 			s.step(m)
 		case p := <-s.propc:
@@ -71,6 +72,7 @@ func (s *Server) loop(ctx context.Context) error {
 }
 
 func (s *Server) step(m pb.Message) {
+	s.noteLeaderContact(m)
 	if err := s.rn.Step(m); err != nil {
 		s.log.Debug("step", "type", m.Type, "from", m.From, "err", err)
 	}
@@ -337,7 +339,14 @@ func (s *Server) checkRemoved() error {
 		return nil
 	}
 	s.log.Warn("this member was removed from the cluster", "member", fmt.Sprintf("%x", s.id))
+	return s.markRemoved()
+}
+
+// markRemoved stops serving and records the removal in member.json, so a
+// restart stays removed.
+func (s *Server) markRemoved() error {
 	s.removed.Store(true)
+	s.inConfig.Store(false)
 	return s.setIdentity(func(id *identity) { id.Removed = true })
 }
 

@@ -60,6 +60,11 @@ type Server struct {
 	readSeq uint64
 	// readsAwaitingApply have their read index and wait for it to be applied.
 	readsAwaitingApply []readAtIndex
+	// silentTicks counts ticks since a leader's last message; probingRemoval
+	// is set while a removal probe runs (see removal.go), tracked by probes.
+	silentTicks    int
+	probingRemoval bool
+	probes         sync.WaitGroup
 
 	// viewMu guards view, a copy of the table for RPC goroutines.
 	viewMu sync.RWMutex
@@ -431,6 +436,7 @@ func (s *Server) run(ctx context.Context) error {
 		stopLoop()
 	}
 	close(s.done) // releases every request still waiting on the loop
+	s.probes.Wait()
 	if err != nil {
 		s.log.Error("event loop failed", "err", err)
 	}

@@ -327,3 +327,37 @@ func hasRemovedReason(err error) bool {
 	}
 	return false
 }
+
+// A removed learner never receives the change that removes it (the leader stops
+// replicating to it at once); it must still learn it was removed.
+func TestRemovedLearnerLearnsItWasRemoved(t *testing.T) {
+	a := startMember(t, t.TempDir(), true)
+	a.waitLeader()
+	a.put("k", "v")
+	b := startMember(t, t.TempDir(), false)
+	if _, err := a.admin.AddLearner(ctxT(t), &serverpb.AddLearnerRequest{Member: b.self()}); err != nil {
+		t.Fatalf("AddLearner: %v", err)
+	}
+	waitFor(t, "the learner to catch up", func() bool {
+		return b.get("k", serverpb.Consistency_CONSISTENCY_SERIALIZABLE) != nil
+	})
+	resp, err := a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{
+		Changes: []*serverpb.MembershipChange{{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: b.srv.ID()}}})
+	if err != nil {
+		t.Fatalf("remove the learner: %v", err)
+	}
+	if !slices.Contains(resp.GetConfiguration().GetRemoved(), b.srv.ID()) {
+		t.Fatalf("configuration after removal does not list %x as removed: %v", b.srv.ID(), resp.GetConfiguration())
+	}
+	waitFor(t, "the removed learner to learn it", func() bool { return b.status().GetRemoved() })
+	_, err = b.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("k"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
+	if !hasRemovedReason(err) {
+		t.Fatalf("serializable get on the removed learner: %v, want the %s reason", err, serverpb.ReasonMemberRemoved)
+	}
+	// It stays removed across a restart.
+	b.close()
+	b = startMember(t, b.dir, false)
+	if !b.status().GetRemoved() {
+		t.Fatal("the removed learner forgot its removal on restart")
+	}
+}

@@ -853,7 +853,10 @@ type Configuration struct {
 	LearnersNext []uint64 `protobuf:"varint,4,rep,packed,name=learners_next,json=learnersNext,proto3" json:"learners_next,omitempty"`
 	AutoLeave    bool     `protobuf:"varint,5,opt,name=auto_leave,json=autoLeave,proto3" json:"auto_leave,omitempty"`
 	// members holds what is known of every id above.
-	Members       []*Member `protobuf:"bytes,6,rep,name=members,proto3" json:"members,omitempty"`
+	Members []*Member `protobuf:"bytes,6,rep,name=members,proto3" json:"members,omitempty"`
+	// removed are the ids removed from the cluster so far; an id is never reused.
+	// A removed member that missed its removal learns it here (see Status).
+	Removed       []uint64 `protobuf:"varint,7,rep,packed,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -926,6 +929,13 @@ func (x *Configuration) GetAutoLeave() bool {
 func (x *Configuration) GetMembers() []*Member {
 	if x != nil {
 		return x.Members
+	}
+	return nil
+}
+
+func (x *Configuration) GetRemoved() []uint64 {
+	if x != nil {
+		return x.Removed
 	}
 	return nil
 }
@@ -1655,7 +1665,7 @@ const file_node_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
 	"\fpeer_address\x18\x03 \x01(\tR\vpeerAddress\x12%\n" +
-	"\x0eclient_address\x18\x04 \x01(\tR\rclientAddress\"\xe4\x01\n" +
+	"\x0eclient_address\x18\x04 \x01(\tR\rclientAddress\"\xfe\x01\n" +
 	"\rConfiguration\x12\x16\n" +
 	"\x06voters\x18\x01 \x03(\x04R\x06voters\x12'\n" +
 	"\x0foutgoing_voters\x18\x02 \x03(\x04R\x0eoutgoingVoters\x12\x1a\n" +
@@ -1663,7 +1673,8 @@ const file_node_proto_rawDesc = "" +
 	"\rlearners_next\x18\x04 \x03(\x04R\flearnersNext\x12\x1d\n" +
 	"\n" +
 	"auto_leave\x18\x05 \x01(\bR\tautoLeave\x122\n" +
-	"\amembers\x18\x06 \x03(\v2\x18.raftkube.node.v1.MemberR\amembers\"\xaf\x01\n" +
+	"\amembers\x18\x06 \x03(\v2\x18.raftkube.node.v1.MemberR\amembers\x12\x18\n" +
+	"\aremoved\x18\a \x03(\x04R\aremoved\"\xaf\x01\n" +
 	"\bProgress\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vmatch_index\x18\x02 \x01(\x04R\n" +
