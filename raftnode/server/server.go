@@ -240,7 +240,9 @@ func (s *Server) open() error {
 	s.confState, s.snapIndex = cs, snap.Metadata.Index
 	_ = s.checkRemoved() // sets wasMember; cannot mark removed yet
 	if s.snapIndex > store.AppliedIndex() {
-		return fmt.Errorf("wal snapshot at %d is newer than the newest kv snapshot at %d", s.snapIndex, store.AppliedIndex())
+		return fmt.Errorf("the log starts after its snapshot at index %d, but the newest readable kv snapshot is at %d "+
+			"(newer ones are missing or corrupt, see the warnings above): this member cannot recover its state locally; "+
+			"remove it from the cluster and add a member with an empty data dir", s.snapIndex, store.AppliedIndex())
 	}
 	s.rn, err = raft.NewRawNode(&raft.Config{
 		ID:                        s.id,
