@@ -44,6 +44,15 @@ func (s *Store) WriteSnapshot(w io.Writer) error {
 	return nil
 }
 
+// Clone returns a store holding the same keys at the same applied index, in
+// O(1): the two share the tree copy-on-write, and later writes to either are
+// not seen by the other. The server clones its store to write a snapshot
+// without holding up applies.
+func (s *Store) Clone() *Store {
+	tree, applied := s.frozen()
+	return &Store{limits: s.limits, tree: tree, applied: applied}
+}
+
 // frozen returns a copy-on-write clone of the tree and the applied index it
 // reflects. Clone writes to the tree's bookkeeping, so it needs the write lock.
 func (s *Store) frozen() (*btree.BTreeG[item], uint64) {

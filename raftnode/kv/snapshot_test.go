@@ -253,6 +253,38 @@ func TestWriteSnapshotWhileApplying(t *testing.T) {
 	}
 }
 
+func TestCloneIsIndependent(t *testing.T) {
+	s := storeWithKeys(t, 100, func(i int) []byte { return fmt.Appendf(nil, "%03d", i) })
+	want := dump(t, s)
+	c := s.Clone()
+	if c.AppliedIndex() != s.AppliedIndex() {
+		t.Fatalf("clone at %d, store at %d", c.AppliedIndex(), s.AppliedIndex())
+	}
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for i := range 50 {
+			cmd := &kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.Put{Key: fmt.Appendf(nil, "%03d", i), Value: []byte("changed")}}}
+			if _, err := s.Apply(uint64(101+i), cmd); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	var buf bytes.Buffer
+	err := c.WriteSnapshot(&buf)
+	<-applied
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Restore(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AppliedIndex() != 100 || !equalKVs(dump(t, got), want) {
+		t.Fatalf("the clone's snapshot at %d does not hold the state at 100", got.AppliedIndex())
+	}
+}
+
 func FuzzRestore(f *testing.F) {
 	seeds := []*Store{New()}
 	s := New()

@@ -23,9 +23,9 @@ const (
 	snapDirCreate = 0o755
 )
 
-// SnapshotDir keeps a store's snapshot files in one directory. Its methods must
-// not run concurrently with each other on the same directory (the server calls
-// them from its apply loop).
+// SnapshotDir keeps a store's snapshot files in one directory. Saves of
+// different stores may run concurrently (each writes its own temp file), but
+// Prune, which also removes stray temp files, must not run during a Save.
 type SnapshotDir struct {
 	// Dir is the directory; Save creates it if needed.
 	Dir string

@@ -247,17 +247,27 @@ func (a *adminService) TransferLeadership(ctx context.Context, req *serverpb.Tra
 }
 
 func (a *adminService) Snapshot(ctx context.Context, _ *serverpb.SnapshotRequest) (*serverpb.SnapshotResponse, error) {
-	var (
-		idx uint64
-		err error
-	)
-	if lerr := a.s.inLoop(ctx, func() { idx, err = a.s.snapshot() }); lerr != nil {
+	ctx, cancel := a.s.requestContext(ctx)
+	defer cancel()
+	res := make(chan snapshotResult, 1)
+	var err error
+	if lerr := a.s.inLoop(ctx, func() { err = a.s.startSnapshot(res) }); lerr != nil {
 		return nil, lerr
 	}
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	return &serverpb.SnapshotResponse{Header: a.s.header(), Index: idx}, nil
+	select {
+	case r := <-res:
+		if r.err != nil {
+			return nil, status.Error(codes.Internal, r.err.Error())
+		}
+		return &serverpb.SnapshotResponse{Header: a.s.header(), Index: r.index}, nil
+	case <-ctx.Done():
+		return nil, status.Errorf(status.FromContextError(ctx.Err()).Code(), "snapshot not written in time: %v", ctx.Err())
+	case <-a.s.done:
+		return nil, errStopped
+	}
 }
 
 // configuration describes cs with the table's metadata; loop only.

@@ -58,6 +58,10 @@ func (s *Server) loop(ctx context.Context) error {
 			s.readIndex(r)
 		case f := <-s.actc:
 			f()
+		case job := <-s.snapDone:
+			if err := s.finishSnapshot(job); err != nil {
+				return err
+			}
 		case <-s.reportc:
 			for _, r := range s.takeReports() {
 				if r.snapshot {

@@ -90,6 +90,10 @@ func TestCorruptNewestSnapshotRefusesToStart(t *testing.T) {
 	for range 10 {
 		a.put("k", "v")
 	}
+	// The newest snapshot is then the one the wal records.
+	if _, err := a.admin.Snapshot(ctxT(t), &serverpb.SnapshotRequest{}); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
 	a.close()
 
 	snaps, err := filepath.Glob(filepath.Join(dir, "snap", "*"))

@@ -53,6 +53,11 @@ type Server struct {
 	pending *restored
 	// snapIndex is the index of the last snapshot saved to the wal.
 	snapIndex uint64
+	// snapJob is the snapshot being written, if any (see snapshot.go); its
+	// writer reports on snapDone and is tracked by snapWriters.
+	snapJob     *snapshotJob
+	snapDone    chan *snapshotJob
+	snapWriters sync.WaitGroup
 	// peers are the transport peers the table put there, with their addresses.
 	peers map[uint64]string
 	// reads are ReadIndex batches waiting for their read index, by context.
@@ -124,16 +129,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger,
-		snaps:   kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
-		peers:   map[uint64]string{},
-		reads:   map[string]*readBatch{},
-		w:       newWaiters(uint64(time.Now().UnixNano())),
-		recvc:   make(chan pb.Message, 1024),
-		propc:   make(chan proposal, 1024),
-		readc:   make(chan chan error, 1024),
-		actc:    make(chan func()),
-		reportc: make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		snaps:    kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
+		peers:    map[uint64]string{},
+		reads:    map[string]*readBatch{},
+		w:        newWaiters(uint64(time.Now().UnixNano())),
+		recvc:    make(chan pb.Message, 1024),
+		propc:    make(chan proposal, 1024),
+		readc:    make(chan chan error, 1024),
+		actc:     make(chan func()),
+		reportc:  make(chan struct{}, 1),
+		snapDone: make(chan *snapshotJob),
+		done:     make(chan struct{}),
 	}
 	if cfg.MaxValueBytes > 0 {
 		s.kvOpts = []kv.Option{kv.MaxValueBytes(cfg.MaxValueBytes)}
@@ -439,6 +445,7 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	close(s.done) // releases every request still waiting on the loop
 	s.probes.Wait()
+	s.snapWriters.Wait()
 	if err != nil {
 		s.log.Error("event loop failed", "err", err)
 	}

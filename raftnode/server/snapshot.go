@@ -67,44 +67,109 @@ func (s *Server) applySnapshot(snap pb.Snapshot) error {
 	return s.checkRemoved()
 }
 
-// maybeSnapshot snapshots once SnapshotEntries entries were applied since the
-// last snapshot.
-func (s *Server) maybeSnapshot() error {
-	if s.store.Load().AppliedIndex()-s.snapIndex < s.cfg.SnapshotEntries {
-		return nil
-	}
-	_, err := s.snapshot()
-	return err
+// A snapshot is written off the event loop, so that a large store does not hold
+// up heartbeats and applies: on the loop, startSnapshot clones the store (O(1),
+// copy-on-write) and the table at the applied index; a goroutine writes the
+// table and kv files; back on the loop, finishSnapshot records the snapshot in
+// the wal and compacts it. One snapshot is written at a time.
+
+// snapshotJob is a snapshot being written.
+type snapshotJob struct {
+	index, term uint64
+	confState   pb.ConfState
+	started     time.Time
+	// waiters are Snapshot RPCs waiting for the job's outcome.
+	waiters []chan snapshotResult
+	err     error // set by the writer
 }
 
-// snapshot writes the table, the kv snapshot and the wal's snapshot metadata
-// at the applied index, then compacts the wal and prunes old files. It returns
-// the snapshot's index.
-func (s *Server) snapshot() (uint64, error) {
-	store := s.store.Load()
+type snapshotResult struct {
+	index uint64
+	err   error
+}
+
+// maybeSnapshot starts a snapshot once SnapshotEntries entries were applied
+// since the last one.
+func (s *Server) maybeSnapshot() error {
+	if s.snapJob != nil || s.store.Load().AppliedIndex()-s.snapIndex < s.cfg.SnapshotEntries {
+		return nil
+	}
+	return s.startSnapshot(nil)
+}
+
+// startSnapshot starts writing a snapshot at the applied index; waiter, when
+// not nil, receives its outcome. A waiter arriving while a snapshot is being
+// written gets that one's.
+func (s *Server) startSnapshot(waiter chan snapshotResult) error {
+	if job := s.snapJob; job != nil {
+		if waiter != nil {
+			job.waiters = append(job.waiters, waiter)
+		}
+		return nil
+	}
+	store := s.store.Load().Clone()
 	applied := store.AppliedIndex()
 	if applied <= s.snapIndex {
-		return s.snapIndex, nil
+		if waiter != nil {
+			waiter <- snapshotResult{index: s.snapIndex}
+		}
+		return nil
 	}
-	defer since(s.metrics.snapshotSave, time.Now())
 	term, err := s.wal.Term(applied)
 	if err != nil {
-		return 0, fmt.Errorf("snapshot at %d: term: %w", applied, err)
+		return fmt.Errorf("snapshot at %d: term: %w", applied, err)
 	}
-	if err := saveMembership(s.cfg.DataDir, applied, s.table); err != nil {
-		return 0, err
+	job := &snapshotJob{index: applied, term: term, confState: s.confState, started: time.Now()}
+	if waiter != nil {
+		job.waiters = append(job.waiters, waiter)
 	}
-	if _, err := s.snaps.Save(store); err != nil {
-		return 0, fmt.Errorf("snapshot at %d: %w", applied, err)
+	s.snapJob = job
+	table := s.table.clone()
+	s.snapWriters.Add(1)
+	go func() {
+		defer s.snapWriters.Done()
+		job.err = saveMembership(s.cfg.DataDir, applied, table)
+		if job.err == nil {
+			if _, err := s.snaps.Save(store); err != nil {
+				job.err = fmt.Errorf("snapshot at %d: %w", applied, err)
+			}
+		}
+		select {
+		case s.snapDone <- job:
+		case <-s.done:
+		}
+	}()
+	return nil
+}
+
+// finishSnapshot runs on the loop once the job's files are written: it records
+// the snapshot in the wal, compacts the wal and prunes older files.
+func (s *Server) finishSnapshot(job *snapshotJob) error {
+	s.snapJob = nil
+	answer := func(r snapshotResult) {
+		for _, w := range job.waiters {
+			w <- r
+		}
 	}
-	meta := pb.SnapshotMetadata{Index: applied, Term: term, ConfState: s.confState}
+	if job.err != nil {
+		// Nothing refers to the files yet: the next attempt overwrites them.
+		s.log.Error("writing a snapshot failed", "index", job.index, "err", job.err)
+		answer(snapshotResult{err: job.err})
+		return nil
+	}
+	if job.index <= s.snapIndex {
+		// A snapshot received from the leader overtook this one.
+		answer(snapshotResult{index: s.snapIndex})
+		return nil
+	}
+	meta := pb.SnapshotMetadata{Index: job.index, Term: job.term, ConfState: job.confState}
 	if err := s.wal.SaveSnapshot(pb.Snapshot{Metadata: meta}); err != nil {
-		return 0, fmt.Errorf("snapshot at %d: %w", applied, err)
+		return fmt.Errorf("snapshot at %d: %w", job.index, err)
 	}
 	prev := s.snapIndex
-	s.snapIndex = applied
-	if err := s.wal.Compact(applied); err != nil {
-		return 0, fmt.Errorf("snapshot at %d: %w", applied, err)
+	s.snapIndex = job.index
+	if err := s.wal.Compact(job.index); err != nil {
+		return fmt.Errorf("snapshot at %d: %w", job.index, err)
 	}
 	if _, err := s.snaps.Prune(keepSnapshots); err != nil {
 		s.log.Warn("prune kv snapshots", "err", err)
@@ -112,8 +177,10 @@ func (s *Server) snapshot() (uint64, error) {
 	if err := pruneMembership(s.cfg.DataDir, prev); err != nil {
 		s.log.Warn("prune membership tables", "err", err)
 	}
-	s.log.Info("snapshot written", "index", applied, "term", term)
-	return applied, nil
+	since(s.metrics.snapshotSave, job.started)
+	s.log.Info("snapshot written", "index", job.index, "term", job.term, "took", time.Since(job.started).Round(time.Millisecond))
+	answer(snapshotResult{index: job.index})
+	return nil
 }
 
 // snapshotData is the Data of a snapshot at index sent to a follower.
