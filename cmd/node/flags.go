@@ -22,6 +22,7 @@ type options struct {
 	listenClient    string
 	advertiseClient string
 	listenHTTP      string
+	enablePprof     bool
 	bootstrap       bool
 	tickInterval    time.Duration
 	electionTicks   int
@@ -45,6 +46,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.listenClient, "listen-client", "127.0.0.1:2379", "address to listen on for the client and admin APIs")
 	fs.StringVar(&o.advertiseClient, "advertise-client", "", "address clients reach this member at (default: --listen-client)")
 	fs.StringVar(&o.listenHTTP, "listen-http", "", "address to serve /healthz, /readyz and /metrics on (default: none)")
+	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve Go profiles under /debug/pprof/ on --listen-http")
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
 	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
 	fs.IntVar(&o.electionTicks, "election-ticks", 10, "ticks without a leader before campaigning")
@@ -103,6 +105,9 @@ func (o *options) complete() error {
 	}
 	if o.heartbeatTicks <= 0 || o.electionTicks <= o.heartbeatTicks {
 		return fmt.Errorf("--election-ticks (%d) must be greater than --heartbeat-ticks (%d) > 0", o.electionTicks, o.heartbeatTicks)
+	}
+	if o.enablePprof && o.listenHTTP == "" {
+		return errors.New("--enable-pprof needs --listen-http")
 	}
 	if o.maxRequestBytes <= 0 {
 		return fmt.Errorf("--max-request-bytes must be positive, got %d", o.maxRequestBytes)

@@ -47,6 +47,7 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"tick interval", []string{"--data-dir", "d", "--tick-interval", "0s"}, nil, "--tick-interval"},
 		{"log level", []string{"--data-dir", "d", "--log-level", "loud"}, nil, "--log-level"},
 		{"log format", []string{"--data-dir", "d", "--log-format", "xml"}, nil, "--log-format"},
+		{"pprof without http", []string{"--data-dir", "d", "--enable-pprof"}, nil, "--listen-http"},
 		{"extra args", []string{"--data-dir", "d", "extra"}, nil, "unexpected arguments"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 	}

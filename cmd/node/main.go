@@ -35,6 +35,7 @@ func run(args []string) error {
 		ClientListenAddr:    o.listenClient,
 		ClientAdvertiseAddr: o.advertiseClient,
 		HTTPListenAddr:      o.listenHTTP,
+		EnablePprof:         o.enablePprof,
 		Bootstrap:           o.bootstrap,
 		TickInterval:        o.tickInterval,
 		ElectionTicks:       o.electionTicks,

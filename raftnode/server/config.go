@@ -46,6 +46,10 @@ type Config struct {
 	// endpoint (Handler still works for embedding).
 	HTTPListenAddr string
 	HTTPListener   net.Listener
+	// EnablePprof adds Go's profiling endpoints under /debug/pprof/ to the
+	// HTTP endpoints. They expose internals: enable them only where the HTTP
+	// port is private.
+	EnablePprof bool
 
 	// Bootstrap forms a new one-member cluster when DataDir is empty; it is
 	// ignored otherwise.

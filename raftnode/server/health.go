@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ const probeTimeout = time.Second
 //	          cluster's configuration, not removed, knows a leader, and a ReadIndex
 //	          round completes; ?serializable=true skips the ReadIndex round
 //	/metrics  Prometheus metrics
+//	/debug/pprof/  Go profiles, only with Config.EnablePprof
 //
 // Each failing check is named in the response body, one per line, in the style
 // of the Kubernetes API server's probes.
@@ -44,6 +46,13 @@ func (s *Server) Handler() http.Handler {
 		writeChecks(w, checks)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	if s.cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -51,6 +51,16 @@ func TestHealthAndReadinessOfALeader(t *testing.T) {
 	if code, _ := m.httpGet("/nope"); code != http.StatusNotFound {
 		t.Errorf("/nope = %d, want 404", code)
 	}
+	if code, _ := m.httpGet("/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ = %d without EnablePprof, want 404", code)
+	}
+}
+
+func TestPprofWhenEnabled(t *testing.T) {
+	m := startMember(t, t.TempDir(), true, withHTTP(t), func(c *Config) { c.EnablePprof = true })
+	if code, body := m.httpGet("/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ = %d", code)
+	}
 }
 
 func TestMetrics(t *testing.T) {
