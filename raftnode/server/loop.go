@@ -52,10 +52,13 @@ func (s *Server) loop(ctx context.Context) error {
 			s.maybeProbeRemoval(ctx)
 		case m := <-s.recvc:
 			s.step(m)
+			s.drain()
 		case p := <-s.propc:
 			s.propose(p)
+			s.drain()
 		case r := <-s.readc:
 			s.readIndex(r)
+			s.drain()
 		case f := <-s.actc:
 			f()
 		case job := <-s.snapDone:
@@ -71,6 +74,27 @@ func (s *Server) loop(ctx context.Context) error {
 					s.rn.ReportUnreachable(r.id)
 				}
 			}
+		}
+	}
+}
+
+// maxDrain bounds the queued messages, proposals and reads drain takes in.
+const maxDrain = 4096
+
+// drain steps whatever else is already queued before the next Ready, so that
+// one Ready (and one fsync) covers every message and proposal that arrived
+// while the last one was being persisted: group commit across sources.
+func (s *Server) drain() {
+	for range maxDrain {
+		select {
+		case m := <-s.recvc:
+			s.step(m)
+		case p := <-s.propc:
+			s.propose(p)
+		case r := <-s.readc:
+			s.readIndex(r)
+		default:
+			return
 		}
 	}
 }
