@@ -75,6 +75,14 @@
 // changes among them still reach the Raft core, whose configuration starts from
 // the wal's snapshot).
 //
+// # Shutdown
+//
+// When Run's context ends, a leader first hands leadership to the most
+// up-to-date other voter (unless the configuration is joint) and waits for it,
+// up to twice the election timeout or RequestTimeout, whichever is shorter:
+// deleting the leader's pod costs the cluster a transfer, not an election
+// timeout. Then the member stops accepting, finishes the loop and closes.
+//
 // # HTTP endpoints
 //
 // Server.Handler serves /healthz (the event loop answers), /readyz (the member

@@ -432,12 +432,14 @@ func (s *Server) run(ctx context.Context) error {
 		go func() { defer serving.Done(); _ = httpSrv.Serve(s.httpLis) }()
 	}
 
-	loopCtx, stopLoop := context.WithCancel(ctx)
+	// The loop outlives ctx by the leadership hand-off.
+	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	loopErr := make(chan error, 1)
 	go func() { loopErr <- s.loop(loopCtx) }()
 	var err error
 	select {
 	case <-ctx.Done():
+		s.handOffLeadership(s.handoffTimeout())
 		stopLoop()
 		err = <-loopErr
 	case err = <-loopErr:
@@ -471,6 +473,13 @@ func (s *Server) run(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// handoffTimeout bounds the leadership hand-off at shutdown: a transfer takes
+// about a round trip and an election, well under an election timeout; a
+// transferee that went down meanwhile must not hold up the shutdown long.
+func (s *Server) handoffTimeout() time.Duration {
+	return min(2*time.Duration(s.cfg.ElectionTicks)*s.cfg.TickInterval, s.cfg.RequestTimeout)
 }
 
 // inLoop runs f on the event loop and waits for it.

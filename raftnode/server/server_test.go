@@ -361,3 +361,61 @@ func TestRemovedLearnerLearnsItWasRemoved(t *testing.T) {
 		t.Fatal("the removed learner forgot its removal on restart")
 	}
 }
+
+// threeMembers starts a bootstrapped member and adds two more as voters.
+func threeMembers(t *testing.T, tweak ...func(*Config)) []*member {
+	t.Helper()
+	a := startMember(t, t.TempDir(), true, tweak...)
+	a.waitLeader()
+	b := startMember(t, t.TempDir(), false, tweak...)
+	c := startMember(t, t.TempDir(), false, tweak...)
+	var changes []*serverpb.MembershipChange
+	for _, m := range []*member{b, c} {
+		if _, err := a.admin.AddLearner(ctxT(t), &serverpb.AddLearnerRequest{Member: m.self()}); err != nil {
+			t.Fatalf("AddLearner: %v", err)
+		}
+		changes = append(changes, &serverpb.MembershipChange{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: m.srv.ID()})
+	}
+	waitFor(t, "learners to join", func() bool {
+		return b.srv.ClusterID() == a.srv.ClusterID() && c.srv.ClusterID() == a.srv.ClusterID()
+	})
+	if _, err := a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{Changes: changes}); err != nil {
+		t.Fatalf("ChangeMembership: %v", err)
+	}
+	for _, m := range []*member{a, b, c} {
+		waitFor(t, "3 voters", func() bool {
+			cfg := m.status().GetConfiguration()
+			return len(cfg.GetVoters()) == 3 && len(cfg.GetOutgoingVoters()) == 0
+		})
+	}
+	return []*member{a, b, c}
+}
+
+// A leader stopped gracefully hands leadership over first. The election
+// timeout here is far longer than the test's wait: only a transfer can elect
+// a new leader in time.
+func TestGracefulStopHandsOffLeadership(t *testing.T) {
+	ms := threeMembers(t, func(c *Config) { c.ElectionTicks = 2000 })
+	a := ms[0]
+	a.put("k", "v")
+	term := a.status().GetHeader().GetTerm()
+	a.close()
+	b := ms[1]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := b.status()
+		if lead := st.GetHeader().GetLeaderId(); lead != 0 && lead != a.srv.ID() {
+			if st.GetHeader().GetTerm() != term+1 {
+				t.Fatalf("new leader in term %d, want %d", st.GetHeader().GetTerm(), term+1)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new leader after the leader stopped gracefully")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if kvp := b.get("k", serverpb.Consistency_CONSISTENCY_LINEARIZABLE); string(kvp.GetValue()) != "v" {
+		t.Fatalf("after hand-off: %v", kvp)
+	}
+}
