@@ -183,6 +183,12 @@ func (s *Server) handleReady() error {
 		}
 		// The leader's appends go out while it writes them itself (§10.2.1).
 		s.send(rd.LeaderMessages)
+		// Committed entries already in the log need not wait for this Ready's
+		// fsync: their writers are answered one fsync sooner.
+		early := persistedCommitted(rd)
+		if err := s.applyEntries(early); err != nil {
+			return err
+		}
 		if !raft.IsEmptySnap(rd.Snapshot) {
 			if err := s.persistSnapshot(rd.Snapshot); err != nil {
 				return err
@@ -201,7 +207,7 @@ func (s *Server) handleReady() error {
 				return err
 			}
 		}
-		if err := s.applyEntries(rd.CommittedEntries); err != nil {
+		if err := s.applyEntries(rd.CommittedEntries[len(early):]); err != nil {
 			return err
 		}
 		s.onReadStates(rd.ReadStates)
@@ -212,6 +218,23 @@ func (s *Server) handleReady() error {
 		}
 	}
 	return nil
+}
+
+// persistedCommitted is the prefix of rd's committed entries that earlier
+// Readys persisted (below the first of rd.Entries), up to the first
+// configuration change, which keeps the documented order. Committed entries
+// are durable on a quorum and never overwritten, so applying them before this
+// Ready's own writes cannot expose anything that could be lost.
+func persistedCommitted(rd raft.Ready) []pb.Entry {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		return nil
+	}
+	ce := rd.CommittedEntries
+	n := 0
+	for n < len(ce) && ce[n].Type == pb.EntryNormal && (len(rd.Entries) == 0 || ce[n].Index < rd.Entries[0].Index) {
+		n++
+	}
+	return ce[:n]
 }
 
 func (s *Server) onSoftState(ss raft.SoftState) {
