@@ -96,7 +96,7 @@ func (s *Server) buildChange(req *serverpb.ChangeMembershipRequest) (pb.ConfChan
 		case serverpb.MembershipChange_TYPE_REMOVE:
 			typ = pb.ConfChangeRemoveNode
 			if !inConfig[id] {
-				return cc, nil, status.Errorf(codes.InvalidArgument, "change %d: member %x is not in the configuration", i, id)
+				return cc, nil, status.Errorf(codes.NotFound, "change %d: member %x is not in the configuration", i, id)
 			}
 		default:
 			return cc, nil, status.Errorf(codes.InvalidArgument, "change %d: unknown change type %v", i, ch.GetType())
@@ -106,7 +106,7 @@ func (s *Server) buildChange(req *serverpb.ChangeMembershipRequest) (pb.ConfChan
 				return cc, nil, status.Errorf(codes.FailedPrecondition, "change %d: member %x was removed; ids are never reused", i, id)
 			}
 			if _, known := s.table.Members[id]; !known && ch.GetMember() == nil {
-				return cc, nil, status.Errorf(codes.InvalidArgument, "change %d: unknown member %x (add it as a learner first, or give its metadata)", i, id)
+				return cc, nil, status.Errorf(codes.NotFound, "change %d: unknown member %x (add it as a learner first, or give its metadata)", i, id)
 			}
 		}
 		cc.Changes = append(cc.Changes, pb.ConfChangeSingle{Type: typ, NodeID: id})
@@ -207,7 +207,12 @@ func (s *Server) forwardToLeader(ctx context.Context, leader uint64,
 		return nil, status.Errorf(codes.Unavailable, "forward to leader %x at %s: %v", leader, m.ClientAddress, err)
 	}
 	defer conn.Close()
-	return call(serverpb.NewAdminClient(conn))
+	resp, err := call(serverpb.NewAdminClient(conn))
+	if isRemovedStatus(err) {
+		// The leader was removed and is leaving; this member was not.
+		return nil, status.Errorf(codes.Unavailable, "the leader %x was removed from the cluster and cannot take this request; retry once a new leader is elected", leader)
+	}
+	return resp, err
 }
 
 func (a *adminService) TransferLeadership(ctx context.Context, req *serverpb.TransferLeadershipRequest) (*serverpb.TransferLeadershipResponse, error) {
@@ -218,7 +223,11 @@ func (a *adminService) TransferLeadership(ctx context.Context, req *serverpb.Tra
 	var err error
 	if lerr := s.inLoop(ctx, func() {
 		if !slices.Contains(s.confState.Voters, to) {
-			err = status.Errorf(codes.InvalidArgument, "member %x is not a voter", to)
+			if s.configIDs()[to] {
+				err = status.Errorf(codes.InvalidArgument, "member %x is not a voter", to)
+			} else {
+				err = status.Errorf(codes.NotFound, "member %x is not in the configuration", to)
+			}
 			return
 		}
 		if s.rn.BasicStatus().Lead == raft.None {

@@ -56,12 +56,25 @@ func (s *Server) setupGRPC() {
 	serverpb.RegisterAdminServer(s.clientGRPC, &adminService{s: s})
 }
 
-// refuseIfRemoved answers everything but Status on a removed member.
+// refuseIfRemoved answers everything but Status on a removed member, and
+// LeaveJoint on a removed member that still leads: a leader removed by a joint
+// change with explicit leave is the only one that can propose the leave.
 func (s *Server) refuseIfRemoved(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if s.removed.Load() && info.FullMethod != serverpb.Admin_Status_FullMethodName {
+	if s.removed.Load() && info.FullMethod != serverpb.Admin_Status_FullMethodName &&
+		(info.FullMethod != serverpb.Admin_LeaveJoint_FullMethodName || s.leader.Load() != s.id) {
 		return nil, errRemoved
 	}
 	return h(ctx, req)
+}
+
+// isRemovedStatus reports whether err is a removed member's refusal.
+func isRemovedStatus(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == serverpb.ErrorDomain && info.GetReason() == serverpb.ReasonMemberRemoved {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) header() *serverpb.ResponseHeader {

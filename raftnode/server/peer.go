@@ -19,8 +19,15 @@ import (
 // address on its outgoing transport streams.
 const mdPeerAddress = "raftkube-peer-address"
 
-// Process implements transport.Handler: it queues m for the event loop.
+// Process implements transport.Handler: it queues m for the event loop. A
+// snapshot is decoded first, and refused if it does not decode.
 func (s *Server) Process(ctx context.Context, m pb.Message) error {
+	if m.Type == pb.MsgSnap {
+		if err := s.checkReceivedSnapshot(m); err != nil {
+			s.log.Warn("refused a snapshot", "from", fmt.Sprintf("%x", m.From), "err", err)
+			return status.Errorf(codes.InvalidArgument, "refused snapshot: %v", err)
+		}
+	}
 	select {
 	case s.recvc <- m:
 		return nil

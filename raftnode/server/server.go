@@ -51,6 +51,9 @@ type Server struct {
 	wasMember bool
 	// pending is a received snapshot persisted but not yet applied.
 	pending *restored
+	// received is the last snapshot decoded by Process, for the loop to take.
+	receivedMu sync.Mutex
+	received   *restored
 	// snapIndex is the index of the last snapshot saved to the wal.
 	snapIndex uint64
 	// snapJob is the snapshot being written, if any (see snapshot.go); its

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -228,7 +227,7 @@ func TestClusterMembership(t *testing.T) {
 	waitFor(t, "c to learn it was removed", func() bool { return c.status().GetRemoved() })
 	_, err = c.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("x"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
 	wantCode(t, err, codes.FailedPrecondition, "get on a removed member")
-	if !hasRemovedReason(err) {
+	if !isRemovedStatus(err) {
 		t.Fatalf("get on a removed member: %v lacks the %s reason", err, serverpb.ReasonMemberRemoved)
 	}
 	if code, body := c.httpGet("/readyz?serializable=true"); code != http.StatusServiceUnavailable || !strings.Contains(body, "[-]member failed: ") {
@@ -248,7 +247,7 @@ func TestClusterMembership(t *testing.T) {
 	}
 	b.waitLeader()
 	_, err = b.admin.TransferLeadership(ctxT(t), &serverpb.TransferLeadershipRequest{To: c.srv.ID()})
-	wantCode(t, err, codes.InvalidArgument, "transfer to a removed member")
+	wantCode(t, err, codes.NotFound, "transfer to a removed member")
 	// A removed id is never reused.
 	_, err = b.admin.AddLearner(ctxT(t), &serverpb.AddLearnerRequest{Member: c.self()})
 	wantCode(t, err, codes.FailedPrecondition, "re-adding a removed id")
@@ -303,10 +302,10 @@ func TestBadInput(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "get of empty key")
 	_, err = a.admin.ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{Changes: []*serverpb.MembershipChange{
 		{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: 12345}}})
-	wantCode(t, err, codes.InvalidArgument, "unknown member")
+	wantCode(t, err, codes.NotFound, "unknown member")
 	_, err = a.admin.ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{Changes: []*serverpb.MembershipChange{
 		{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: 12345}}})
-	wantCode(t, err, codes.InvalidArgument, "remove of a non-member")
+	wantCode(t, err, codes.NotFound, "remove of a non-member")
 	_, err = a.admin.ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{})
 	wantCode(t, err, codes.InvalidArgument, "no changes")
 	_, err = a.admin.AddLearner(ctx, &serverpb.AddLearnerRequest{Member: &serverpb.Member{PeerAddress: "x:1"}})
@@ -317,15 +316,6 @@ func TestBadInput(t *testing.T) {
 		{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: a.srv.ID()}}})
 	wantCode(t, err, codes.InvalidArgument, "removing the last voter")
 	a.put("still", "works")
-}
-
-func hasRemovedReason(err error) bool {
-	for _, d := range status.Convert(err).Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == serverpb.ReasonMemberRemoved && info.GetDomain() == serverpb.ErrorDomain {
-			return true
-		}
-	}
-	return false
 }
 
 // A removed learner never receives the change that removes it (the leader stops
@@ -351,7 +341,7 @@ func TestRemovedLearnerLearnsItWasRemoved(t *testing.T) {
 	}
 	waitFor(t, "the removed learner to learn it", func() bool { return b.status().GetRemoved() })
 	_, err = b.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("k"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
-	if !hasRemovedReason(err) {
+	if !isRemovedStatus(err) {
 		t.Fatalf("serializable get on the removed learner: %v, want the %s reason", err, serverpb.ReasonMemberRemoved)
 	}
 	// It stays removed across a restart.

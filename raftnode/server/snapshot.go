@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -15,27 +16,71 @@ func newTicker(d time.Duration) *time.Ticker { return time.NewTicker(d) }
 // keepSnapshots is how many kv snapshots (and tables) are kept on disk.
 const keepSnapshots = 2
 
-// restored is a received snapshot, persisted and waiting to be applied.
+// restored is a received snapshot, decoded (and, once persisted, waiting to
+// be applied).
 type restored struct {
+	meta  pb.SnapshotMetadata
 	store *kv.Store
 	table *membership
+}
+
+// decodeSnapshot decodes a snapshot's data: the table and the kv store.
+func (s *Server) decodeSnapshot(snap pb.Snapshot) (*restored, error) {
+	idx := snap.Metadata.Index
+	table, kvData, err := decodeSnapshotData(snap.Data)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %d: %w", idx, err)
+	}
+	store, err := kv.Restore(bytes.NewReader(kvData), s.kvOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("restore snapshot %d: %w", idx, err)
+	}
+	if store.AppliedIndex() != idx {
+		return nil, fmt.Errorf("snapshot %d holds a store at applied index %d", idx, store.AppliedIndex())
+	}
+	return &restored{meta: snap.Metadata, store: store, table: table}, nil
+}
+
+// checkReceivedSnapshot decodes a snapshot message's data before the Raft core
+// sees it: once the core accepts a snapshot there is no going back, so a
+// corrupt or forged one must be refused here (the sender is told, and reports
+// the snapshot failed). The decoded state is kept for persistSnapshot.
+func (s *Server) checkReceivedSnapshot(m pb.Message) error {
+	if m.Snapshot == nil {
+		return errors.New("snapshot message without a snapshot")
+	}
+	r, err := s.decodeSnapshot(*m.Snapshot)
+	if err != nil {
+		return err
+	}
+	s.receivedMu.Lock()
+	s.received = r
+	s.receivedMu.Unlock()
+	return nil
+}
+
+// takeDecoded returns the snapshot checkReceivedSnapshot decoded for meta, or
+// decodes it now.
+func (s *Server) takeDecoded(snap pb.Snapshot) (*restored, error) {
+	s.receivedMu.Lock()
+	r := s.received
+	s.received = nil
+	s.receivedMu.Unlock()
+	if r != nil && r.meta.Index == snap.Metadata.Index && r.meta.Term == snap.Metadata.Term {
+		return r, nil
+	}
+	return s.decodeSnapshot(snap)
 }
 
 // persistSnapshot makes a snapshot received from the leader durable: its table
 // and kv files first, then its metadata in the wal.
 func (s *Server) persistSnapshot(snap pb.Snapshot) error {
 	idx := snap.Metadata.Index
-	table, kvData, err := decodeSnapshotData(snap.Data)
+	r, err := s.takeDecoded(snap)
 	if err != nil {
-		return fmt.Errorf("snapshot %d: %w", idx, err)
+		return err
 	}
-	store, err := kv.Restore(bytes.NewReader(kvData), s.kvOpts...)
-	if err != nil {
-		return fmt.Errorf("restore snapshot %d: %w", idx, err)
-	}
-	if store.AppliedIndex() != idx {
-		return fmt.Errorf("snapshot %d holds a store at applied index %d", idx, store.AppliedIndex())
-	}
+	store, table := r.store, r.table
 	if err := saveMembership(s.cfg.DataDir, idx, table); err != nil {
 		return err
 	}
@@ -45,7 +90,7 @@ func (s *Server) persistSnapshot(snap pb.Snapshot) error {
 	if err := s.wal.SaveSnapshot(snap); err != nil {
 		return fmt.Errorf("persist snapshot %d: %w", idx, err)
 	}
-	s.pending = &restored{store: store, table: table}
+	s.pending = r
 	s.metrics.snapshotsReceived.Inc()
 	return nil
 }
