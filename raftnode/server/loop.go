@@ -135,18 +135,32 @@ func (s *Server) propose(first proposal) {
 	}
 }
 
-// readIndex starts one ReadIndex request for r and every read queued with it.
+// readIndex queues r and every read waiting with it for the next ReadIndex
+// round. One round is in flight at a time: reads that arrive meanwhile share
+// the next one, so a read load costs a heartbeat round per round trip, not per
+// request (etcd's linearizable read loop does the same).
 func (s *Server) readIndex(first chan error) {
-	batch := []chan error{first}
-	for len(batch) < maxBatch {
+	s.readsQueued = append(s.readsQueued, first)
+	for range maxBatch {
 		select {
 		case r := <-s.readc:
-			batch = append(batch, r)
+			s.readsQueued = append(s.readsQueued, r)
 			continue
 		default:
 		}
 		break
 	}
+	s.startReadRound()
+}
+
+// startReadRound sends one ReadIndex request for every queued read, unless a
+// round is in flight.
+func (s *Server) startReadRound() {
+	if len(s.reads) > 0 || len(s.readsQueued) == 0 {
+		return
+	}
+	batch := s.readsQueued
+	s.readsQueued = nil
 	if s.rn.BasicStatus().Lead == raft.None {
 		for _, r := range batch {
 			r <- status.Error(codes.Unavailable, "no leader: cannot serve a linearizable read")
@@ -439,6 +453,7 @@ func (s *Server) onReadStates(rss []raft.ReadState) {
 		delete(s.reads, string(rs.RequestCtx))
 		s.readsAwaitingApply = append(s.readsAwaitingApply, readAtIndex{index: rs.Index, reqs: b.reqs})
 	}
+	s.startReadRound()
 }
 
 // answerReads releases the reads whose read index is applied.

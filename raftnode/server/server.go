@@ -63,9 +63,11 @@ type Server struct {
 	snapWriters sync.WaitGroup
 	// peers are the transport peers the table put there, with their addresses.
 	peers map[uint64]string
-	// reads are ReadIndex batches waiting for their read index, by context.
-	reads   map[string]*readBatch
-	readSeq uint64
+	// reads are ReadIndex batches waiting for their read index, by context;
+	// readsQueued wait for the next round (see readIndex).
+	reads       map[string]*readBatch
+	readsQueued []chan error
+	readSeq     uint64
 	// readsAwaitingApply have their read index and wait for it to be applied.
 	readsAwaitingApply []readAtIndex
 	// silentTicks counts ticks since a leader's last message; probingRemoval
