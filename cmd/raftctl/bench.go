@@ -84,9 +84,6 @@ func (a *app) runBench(ctx context.Context, c *client.Client, bc benchConfig) be
 	max := int64(bc.total)
 	if bc.duration > 0 {
 		max = -1 // a spinner: the end is a time, not a count
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, bc.duration)
-		defer cancel()
 	}
 	bar := progressbar.NewOptions64(max, progressbar.OptionSetWriter(a.errOut), progressbar.OptionSetDescription("bench "+bc.op),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(100*time.Millisecond),
@@ -108,10 +105,19 @@ func (a *app) runBench(ctx context.Context, c *client.Client, bc benchConfig) be
 		wg       sync.WaitGroup
 	)
 	start := time.Now()
+	// With --duration no request starts after end, and those in flight finish:
+	// a deadline on the requests themselves would count the last ones as failed.
+	end := start.Add(bc.duration)
+	more := func() bool {
+		if bc.duration > 0 {
+			return time.Now().Before(end)
+		}
+		return issued.Add(1) <= int64(bc.total)
+	}
 	for range bc.clients {
 		wg.Go(func() {
 			var mine []time.Duration
-			for ctx.Err() == nil && (bc.duration > 0 || issued.Add(1) <= int64(bc.total)) {
+			for ctx.Err() == nil && more() {
 				key := fmt.Appendf(nil, "bench/%08d", rand.IntN(bc.keySpace))
 				t0 := time.Now()
 				var err error
@@ -119,9 +125,6 @@ func (a *app) runBench(ctx context.Context, c *client.Client, bc benchConfig) be
 					_, err = c.Put(ctx, key, value)
 				} else {
 					_, _, err = c.Get(ctx, key, opts...)
-				}
-				if err != nil && ctx.Err() != nil && bc.duration > 0 {
-					break // the run ended mid-request: not a failure
 				}
 				_ = bar.Add(1)
 				if err != nil {
