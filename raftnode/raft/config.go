@@ -65,6 +65,15 @@ type Config struct {
 	// Priority breaks ties between candidates with equally up-to-date logs: a voter
 	// grants its vote only to a candidate whose priority is at least its own.
 	Priority int64
+	// AsyncPersistence separates handing a Ready's writes to storage from making
+	// them durable. Advance then means only that the writes are visible through
+	// Storage; the caller syncs them in the background and reports each sync
+	// with RawNode.Persisted. Until then a leader does not count its own copy of
+	// the entries toward commit, and sends nothing early in a term whose hard
+	// state is not durable. Messages of a Ready still wait until everything up
+	// to that Ready is durable: holding them is the caller's job. This lets the
+	// caller keep stepping messages and proposals while an fsync runs.
+	AsyncPersistence bool
 	// Logger receives diagnostics; nil means DiscardLogger.
 	Logger Logger
 }

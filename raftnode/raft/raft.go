@@ -89,6 +89,10 @@ type raft struct {
 	msgsEarly []pb.Message
 	// durableTerm is the term of the newest hard state known to be persisted.
 	durableTerm uint64
+	// asyncPersistence: see Config. durableIndex and durableIndexTerm are then
+	// the last entry reported durable by RawNode.Persisted.
+	asyncPersistence               bool
+	durableIndex, durableIndexTerm uint64
 
 	// readStates are answered ReadIndex requests waiting to be handed out.
 	readStates []ReadState
@@ -183,7 +187,10 @@ func newRaft(c *Config) (*raft, error) {
 		disableProposalForwarding: c.DisableProposalForwarding,
 		priority:                  c.Priority,
 		rand:                      rand.New(rand.NewPCG(c.ID, c.ID^0x9e3779b97f4a7c15)),
+		asyncPersistence:          c.AsyncPersistence,
 	}
+	// Everything in Storage at start is durable.
+	r.durableIndex, r.durableIndexTerm = raftlog.lastIndex(), raftlog.lastTerm()
 	cfg, prs, err := confchange.Restore(confchange.Changer{Tracker: r.trk, LastIndex: raftlog.lastIndex()}, cs)
 	if err != nil {
 		return nil, fmt.Errorf("restore configuration %+v: %w", cs, err)
@@ -258,7 +265,31 @@ func (r *raft) persistedIndex() uint64 {
 	if r.raftLog.hasNextUnstableSnapshot() {
 		return 0
 	}
-	return r.raftLog.unstable.offset - 1
+	stable := r.raftLog.unstable.offset - 1
+	if !r.asyncPersistence {
+		return stable
+	}
+	// The entry reported durable must still be the one in the log: entries
+	// replaced since (a new leader's) are not durable, whatever their index.
+	idx := min(r.durableIndex, stable)
+	switch t, err := r.raftLog.term(idx); {
+	case errors.Is(err, ErrCompacted):
+		return idx // inside a snapshot, which is durable
+	case err != nil || (idx == r.durableIndex && t != r.durableIndexTerm):
+		return 0
+	}
+	return idx
+}
+
+// persisted records a background sync reported by RawNode.Persisted.
+func (r *raft) persisted(index, term, hardStateTerm uint64) {
+	r.durableTerm = max(r.durableTerm, hardStateTerm)
+	if index > 0 {
+		r.durableIndex, r.durableIndexTerm = index, term
+	}
+	if r.state == StateLeader {
+		r.selfAck()
+	}
 }
 
 func (r *raft) reset(term uint64) {

@@ -261,11 +261,13 @@ func (rn *RawNode) Advance(rd Ready) {
 		last := &rd.Entries[n-1]
 		r.raftLog.stableTo(last.Index, last.Term)
 	}
-	if !rd.HardState.IsEmpty() {
-		r.durableTerm = rd.HardState.Term
-	}
-	if r.state == StateLeader {
-		r.selfAck()
+	if !r.asyncPersistence {
+		if !rd.HardState.IsEmpty() {
+			r.durableTerm = rd.HardState.Term
+		}
+		if r.state == StateLeader {
+			r.selfAck()
+		}
 	}
 	if !IsEmptySnap(rd.Snapshot) && rd.Snapshot.Metadata.Index > r.raftLog.applied {
 		r.raftLog.appliedTo(rd.Snapshot.Metadata.Index)
@@ -278,6 +280,14 @@ func (rn *RawNode) Advance(rd Ready) {
 	}
 	rn.spareMsgs = recycle(rd.Messages)
 	rn.spareEarly = recycle(rd.LeaderMessages)
+}
+
+// Persisted reports, with Config.AsyncPersistence, that the writes of every
+// Ready advanced so far up to and including the one whose last entry is
+// (index, term) are durable, with a hard state of hardStateTerm. index is 0 when
+// those Readys held no entries. Reports must come in the order of the writes.
+func (rn *RawNode) Persisted(index, term, hardStateTerm uint64) {
+	rn.raft.persisted(index, term, hardStateTerm)
 }
 
 // recycle clears msgs so the messages can be collected and returns the buffer.
