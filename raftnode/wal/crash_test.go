@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,9 @@ const (
 	childTermEnv  = "WAL_CRASH_CHILD_TERM"
 	childStartEnv = "WAL_CRASH_CHILD_START"
 	childSeedEnv  = "WAL_CRASH_CHILD_SEED"
+	// childAsyncEnv makes the child Write and acknowledge from a goroutine
+	// calling Sync, instead of calling Save.
+	childAsyncEnv = "WAL_CRASH_CHILD_ASYNC"
 	crashSegSize  = 4096
 )
 
@@ -55,14 +59,25 @@ func runCrashChild(dir string) error {
 	if err != nil {
 		return err
 	}
+	var acks *asyncAcks
+	if os.Getenv(childAsyncEnv) != "" {
+		acks = startAsyncAcks(l)
+	}
 	for i, batch := start, 0; ; batch++ {
 		n := 1 + rng.Uint64N(8)
-		if err := l.Save(pb.HardState{Term: term, Vote: 1, Commit: i - 1}, mkEnts(i, i+n, term)); err != nil {
-			return err
-		}
+		hs, ents := pb.HardState{Term: term, Vote: 1, Commit: i - 1}, mkEnts(i, i+n, term)
 		i += n
-		if _, err := fmt.Fprintf(os.Stdout, "%d\n", i-1); err != nil {
-			return err
+		if acks != nil {
+			if err := acks.write(hs, ents, i-1); err != nil {
+				return err
+			}
+		} else {
+			if err := l.Save(hs, ents); err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(os.Stdout, "%d\n", i-1); err != nil {
+				return err
+			}
 		}
 		if batch%30 == 29 {
 			if err := childSnapshot(l, i-10); err != nil {
@@ -70,6 +85,61 @@ func runCrashChild(dir string) error {
 			}
 		}
 	}
+}
+
+// asyncAcks acknowledges writes from a goroutine calling Sync: it prints the
+// last index of the newest write each Sync covered.
+type asyncAcks struct {
+	l       *Log
+	mu      sync.Mutex
+	pending []writtenAt // in write order
+	errc    chan error
+}
+
+type writtenAt struct{ seq, last uint64 }
+
+func startAsyncAcks(l *Log) *asyncAcks {
+	a := &asyncAcks{l: l, errc: make(chan error, 1)}
+	go func() {
+		for {
+			seq, err := l.Sync()
+			if err != nil {
+				a.errc <- err
+				return
+			}
+			a.mu.Lock()
+			var last uint64
+			for len(a.pending) > 0 && a.pending[0].seq <= seq {
+				last, a.pending = a.pending[0].last, a.pending[1:]
+			}
+			a.mu.Unlock()
+			if last == 0 {
+				time.Sleep(100 * time.Microsecond)
+				continue
+			}
+			if _, err := fmt.Fprintf(os.Stdout, "%d\n", last); err != nil {
+				a.errc <- err
+				return
+			}
+		}
+	}()
+	return a
+}
+
+func (a *asyncAcks) write(hs pb.HardState, ents []pb.Entry, last uint64) error {
+	select {
+	case err := <-a.errc:
+		return err
+	default:
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seq, _, err := a.l.Write(hs, ents)
+	if err != nil {
+		return err
+	}
+	a.pending = append(a.pending, writtenAt{seq: seq, last: last})
+	return nil
 }
 
 func childSnapshot(l *Log, index uint64) error {
@@ -91,6 +161,11 @@ func childSnapshot(l *Log, index uint64) error {
 // TestCrashMidAppend kills a writer process at random moments and checks that
 // every entry it acknowledged survives with its term and data.
 func TestCrashMidAppend(t *testing.T) {
+	t.Run("save", func(t *testing.T) { testCrashMidAppend(t, false) })
+	t.Run("write-sync", func(t *testing.T) { testCrashMidAppend(t, true) })
+}
+
+func testCrashMidAppend(t *testing.T, async bool) {
 	dir := filepath.Join(t.TempDir(), "wal")
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
@@ -103,7 +178,7 @@ func TestCrashMidAppend(t *testing.T) {
 				delete(acked, i) // about to be overwritten by a newer term
 			}
 		}
-		last := runChild(t, dir, uint64(iter), start, seed, time.Duration(5+rng.IntN(60))*time.Millisecond)
+		last := runChild(t, dir, uint64(iter), start, seed, async, time.Duration(5+rng.IntN(60))*time.Millisecond)
 		for i := start; i <= last && last != 0; i++ {
 			acked[i] = uint64(iter)
 		}
@@ -149,7 +224,7 @@ func verifyCrashLog(t *testing.T, dir string, acked map[uint64]uint64, iter int)
 
 // runChild runs a writer, kills it after d and returns the last index it
 // acknowledged (0 if none).
-func runChild(t *testing.T, dir string, term, start, seed uint64, d time.Duration) uint64 {
+func runChild(t *testing.T, dir string, term, start, seed uint64, async bool, d time.Duration) uint64 {
 	t.Helper()
 	out, err := os.CreateTemp(t.TempDir(), "child-stdout")
 	if err != nil {
@@ -163,6 +238,9 @@ func runChild(t *testing.T, dir string, term, start, seed uint64, d time.Duratio
 		childTermEnv+"="+strconv.FormatUint(term, 10),
 		childStartEnv+"="+strconv.FormatUint(start, 10),
 		childSeedEnv+"="+strconv.FormatUint(seed, 10))
+	if async {
+		cmd.Env = append(cmd.Env, childAsyncEnv+"=1")
+	}
 	cmd.Stdout, cmd.Stderr = out, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

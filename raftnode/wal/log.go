@@ -39,9 +39,13 @@ type Options struct {
 // last snapshot are kept in memory; the files are read only by Open.
 //
 // A Log is safe for concurrent use; a Save holds it for the duration of its write
-// and fsync.
+// and fsync. Write and Sync split a Save in two, so that a caller can keep
+// writing while a Sync runs: Sync holds the Log only to note what it covers.
 type Log struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// syncMu is held during a Sync's fsync, which runs without mu; closing a
+	// rolled segment waits for it.
+	syncMu  sync.Mutex
 	dir     string
 	segSize int64
 	logger  *slog.Logger
@@ -57,6 +61,8 @@ type Log struct {
 	crc uint32
 	// unsynced says f holds writes not yet fsynced.
 	unsynced bool
+	// written counts the writes made; synced is the count known durable.
+	written, synced uint64
 	// err is the first write or sync failure; after it the Log refuses writes.
 	err    error
 	closed bool
@@ -102,18 +108,77 @@ func Open(opts Options) (*Log, error) {
 func (l *Log) Save(hs pb.HardState, ents []pb.Entry) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	_, _, err := l.save(hs, ents, true)
+	return err
+}
+
+// Write is Save without the fsync: the records reach the file (and the entries
+// the log's memory, so Storage reads see them), and become durable with a
+// later Sync, or Save, SaveSnapshot or Close. It returns the write's sequence
+// number for Sync, and whether raft.MustSync asks for a sync before the
+// caller's messages go out.
+func (l *Log) Write(hs pb.HardState, ents []pb.Entry) (seq uint64, needSync bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.save(hs, ents, false)
+}
+
+// Sync makes every Write made before it durable, and returns the sequence
+// number of the last of them. Writes may go on while it runs.
+func (l *Log) Sync() (uint64, error) {
+	l.mu.Lock()
 	if err := l.writable(); err != nil {
-		return fmt.Errorf("save: %w", err)
+		l.mu.Unlock()
+		return 0, fmt.Errorf("sync: %w", err)
+	}
+	seq, f := l.written, l.f
+	if seq == l.synced || !l.unsynced || l.noSync {
+		l.synced = seq
+		l.mu.Unlock()
+		return seq, nil
+	}
+	l.mu.Unlock()
+
+	l.syncMu.Lock()
+	err := f.Sync()
+	l.syncMu.Unlock()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if errors.Is(err, os.ErrClosed) && l.f != f && !l.closed {
+		err = nil // rolled meanwhile: maybeRoll synced f before closing it
+	}
+	if err != nil {
+		if l.err == nil {
+			l.err = fmt.Errorf("sync segment: %w", err)
+		}
+		return 0, l.err
+	}
+	if seq > l.synced {
+		l.synced = seq
+		if seq == l.written && f == l.f {
+			l.unsynced = false
+		}
+	}
+	return seq, nil
+}
+
+// save writes, and syncs if sync is set or the write must be synced. It returns
+// the write's sequence number and whether it needs a sync (it is durable if
+// sync was set).
+func (l *Log) save(hs pb.HardState, ents []pb.Entry, sync bool) (uint64, bool, error) {
+	if err := l.writable(); err != nil {
+		return 0, false, fmt.Errorf("save: %w", err)
 	}
 	ents, err := l.mem.trimAppend(ents)
 	if err != nil {
-		return fmt.Errorf("save: %w", err)
+		return 0, false, fmt.Errorf("save: %w", err)
 	}
 	if len(ents) == 0 && hs.IsEmpty() {
-		return nil
+		return l.written, false, nil
 	}
 	if err := l.maybeRoll(); err != nil {
-		return fmt.Errorf("save: %w", err)
+		return 0, false, fmt.Errorf("save: %w", err)
 	}
 	buf, crc := l.buf[:0], l.crc
 	for i := range ents {
@@ -122,8 +187,9 @@ func (l *Log) Save(hs pb.HardState, ents []pb.Entry) error {
 	if !hs.IsEmpty() {
 		buf, crc = AppendRecord(buf, crc, RecordHardState, hs.MarshalAppend(nil))
 	}
-	if err := l.write(buf, crc, raft.MustSync(hs, l.hs, len(ents))); err != nil {
-		return fmt.Errorf("save: %w", err)
+	needSync := raft.MustSync(hs, l.hs, len(ents))
+	if err := l.write(buf, crc, sync && needSync); err != nil {
+		return 0, false, fmt.Errorf("save: %w", err)
 	}
 	if cap(buf) <= 1<<20 {
 		l.buf = buf
@@ -132,7 +198,7 @@ func (l *Log) Save(hs pb.HardState, ents []pb.Entry) error {
 	if !hs.IsEmpty() {
 		l.hs = hs
 	}
-	return nil
+	return l.written, needSync, nil
 }
 
 // appendEntry appends the record of e to buf, encoding e in place.
@@ -248,8 +314,10 @@ func (l *Log) write(b []byte, crc uint32, sync bool) error {
 		return l.err
 	}
 	l.crc = crc
+	l.written++
 	if sync {
 		l.unsynced = false
+		l.synced = l.written
 	} else {
 		l.unsynced = !l.noSync
 	}
@@ -270,11 +338,16 @@ func (l *Log) maybeRoll() error {
 		}
 		l.unsynced = false
 	}
+	l.synced = l.written
 	old := l.f
 	if err := l.startSegment(segment{seq: l.lastSegment().seq + 1, first: l.mem.lastIndex() + 1}); err != nil {
 		return err
 	}
-	if err := old.Close(); err != nil {
+	// A Sync may still be syncing the old segment: let it finish first.
+	l.syncMu.Lock()
+	err := old.Close()
+	l.syncMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("close segment: %w", err)
 	}
 	return nil

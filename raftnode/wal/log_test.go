@@ -2,6 +2,7 @@ package wal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -295,5 +296,69 @@ func TestOpenRemovesTempFiles(t *testing.T) {
 	defer mustClose(t, l)
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Fatalf("temporary segment still there: %v", err)
+	}
+}
+
+// Write and Sync split Save: sequence numbers, the sync hint, and Syncs running
+// concurrently with Writes that roll segments, under -race.
+func TestWriteSync(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(Options{Dir: dir, SegmentSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, needSync, err := l.Write(pb.HardState{Term: 1, Vote: 1}, mkEnts(1, 3, 1))
+	if err != nil || seq != 1 || !needSync {
+		t.Fatalf("first Write = %d, %v, %v; want 1, true, nil", seq, needSync, err)
+	}
+	seq, needSync, err = l.Write(pb.HardState{Term: 1, Vote: 1, Commit: 2}, nil)
+	if err != nil || seq != 2 || needSync {
+		t.Fatalf("commit-only Write = %d, %v, %v; want 2, false (raft.MustSync), nil", seq, needSync, err)
+	}
+	if seq, _, _ := l.Write(pb.HardState{}, nil); seq != 2 {
+		t.Fatalf("an empty Write got a new sequence number %d", seq)
+	}
+	if got, err := l.Sync(); err != nil || got != 2 {
+		t.Fatalf("Sync = %d, %v; want 2", got, err)
+	}
+
+	const batches = 400
+	done := make(chan error)
+	go func() {
+		var synced uint64
+		for synced < batches+2 {
+			s, err := l.Sync()
+			if err != nil {
+				done <- err
+				return
+			}
+			if s < synced {
+				done <- fmt.Errorf("Sync went back from %d to %d", synced, s)
+				return
+			}
+			synced = s
+		}
+		done <- nil
+	}()
+	for i := uint64(3); i < 3+batches; i++ {
+		if _, _, err := l.Write(pb.HardState{Term: 1, Vote: 1, Commit: i - 1}, mkEnts(i, i+1, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(l.segs); n < 10 {
+		t.Fatalf("%d segments: the test meant to roll many times", n)
+	}
+	mustClose(t, l)
+
+	l, err = Open(Options{Dir: dir, SegmentSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustClose(t, l)
+	if last, _ := l.LastIndex(); last != 2+batches {
+		t.Fatalf("last index %d after reopening, want %d", last, 2+batches)
 	}
 }
