@@ -58,6 +58,18 @@
 // same identification and the metadata of added members as JSON in the
 // ConfChangeV2 Context.
 //
+// # Persistence
+//
+// The event loop never waits for the disk: each Ready's records are written to
+// the wal's file (wal.Write) and a syncer goroutine fsyncs in the background
+// (wal.Sync), one fsync covering every write made while the previous one ran.
+// The Raft core runs with AsyncPersistence: the loop reports each sync with
+// RawNode.Persisted, and only then does a leader count its own copy toward
+// commit; a Ready's Messages (acknowledgements, votes) are held until the
+// writes before them are durable. A leader's appends go out before its own
+// write (§10.2.1), and committed entries are applied at once, since committed
+// means durable on a quorum. A Ready with a snapshot is persisted synchronously.
+//
 // # Snapshots
 //
 // Every Config.SnapshotEntries applied entries (and on the Snapshot RPC) the

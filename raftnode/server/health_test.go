@@ -79,7 +79,7 @@ func TestMetrics(t *testing.T) {
 		"raftnode_has_leader 1",
 		"raftnode_proposals_applied_total 3",
 		"raftnode_linearizable_reads_total 1",
-		"raftnode_wal_save_seconds_count",
+		"raftnode_wal_sync_seconds_count",
 		`raftnode_member_info{id="`,
 		"go_goroutines",
 		"process_open_fds",

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -61,6 +60,12 @@ func (s *Server) loop(ctx context.Context) error {
 			s.drain()
 		case f := <-s.actc:
 			f()
+		case r := <-s.syncedc:
+			if r.err != nil {
+				return fmt.Errorf("sync the log: %w", r.err)
+			}
+			s.onSynced(r.seq)
+			s.drain()
 		case job := <-s.snapDone:
 			if err := s.finishSnapshot(job); err != nil {
 				return err
@@ -184,7 +189,15 @@ func (s *Server) retryReads() {
 	}
 }
 
-// handleReady handles every Ready in the order the core documents.
+// handleReady handles every Ready. Persistence is pipelined (the core's
+// AsyncPersistence): a Ready's writes go to the wal's file at once and the
+// syncer goroutine fsyncs them in the background, one fsync covering every
+// write made while the previous one ran, so the loop never waits for the disk.
+// What must wait, waits in syncWait: the Ready's Messages (acknowledgements,
+// votes) go out, and the core counts the leader's own copy, only once the
+// writes before them are durable. The leader's appends (LeaderMessages) go out
+// at once (§10.2.1). Committed entries are applied at once: committed means
+// durable on a quorum, whether or not this member's copy is synced yet.
 func (s *Server) handleReady() error {
 	for s.rn.HasReady() {
 		rd := s.rn.Ready()
@@ -195,60 +208,47 @@ func (s *Server) handleReady() error {
 			s.term.Store(rd.HardState.Term)
 			s.commit.Store(rd.HardState.Commit)
 		}
-		// The leader's appends go out while it writes them itself (§10.2.1).
 		s.send(rd.LeaderMessages)
-		// Committed entries already in the log need not wait for this Ready's
-		// fsync: their writers are answered one fsync sooner.
-		early := persistedCommitted(rd)
-		if err := s.applyEntries(early); err != nil {
-			return err
-		}
-		if !raft.IsEmptySnap(rd.Snapshot) {
+		snap := !raft.IsEmptySnap(rd.Snapshot)
+		if snap {
+			// Rare: a snapshot is persisted synchronously, behind every write.
 			if err := s.persistSnapshot(rd.Snapshot); err != nil {
 				return err
 			}
 		}
-		start := time.Now()
-		if err := s.wal.Save(rd.HardState, rd.Entries); err != nil {
+		seq, needSync, err := s.wal.Write(rd.HardState, rd.Entries)
+		if err != nil {
 			return fmt.Errorf("persist ready: %w", err)
 		}
-		if len(rd.Entries) > 0 || !rd.HardState.IsEmpty() {
-			since(s.metrics.walSave, start)
+		s.recordWrite(seq, needSync, rd)
+		synced := uint64(0)
+		if snap {
+			if synced, err = s.wal.Sync(); err != nil {
+				return fmt.Errorf("persist ready: %w", err)
+			}
+		} else if needSync {
+			s.requestSync()
 		}
-		s.send(rd.Messages)
-		if !raft.IsEmptySnap(rd.Snapshot) {
+		s.holdOrSend(rd.Messages)
+		if snap {
 			if err := s.applySnapshot(rd.Snapshot); err != nil {
 				return err
 			}
 		}
-		if err := s.applyEntries(rd.CommittedEntries[len(early):]); err != nil {
+		if err := s.applyEntries(rd.CommittedEntries); err != nil {
 			return err
 		}
 		s.onReadStates(rd.ReadStates)
 		s.answerReads()
 		s.rn.Advance(rd)
+		if synced > 0 {
+			s.onSynced(synced)
+		}
 		if err := s.maybeSnapshot(); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// persistedCommitted is the prefix of rd's committed entries that earlier
-// Readys persisted (below the first of rd.Entries), up to the first
-// configuration change, which keeps the documented order. Committed entries
-// are durable on a quorum and never overwritten, so applying them before this
-// Ready's own writes cannot expose anything that could be lost.
-func persistedCommitted(rd raft.Ready) []pb.Entry {
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		return nil
-	}
-	ce := rd.CommittedEntries
-	n := 0
-	for n < len(ce) && ce[n].Type == pb.EntryNormal && (len(rd.Entries) == 0 || ce[n].Index < rd.Entries[0].Index) {
-		n++
-	}
-	return ce[:n]
 }
 
 func (s *Server) onSoftState(ss raft.SoftState) {

@@ -21,7 +21,7 @@ type metrics struct {
 	readIndexRequests prometheus.Counter
 	readsServed       prometheus.Counter
 	appliedEntries    prometheus.Counter
-	walSave           prometheus.Histogram
+	walSync           prometheus.Histogram
 	snapshotSave      prometheus.Histogram
 	snapshotsReceived prometheus.Counter
 	unreachable       prometheus.Counter
@@ -58,7 +58,7 @@ func newMetrics(s *Server) *metrics {
 		readIndexRequests: counter("read_index_requests_total", "ReadIndex requests started; each serves a batch of linearizable reads."),
 		readsServed:       counter("linearizable_reads_total", "Linearizable reads released after their read index was applied."),
 		appliedEntries:    counter("applied_entries_total", "Committed log entries applied to the state machine."),
-		walSave:           histogram("wal_save_seconds", "Time to persist one Ready (entries and hard state, one fsync)."),
+		walSync:           histogram("wal_sync_seconds", "Time of one fsync of the log; it covers every write since the previous one."),
 		snapshotSave:      histogram("snapshot_save_seconds", "Time to write a snapshot of the state machine and compact the log."),
 		snapshotsReceived: counter("snapshots_received_total", "Snapshots received from the leader and restored."),
 		unreachable:       counter("peer_unreachable_reports_total", "Times the transport reported a peer unreachable."),

@@ -56,6 +56,12 @@ type Server struct {
 	received   *restored
 	// snapIndex is the index of the last snapshot saved to the wal.
 	snapIndex uint64
+	// sw holds what waits for the syncer (see persist.go); syncReq wakes it
+	// and syncedc brings its results.
+	sw      syncWait
+	syncReq chan struct{}
+	syncedc chan syncResult
+
 	// snapJob is the snapshot being written, if any (see snapshot.go); its
 	// writer reports on snapDone and is tracked by snapWriters.
 	snapJob     *snapshotJob
@@ -144,6 +150,8 @@ func New(cfg Config) (*Server, error) {
 		actc:     make(chan func()),
 		reportc:  make(chan struct{}, 1),
 		snapDone: make(chan *snapshotJob),
+		syncReq:  make(chan struct{}, 1),
+		syncedc:  make(chan syncResult),
 		done:     make(chan struct{}),
 	}
 	if cfg.MaxValueBytes > 0 {
@@ -265,6 +273,7 @@ func (s *Server) open() error {
 		MaxInflightMsgs:           256,
 		CheckQuorum:               true,
 		PreVote:                   true,
+		AsyncPersistence:          true,
 		Logger:                    raft.SlogLogger{L: s.log},
 	})
 	if err != nil {
@@ -441,6 +450,8 @@ func (s *Server) run(ctx context.Context) error {
 	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	loopErr := make(chan error, 1)
 	go func() { loopErr <- s.loop(loopCtx) }()
+	var syncing sync.WaitGroup
+	syncing.Go(func() { s.syncer(loopCtx) })
 	var err error
 	select {
 	case <-ctx.Done():
@@ -451,6 +462,7 @@ func (s *Server) run(ctx context.Context) error {
 		stopLoop()
 	}
 	close(s.done) // releases every request still waiting on the loop
+	syncing.Wait()
 	s.probes.Wait()
 	s.snapWriters.Wait()
 	if err != nil {
