@@ -22,6 +22,7 @@ TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
 LINT_MOD  := hack/lint/go.mod hack/lint/go.sum
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
+.PHONY: run-local bench-cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -34,6 +35,7 @@ test: check-gen fmt-check vet lint unit fuzz-short ## everything CI checks: gene
 unit: ## run the tests (includes the simulator's CI budget and the scenario scripts)
 	$(GO) test -count=1 $(PKGS)
 	cd hack/etcdbench && $(GO) vet ./...
+	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # fuzz_retry runs a fuzz target once more if the first run fails without a
 # crasher: Go's fuzzing coordinator can time out stopping its workers on a loaded
@@ -83,6 +85,12 @@ check-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## fail if generated co
 
 bench: $(BENCHSTAT) ## benchmarks side by side with etcd raft v3.6.0 and v3.7.0
 	BENCHSTAT=$(BENCHSTAT) hack/bench.sh
+
+run-local: ## a 3-member raftkube cluster on loopback until Ctrl-C (KEEP_DATA=1 keeps its data)
+	hack/run-local.sh
+
+bench-cluster: ## raftctl bench on 3 raftkube members, then on 3 etcd v3.6.16 members, side by side (a few minutes)
+	hack/bench-cluster.sh
 
 tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) ## build every pinned tool into bin/
 
