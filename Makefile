@@ -22,7 +22,7 @@ TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
 LINT_MOD  := hack/lint/go.mod hack/lint/go.sum
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
-.PHONY: run-local bench-cluster
+.PHONY: run-local bench-cluster linearizability
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -52,6 +52,13 @@ fuzz-short: ## a few seconds of each fuzz target, to catch regressions in the de
 
 fuzz: ## long fuzz runs (FUZZTIME=10m by default here)
 	$(MAKE) fuzz-short FUZZTIME=10m
+
+# Checked histories: `make test` runs 3 short ones; this runs many long ones.
+LIN_HISTORIES ?= 50
+LIN_DURATION  ?= 20s
+
+linearizability: ## many long porcupine-checked histories on real clusters under faults (LIN_HISTORIES, LIN_DURATION; ~20 min)
+	$(GO) test -count=1 -timeout 3h -run '^TestLinearizability$$' -v ./test/linearizability/ -lin.histories=$(LIN_HISTORIES) -lin.duration=$(LIN_DURATION) -lin.out=$${TMPDIR:-/tmp}/raftkube-linearizability
 
 sim: ## a long randomized simulation run (SIM_STEPS steps, default 5,000,000)
 	$(GO) test -count=1 -run '^TestSimulation$$' -timeout 2h ./raftnode/raft/ -sim.steps=$(SIM_STEPS) -v

@@ -56,7 +56,7 @@ func notSentError(method, ep string, err error) *Error {
 func sentError(method, ep string, err error, mutating bool) *Error {
 	code := codeOf(err)
 	e := &Error{Method: method, Endpoint: ep, Code: code, Kind: kindOf(code, err), Err: err}
-	if mutating && !refused(code) {
+	if mutating && !refused(code) && !hasReason(err, serverpb.ReasonNotProposed) {
 		e.OutcomeUnknown = true
 	}
 	return e
@@ -113,10 +113,34 @@ func retryableRead(e *Error) bool {
 }
 
 // write runs a request that must not be repeated once it may have reached a
-// server: the next endpoint is tried only when the connection could not be
-// opened or the member said it was removed. eps nil means the leader's
-// endpoint first, then the others.
+// server: it is repeated only when the server said it did not propose it
+// (serverpb.ReasonNotProposed: no leader, a transfer in progress), after a
+// backoff, up to MaxReadAttempts times in all.
 func write[R headered](ctx context.Context, c *Client, method string, eps []string, fn rpc[R]) (R, string, error) {
+	pause := c.cfg.BackoffBase
+	for attempts := 1; ; attempts++ {
+		resp, ep, err := writeOnce(ctx, c, method, eps, fn)
+		var e *Error
+		if err == nil || !errors.As(err, &e) || e.OutcomeUnknown || !hasReason(e.Err, serverpb.ReasonNotProposed) ||
+			attempts >= c.cfg.MaxReadAttempts {
+			return resp, ep, err
+		}
+		c.log.Debug("raftkube client: write not proposed, retrying", "method", method, "endpoint", ep, "attempt", attempts, "err", err)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return resp, ep, err
+		case <-t.C:
+		}
+		pause = min(2*pause, c.cfg.BackoffMax)
+	}
+}
+
+// writeOnce makes one round of a write: the next endpoint is tried only when
+// the connection could not be opened or the member said it was removed. eps
+// nil means the leader's endpoint first, then the others.
+func writeOnce[R headered](ctx context.Context, c *Client, method string, eps []string, fn rpc[R]) (R, string, error) {
 	var zero R
 	var last *Error
 	if eps == nil {

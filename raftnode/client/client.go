@@ -30,7 +30,9 @@ type Config struct {
 	Logger *slog.Logger
 	// DialOptions are passed to grpc.NewClient. Default: insecure credentials.
 	DialOptions []grpc.DialOption
-	// MaxReadAttempts bounds the attempts of one read. Default 3 × endpoints.
+	// MaxReadAttempts bounds the attempts of one read, and of a write the
+	// cluster did not propose (serverpb.ReasonNotProposed). Default 3 ×
+	// endpoints.
 	MaxReadAttempts int
 	// BackoffBase is the pause after a read tried every endpoint; it doubles up
 	// to BackoffMax. Defaults 50ms and 1s.

@@ -201,6 +201,30 @@ func TestPutToRemovedMemberIsRetried(t *testing.T) {
 	}
 }
 
+// A write the server did not propose had no effect: it is retried after a
+// backoff, and when it keeps failing the error does not claim an unknown
+// outcome.
+func TestPutNotProposedIsRetried(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	cl.Members[0].Fail("Put", clienttest.NotProposedError())
+	c, err := client.New(ctx(t), client.Config{Endpoints: cl.Endpoints(), MaxReadAttempts: 3, BackoffBase: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Put(ctx(t), []byte("k"), []byte("v"))
+	if !errors.Is(err, client.ErrUnavailable) || errors.Is(err, client.ErrOutcomeUnknown) {
+		t.Fatalf("Put = %v, want ErrUnavailable without an unknown outcome", err)
+	}
+	if n := cl.Members[0].Calls("Put"); n != 3 {
+		t.Fatalf("Put calls = %d, want 3 (MaxReadAttempts)", n)
+	}
+	cl.Members[0].Fail("Put", nil)
+	if _, err := c.Put(ctx(t), []byte("k"), []byte("v")); err != nil {
+		t.Fatalf("Put once the member proposes again: %v", err)
+	}
+}
+
 func TestErrorMapping(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -152,7 +152,7 @@ func (s *Server) changeMembership(ctx context.Context, forward func(serverpb.Adm
 		return nil, lerr
 	}
 	if leader != s.id {
-		return s.forwardToLeader(ctx, leader, forward)
+		return forwardToLeader(ctx, s, leader, forward)
 	}
 	if err != nil {
 		return nil, err
@@ -178,7 +178,7 @@ func confChangeError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, raft.ErrProposalDropped):
-		return status.Errorf(codes.Unavailable, "configuration change dropped: %v", err)
+		return notProposed("configuration change dropped: %v", err)
 	case errors.Is(err, raft.ErrConfChangeRefused):
 		msg := err.Error()
 		if strings.Contains(msg, "unapplied configuration change") || strings.Contains(msg, "joint configuration") {
@@ -192,35 +192,43 @@ func confChangeError(err error) error {
 	return status.Error(codes.Internal, err.Error())
 }
 
-// forwardToLeader sends a membership request to the leader's client API.
-func (s *Server) forwardToLeader(ctx context.Context, leader uint64,
-	call func(serverpb.AdminClient) (*serverpb.MembershipResponse, error)) (*serverpb.MembershipResponse, error) {
+// forwardToLeader sends an admin request to the leader's client API: the
+// leader alone can propose a configuration change or hand its leadership over.
+func forwardToLeader[R any](ctx context.Context, s *Server, leader uint64, call func(serverpb.AdminClient) (R, error)) (R, error) {
+	var zero R
 	if leader == raft.None {
-		return nil, status.Error(codes.Unavailable, "no leader to change the membership")
+		return zero, notProposed("no leader to take the request")
 	}
 	m, ok := s.memberView(leader)
 	if !ok || m.ClientAddress == "" {
-		return nil, status.Errorf(codes.Unavailable, "not the leader, and the leader %x has no known client address", leader)
+		return zero, notProposed("not the leader, and the leader %x has no known client address", leader)
 	}
 	conn, err := grpc.NewClient(m.ClientAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "forward to leader %x at %s: %v", leader, m.ClientAddress, err)
+		return zero, notProposed("forward to leader %x at %s: %v", leader, m.ClientAddress, err)
 	}
 	defer conn.Close()
 	resp, err := call(serverpb.NewAdminClient(conn))
 	if isRemovedStatus(err) {
 		// The leader was removed and is leaving; this member was not.
-		return nil, status.Errorf(codes.Unavailable, "the leader %x was removed from the cluster and cannot take this request; retry once a new leader is elected", leader)
+		return zero, notProposed("the leader %x was removed from the cluster and cannot take this request; retry once a new leader is elected", leader)
 	}
 	return resp, err
 }
 
+// TransferLeadership hands leadership to a voter and waits until it leads. A
+// follower forwards the request to the leader (the core's own forwarding would
+// send the message under the target's id, which the transport rightly refuses).
 func (a *adminService) TransferLeadership(ctx context.Context, req *serverpb.TransferLeadershipRequest) (*serverpb.TransferLeadershipResponse, error) {
 	s := a.s
 	to := req.GetTo()
 	ctx, cancel := s.requestContext(ctx)
 	defer cancel()
-	var err error
+	var (
+		err            error
+		leader         uint64
+		leading, moved bool
+	)
 	if lerr := s.inLoop(ctx, func() {
 		if !slices.Contains(s.confState.Voters, to) {
 			if s.configIDs()[to] {
@@ -230,16 +238,26 @@ func (a *adminService) TransferLeadership(ctx context.Context, req *serverpb.Tra
 			}
 			return
 		}
-		if s.rn.BasicStatus().Lead == raft.None {
-			err = status.Error(codes.Unavailable, "no leader")
-			return
+		st := s.rn.BasicStatus()
+		leader, leading = st.Lead, st.RaftState == raft.StateLeader
+		if leading && to != s.id {
+			s.rn.TransferLeader(to)
+			moved = true
 		}
-		s.rn.TransferLeader(to)
 	}); lerr != nil {
 		return nil, lerr
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case leader == to:
+		return &serverpb.TransferLeadershipResponse{Header: s.header()}, nil
+	case !leading:
+		return forwardToLeader(ctx, s, leader, func(c serverpb.AdminClient) (*serverpb.TransferLeadershipResponse, error) {
+			return c.TransferLeadership(ctx, req)
+		})
+	case !moved:
+		return &serverpb.TransferLeadershipResponse{Header: s.header()}, nil
 	}
 	t := time.NewTicker(s.cfg.TickInterval)
 	defer t.Stop()
@@ -250,6 +268,18 @@ func (a *adminService) TransferLeadership(ctx context.Context, req *serverpb.Tra
 			return nil, status.Errorf(status.FromContextError(ctx.Err()).Code(), "leadership not transferred to %x in time", to)
 		case <-s.done:
 			return nil, errStopped
+		}
+		// The core gives a transfer up after an election timeout (a target
+		// that did not catch up in time): say so rather than wait on.
+		var abandoned bool
+		if lerr := s.inLoop(ctx, func() {
+			st := s.rn.BasicStatus()
+			abandoned = st.RaftState == raft.StateLeader && st.LeadTransferee == raft.None
+		}); lerr != nil {
+			return nil, lerr
+		}
+		if abandoned && s.leader.Load() != to {
+			return nil, status.Errorf(codes.Aborted, "the transfer to %x was abandoned: it did not catch up within an election timeout; retry", to)
 		}
 	}
 	return &serverpb.TransferLeadershipResponse{Header: s.header()}, nil

@@ -24,12 +24,21 @@ var (
 
 // removedStatus says, in a way clients can match, that this member was removed.
 func removedStatus() error {
-	st, err := status.New(codes.FailedPrecondition, "member was removed from the cluster").WithDetails(
-		&errdetails.ErrorInfo{Domain: serverpb.ErrorDomain, Reason: serverpb.ReasonMemberRemoved})
+	return withReason(status.New(codes.FailedPrecondition, "member was removed from the cluster"), serverpb.ReasonMemberRemoved)
+}
+
+// notProposed says, in a way clients can match, that the request was not
+// proposed and so had no effect: retrying it is safe.
+func notProposed(format string, args ...any) error {
+	return withReason(status.Newf(codes.Unavailable, format, args...), serverpb.ReasonNotProposed)
+}
+
+func withReason(st *status.Status, reason string) error {
+	with, err := st.WithDetails(&errdetails.ErrorInfo{Domain: serverpb.ErrorDomain, Reason: reason})
 	if err != nil {
-		panic(fmt.Sprintf("attach error details: %v", err)) // a constant message: cannot fail
+		panic(fmt.Sprintf("attach error details: %v", err)) // an ErrorInfo always marshals
 	}
-	return st.Err()
+	return with.Err()
 }
 
 func ctxErr(ctx context.Context) error { return status.FromContextError(ctx.Err()).Err() }

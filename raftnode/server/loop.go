@@ -133,7 +133,7 @@ func (s *Server) propose(first proposal) {
 	}
 	s.metrics.proposalsDropped.Add(float64(len(batch)))
 	if errors.Is(err, raft.ErrProposalDropped) {
-		err = status.Errorf(codes.Unavailable, "proposal dropped (no leader, or leadership is being transferred): %v", err)
+		err = notProposed("proposal dropped (no leader, or leadership is being transferred): %v", err)
 	}
 	for _, p := range batch {
 		s.w.trigger(p.reqID, err)

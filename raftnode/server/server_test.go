@@ -409,3 +409,21 @@ func TestGracefulStopHandsOffLeadership(t *testing.T) {
 		t.Fatalf("after hand-off: %v", kvp)
 	}
 }
+
+// A follower asked to hand leadership to another follower forwards the request
+// to the leader.
+func TestTransferLeadershipAskedOfAFollower(t *testing.T) {
+	ms := threeMembers(t)
+	a, b, c := ms[0], ms[1], ms[2]
+	if _, err := b.admin.TransferLeadership(ctxT(t), &serverpb.TransferLeadershipRequest{To: c.srv.ID()}); err != nil {
+		t.Fatalf("TransferLeadership through follower b: %v", err)
+	}
+	c.waitLeader()
+	if lead := a.status().GetHeader().GetLeaderId(); lead != c.srv.ID() {
+		t.Fatalf("a sees leader %x, want %x", lead, c.srv.ID())
+	}
+	// Asking for the leader that already leads is a no-op.
+	if _, err := a.admin.TransferLeadership(ctxT(t), &serverpb.TransferLeadershipRequest{To: c.srv.ID()}); err != nil {
+		t.Fatalf("TransferLeadership to the current leader: %v", err)
+	}
+}

@@ -34,6 +34,17 @@ func RemovedError() error {
 	return st.Err()
 }
 
+// NotProposedError is the status a member answers a request it did not
+// propose with (no leader, a transfer in progress), as the real server sends it.
+func NotProposedError() error {
+	st, err := status.New(codes.Unavailable, "proposal dropped (no leader)").WithDetails(
+		&errdetails.ErrorInfo{Domain: serverpb.ErrorDomain, Reason: serverpb.ReasonNotProposed})
+	if err != nil {
+		panic(err)
+	}
+	return st.Err()
+}
+
 // Cluster is a set of fake members sharing one store and configuration.
 type Cluster struct {
 	// Members are the fake members, ids 1..n.

@@ -10,4 +10,9 @@ const (
 	// removed from the cluster and serves nothing but Status. Another member
 	// may serve the request.
 	ReasonMemberRemoved = "MEMBER_REMOVED"
+
+	// ReasonNotProposed (codes.Unavailable): the request was not proposed, so
+	// it had no effect (no leader, a leadership transfer in progress, the
+	// leader unreachable for forwarding). Retrying it is safe, even a write.
+	ReasonNotProposed = "NOT_PROPOSED"
 )
