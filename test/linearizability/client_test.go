@@ -43,7 +43,7 @@ func TestSend(t *testing.T) {
 		{
 			name: "put dropped by raft",
 			setup: func(m *clienttest.Member) {
-				m.Fail("Put", status.Error(codes.Unavailable, "proposal dropped (no leader, or leadership is being transferred): raft: proposal dropped"))
+				m.Fail("Put", clienttest.NotProposedError())
 			},
 			in: put, want: NotApplied,
 		},
