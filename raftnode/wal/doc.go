@@ -59,9 +59,12 @@
 //
 // # Recovery
 //
-// Only the last segment may end badly: a crash in the middle of a write leaves a
-// record cut short or zero-filled (unwritten sectors). Such a torn tail is
-// truncated to the last good record and the cut is logged with its byte offsets.
+// The last segment is preallocated (see Durability): zeros from the end of its
+// last record to the end of the file are space never written, and the log ends
+// there. Only the last segment may end badly: a crash in the middle of a write
+// leaves a record cut short or zero-filled (unwritten sectors). Such a torn
+// tail is truncated to the last good record and the cut is logged with its byte
+// offsets.
 // A checksum mismatch without zero-filled sectors, a bad record followed by a
 // valid one, a bad record in an earlier segment, a malformed payload, a header
 // that does not match its file or chain, or a missing segment is corruption:
@@ -70,8 +73,13 @@
 //
 // # Durability
 //
-// Save writes a batch of records with one write and one fsync (group commit).
-// Creating and removing segment files fsyncs the directory. After a failed write
+// Save writes a batch of records with one write and one fsync (group commit);
+// Write and Sync split it, so that writes go on while a sync runs. A new
+// segment is preallocated to the segment size (fallocate on Linux) and synced
+// once, so that appends overwrite reserved space and their sync is an
+// fdatasync that need not grow the file; a segment that stops being the last
+// (or a closed log) is cut back to its last record first. Creating and
+// removing segment files fsyncs the directory. After a failed write
 // or sync the Log refuses further writes: what reached the disk is unknown, and
 // only a new Open can tell.
 package wal

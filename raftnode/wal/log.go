@@ -140,7 +140,7 @@ func (l *Log) Sync() (uint64, error) {
 	l.mu.Unlock()
 
 	l.syncMu.Lock()
-	err := f.Sync()
+	err := datasync(f)
 	l.syncMu.Unlock()
 
 	l.mu.Lock()
@@ -280,8 +280,8 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	var err error
-	if l.unsynced && l.err == nil && !l.noSync {
-		err = l.f.Sync()
+	if l.err == nil {
+		err = l.trimPreallocated()
 	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
@@ -289,6 +289,21 @@ func (l *Log) Close() error {
 	if err != nil {
 		return fmt.Errorf("close segment %s: %w", l.lastSegment().name(), err)
 	}
+	return nil
+}
+
+// trimPreallocated cuts the last segment at the end of its last record and
+// makes it durable, records and size.
+func (l *Log) trimPreallocated() error {
+	err := l.f.Truncate(l.size)
+	if err == nil && !l.noSync {
+		err = datasync(l.f)
+	}
+	if err != nil {
+		l.err = fmt.Errorf("sync segment %s: %w", l.lastSegment().name(), err)
+		return l.err
+	}
+	l.unsynced = false
 	return nil
 }
 
@@ -304,10 +319,10 @@ func (l *Log) lastSegment() segment { return l.segs[len(l.segs)-1] }
 // write appends b, whose last record has crc, to the last segment and syncs it
 // when sync is set. A failure is sticky.
 func (l *Log) write(b []byte, crc uint32, sync bool) error {
-	n, err := l.f.Write(b)
+	n, err := l.f.WriteAt(b, l.size)
 	l.size += int64(n)
 	if err == nil && sync && !l.noSync {
-		err = l.f.Sync()
+		err = datasync(l.f)
 	}
 	if err != nil {
 		l.err = fmt.Errorf("write segment %s: %w", l.lastSegment().name(), err)
@@ -331,12 +346,9 @@ func (l *Log) maybeRoll() error {
 	}
 	// The old segment must be durable before a newer one exists: Open refuses a
 	// torn segment that is not the last.
-	if l.unsynced && !l.noSync {
-		if err := l.f.Sync(); err != nil {
-			l.err = fmt.Errorf("sync segment %s: %w", l.lastSegment().name(), err)
-			return l.err
-		}
-		l.unsynced = false
+	// Its preallocated tail is cut: only the last segment may end in zeros.
+	if err := l.trimPreallocated(); err != nil {
+		return err
 	}
 	l.synced = l.written
 	old := l.f
@@ -363,7 +375,7 @@ func (l *Log) startSegment(s segment) error {
 	if !l.hs.IsEmpty() {
 		head, crc = AppendRecord(head, crc, RecordHardState, l.hs.MarshalAppend(nil))
 	}
-	f, err := createSegment(l.dir, s, head, l.noSync)
+	f, err := createSegment(l.dir, s, head, l.segSize, l.noSync)
 	if err != nil {
 		l.err = err
 		return err

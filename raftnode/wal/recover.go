@@ -31,9 +31,18 @@ func (l *Log) recover(segs []segment) error {
 	}
 	l.segs = segs
 	s := l.lastSegment()
-	f, err := os.OpenFile(filepath.Join(l.dir, s.name()), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(filepath.Join(l.dir, s.name()), os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open segment %s: %w", s.name(), err)
+	}
+	// Writes go on at the end of the last record, into space preallocated
+	// again (its size made durable once, here, not by every later sync).
+	if err = preallocate(f, l.segSize); err == nil && !l.noSync {
+		err = f.Sync()
+	}
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("preallocate segment %s: %w", s.name(), err)
 	}
 	l.f = f
 	return nil
@@ -54,6 +63,9 @@ func (l *Log) replaySegment(s segment, oldest, last bool) error {
 			break
 		}
 		if err != nil {
+			if last && off > 0 && allZero(data[off:]) {
+				break // preallocated space never written: the log ends here
+			}
 			if !last || off == 0 || !isTornTail(data, off, crc, err) {
 				return errAt(s, off, err)
 			}
@@ -120,6 +132,15 @@ func (l *Log) apply(rec Record, allowGap bool) error {
 		return fmt.Errorf("unexpected record type %d", rec.Type)
 	}
 	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // truncateTail cuts the last segment s back to its last good record, which ends

@@ -97,16 +97,23 @@ func listSegments(dir string) ([]segment, error) {
 }
 
 // createSegment writes a new segment file holding head (its header and the
-// records that follow it) atomically: it is written to a temporary file, synced and
-// renamed, and the directory is synced. The file is returned open for appending.
-func createSegment(dir string, s segment, head []byte, noSync bool) (*os.File, error) {
+// records that follow it) atomically: it is written to a temporary file,
+// preallocated to size bytes (zeros after head, which recovery reads as
+// unwritten space), synced and renamed, and the directory is synced. The file
+// is returned open for writing at len(head).
+func createSegment(dir string, s segment, head []byte, size int64, noSync bool) (*os.File, error) {
 	path := filepath.Join(dir, s.name())
 	tmp := strings.TrimSuffix(path, segmentExt) + tmpExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %s: %w", s.name(), err)
 	}
-	err = writeAndSync(f, head, noSync)
+	if size > int64(len(head)) {
+		err = preallocate(f, size)
+	}
+	if err == nil {
+		err = writeAndSync(f, head, noSync)
+	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
