@@ -18,11 +18,14 @@ PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 BENCHSTAT      := $(BIN)/benchstat
 GOLANGCI_LINT  := $(BIN)/golangci-lint
 
+# envtest finds etcd, kube-apiserver and kubectl here (make k8s-tools).
+export KUBEBUILDER_ASSETS := $(BIN)
+
 TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
 LINT_MOD  := hack/lint/go.mod hack/lint/go.sum
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
-.PHONY: run-local bench-cluster linearizability
+.PHONY: run-local bench-cluster linearizability k8s-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -36,6 +39,8 @@ unit: ## run the tests (includes the simulator's CI budget and the scenario scri
 	$(GO) test -count=1 $(PKGS)
 	cd hack/etcdbench && $(GO) vet ./...
 	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd hack/k8stools && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd hack/helmtool && $(GO) vet ./...
 
 # fuzz_retry runs a fuzz target once more if the first run fails without a
 # crasher: Go's fuzzing coordinator can time out stopping its workers on a loaded
@@ -98,6 +103,9 @@ run-local: ## a 3-member raftkube cluster on loopback until Ctrl-C (KEEP_DATA=1 
 
 bench-cluster: ## raftctl bench on 3 raftkube members, then on 3 etcd v3.6.16 members, side by side (a few minutes)
 	hack/bench-cluster.sh
+
+k8s-tools: ## build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (v1.37.2), etcd and helm into bin/ (first time: several minutes)
+	hack/build-k8s-tools.sh
 
 tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) ## build every pinned tool into bin/
 
