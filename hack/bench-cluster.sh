@@ -81,8 +81,11 @@ OUT=$(cd "$OUT" && pwd)
 log "building bin/raftnode, bin/raftctl, bin/etcd-$ETCD_VERSION, bin/etcdbench"
 (cd "$ROOT" && go build -o "$BIN/raftnode" ./cmd/node && go build -o "$BIN/raftctl" ./cmd/raftctl) ||
 	die "building raftnode and raftctl failed"
-(cd "$ROOT/hack/etcdcluster" && go build -o "$ETCD" go.etcd.io/etcd/server/v3 && go build -o "$ETCDBENCH" ./cmd/etcdbench) ||
-	die "building etcd and etcdbench failed (cd hack/etcdcluster && go build go.etcd.io/etcd/server/v3 ./cmd/etcdbench)"
+# etcd comes from the pinned tool build (rebuilt only when missing or changed,
+# through a temp file: a running envtest's bin/etcd is never overwritten).
+"$ROOT/hack/build-k8s-tools.sh" etcd || die "building etcd failed (hack/build-k8s-tools.sh etcd)"
+(cd "$ROOT/hack/etcdcluster" && go build -o "$ETCDBENCH" ./cmd/etcdbench) ||
+	die "building etcdbench failed (cd hack/etcdcluster && go build ./cmd/etcdbench)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-cluster.XXXXXX")
 ETCD_PIDS=()
