@@ -25,7 +25,7 @@ TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
 LINT_MOD  := hack/lint/go.mod hack/lint/go.sum
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
-.PHONY: run-local bench-cluster linearizability k8s-tools
+.PHONY: run-local bench-cluster linearizability k8s-tools localkube-up localkube-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -35,12 +35,13 @@ build: ## compile every package and binary
 
 test: check-gen fmt-check vet lint unit fuzz-short ## everything CI checks: generated code, format, vet, lint, tests, short fuzz runs
 
-unit: ## run the tests (includes the simulator's CI budget and the scenario scripts)
+unit: k8s-tools ## run the tests (includes the simulator's CI budget and the scenario scripts)
 	$(GO) test -count=1 $(PKGS)
 	cd hack/etcdbench && $(GO) vet ./...
 	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd hack/k8stools && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd hack/helmtool && $(GO) vet ./...
+	cd hack/localkube && $(GO) vet ./... && LOCALKUBE_BIN=$(BIN) $(GO) test -count=1 ./...
 
 # fuzz_retry runs a fuzz target once more if the first run fails without a
 # crasher: Go's fuzzing coordinator can time out stopping its workers on a loaded
@@ -73,6 +74,7 @@ vet: ## go vet
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (pinned in hack/lint)
 	$(GOLANGCI_LINT) run $(PKGS)
+	cd hack/localkube && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
@@ -106,6 +108,15 @@ bench-cluster: ## raftctl bench on 3 raftkube members, then on 3 etcd v3.6.16 me
 
 k8s-tools: ## build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (v1.37.2), etcd and helm into bin/ (first time: several minutes)
 	hack/build-k8s-tools.sh
+
+LOCALKUBE_STATE ?= $${TMPDIR:-/tmp}/raftkube-localkube
+
+localkube-up: k8s-tools ## a Kubernetes control plane on loopback, detached; prints its kubeconfig (LOCALKUBE_STATE)
+	cd hack/localkube && $(GO) build -o $(BIN)/localkube ./cmd/localkube
+	$(BIN)/localkube up --detach --bin $(BIN) --state $(LOCALKUBE_STATE)
+
+localkube-down: ## stop the control plane of localkube-up and remove its state
+	$(BIN)/localkube down --state $(LOCALKUBE_STATE)
 
 tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) ## build every pinned tool into bin/
 
