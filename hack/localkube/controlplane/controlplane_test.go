@@ -128,7 +128,7 @@ func TestStartCanceledKillsWhatItStarted(t *testing.T) {
 func TestApiserverFailureStopsEtcd(t *testing.T) {
 	realEtcd := filepath.Join(repoBinDir(t), Etcd)
 	if _, err := os.Stat(realEtcd); err != nil {
-		t.Skipf("no etcd in %s: %v", repoBinDir(t), err)
+		t.Fatalf("no etcd in %s: run `make k8s-tools`: %v", repoBinDir(t), err)
 	}
 	pidFile := filepath.Join(t.TempDir(), "apiserver.pid")
 	bin := fakeBinDir(t, map[string]string{
@@ -251,7 +251,7 @@ spec:
 func TestControlPlane(t *testing.T) {
 	bin := repoBinDir(t)
 	if _, err := os.Stat(filepath.Join(bin, KubeAPIServer)); err != nil {
-		t.Skipf("skipping: %s/kube-apiserver is missing (build the Kubernetes binaries into bin/ first): %v", bin, err)
+		t.Fatalf("%s/kube-apiserver is missing: run `make k8s-tools`: %v", bin, err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -347,7 +347,7 @@ func TestWaitReportsAnExitedComponent(t *testing.T) {
 func TestTwoControlPlanesAtOnce(t *testing.T) {
 	bin := repoBinDir(t)
 	if _, err := os.Stat(filepath.Join(bin, KubeAPIServer)); err != nil {
-		t.Skipf("skipping: %s/kube-apiserver is missing (build the Kubernetes binaries into bin/ first): %v", bin, err)
+		t.Fatalf("%s/kube-apiserver is missing: run `make k8s-tools`: %v", bin, err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()

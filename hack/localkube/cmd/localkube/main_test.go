@@ -55,7 +55,7 @@ func TestUpDetachThenDown(t *testing.T) {
 		bin = d
 	}
 	if _, err := os.Stat(filepath.Join(bin, controlplane.KubeAPIServer)); err != nil {
-		t.Skipf("skipping: %s/kube-apiserver is missing (build the Kubernetes binaries into bin/ first): %v", bin, err)
+		t.Fatalf("%s/kube-apiserver is missing: run `make k8s-tools`: %v", bin, err)
 	}
 	state := filepath.Join(t.TempDir(), "state")
 	var out strings.Builder
