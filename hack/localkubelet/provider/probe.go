@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -57,7 +58,10 @@ func probeHTTP(ctx context.Context, h *corev1.HTTPGetAction, t probeTarget) (boo
 	if h.Scheme == corev1.URISchemeHTTPS {
 		scheme = "https"
 	}
-	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: h.Path}
+	// The probe's path may carry a query ("/readyz?verbose"), as the
+	// kubelet's probes allow: it is not part of the escaped path.
+	path, query, _ := strings.Cut(h.Path, "?")
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: path, RawQuery: query}
 	if u.Path == "" {
 		u.Path = "/"
 	}

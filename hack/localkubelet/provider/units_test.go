@@ -1,8 +1,13 @@
 package provider
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func TestImageTableLookup(t *testing.T) {
@@ -234,5 +240,32 @@ func TestMountScript(t *testing.T) {
 		`exec "$@"`
 	if got != want {
 		t.Errorf("script:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A probe path may carry a query string, which must reach the server as a
+// query, not escaped into the path.
+func TestHTTPProbeWithQuery(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Path + "?" + r.URL.RawQuery
+		if r.URL.Path != "/readyz" || r.URL.Query().Get("serializable") != "true" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	host, portText, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: "/readyz?serializable=true", Port: intstr.FromInt32(int32(port))}}}
+	ok, msg := runProbe(context.Background(), probe, probeTarget{PodIP: host})
+	if !ok || got != "/readyz?serializable=true" {
+		t.Fatalf("probe = %v (%s); the server saw %q", ok, msg, got)
 	}
 }

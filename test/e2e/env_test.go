@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+const nodeName = "local-node"
+
+// env is a running control plane and kubelet.
+type env struct {
+	client      *kubernetes.Clientset
+	kubeletDir  string // the kubelet's --state-dir
+	kubeletLog  string
+	controlDir  string // localkube's --state
+	mountPoints string // parent of the pods' mount points
+}
+
+// startEnv starts the control plane and the kubelet and waits for the Node to
+// be Ready. Cleanup stops both (kubelet first) and then checks that none of
+// their processes, nor any mount under the kubelet's state dir, remains.
+func startEnv(ctx context.Context, t *testing.T) *env {
+	t.Helper()
+	requireBuild(t)
+	root := t.TempDir()
+	e := &env{
+		controlDir:  filepath.Join(root, "localkube"),
+		kubeletDir:  filepath.Join(root, "kubelet"),
+		kubeletLog:  filepath.Join(root, "kubelet.log"),
+		mountPoints: filepath.Join(root, "mnt"),
+	}
+	// Runs last: after the kubelet and the control plane were stopped.
+	t.Cleanup(func() { checkGone(t, root, e.kubeletDir) })
+
+	up := exec.CommandContext(ctx, filepath.Join(buildDir, "localkube"), "up", "--detach",
+		"--bin", filepath.Join(repoRoot, "bin"), "--state", e.controlDir, "--grace", "5s")
+	var upOut bytes.Buffer
+	up.Stdout, up.Stderr = &upOut, &upOut
+	t.Cleanup(func() {
+		out, err := exec.Command(filepath.Join(buildDir, "localkube"), "down", "--state", e.controlDir, "--grace", "5s").CombinedOutput()
+		if err != nil {
+			t.Errorf("localkube down: %v\n%s", err, out)
+		}
+	})
+	if err := up.Run(); err != nil {
+		t.Fatalf("localkube up: %v\n%s", err, upOut.String())
+	}
+	kubeconfig := filepath.Join(e.controlDir, "kubeconfig")
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client, err = kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	logFile, err := os.Create(e.kubeletLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubelet := exec.Command(filepath.Join(buildDir, "localkubelet"),
+		"--kubeconfig", kubeconfig,
+		"--node-name", nodeName,
+		"--listen", freeAddr(t),
+		"--state-dir", e.kubeletDir,
+		"--pod-cidr", "127.42.0.0/24",
+		"--hosts-files=true",
+		"--restart-backoff", "200ms", "--restart-backoff-max", "2s",
+		"--image", image+"="+filepath.Join(buildDir, "raftnode-entrypoint"),
+	)
+	kubelet.Stdout, kubelet.Stderr = logFile, logFile
+	if err := kubelet.Start(); err != nil {
+		_ = logFile.Close()
+		t.Fatalf("start localkubelet: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- kubelet.Wait(); _ = logFile.Close() }()
+	t.Cleanup(func() {
+		_ = kubelet.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("localkubelet exited: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = kubelet.Process.Kill()
+			t.Errorf("localkubelet did not stop within 20s of SIGTERM; killed: %v", <-exited)
+		}
+	})
+	// Runs before the kubelet stops (and removes the pod directories).
+	t.Cleanup(func() {
+		if t.Failed() {
+			e.dumpLogs(t)
+		}
+	})
+
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		n, err := e.client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("node %s not Ready: %v", nodeName, err)
+	}
+	// The teardown check must see the processes it looks for.
+	if procs := processesUsing(root, buildDir); len(procs) < 5 {
+		t.Fatalf("expected the kubelet and 4 control plane processes to match, found:\n%s", strings.Join(procs, "\n"))
+	}
+	return e
+}
+
+// dumpLogs logs the tails of the kubelet's and the containers' logs, and the
+// pods' statuses.
+func (e *env) dumpLogs(t *testing.T) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(e.kubeletDir, "pods", "*", "*.log"))
+	for _, f := range append([]string{e.kubeletLog}, files...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		const tail = 4000
+		if len(b) > tail {
+			b = b[len(b)-tail:]
+		}
+		t.Logf("%s (tail):\n%s", f, b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if pods, err := e.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pods.Items {
+			t.Logf("pod %s: phase %s, ip %s, conditions %v, containers %v", p.Name, p.Status.Phase, p.Status.PodIP, p.Status.Conditions, p.Status.ContainerStatuses)
+		}
+	}
+}
+
+// checkGone waits until no process has root in its command line (the
+// control plane's and the kubelet's state, raftnode's data) or runs a binary
+// from buildDir, and checks that no mount under kubeletDir is left in this
+// mount namespace.
+func checkGone(t *testing.T, root, kubeletDir string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var left []string
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(context.Context) (bool, error) {
+		left = processesUsing(root, buildDir)
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		t.Errorf("processes left after teardown:\n%s", strings.Join(left, "\n"))
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Errorf("read mountinfo: %v", err)
+		return
+	}
+	for line := range strings.SplitSeq(string(mounts), "\n") {
+		if strings.Contains(line, kubeletDir) {
+			t.Errorf("mount left after teardown: %s", line)
+		}
+	}
+}
+
+// processesUsing lists "PID: cmdline" of the processes whose command line
+// mentions any of dirs.
+func processesUsing(dirs ...string) []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, d := range entries {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil || len(raw) == 0 {
+			continue // gone, or a zombie
+		}
+		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
+		for _, dir := range dirs {
+			if strings.Contains(cmdline, dir) {
+				out = append(out, fmt.Sprintf("%d: %s", pid, cmdline))
+				break
+			}
+		}
+	}
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+// waitFor polls cond every 200ms until it holds or ctx ends; what names the
+// condition in the failure, last (if set) says what was last seen.
+func waitFor(ctx context.Context, t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		ok, err := cond(ctx)
+		if err != nil {
+			last = err
+		}
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("timed out waiting for %s: %v", what, errors.Join(err, last))
+	}
+}
