@@ -150,6 +150,59 @@ func TestStatefulSet(t *testing.T) {
 	if !strings.Contains(string(logs), "msg=serving") || !strings.Contains(string(logs), "member="+podName(0)) {
 		t.Errorf("log of %s lacks raftnode's startup line:\n%s", podName(0), logs)
 	}
+
+	// A crashed pod: the kubelet restarts its process, which rejoins as the
+	// same member with its data.
+	p2, err := pods.Get(ctx, podName(2), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.killPod(p2); err != nil {
+		t.Fatalf("kill %s: %v", podName(2), err)
+	}
+	waitPod(ctx, t, e, 2, "", func(p *corev1.Pod) bool {
+		return p.UID == p2.UID && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1 && podReady(p)
+	})
+	waitFor(ctx, t, podName(2)+" serving the value after its crash", func(ctx context.Context) (bool, error) {
+		kv, found, err := c2.Get(ctx, key, client.Serializable())
+		return err == nil && found && string(kv.GetValue()) == string(value), err
+	})
+
+	// A stalled leader: the others elect a new one; resumed, it follows.
+	st, err = c2.Status(ctx, c2.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldLeader := st.GetHeader().GetLeaderId()
+	leaderPod := -1
+	for i, c := range []*client.Client{c0, c1, c2} {
+		if s, err := c.Status(ctx, c.Endpoints()[0]); err == nil && s.GetSelf().GetId() == oldLeader {
+			leaderPod = i
+		}
+	}
+	if leaderPod < 0 {
+		t.Fatalf("no pod is the leader %x", oldLeader)
+	}
+	lp, err := pods.Get(ctx, podName(leaderPod), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pausePod(lp); err != nil {
+		t.Fatalf("pause %s: %v", lp.Name, err)
+	}
+	other := []*client.Client{c0, c1, c2}[(leaderPod+1)%3]
+	waitFor(ctx, t, "a new leader while "+lp.Name+" is paused", func(ctx context.Context) (bool, error) {
+		s, err := other.Status(ctx, other.Endpoints()[0])
+		return err == nil && s.GetHeader().GetLeaderId() != 0 && s.GetHeader().GetLeaderId() != oldLeader, nil
+	})
+	if err := e.resumePod(lp); err != nil {
+		t.Fatalf("resume %s: %v", lp.Name, err)
+	}
+	resumed := []*client.Client{c0, c1, c2}[leaderPod]
+	waitFor(ctx, t, lp.Name+" following the new leader", func(ctx context.Context) (bool, error) {
+		s, err := resumed.Status(ctx, resumed.Endpoints()[0])
+		return err == nil && s.GetHeader().GetLeaderId() != 0 && s.GetHeader().GetLeaderId() != oldLeader, nil
+	})
 }
 
 func podName(i int) string { return fmt.Sprintf("%s-%d", name, i) }
