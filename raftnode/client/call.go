@@ -56,7 +56,7 @@ func notSentError(method, ep string, err error) *Error {
 func sentError(method, ep string, err error, mutating bool) *Error {
 	code := codeOf(err)
 	e := &Error{Method: method, Endpoint: ep, Code: code, Kind: kindOf(code, err), Err: err}
-	if mutating && !refused(code) && !hasReason(err, serverpb.ReasonNotProposed) {
+	if mutating && !refused(code) && !serverpb.HasReason(err, serverpb.ReasonNotProposed) {
 		e.OutcomeUnknown = true
 	}
 	return e
@@ -121,7 +121,7 @@ func write[R headered](ctx context.Context, c *Client, method string, eps []stri
 	for attempts := 1; ; attempts++ {
 		resp, ep, err := writeOnce(ctx, c, method, eps, fn)
 		var e *Error
-		if err == nil || !errors.As(err, &e) || e.OutcomeUnknown || !hasReason(e.Err, serverpb.ReasonNotProposed) ||
+		if err == nil || !errors.As(err, &e) || e.OutcomeUnknown || !serverpb.HasReason(e.Err, serverpb.ReasonNotProposed) ||
 			attempts >= c.cfg.MaxReadAttempts {
 			return resp, ep, err
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -121,7 +120,7 @@ func codeOf(err error) codes.Code {
 func kindOf(code codes.Code, err error) error {
 	switch code {
 	case codes.FailedPrecondition:
-		if hasReason(err, serverpb.ReasonMemberRemoved) {
+		if serverpb.HasReason(err, serverpb.ReasonMemberRemoved) {
 			return ErrRemoved
 		}
 		return ErrFailedPrecondition
@@ -135,20 +134,6 @@ func kindOf(code codes.Code, err error) error {
 		return ErrUnavailable
 	}
 	return nil
-}
-
-// hasReason reports whether err's status carries a raftkube ErrorInfo with reason.
-func hasReason(err error, reason string) bool {
-	st, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == serverpb.ErrorDomain && info.GetReason() == reason {
-			return true
-		}
-	}
-	return false
 }
 
 // refused reports whether a server's answer with this code says the request

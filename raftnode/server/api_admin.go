@@ -209,7 +209,7 @@ func forwardToLeader[R any](ctx context.Context, s *Server, leader uint64, call 
 	}
 	defer conn.Close()
 	resp, err := call(serverpb.NewAdminClient(conn))
-	if isRemovedStatus(err) {
+	if serverpb.HasReason(err, serverpb.ReasonMemberRemoved) {
 		// The leader was removed and is leaving; this member was not.
 		return zero, notProposed("the leader %x was removed from the cluster and cannot take this request; retry once a new leader is elected", leader)
 	}

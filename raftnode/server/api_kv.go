@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,21 +23,13 @@ var (
 
 // removedStatus says, in a way clients can match, that this member was removed.
 func removedStatus() error {
-	return withReason(status.New(codes.FailedPrecondition, "member was removed from the cluster"), serverpb.ReasonMemberRemoved)
+	return serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonMemberRemoved, "member was removed from the cluster")
 }
 
 // notProposed says, in a way clients can match, that the request was not
 // proposed and so had no effect: retrying it is safe.
 func notProposed(format string, args ...any) error {
-	return withReason(status.Newf(codes.Unavailable, format, args...), serverpb.ReasonNotProposed)
-}
-
-func withReason(st *status.Status, reason string) error {
-	with, err := st.WithDetails(&errdetails.ErrorInfo{Domain: serverpb.ErrorDomain, Reason: reason})
-	if err != nil {
-		panic(fmt.Sprintf("attach error details: %v", err)) // an ErrorInfo always marshals
-	}
-	return with.Err()
+	return serverpb.ReasonError(codes.Unavailable, serverpb.ReasonNotProposed, fmt.Sprintf(format, args...))
 }
 
 func ctxErr(ctx context.Context) error { return status.FromContextError(ctx.Err()).Err() }
@@ -74,16 +65,6 @@ func (s *Server) refuseIfRemoved(ctx context.Context, req any, info *grpc.UnaryS
 		return nil, errRemoved
 	}
 	return h(ctx, req)
-}
-
-// isRemovedStatus reports whether err is a removed member's refusal.
-func isRemovedStatus(err error) bool {
-	for _, d := range status.Convert(err).Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == serverpb.ErrorDomain && info.GetReason() == serverpb.ReasonMemberRemoved {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) header() *serverpb.ResponseHeader {

@@ -227,7 +227,7 @@ func TestClusterMembership(t *testing.T) {
 	waitFor(t, "c to learn it was removed", func() bool { return c.status().GetRemoved() })
 	_, err = c.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("x"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
 	wantCode(t, err, codes.FailedPrecondition, "get on a removed member")
-	if !isRemovedStatus(err) {
+	if !serverpb.HasReason(err, serverpb.ReasonMemberRemoved) {
 		t.Fatalf("get on a removed member: %v lacks the %s reason", err, serverpb.ReasonMemberRemoved)
 	}
 	if code, body := c.httpGet("/readyz?serializable=true"); code != http.StatusServiceUnavailable || !strings.Contains(body, "[-]member failed: ") {
@@ -341,7 +341,7 @@ func TestRemovedLearnerLearnsItWasRemoved(t *testing.T) {
 	}
 	waitFor(t, "the removed learner to learn it", func() bool { return b.status().GetRemoved() })
 	_, err = b.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("k"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
-	if !isRemovedStatus(err) {
+	if !serverpb.HasReason(err, serverpb.ReasonMemberRemoved) {
 		t.Fatalf("serializable get on the removed learner: %v, want the %s reason", err, serverpb.ReasonMemberRemoved)
 	}
 	// It stays removed across a restart.

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -26,23 +25,13 @@ import (
 // RemovedError is the status a removed member answers with, as the real
 // server sends it.
 func RemovedError() error {
-	st, err := status.New(codes.FailedPrecondition, "member was removed from the cluster").WithDetails(
-		&errdetails.ErrorInfo{Domain: serverpb.ErrorDomain, Reason: serverpb.ReasonMemberRemoved})
-	if err != nil {
-		panic(err)
-	}
-	return st.Err()
+	return serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonMemberRemoved, "member was removed from the cluster")
 }
 
 // NotProposedError is the status a member answers a request it did not
 // propose with (no leader, a transfer in progress), as the real server sends it.
 func NotProposedError() error {
-	st, err := status.New(codes.Unavailable, "proposal dropped (no leader)").WithDetails(
-		&errdetails.ErrorInfo{Domain: serverpb.ErrorDomain, Reason: serverpb.ReasonNotProposed})
-	if err != nil {
-		panic(err)
-	}
-	return st.Err()
+	return serverpb.ReasonError(codes.Unavailable, serverpb.ReasonNotProposed, "proposal dropped (no leader)")
 }
 
 // Cluster is a set of fake members sharing one store and configuration.
