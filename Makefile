@@ -25,7 +25,7 @@ TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
 LINT_MOD  := hack/lint/go.mod hack/lint/go.sum
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
-.PHONY: run-local bench-cluster linearizability k8s-tools localkube-up localkube-down
+.PHONY: run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -35,7 +35,7 @@ build: ## compile every package and binary
 
 test: check-gen fmt-check vet lint unit fuzz-short ## everything CI checks: generated code, format, vet, lint, tests, short fuzz runs
 
-unit: k8s-tools ## run the tests (includes the simulator's CI budget and the scenario scripts)
+unit: k8s-tools host-packages ## run the tests (includes the simulator's CI budget and the scenario scripts)
 	$(GO) test -count=1 $(PKGS)
 	cd hack/etcdbench && $(GO) vet ./...
 	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -count=1 ./...
@@ -110,6 +110,9 @@ bench-cluster: ## raftctl bench on 3 raftkube members, then on 3 etcd v3.6.16 me
 
 k8s-tools: ## build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (v1.37.2), etcd and helm into bin/ (first time: several minutes)
 	hack/build-k8s-tools.sh
+
+host-packages: ## apt-get install what the local Kubernetes environment needs and the machine lacks (iptables, util-linux)
+	hack/host-packages.sh
 
 LOCALKUBE_STATE ?= $${TMPDIR:-/tmp}/raftkube-localkube
 

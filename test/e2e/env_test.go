@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -27,7 +29,8 @@ const nodeName = "local-node"
 // env is a running control plane and kubelet.
 type env struct {
 	client      *kubernetes.Clientset
-	kubeletDir  string // the kubelet's --state-dir
+	cuts        *netCuts // the network cuts in force (cutNetwork)
+	kubeletDir  string   // the kubelet's --state-dir
 	kubeletLog  string
 	controlDir  string // localkube's --state
 	mountPoints string // parent of the pods' mount points
@@ -83,6 +86,7 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		"--state-dir", e.kubeletDir,
 		"--pod-cidr", "127.42.0.0/24",
 		"--hosts-files=true",
+		"--pod-source-addresses=true", // pods send from their pod IPs, so cutNetwork can tell them apart
 		"--restart-backoff", "200ms", "--restart-backoff-max", "2s",
 		"--image", image+"="+filepath.Join(buildDir, "raftnode-entrypoint"),
 	)
@@ -183,6 +187,21 @@ func checkGone(t *testing.T, root, kubeletDir string) {
 	for line := range strings.SplitSeq(string(mounts), "\n") {
 		if strings.Contains(line, kubeletDir) {
 			t.Errorf("mount left after teardown: %s", line)
+		}
+	}
+	// The kubelet's source-NAT chain (named after its state dir, see the
+	// kubelet's provider.NewSourceNAT) and the test's cut chain are gone.
+	sum := sha256.Sum256([]byte(kubeletDir))
+	for _, table := range []string{"nat", "filter"} {
+		out, err := exec.Command("iptables", "-w", "-t", table, "-S").CombinedOutput()
+		if err != nil {
+			t.Errorf("iptables -t %s -S: %v: %s", table, err, out)
+			continue
+		}
+		for _, chain := range []string{"LKL-SNAT-" + hex.EncodeToString(sum[:4]), cutChain()} {
+			if strings.Contains(string(out), chain) {
+				t.Errorf("iptables chain %s left after teardown:\n%s", chain, out)
+			}
 		}
 	}
 }

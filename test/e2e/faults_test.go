@@ -3,10 +3,13 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -15,6 +18,64 @@ import (
 // containers, applied to the process group the local kubelet runs for the
 // pod. The kubelet starts every container of a pod in the pod's directory
 // under its state dir, in a process group of its own.
+
+// cutChain is the iptables chain (filter table) holding this test process's
+// network cuts; INPUT jumps to it while a cut is in force.
+func cutChain() string { return fmt.Sprintf("E2E-CUT-%d", os.Getpid()) }
+
+// netCuts records that cutChain exists for an env.
+type netCuts struct{}
+
+// cutNetwork drops every packet between pods a and b, both ways, as a broken
+// link between their machines would: both keep running and reach every other
+// pod. heal restores the link; cleanup removes the chain.
+//
+// The local kubelet makes each pod's connections leave from its pod IP
+// (--pod-source-addresses), so rules on the two addresses see exactly the
+// pods' traffic. They sit in INPUT, which loopback packets reach after source
+// NAT; a packet from a to b is dropped there, on the way to b.
+func (e *env) cutNetwork(t *testing.T, a, b *corev1.Pod) (heal func()) {
+	t.Helper()
+	if a.Status.PodIP == "" || b.Status.PodIP == "" {
+		t.Fatalf("cut network between %s (%q) and %s (%q): a pod has no IP", a.Name, a.Status.PodIP, b.Name, b.Status.PodIP)
+	}
+	chain := cutChain()
+	if e.cuts == nil {
+		iptables(t, "-N", chain)
+		iptables(t, "-I", "INPUT", "1", "-j", chain)
+		e.cuts = &netCuts{}
+		t.Cleanup(func() {
+			iptables(t, "-D", "INPUT", "-j", chain)
+			iptables(t, "-F", chain)
+			iptables(t, "-X", chain)
+			e.cuts = nil
+		})
+	}
+	rules := [][]string{
+		{chain, "-s", a.Status.PodIP, "-d", b.Status.PodIP, "-j", "DROP"},
+		{chain, "-s", b.Status.PodIP, "-d", a.Status.PodIP, "-j", "DROP"},
+	}
+	for _, r := range rules {
+		iptables(t, append([]string{"-A"}, r...)...)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, r := range rules {
+				iptables(t, append([]string{"-D"}, r...)...)
+			}
+		})
+	}
+}
+
+// iptables runs iptables -w on the filter table; a failure fails the test.
+func iptables(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("iptables", append([]string{"-w"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
 
 // killPod kills pod's processes with SIGKILL, as a crash of its node would.
 func (e *env) killPod(pod *corev1.Pod) error { return e.signalPod(pod, syscall.SIGKILL) }

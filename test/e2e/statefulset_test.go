@@ -37,7 +37,7 @@ func TestStatefulSet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	e := startEnv(ctx, t)
 	pods := e.client.CoreV1().Pods(ns)
@@ -202,6 +202,74 @@ func TestStatefulSet(t *testing.T) {
 	waitFor(ctx, t, lp.Name+" following the new leader", func(ctx context.Context) (bool, error) {
 		s, err := resumed.Status(ctx, resumed.Endpoints()[0])
 		return err == nil && s.GetHeader().GetLeaderId() != 0 && s.GetHeader().GetLeaderId() != oldLeader, nil
+	})
+
+	partitionLeader(ctx, t, e, []*client.Client{c0, c1, c2})
+}
+
+// partitionLeader cuts the network between the leader's pod and both others:
+// the two elect a leader of their own and take a write, the isolated member
+// serves no linearizable read, and once healed it follows and has the write.
+func partitionLeader(ctx context.Context, t *testing.T, e *env, clients []*client.Client) {
+	t.Helper()
+	pods := make([]*corev1.Pod, len(clients))
+	leader := -1
+	var leaderID uint64
+	for i, c := range clients {
+		p, err := e.client.CoreV1().Pods(ns).Get(ctx, podName(i), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods[i] = p
+		st, err := c.Status(ctx, c.Endpoints()[0])
+		if err != nil {
+			t.Fatalf("status of %s: %v", p.Name, err)
+		}
+		if st.GetRole() == serverpb.Role_ROLE_LEADER {
+			leader, leaderID = i, st.GetSelf().GetId()
+		}
+	}
+	if leader < 0 {
+		t.Fatal("no pod leads")
+	}
+	var heals []func()
+	var majority []string
+	for i, p := range pods {
+		if i != leader {
+			heals = append(heals, e.cutNetwork(t, pods[leader], p))
+			majority = append(majority, net.JoinHostPort(p.Status.PodIP, fmt.Sprint(clientPort)))
+		}
+	}
+	isolated := clients[leader]
+	other := clients[(leader+1)%len(clients)]
+	waitFor(ctx, t, "a new leader on the majority side of the cut", func(ctx context.Context) (bool, error) {
+		s, err := other.Status(ctx, other.Endpoints()[0])
+		return err == nil && s.GetHeader().GetLeaderId() != 0 && s.GetHeader().GetLeaderId() != leaderID, err
+	})
+	both, err := client.New(ctx, client.Config{Endpoints: majority, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = both.Close() }()
+	key, value := []byte("partition"), []byte("written while "+pods[leader].Name+" was cut off")
+	if _, err := both.Put(ctx, key, value); err != nil {
+		t.Fatalf("put on the majority side: %v", err)
+	}
+	// Cut off, the old leader cannot confirm its leadership for a read.
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	kv, found, err := isolated.Get(rctx, key)
+	cancel()
+	if err == nil {
+		t.Fatalf("linearizable get through the cut-off %s succeeded: %q (found %v)", pods[leader].Name, kv.GetValue(), found)
+	}
+	t.Logf("get through the cut-off %s: %v (as expected)", pods[leader].Name, err)
+
+	for _, heal := range heals {
+		heal()
+	}
+	waitFor(ctx, t, pods[leader].Name+" following again and serving the write after the heal", func(ctx context.Context) (bool, error) {
+		kv, found, err := isolated.Get(ctx, key)
+		return err == nil && found && string(kv.GetValue()) == string(value), err
 	})
 }
 

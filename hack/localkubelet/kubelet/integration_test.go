@@ -1,11 +1,15 @@
 package kubelet
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,11 +65,26 @@ func TestAgainstRealControlPlane(t *testing.T) {
 	}
 	client := kubernetes.NewForConfigOrDie(rc)
 
+	// Pods report to this listener, which records the address each comes from.
+	sources := listenSources(t)
+	stateDir := t.TempDir()
+	if os.Geteuid() == 0 {
+		// Runs after the kubelet stopped (deferred below, so earlier).
+		defer func() {
+			out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").CombinedOutput()
+			if err != nil {
+				t.Errorf("iptables -S: %v: %s", err, out)
+			}
+			if k, _ := New(Config{NodeName: "x", Client: client, ListenAddr: "127.0.0.1:1", StateDir: stateDir, PodCIDR: "127.32.0.0/24", SourceAddresses: true}); k != nil && strings.Contains(string(out), k.network.Chain) {
+				t.Errorf("chain %s left behind after the kubelet stopped:\n%s", k.network.Chain, out)
+			}
+		}()
+	}
 	k, err := New(Config{
 		NodeName:    "local-node",
 		RESTConfig:  rc,
 		ListenAddr:  freeAddr(t),
-		StateDir:    t.TempDir(),
+		StateDir:    stateDir,
 		PodCIDR:     "127.32.0.0/24",
 		Images:      provider.ImageTable{"busybox": provider.HostCommand},
 		CPU:         "4",
@@ -75,6 +94,8 @@ func TestAgainstRealControlPlane(t *testing.T) {
 		BackoffMax:  time.Second,
 		HostsFiles:  os.Geteuid() == 0,
 		Provisioner: true,
+		// Root: pods send from their own addresses.
+		SourceAddresses: os.Geteuid() == 0,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +130,7 @@ func TestAgainstRealControlPlane(t *testing.T) {
 	script := `echo "hello from $POD_NAME"; getent hosts web-0.web.default.svc.cluster.local || true
 if [ -d ` + dataDir + ` ]; then cat ` + dataDir + `/boots 2>/dev/null || true; echo "boot of $POD_NAME" >> ` + dataDir + `/boots; fi
 echo "sa: $(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace) $(wc -c < /var/run/secrets/kubernetes.io/serviceaccount/token)"
+bash -c 'echo "$POD_NAME" >/dev/tcp/127.0.0.1/` + sources.port + `' || echo "could not report to the test"
 exec ` + server + ` "$POD_IP:8080"`
 	sts := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -163,6 +185,18 @@ exec ` + server + ` "$POD_IP:8080"`
 	})
 	if os.Geteuid() != 0 {
 		return
+	}
+
+	// Each pod's connection came from its pod IP (SourceAddresses).
+	for _, name := range []string{"web-0", "web-1"} {
+		p, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, name+"'s report", func() bool { return sources.from(name) != "" })
+		if got := sources.from(name); got != p.Status.PodIP {
+			t.Errorf("%s connected from %s, want its pod IP %s", name, got, p.Status.PodIP)
+		}
 	}
 
 	// A deleted pod comes back with the same name and finds its claim's data.
@@ -221,6 +255,49 @@ func claimTemplates() []corev1.PersistentVolumeClaim {
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
 		},
 	}}
+}
+
+// sourceListener records, for each pod name a connection sends, the address
+// the connection came from.
+type sourceListener struct {
+	port string
+	mu   sync.Mutex
+	seen map[string]string
+}
+
+func listenSources(t *testing.T) *sourceListener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	s := &sourceListener{port: port, seen: map[string]string{}}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			c.Close()
+			s.mu.Lock()
+			s.seen[strings.TrimSpace(line)] = host
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *sourceListener) from(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[name]
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/virtual-kubelet/virtual-kubelet/log"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
@@ -57,6 +59,9 @@ type Config struct {
 	// Provisioner installs the default StorageClass "local" and provisions
 	// directory-backed PersistentVolumes for its claims.
 	Provisioner bool
+	// SourceAddresses makes each pod's connections leave from its pod IP
+	// (provider.SourceNAT; needs root and iptables).
+	SourceAddresses bool
 }
 
 // Kubelet is a running local kubelet.
@@ -66,6 +71,8 @@ type Kubelet struct {
 	hostsFiles bool
 	// provisioner is set when the kubelet provisions claims.
 	provisioner *provisioner
+	// network is set when pods send from their own addresses.
+	network *provider.SourceNAT
 	// Provider is the pod provider, for tests and tools.
 	Provider *provider.Provider
 }
@@ -111,6 +118,17 @@ func New(cfg Config) (*Kubelet, error) {
 	}
 
 	k := &Kubelet{client: client, hostsFiles: cfg.HostsFiles}
+	var network provider.PodNetwork
+	if cfg.SourceAddresses {
+		stateDir, err := filepath.Abs(cfg.StateDir)
+		if err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
+		if k.network, err = provider.NewSourceNAT(stateDir); err != nil {
+			return nil, err
+		}
+		network = k.network
+	}
 	if cfg.Provisioner {
 		k.provisioner = &provisioner{client: client, stateDir: cfg.StateDir}
 	}
@@ -129,6 +147,7 @@ func New(cfg Config) (*Kubelet, error) {
 			BackoffMax:  cfg.BackoffMax,
 			HostsFiles:  cfg.HostsFiles,
 			Tokens:      tokenRequests{client},
+			Network:     network,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -160,6 +179,19 @@ func New(cfg Config) (*Kubelet, error) {
 
 // Run runs the kubelet until ctx ends or it fails.
 func (k *Kubelet) Run(ctx context.Context) error {
+	if k.network != nil {
+		if err := k.network.Setup(ctx); err != nil {
+			return err
+		}
+		defer func() {
+			// ctx is done by now; teardown gets time of its own.
+			tctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := k.network.Teardown(tctx); err != nil {
+				log.L.WithError(err).Warn("remove pod source addresses")
+			}
+		}()
+	}
 	if k.hostsFiles {
 		watchServices(ctx, k.client, k.Provider)
 	}

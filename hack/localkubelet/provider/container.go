@@ -132,7 +132,7 @@ func (p *Provider) runOnce(ps *podState, cs *containerState) (time.Duration, Exi
 	go func() { exited <- proc.Wait() }()
 	probeCtx, stopProbes := context.WithCancel(context.Background())
 	kill := make(chan string, 1)
-	go p.probe(probeCtx, ps, cs, instance, probeTarget{PodIP: ps.ip.String(), Ports: cs.spec.Ports, Env: spec.Env, Dir: spec.Dir}, kill)
+	go p.probe(probeCtx, ps, cs, instance, probeTarget{PodIP: ps.ip.String(), Ports: cs.spec.Ports, Env: spec.Env, Dir: spec.Dir, GID: spec.GID}, kill)
 
 	var exit ExitStatus
 	select {
@@ -225,7 +225,7 @@ func (p *Provider) processSpec(ps *podState, cs *containerState) (ProcessSpec, e
 				logFile.Close()
 				return ProcessSpec{}, err
 			}
-			return ProcessSpec{Path: path, Args: args, Env: env, Dir: ps.dir, Log: logFile}, nil
+			return ProcessSpec{Path: path, Args: args, Env: env, Dir: ps.dir, Log: logFile, GID: ps.gid}, nil
 		}
 		dirs, err := p.prepareVolumes(ps.ctx, ps, pod)
 		if err != nil {
@@ -239,7 +239,7 @@ func (p *Provider) processSpec(ps *podState, cs *containerState) (ProcessSpec, e
 		}
 		mounts = append(mounts, vm...)
 	}
-	return ProcessSpec{Path: path, Args: args, Env: env, Dir: ps.dir, Log: logFile, Mounts: mounts}, nil
+	return ProcessSpec{Path: path, Args: args, Env: env, Dir: ps.dir, Log: logFile, Mounts: mounts, GID: ps.gid}, nil
 }
 
 // commandLine builds the program and argv[1:]. The image's binary is the

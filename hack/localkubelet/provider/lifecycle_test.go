@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -440,5 +442,66 @@ func TestDeletePodThatNeverStarted(t *testing.T) {
 	e.waitGone("bad")
 	if n := e.ipam.InUse(); n != 0 {
 		t.Errorf("%d addresses still in use", n)
+	}
+}
+
+// fakeNetwork records the addresses attached.
+type fakeNetwork struct {
+	mu       sync.Mutex
+	attached map[netip.Addr]bool
+	detached []netip.Addr
+}
+
+func (f *fakeNetwork) Attach(_ context.Context, ip netip.Addr) (uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attached[ip] = true
+	if os.Geteuid() != 0 {
+		return uint32(os.Getegid()), nil // the only group a non-root kubelet may take
+	}
+	return PodGID(ip), nil
+}
+
+func (f *fakeNetwork) Detach(_ context.Context, ip netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.attached, ip)
+	f.detached = append(f.detached, ip)
+	return nil
+}
+
+func TestPodNetworkGroupAndDetach(t *testing.T) {
+	nw := &fakeNetwork{attached: map[netip.Addr]bool{}}
+	e := newEnv(t, func(c *Config) { c.Network = nw })
+	e.create(pod("web-0", `echo "gid=$(id -g)"; exec sleep 60`))
+	got := e.waitFor("web-0", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	ip := netip.MustParseAddr(got.Status.PodIP)
+	nw.mu.Lock()
+	attached := nw.attached[ip]
+	nw.mu.Unlock()
+	if !attached {
+		t.Fatalf("pod address %s not attached to the network", ip)
+	}
+	wantGID := PodGID(ip)
+	if os.Geteuid() != 0 {
+		wantGID = uint32(os.Getegid())
+	}
+	logPath, _ := e.p.LogPath("ns", "web-0", "main")
+	want := fmt.Sprintf("gid=%d", wantGID)
+	deadline := time.Now().Add(waitTimeout)
+	var data []byte
+	for time.Now().Before(deadline) && !strings.Contains(string(data), want) {
+		time.Sleep(20 * time.Millisecond)
+		data, _ = os.ReadFile(logPath)
+	}
+	if !strings.Contains(string(data), want) {
+		t.Errorf("log %q: the process did not run with group %d", data, wantGID)
+	}
+	e.delete("web-0", 0)
+	e.waitGone("web-0")
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	if !slices.Contains(nw.detached, ip) {
+		t.Errorf("address %s not detached after the pod went (detached %v)", ip, nw.detached)
 	}
 }

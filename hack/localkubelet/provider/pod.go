@@ -30,6 +30,9 @@ type podState struct {
 	podUID types.UID
 	// ip is the pod's loopback address; fixed for the pod's life.
 	ip netip.Addr
+	// gid is the group id the pod's processes run with (PodNetwork); 0
+	// means the kubelet's own.
+	gid uint32
 	// dir holds the pod's container logs.
 	dir string
 	// hostIP is the node's address.

@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +25,8 @@ type probeTarget struct {
 	Ports []corev1.ContainerPort
 	Env   []string
 	Dir   string
+	// GID is the pod's group id, for exec probes (see PodNetwork).
+	GID uint32
 }
 
 // runProbe runs one probe attempt and reports success, with a message saying
@@ -120,6 +124,9 @@ func probeExec(ctx context.Context, e *corev1.ExecAction, t probeTarget) (bool, 
 	cmd := exec.CommandContext(ctx, e.Command[0], e.Command[1:]...)
 	cmd.Env = t.Env
 	cmd.Dir = t.Dir
+	if t.GID != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: t.GID, NoSetGroups: true}}
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return false, fmt.Sprintf("exec probe failed: %v: %s", err, truncate(string(out), 256))

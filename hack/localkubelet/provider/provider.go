@@ -59,6 +59,9 @@ type Config struct {
 	HostsFiles bool
 	// Tokens issues projected service-account tokens; may be nil.
 	Tokens TokenSource
+	// Network gives each pod's traffic its pod IP as source address; nil
+	// leaves processes sending from 127.0.0.1.
+	Network PodNetwork
 	// BackoffBase is the delay before the first restart of a crashed
 	// container; it doubles per restart up to BackoffMax. The real kubelet
 	// uses 10s and 5m.
@@ -146,6 +149,13 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		return fmt.Errorf("create pod %s: %w", key, err)
 	}
 	ps := newPodState(pod, ip, filepath.Join(p.cfg.StateDir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)), p.cfg.HostIP)
+	if p.cfg.Network != nil {
+		if ps.gid, err = p.cfg.Network.Attach(ctx, ip); err != nil {
+			p.cfg.IPAM.Release(ps.ipOwner())
+			p.mu.Unlock()
+			return fmt.Errorf("create pod %s: %w", key, err)
+		}
+	}
 	p.pods[key] = ps
 	p.mu.Unlock()
 
@@ -314,6 +324,11 @@ func (p *Provider) forget(ps *podState) {
 		delete(p.pods, ps.key)
 	}
 	p.mu.Unlock()
+	if p.cfg.Network != nil {
+		if err := p.cfg.Network.Detach(context.Background(), ps.ip); err != nil {
+			log.L.WithError(err).Warn("detach pod network")
+		}
+	}
 	p.cfg.IPAM.Release(ps.ipOwner())
 	p.refreshHosts()
 	if err := os.RemoveAll(ps.dir); err != nil {

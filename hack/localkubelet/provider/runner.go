@@ -25,6 +25,9 @@ type ProcessSpec struct {
 	// Mounts are bind mounts made in a mount namespace of the process's
 	// own (the pod's /etc/hosts, its volumes); none means no namespace.
 	Mounts []Mount
+	// GID, when not 0, is the group id the process runs with (its user
+	// stays the kubelet's): PodNetwork labels the pod's sockets with it.
+	GID uint32
 }
 
 // mountScript is the shell run inside the new mount namespace: it makes
@@ -94,6 +97,9 @@ func (ExecRunner) Start(spec ProcessSpec) (Process, error) {
 		// A kubelet that dies takes its pods with it, as a node crash would,
 		// instead of leaving orphans bound to pod addresses.
 		Pdeathsig: syscall.SIGKILL,
+	}
+	if spec.GID != 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: spec.GID, NoSetGroups: true}
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)

@@ -48,6 +48,7 @@ func main() {
 	flag.Var(&images, "image", "IMAGE=BINARY mapping (repeatable); BINARY @command runs the container's command from PATH")
 	flag.StringVar(&imageFile, "image-table", "", "file of IMAGE=BINARY lines")
 	flag.BoolVar(&cfg.HostsFiles, "hosts-files", os.Geteuid() == 0, "run each pod in its own mount namespace with a kubelet-kept /etc/hosts (needs root, unshare, mount)")
+	flag.BoolVar(&cfg.SourceAddresses, "pod-source-addresses", os.Geteuid() == 0, "pods' connections leave from their pod IPs (needs root and iptables)")
 	flag.BoolVar(&cfg.Provisioner, "provisioner", true, "install the default StorageClass \"local\" and provision directory-backed volumes for its claims")
 	flag.BoolVar(&verbose, "v", false, "debug logging")
 	flag.Parse()
