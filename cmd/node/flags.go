@@ -24,6 +24,7 @@ type options struct {
 	listenHTTP      string
 	enablePprof     bool
 	bootstrap       bool
+	bootstrapMember string
 	tickInterval    time.Duration
 	electionTicks   int
 	heartbeatTicks  int
@@ -48,6 +49,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.listenHTTP, "listen-http", "", "address to serve /healthz, /readyz and /metrics on (default: none)")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve Go profiles under /debug/pprof/ on --listen-http")
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
+	fs.StringVar(&o.bootstrapMember, "bootstrap-member", "", "act as --bootstrap when --name equals this (so every pod of a StatefulSet can share one setting; empty: never)")
 	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
 	fs.IntVar(&o.electionTicks, "election-ticks", 10, "ticks without a leader before campaigning")
 	fs.IntVar(&o.heartbeatTicks, "heartbeat-ticks", 1, "ticks between a leader's heartbeats")
@@ -93,6 +95,9 @@ func (o *options) complete() error {
 			return fmt.Errorf("no --name given and the host name is unknown: %w", err)
 		}
 		o.name = host
+	}
+	if o.bootstrapMember != "" && o.bootstrapMember == o.name {
+		o.bootstrap = true
 	}
 	if o.advertisePeer == "" {
 		o.advertisePeer = o.listenPeer

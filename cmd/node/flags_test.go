@@ -34,6 +34,27 @@ func TestParseOptionsEnvironmentAndFlags(t *testing.T) {
 	}
 }
 
+func TestParseOptionsBootstrapMember(t *testing.T) {
+	tests := []struct {
+		name, member string
+		want         bool
+	}{
+		{"demo-0", "demo-0", true},
+		{"demo-1", "demo-0", false},
+		{"demo-0", "", false},
+	}
+	for _, tt := range tests {
+		env := envOf(map[string]string{"RAFTNODE_DATA_DIR": "d", "RAFTNODE_NAME": tt.name, "RAFTNODE_BOOTSTRAP_MEMBER": tt.member})
+		o, err := parseOptions(nil, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.bootstrap != tt.want {
+			t.Errorf("name %q, bootstrap member %q: bootstrap = %v, want %v", tt.name, tt.member, o.bootstrap, tt.want)
+		}
+	}
+}
+
 func TestParseOptionsErrors(t *testing.T) {
 	tests := []struct {
 		name string

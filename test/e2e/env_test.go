@@ -88,7 +88,7 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		"--hosts-files=true",
 		"--pod-source-addresses=true", // pods send from their pod IPs, so cutNetwork can tell them apart
 		"--restart-backoff", "200ms", "--restart-backoff-max", "2s",
-		"--image", image+"="+filepath.Join(buildDir, "raftnode-entrypoint"),
+		"--image", image+"="+filepath.Join(buildDir, "raftnode"),
 	)
 	kubelet.Stdout, kubelet.Stderr = logFile, logFile
 	if err := kubelet.Start(); err != nil {

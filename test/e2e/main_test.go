@@ -19,23 +19,9 @@ import (
 // Set by TestMain.
 var (
 	repoRoot   string // the main module's directory
-	buildDir   string // fresh binaries: localkube, localkubelet, raftnode, raftnode-entrypoint
+	buildDir   string // fresh binaries: localkube, localkubelet, raftnode
 	buildError error
 )
-
-// entrypoint is the test's stand-in for the raftkube/raftnode:dev image's
-// entrypoint. A StatefulSet gives every pod the same spec, so RAFTNODE_BOOTSTRAP
-// cannot be set for pod 0 alone; this script sets it when the pod's ordinal
-// (from POD_NAME, the downward API) is 0 and then execs raftnode, so the process
-// the kubelet supervises is raftnode itself. Bootstrap is ignored once the data
-// dir holds a member, so a restarted pod 0 rejoins instead of forming a new
-// cluster.
-const entrypoint = `#!/bin/sh
-case "$POD_NAME" in
-*-0) RAFTNODE_BOOTSTRAP=true; export RAFTNODE_BOOTSTRAP ;;
-esac
-exec %q "$@"
-`
 
 func TestMain(m *testing.M) {
 	code := run(m)
@@ -68,8 +54,7 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// build compiles the three binaries from their modules and writes the
-// entrypoint script.
+// build compiles the three binaries from their modules.
 func build() error {
 	for _, b := range []struct{ dir, pkg, out string }{
 		{"hack/localkube", "./cmd/localkube", "localkube"},
@@ -82,8 +67,7 @@ func build() error {
 			return fmt.Errorf("go build %s in %s: %w\n%s", b.pkg, b.dir, err, out)
 		}
 	}
-	script := fmt.Sprintf(entrypoint, filepath.Join(buildDir, "raftnode"))
-	return os.WriteFile(filepath.Join(buildDir, "raftnode-entrypoint"), []byte(script), 0o755)
+	return nil
 }
 
 func requireBuild(t *testing.T) {

@@ -368,6 +368,9 @@ func statefulSet(dataDir string) *appsv1.StatefulSet {
 							fieldEnv("POD_NAME", "metadata.name"),
 							fieldEnv("POD_IP", "status.podIP"),
 							{Name: "RAFTNODE_NAME", Value: "$(POD_NAME)"},
+							// Every pod has this spec; only pod 0 bootstraps (and
+							// only on an empty data dir).
+							{Name: "RAFTNODE_BOOTSTRAP_MEMBER", Value: podName(0)},
 							{Name: "RAFTNODE_DATA_DIR", Value: dataDir},
 							{Name: "RAFTNODE_LISTEN_PEER", Value: fmt.Sprintf("$(POD_IP):%d", peerPort)},
 							{Name: "RAFTNODE_ADVERTISE_PEER", Value: fmt.Sprintf("%s:%d", dns, peerPort)},
