@@ -17,12 +17,20 @@ PROTOC_GEN_GO  := $(BIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 BENCHSTAT      := $(BIN)/benchstat
 GOLANGCI_LINT  := $(BIN)/golangci-lint
+CONTROLLER_GEN := $(BIN)/controller-gen
 
 # envtest finds etcd, kube-apiserver and kubectl here (make k8s-tools).
 export KUBEBUILDER_ASSETS := $(BIN)
 
 TOOLS_MOD := hack/tools/go.mod hack/tools/go.sum
 LINT_MOD  := hack/lint/go.mod hack/lint/go.sum
+CONTROLLER_GEN_MOD := hack/controllergen/go.mod hack/controllergen/go.sum
+
+# controller-gen's inputs and outputs: the API types (one folder per version),
+# their deepcopy code beside them, the CRDs in config/crd/bases.
+API_VERSIONS := $(patsubst %/,%,$(wildcard api/*/))
+CRD_DIR      := config/crd/bases
+RBAC_DIR     := config/rbac
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
 .PHONY: run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
@@ -84,11 +92,25 @@ fmt: ## format the code
 fmt-check: ## fail if gofmt would change anything
 	@out=$$(gofmt -l $$(git ls-files '*.go') hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## regenerate generated code
+gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN) ## regenerate generated code (protobuf, the API's deepcopy, the CRDs)
 	PATH="$(BIN):$$PATH" $(BUF) generate
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$(CRD_DIR)
+	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=$(RBAC_DIR)
 
-check-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## fail if generated code is stale
+check-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN) ## fail if generated code is stale
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for v in $(API_VERSIONS); do \
+		$(CONTROLLER_GEN) object paths=./$$v output:object:dir="$$tmp/$$v"; \
+		if ! diff "$$tmp/$$v/zz_generated.deepcopy.go" "$$v/zz_generated.deepcopy.go"; then \
+			echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi; \
+	done; \
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir="$$tmp/crd"; \
+	if ! diff -r "$$tmp/crd" $(CRD_DIR); then \
+		echo "generated CRDs are stale: run 'make gen' and commit the result"; exit 1; fi; \
+	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:dir="$$tmp/rbac"; \
+	if ! diff "$$tmp/rbac/role.yaml" $(RBAC_DIR)/role.yaml; then \
+		echo "generated RBAC is stale: run 'make gen' and commit the result"; exit 1; fi; \
 	PATH="$(BIN):$$PATH" $(BUF) generate -o "$$tmp"; \
 	if ! diff -r "$$tmp/raftnode/raftpb/wirepb" raftnode/raftpb/wirepb; then \
 		echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi; \
@@ -123,7 +145,7 @@ localkube-up: k8s-tools ## a Kubernetes control plane on loopback, detached; pri
 localkube-down: ## stop the control plane of localkube-up and remove its state
 	$(BIN)/localkube down --state $(LOCALKUBE_STATE)
 
-tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) ## build every pinned tool into bin/
+tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) $(CONTROLLER_GEN) ## build every pinned tool into bin/
 
 $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT): $(TOOLS_MOD)
 	@echo "building pinned tools from hack/tools (the first build takes a few minutes)"
@@ -134,6 +156,11 @@ $(GOLANGCI_LINT): $(LINT_MOD)
 	@echo "building golangci-lint from hack/lint (the first build takes a few minutes)"
 	cd hack/lint && $(GO) build -o $(BIN)/ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	@touch $(GOLANGCI_LINT)
+
+$(CONTROLLER_GEN): $(CONTROLLER_GEN_MOD)
+	@echo "building controller-gen from hack/controllergen (the first build takes a minute)"
+	cd hack/controllergen && $(GO) build -o $(BIN)/ sigs.k8s.io/controller-tools/cmd/controller-gen
+	@touch $(CONTROLLER_GEN)
 
 clean: ## remove built tools and benchmark output
 	rm -rf $(BIN)

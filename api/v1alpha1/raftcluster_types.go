@@ -1,0 +1,450 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Labels the operator puts on every pod (and owned object) of a cluster. The
+// StatefulSet selects its pods by them, so spec.pod.labels may not set them.
+const (
+	// LabelName is the well-known application name label.
+	LabelName = "app.kubernetes.io/name"
+	// LabelInstance is the well-known instance label: the RaftCluster's name.
+	LabelInstance = "app.kubernetes.io/instance"
+	// LabelManagedBy is the well-known label naming the operator.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// LabelCluster carries the name of the RaftCluster a pod belongs to.
+	LabelCluster = "raftkube.io/cluster"
+)
+
+// AnnotationPaused is the annotation that, set to "true" on a RaftCluster,
+// stops the operator from acting on it (no object changes, no membership
+// changes) while it keeps reporting status; the Progressing condition then
+// has ReasonPaused.
+const AnnotationPaused = "raftkube.io/paused"
+
+// Condition types of a RaftCluster (status.conditions[].type).
+const (
+	// ConditionAvailable is True while the cluster has a leader and a majority
+	// of voters is ready, that is while it serves writes.
+	ConditionAvailable = "Available"
+	// ConditionProgressing is True while the operator is moving the cluster
+	// towards its spec (creating objects, scaling, replacing, restarting).
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True while some members are not ready or the cluster
+	// has no leader, even if a majority still serves.
+	ConditionDegraded = "Degraded"
+	// ConditionMembershipChanging is True while a Raft configuration change is
+	// in flight: a learner catching up, a joint configuration, a removal.
+	ConditionMembershipChanging = "MembershipChanging"
+)
+
+// Reasons of RaftCluster conditions (status.conditions[].reason).
+const (
+	// ReasonReconciled: the cluster matches its spec; nothing to do.
+	ReasonReconciled = "Reconciled"
+	// ReasonPaused: the raftkube.io/paused annotation stops reconciliation.
+	ReasonPaused = "Paused"
+	// ReasonCreatingObjects: services, PDB or StatefulSet are being created.
+	ReasonCreatingObjects = "CreatingObjects"
+	// ReasonBootstrapping: the first member is forming the cluster.
+	ReasonBootstrapping = "Bootstrapping"
+	// ReasonScalingUp: new members are being added as learners and promoted.
+	ReasonScalingUp = "ScalingUp"
+	// ReasonScalingDown: members above spec.replicas are being removed.
+	ReasonScalingDown = "ScalingDown"
+	// ReasonReplacingMember: a pod came back with an empty volume (a new member
+	// id) and is replacing its old member.
+	ReasonReplacingMember = "ReplacingMember"
+	// ReasonLearnerCatchingUp: a learner is replicating the log before promotion.
+	ReasonLearnerCatchingUp = "LearnerCatchingUp"
+	// ReasonLeavingJoint: a joint configuration is being left.
+	ReasonLeavingJoint = "LeavingJoint"
+	// ReasonTransferringLeadership: leadership moves off a member that is about
+	// to be removed or restarted.
+	ReasonTransferringLeadership = "TransferringLeadership"
+	// ReasonRollingRestart: pods are restarted one at a time, leader last.
+	ReasonRollingRestart = "RollingRestart"
+	// ReasonMembersNotReady: some members are not ready.
+	ReasonMembersNotReady = "MembersNotReady"
+	// ReasonNoLeader: no member reports a leader.
+	ReasonNoLeader = "NoLeader"
+	// ReasonQuorumLost: fewer than a majority of voters are ready.
+	ReasonQuorumLost = "QuorumLost"
+	// ReasonMembersUnreachable: the operator cannot reach the members' admin API.
+	ReasonMembersUnreachable = "MembersUnreachable"
+	// ReasonReconcileError: the operator failed to apply a change; the message
+	// says what failed.
+	ReasonReconcileError = "ReconcileError"
+)
+
+// ClusterPhase is a one-word summary of a RaftCluster's state for humans
+// (kubectl get). Automation should read the conditions instead.
+// +kubebuilder:validation:Enum=Pending;Bootstrapping;Available;Scaling;Degraded
+type ClusterPhase string
+
+// The phases of a RaftCluster.
+const (
+	// PhasePending: the cluster's objects exist but no member has started yet.
+	PhasePending ClusterPhase = "Pending"
+	// PhaseBootstrapping: the first member is forming the cluster.
+	PhaseBootstrapping ClusterPhase = "Bootstrapping"
+	// PhaseAvailable: every voter is ready and the configuration matches the spec.
+	PhaseAvailable ClusterPhase = "Available"
+	// PhaseScaling: members are being added, removed or replaced.
+	PhaseScaling ClusterPhase = "Scaling"
+	// PhaseDegraded: some members are not ready or there is no leader.
+	PhaseDegraded ClusterPhase = "Degraded"
+)
+
+// MemberRole is the role of a member as the member itself reports it.
+// +kubebuilder:validation:Enum=Leader;Follower;Candidate;PreCandidate;Learner;Removed;Unknown
+type MemberRole string
+
+// The roles of a member.
+const (
+	// RoleLeader: the member is the leader.
+	RoleLeader MemberRole = "Leader"
+	// RoleFollower: a voter following the leader.
+	RoleFollower MemberRole = "Follower"
+	// RoleCandidate: a voter campaigning for leadership.
+	RoleCandidate MemberRole = "Candidate"
+	// RolePreCandidate: a voter running a pre-vote before campaigning.
+	RolePreCandidate MemberRole = "PreCandidate"
+	// RoleLearner: a non-voting member receiving the log.
+	RoleLearner MemberRole = "Learner"
+	// RoleRemoved: the member has left the configuration; its pod is about to go.
+	RoleRemoved MemberRole = "Removed"
+	// RoleUnknown: the member did not answer.
+	RoleUnknown MemberRole = "Unknown"
+)
+
+// RetentionPolicy says what happens to a member's PersistentVolumeClaim.
+// +kubebuilder:validation:Enum=Delete;Retain
+type RetentionPolicy string
+
+// The retention policies.
+const (
+	// RetentionDelete deletes the claim (and, by the storage class's reclaim
+	// policy, usually the volume).
+	RetentionDelete RetentionPolicy = "Delete"
+	// RetentionRetain keeps the claim.
+	RetentionRetain RetentionPolicy = "Retain"
+)
+
+// RaftClusterSpec is the desired state of a RaftCluster.
+type RaftClusterSpec struct {
+	// Number of voting members. Changing it adds members (as learners first,
+	// promoted once they have caught up) or removes them (leadership moves off
+	// a leaving member first), one Raft configuration change at a time.
+	// An odd number is recommended: 4 members tolerate the loss of one member,
+	// as 3 do, but need 3 for a majority. `kubectl scale` and a
+	// HorizontalPodAutoscaler set it through the scale subresource.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=9
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Container image of the raftnode members. Empty means the default node
+	// image the operator was started with. Changing it restarts the members
+	// one at a time, the leader last.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Pull policy of the member image: Always, IfNotPresent or Never. Empty
+	// means the Kubernetes default (Always for a :latest tag, IfNotPresent
+	// otherwise).
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	// +optional
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// CPU and memory requests and limits of the raftnode container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
+
+	// Persistent volume of each member, which holds its Raft log, snapshots
+	// and member identity.
+	// +kubebuilder:default={}
+	// +optional
+	Storage StorageSpec `json:"storage,omitzero"`
+
+	// Overrides for the members' pods: scheduling, labels, security context.
+	// +optional
+	Pod PodOverrides `json:"pod,omitzero"`
+
+	// Raft timing and log compaction settings, passed to every member.
+	// +kubebuilder:default={}
+	// +optional
+	Raft RaftSettings `json:"raft,omitzero"`
+
+	// What happens to the members' PersistentVolumeClaims when the cluster is
+	// scaled down or deleted.
+	// +kubebuilder:default={}
+	// +optional
+	PersistentVolumeClaimRetentionPolicy PersistentVolumeClaimRetentionPolicy `json:"persistentVolumeClaimRetentionPolicy,omitzero"`
+}
+
+// StorageSpec describes the persistent volume claim of each member.
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storageClassName cannot be set, changed or removed after the cluster is created: the members' existing volumes stay in their class"
+// +kubebuilder:validation:XValidation:rule="!has(self.size) || !has(oldSelf.size) || !isQuantity(string(self.size)) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="size may not decrease: a volume cannot shrink below the data already on it"
+type StorageSpec struct {
+	// Requested size of each member's volume, for example 1Gi or 500Mi. It may
+	// grow later (the existing claims are expanded, which the storage class
+	// must allow) but never shrink.
+	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))",message="size must be greater than zero"
+	// +optional
+	Size resource.Quantity `json:"size,omitzero"`
+
+	// StorageClass of the members' volumes. Unset means the cluster's default
+	// storage class. It is fixed when the cluster is created.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// PodOverrides are settings the operator copies into the pods it creates.
+// Everything else in the pod (container, ports, probes, volumes) is the
+// operator's.
+type PodOverrides struct {
+	// Extra labels for the pods. The labels the operator selects its pods by
+	// (app.kubernetes.io/name, app.kubernetes.io/instance,
+	// app.kubernetes.io/managed-by, raftkube.io/cluster) may not be set here.
+	// At most 64 labels.
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/managed-by', 'raftkube.io/cluster']))",message="pod.labels may not set app.kubernetes.io/name, app.kubernetes.io/instance, app.kubernetes.io/managed-by or raftkube.io/cluster: the operator selects its pods by them"
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Extra annotations for the pods.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// Node labels a node must have for a member to be scheduled on it.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Affinity and anti-affinity rules of the pods. Spreading members over
+	// nodes or zones (pod anti-affinity or topologySpreadConstraints) keeps a
+	// majority alive when one node or zone fails.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// Tolerations of the pods, to let members run on tainted nodes.
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// How the members are spread over topology domains (nodes, zones).
+	// +listType=map
+	// +listMapKey=topologyKey
+	// +listMapKey=whenUnsatisfiable
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+
+	// Pod-level security settings (user and group ids, fsGroup for the data
+	// volume, seccomp profile).
+	// +optional
+	SecurityContext *corev1.PodSecurityContext `json:"securityContext,omitempty"`
+
+	// PriorityClass of the pods. A high priority keeps members from being
+	// preempted by less important workloads.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+
+	// Seconds a member has to stop after it is asked to: enough to finish
+	// in-flight writes and, for a leader, to hand leadership over. Unset
+	// means the operator's default.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds,omitempty"`
+}
+
+// RaftSettings are the Raft timing and log compaction settings of every
+// member (raftnode flags --tick-interval, --election-ticks, --heartbeat-ticks
+// and --snapshot-entries). Changing them restarts the members one at a time.
+// +kubebuilder:validation:XValidation:rule="!has(self.electionTicks) || !has(self.heartbeatTicks) || self.electionTicks >= 3 * self.heartbeatTicks",message="electionTicks must be at least 3 times heartbeatTicks: a follower must miss several heartbeats before it may start an election, or a single late heartbeat deposes a healthy leader"
+type RaftSettings struct {
+	// Length of one Raft tick, the unit of the election and heartbeat
+	// timeouts, for example 100ms. Longer ticks suit slow or distant networks
+	// and make failover slower.
+	// +kubebuilder:default="100ms"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) >= duration('1ms')",message="tickInterval must be at least 1ms"
+	// +optional
+	TickInterval metav1.Duration `json:"tickInterval,omitzero"`
+
+	// Ticks a follower waits without hearing from a leader before it starts an
+	// election (randomized between this and twice this). With the defaults a
+	// failed leader is replaced after 1 to 2 seconds.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ElectionTicks int32 `json:"electionTicks,omitempty"`
+
+	// Ticks between two heartbeats of the leader. Must be at most a third of
+	// electionTicks.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	HeartbeatTicks int32 `json:"heartbeatTicks,omitempty"`
+
+	// Applied log entries between two automatic snapshots. After a snapshot
+	// the log before it is compacted; smaller values use less disk and make
+	// restarts faster, larger values write snapshots less often.
+	// +kubebuilder:default=10000
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	SnapshotEntries int64 `json:"snapshotEntries,omitempty"`
+}
+
+// PersistentVolumeClaimRetentionPolicy says what happens to the members'
+// PersistentVolumeClaims on scale-down and on deletion of the cluster.
+type PersistentVolumeClaimRetentionPolicy struct {
+	// What happens to the claim of a member removed by a scale-down, once it
+	// has left the Raft configuration. Delete (the default) removes it, so a
+	// later scale-up starts that ordinal as a new member with an empty log,
+	// never on a stale one. Retain keeps it: a later scale-up to that ordinal
+	// then finds the log of a member that was removed and may not rejoin, so
+	// delete retained claims yourself before scaling up again.
+	// +kubebuilder:default=Delete
+	// +optional
+	WhenScaled RetentionPolicy `json:"whenScaled,omitempty"`
+
+	// What happens to the claims when the RaftCluster is deleted. Retain (the
+	// default) keeps them, and the data, until you delete them; Delete removes
+	// them with the cluster.
+	// +kubebuilder:default=Retain
+	// +optional
+	WhenDeleted RetentionPolicy `json:"whenDeleted,omitempty"`
+}
+
+// MemberStatus is what the operator last observed of one member.
+type MemberStatus struct {
+	// Name of the member's pod.
+	Name string `json:"name"`
+
+	// Raft member id, in lower-case hexadecimal without padding, as raftctl
+	// prints it. Empty while the pod has not yet reported its id.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{1,16}$`
+	// +optional
+	ID string `json:"id,omitempty"`
+
+	// While this pod replaces a member that lost its volume: the id of the old
+	// member, which is removed once the new one is promoted.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{1,16}$`
+	// +optional
+	ReplacesID string `json:"replacesID,omitempty"`
+
+	// Role of the member: Leader, Follower, Candidate or PreCandidate (voters),
+	// Learner (not yet voting), Removed (left the configuration) or Unknown
+	// (did not answer).
+	// +optional
+	Role MemberRole `json:"role,omitempty"`
+
+	// Whether the member is ready: it belongs to the configuration, knows the
+	// leader and has caught up with it.
+	// +optional
+	Ready bool `json:"ready,omitempty"`
+
+	// Highest log index the leader knows this member has stored. Compare with
+	// the leader's own to see how far a member lags.
+	// +optional
+	MatchIndex int64 `json:"matchIndex,omitempty"`
+}
+
+// RaftClusterStatus is the observed state of a RaftCluster.
+type RaftClusterStatus struct {
+	// The metadata.generation of the spec this status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Number of voting members in the current Raft configuration.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// Number of voting members that are ready.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+
+	// Label selector of the members' pods, in the string form used by the
+	// scale subresource (for a HorizontalPodAutoscaler).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+
+	// Id of the Raft cluster, in hexadecimal, set once the first member has
+	// bootstrapped it. Every member carries it and refuses messages from
+	// another cluster.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{1,16}$`
+	// +optional
+	ClusterID string `json:"clusterID,omitempty"`
+
+	// Name of the leader's pod; empty when there is no leader.
+	// +optional
+	Leader string `json:"leader,omitempty"`
+
+	// Members of the Raft configuration (voters and learners) and the pods that
+	// are about to join it, by pod name.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Members []MemberStatus `json:"members,omitempty"`
+
+	// One-word summary for humans: Pending, Bootstrapping, Available, Scaling
+	// or Degraded. Automation should read the conditions.
+	// +optional
+	Phase ClusterPhase `json:"phase,omitempty"`
+
+	// Latest observations of the cluster: Available, Progressing, Degraded
+	// and MembershipChanging.
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// RaftCluster is a replicated key-value store of raftnode members run as a
+// StatefulSet, whose Raft membership the operator keeps in step with
+// spec.replicas.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:resource:scope=Namespaced,shortName=raft,categories=all
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`,description="Desired voting members"
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`,description="Ready voting members"
+// +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader`,description="Pod of the current leader"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`,description="Summary of the cluster's state"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RaftCluster struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Desired state of the cluster.
+	// +kubebuilder:default={}
+	// +optional
+	Spec RaftClusterSpec `json:"spec,omitzero"`
+
+	// Observed state of the cluster, written by the operator.
+	// +optional
+	Status RaftClusterStatus `json:"status,omitzero"`
+}
+
+// RaftClusterList is a list of RaftClusters.
+// +kubebuilder:object:root=true
+type RaftClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// The RaftClusters.
+	Items []RaftCluster `json:"items"`
+}
