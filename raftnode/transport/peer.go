@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -106,7 +107,16 @@ func (p *peer) client() (transportpb.RaftClient, error) {
 			}),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.t.maxBatchBytes() + 1024)),
 		}, p.t.cfg.DialOptions...)
-		conn, err := grpc.NewClient(p.addr, opts...)
+		// passthrough: the address is resolved by each connection attempt
+		// (the dialer below), which retries on the backoff above. gRPC's own
+		// DNS resolver backs off separately, up to minutes, after a name
+		// that did not resolve yet -- as a new member's DNS name does not
+		// until its record is published -- delaying its first contact.
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}))
+		conn, err := grpc.NewClient("passthrough:///"+p.addr, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("dial member %x at %s: %w", p.id, p.addr, err)
 		}

@@ -17,7 +17,10 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
@@ -148,6 +151,7 @@ func New(cfg Config) (*Kubelet, error) {
 			HostsFiles:  cfg.HostsFiles,
 			Tokens:      tokenRequests{client},
 			Network:     network,
+			RemovePod:   removePod(client),
 		})
 		if err != nil {
 			return nil, nil, err
@@ -285,4 +289,22 @@ func (l listerObjects) ConfigMap(ns, name string) (*corev1.ConfigMap, error) {
 
 func (l listerObjects) Secret(ns, name string) (*corev1.Secret, error) {
 	return l.secrets.Secrets(ns).Get(name)
+}
+
+// removePod deletes a pod object whose processes are gone, with grace 0 and
+// only if it is still the same pod, as the real kubelet's status manager does
+// once a deleted pod has terminated.
+func removePod(client kubernetes.Interface) func(ctx context.Context, ns, name string, uid types.UID) error {
+	return func(ctx context.Context, ns, name string, uid types.UID) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err := client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64),
+			Preconditions:      &metav1.Preconditions{UID: &uid},
+		})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return nil // gone already, or a new pod of that name
+		}
+		return err
+	}
 }

@@ -505,3 +505,29 @@ func TestPodNetworkGroupAndDetach(t *testing.T) {
 		t.Errorf("address %s not detached after the pod went (detached %v)", ip, nw.detached)
 	}
 }
+
+func TestTerminatedPodObjectRemovedAtOnce(t *testing.T) {
+	removed := make(chan types.UID, 1)
+	e := newEnv(t, func(c *Config) {
+		c.RemovePod = func(_ context.Context, ns, name string, uid types.UID) error {
+			if ns == "ns" && name == "web-0" {
+				removed <- uid
+			}
+			return nil
+		}
+	})
+	p := pod("web-0", "exec sleep 60")
+	e.create(p)
+	e.waitFor("web-0", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	start := time.Now()
+	e.delete("web-0", 30) // sleep exits on SIGTERM, long before the grace period ends
+	select {
+	case uid := <-removed:
+		if uid != p.UID {
+			t.Errorf("removed pod object uid %s, want %s", uid, p.UID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pod object was not removed within 10s of its process exiting on SIGTERM (grace period 30s)")
+	}
+	t.Logf("pod object removed %v after deletion", time.Since(start).Round(time.Millisecond))
+}

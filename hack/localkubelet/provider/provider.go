@@ -30,6 +30,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Config configures a Provider.
@@ -62,6 +63,11 @@ type Config struct {
 	// Network gives each pod's traffic its pod IP as source address; nil
 	// leaves processes sending from 127.0.0.1.
 	Network PodNetwork
+	// RemovePod, when set, deletes the Pod object (grace 0, only the given
+	// UID) once a deleted pod's processes are gone, as the real kubelet does.
+	// Without it the object goes only when virtual-kubelet's timer for the
+	// whole grace period fires, however soon the processes exited.
+	RemovePod func(ctx context.Context, namespace, name string, uid types.UID) error
 	// BackoffBase is the delay before the first restart of a crashed
 	// container; it doubles per restart up to BackoffMax. The real kubelet
 	// uses 10s and 5m.
@@ -302,6 +308,11 @@ func (p *Provider) notifier(ps *podState) {
 		p.refreshHosts()
 		if final {
 			p.forget(ps)
+			if p.cfg.RemovePod != nil {
+				if err := p.cfg.RemovePod(context.Background(), pod.Namespace, pod.Name, pod.UID); err != nil {
+					log.L.WithError(err).WithField("pod", ps.key).Warn("remove the pod object")
+				}
+			}
 			return
 		}
 	}
