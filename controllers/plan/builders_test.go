@@ -1,0 +1,237 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Builders for observations. A cluster named demo; pod o runs member id(o),
+// or newID(o) once it came back on an empty volume.
+
+const (
+	testName    = "demo"
+	testCluster = 0xc1
+	testCommit  = 1000
+)
+
+func id(o int) uint64    { return uint64(0x100 + o) }
+func newID(o int) uint64 { return uint64(0x200 + o) }
+func pod(o int) string   { return fmt.Sprintf("%s-%d", testName, o) }
+func claim(o int) string { return fmt.Sprintf("data-%s-%d", testName, o) }
+
+// opt changes an observation being built.
+type opt func(*Observation)
+
+// cluster is a healthy, bootstrapped, steady cluster of n voters on pods
+// 0..n-1 led by pod 0, changed by opts in order.
+func cluster(n int, opts ...opt) Observation {
+	obs := Observation{
+		Name: testName, Desired: n, Retention: RetentionDelete, ClusterID: testCluster,
+		StatefulSet: &StatefulSet{Replicas: n},
+		Raft: &RaftStatus{ClusterID: testCluster, LeaderID: id(0), CommitIndex: testCommit,
+			Members: map[uint64]Member{}, Progress: map[uint64]Progress{}},
+	}
+	for o := range n {
+		withPod(o, id(o))(&obs)
+		withClaim(o)(&obs)
+		obs.Raft.Voters = append(obs.Raft.Voters, id(o))
+		member(o, id(o), testCommit)(&obs)
+	}
+	for _, f := range opts {
+		f(&obs)
+	}
+	return obs
+}
+
+func desired(n int) opt    { return func(o *Observation) { o.Desired = n } }
+func sts(n int) opt        { return func(o *Observation) { o.StatefulSet = &StatefulSet{Replicas: n} } }
+func noSTS() opt           { return func(o *Observation) { o.StatefulSet = nil } }
+func noLeader() opt        { return func(o *Observation) { o.Raft = nil } }
+func retain() opt          { return func(o *Observation) { o.Retention = RetentionRetain } }
+func leader(ord int) opt   { return func(o *Observation) { o.Raft.LeaderID = id(ord) } }
+func notBootstrapped() opt { return func(o *Observation) { o.ClusterID = 0 } }
+
+// withPod makes pod ord exist, run, be ready and answer as member mid.
+func withPod(ord int, mid uint64) opt {
+	return func(o *Observation) {
+		o.Pods = slices.DeleteFunc(o.Pods, func(p Pod) bool { return p.Ordinal == ord })
+		o.Pods = append(o.Pods, Pod{Ordinal: ord, Name: pod(ord), Running: true, Ready: true,
+			Member: &MemberStatus{ID: mid, ClusterID: testCluster, PeerAddress: pod(ord) + ":2380", ClientAddress: pod(ord) + ":2379"}})
+	}
+}
+
+// withNewPod is withPod for a pod that has not joined: no cluster id, not
+// ready (readyz needs membership).
+func withNewPod(ord int, mid uint64) opt {
+	return func(o *Observation) {
+		withPod(ord, mid)(o)
+		p := podOf(o, ord)
+		p.Ready, p.Member.ClusterID = false, 0
+	}
+}
+
+func podOf(o *Observation, ord int) *Pod {
+	for i := range o.Pods {
+		if o.Pods[i].Ordinal == ord {
+			return &o.Pods[i]
+		}
+	}
+	panic(fmt.Sprintf("no pod %d", ord))
+}
+
+func withClaim(ord int) opt {
+	return func(o *Observation) { o.Claims = append(o.Claims, Claim{Ordinal: ord, Name: claim(ord)}) }
+}
+
+func claimTerminating(ord int) opt {
+	return func(o *Observation) {
+		for i := range o.Claims {
+			if o.Claims[i].Ordinal == ord {
+				o.Claims[i].Terminating = true
+			}
+		}
+	}
+}
+
+// member records mid as pod ord's member in the configuration, with the
+// leader's progress: active, at match.
+func member(ord int, mid uint64, match uint64) opt {
+	return func(o *Observation) {
+		o.Raft.Members[mid] = Member{ID: mid, Name: pod(ord)}
+		o.Raft.Progress[mid] = Progress{MatchIndex: match, RecentActive: true}
+	}
+}
+
+// learner adds pod ord (running member id(ord)) as a learner at match.
+func learner(ord int, match uint64) opt {
+	return learnerID(ord, id(ord), match)
+}
+
+func learnerID(ord int, mid uint64, match uint64) opt {
+	return func(o *Observation) {
+		withPod(ord, mid)(o)
+		withClaim(ord)(o)
+		o.Raft.Learners = append(o.Raft.Learners, mid)
+		member(ord, mid, match)(o)
+	}
+}
+
+// voterID adds mid as a voter of pod ord without touching the pod.
+func voterID(ord int, mid uint64) opt {
+	return func(o *Observation) {
+		o.Raft.Voters = append(o.Raft.Voters, mid)
+		member(ord, mid, testCommit)(o)
+	}
+}
+
+// down makes pod ord exist but not run, and its member inactive.
+func down(ord int) opt {
+	return func(o *Observation) {
+		p := podOf(o, ord)
+		p.Running, p.Ready, p.Member = false, false, nil
+		inactive(ord)(o)
+	}
+}
+
+// inactive makes the leader not hear from pod ord's configured member(s).
+func inactive(ord int) opt {
+	return func(o *Observation) {
+		if o.Raft == nil {
+			return
+		}
+		for mid, m := range o.Raft.Members {
+			if m.Name == pod(ord) {
+				pr := o.Raft.Progress[mid]
+				pr.RecentActive = false
+				o.Raft.Progress[mid] = pr
+			}
+		}
+	}
+}
+
+func noPod(ord int) opt {
+	return func(o *Observation) {
+		o.Pods = slices.DeleteFunc(o.Pods, func(p Pod) bool { return p.Ordinal == ord })
+		inactive(ord)(o)
+	}
+}
+
+func terminating(ord int) opt {
+	return func(o *Observation) { podOf(o, ord).Terminating = true }
+}
+
+// lostVolume: pod ord came back on an empty volume as member newID(ord);
+// its old member is unheard of.
+func lostVolume(ord int) opt {
+	return func(o *Observation) {
+		inactive(ord)(o)
+		withNewPod(ord, newID(ord))(o)
+	}
+}
+
+// removedPod: pod ord runs member id(ord), which was removed.
+func removedPod(ord int) opt {
+	return func(o *Observation) {
+		withPod(ord, id(ord))(o)
+		p := podOf(o, ord)
+		p.Ready, p.Member.Removed = false, true
+		o.Raft.Removed = append(o.Raft.Removed, id(ord))
+	}
+}
+
+// removeVoters takes the voters of ords out of the configuration (their
+// pods stay).
+func removeVoters(ords ...int) opt {
+	return func(o *Observation) {
+		for _, ord := range ords {
+			o.Raft.Voters = slices.DeleteFunc(o.Raft.Voters, func(v uint64) bool { return v == id(ord) })
+			delete(o.Raft.Progress, id(ord))
+		}
+	}
+}
+
+// joint makes the configuration joint with the current voters outgoing and
+// incoming without ords.
+func joint(ords ...int) opt {
+	return func(o *Observation) {
+		o.Raft.OutgoingVoters = slices.Clone(o.Raft.Voters)
+		for _, ord := range ords {
+			o.Raft.Voters = slices.DeleteFunc(o.Raft.Voters, func(v uint64) bool { return v == id(ord) })
+		}
+	}
+}
+
+func match(ord int, m uint64) opt {
+	return func(o *Observation) {
+		pr := o.Raft.Progress[id(ord)]
+		pr.MatchIndex = m
+		o.Raft.Progress[id(ord)] = pr
+	}
+}
+
+func pending(ord int) opt  { return func(o *Observation) { podOf(o, ord).Pending = true } }
+func notReady(ord int) opt { return func(o *Observation) { podOf(o, ord).Ready = false } }
+
+func ids(f func(int) uint64, ords ...int) []uint64 {
+	out := make([]uint64, len(ords))
+	for i, o := range ords {
+		out[i] = f(o)
+	}
+	return out
+}
+
+func pods(ords ...int) []string {
+	out := make([]string, len(ords))
+	for i, o := range ords {
+		out[i] = pod(o)
+	}
+	return out
+}
+
+func claims(ords ...int) []string {
+	out := make([]string, len(ords))
+	for i, o := range ords {
+		out[i] = claim(o)
+	}
+	return out
+}

@@ -1,0 +1,79 @@
+// Package plan is the operator's membership planner: a pure function from
+// what one reconcile pass observed to the one next step.
+//
+// The reconciler fetches the RaftCluster, its StatefulSet, pods and claims,
+// asks every pod for its admin Status and the leader for the configuration
+// and progress, builds an Observation and calls Next. It performs exactly the
+// returned Action and ends the pass; the next pass observes again. The
+// planner has no I/O, clock, goroutines or memory between calls, so a
+// manager that crashes between any two steps resumes from what the cluster
+// reports: that is the design, not a recovery path. The one fact the
+// operator keeps itself, the cluster id in status, is written by a step of
+// its own (FinishBootstrap) and re-derived from the leader if it is lost.
+//
+// Raft's configuration as the leader applied it is the truth. Membership
+// changes go through joint consensus (Raft thesis §4.3). Each Action is at
+// most one membership change, computed from an applied configuration that
+// is not joint (LeaveJoint aside); a change the leader accepted but has not
+// applied yet is invisible in Status, so a pass may propose again, and the
+// node refuses a change while another is pending. Together: never more than
+// one change in flight.
+//
+// A member is healthy when the leader heard from it recently (RecentActive)
+// and its pod is ready and answers Status with that member's id. A learner
+// is caught up when it is healthy and at most MaxLearnerLag entries behind
+// the leader's commit index. Ordinals come from pod names, NAME-ORDINAL.
+//
+// Next takes the first of these steps that acts. A step that is blocked
+// only for itself (a removal without a healthy majority, a learner still
+// catching up) does not stop the steps after it; its reason is reported if
+// nothing acts.
+//
+//  1. Spec: spec.replicas outside 1..9 waits.
+//  2. StatefulSet: a missing one is created, with one replica before
+//     bootstrap, else with a pod for every member (or, with no leader, for
+//     every claim).
+//  3. Bootstrap: until the cluster id is recorded, pod 0 founds a
+//     one-member cluster alone; once a leader answers, FinishBootstrap
+//     records the id and switches pods to join mode, so a pod 0 that comes
+//     back empty joins as a new member instead of founding a second cluster.
+//     Nothing scales before. Replicas above one are never lowered here: that
+//     means the status was lost and voters may run there.
+//  4. No leader answered: wait. Nothing is changed blind.
+//  5. A leadership transfer in progress: wait for it.
+//  6. A joint configuration is left before anything else.
+//  7. Recycle: a wanted pod (ordinal < spec.replicas) whose member was
+//     removed, or belongs to another cluster, has its claim and pod deleted,
+//     so it comes back on an empty volume as a new member (it would
+//     otherwise stay removed forever). Never the pod of a member of the
+//     configuration. A recycle interrupted between the claim and the pod is
+//     finished the same way, and a pod that the StatefulSet re-created on a
+//     claim still being deleted (it stays Pending forever) is deleted again.
+//  8. Stuck learners are removed in one change: their ordinal is no longer
+//     wanted, or their pod now runs another member. A wanted learner whose
+//     pod is merely gone stays: the StatefulSet brings it back on its volume.
+//  9. Scale down: voters with ordinal >= spec.replicas (and a stale voter of
+//     an ordinal whose pod runs another voter) leave in one joint change,
+//     only if both the current and the new configuration keep a healthy
+//     majority. A leaving leader first hands leadership to the healthy
+//     staying voter with the highest match index: the leader is never in a
+//     removal.
+//  10. StatefulSet replicas are set to max(spec.replicas, highest ordinal of
+//     any member + 1): raised when growing (not over a claim still being
+//     deleted), lowered only once the leavers are out of the applied
+//     configuration. Learners count, so a promotion in flight keeps its pods.
+//  11. The member of each wanted pod that is not in the configuration is
+//     added as a learner, one per pass: new pods, and pods that came back
+//     on an empty volume with a new id (lost volume).
+//  12. Once every wanted ordinal has a voter or a learner of its current
+//     member, and every such learner has caught up, all are promoted in one
+//     joint change that also removes the voters they replace (lost volume);
+//     again only if both halves keep a healthy majority. A voter that is
+//     down does not block this; a wanted pod not yet a learner does.
+//  13. With retention Delete, claims beyond both the StatefulSet and the
+//     spec, without a pod and of no member, are deleted.
+//  14. Otherwise Steady, or Wait with the reasons of the blocked steps and of
+//     every voter that is not healthy: Steady means as specified and healthy.
+//
+// MinAvailable gives the PodDisruptionBudget for the voters as observed.
+package plan

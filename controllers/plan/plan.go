@@ -1,0 +1,275 @@
+package plan
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// DefaultMaxLearnerLag is how many committed entries a learner may lack and
+// still be promoted. Small enough that a new voter does not stall commits
+// while it fetches the rest; large enough that a busy cluster's learner,
+// which is never exactly at the commit index, qualifies.
+const DefaultMaxLearnerLag = 100
+
+// MaxReplicas is the largest spec.replicas the planner accepts.
+const MaxReplicas = 9
+
+// Policy holds the planner's tunables.
+type Policy struct {
+	// MaxLearnerLag: a learner is caught up when the leader's commit index
+	// minus its match index is at most this.
+	MaxLearnerLag uint64
+}
+
+// DefaultPolicy is the Policy Next uses.
+var DefaultPolicy = Policy{MaxLearnerLag: DefaultMaxLearnerLag}
+
+// Next returns the one action to take for obs under DefaultPolicy.
+func Next(obs Observation) Action { return DefaultPolicy.Next(obs) }
+
+// step looks at the view and either returns the action to take or lets the
+// next step look. A step that is blocked but does not forbid what follows
+// records why with view.wait and returns false.
+type step func(*view) (Action, bool)
+
+// steps is the planner, in priority order; see the package doc.
+var steps = []step{
+	(*view).checkSpec,
+	(*view).ensureStatefulSet,
+	(*view).bootstrap,
+	(*view).needLeader,
+	(*view).transferInProgress,
+	(*view).leaveJoint,
+	(*view).recycleRemoved,
+	(*view).removeStuckLearners,
+	(*view).scaleDown,
+	(*view).fitStatefulSet,
+	(*view).addLearner,
+	(*view).promote,
+	(*view).deleteClaims,
+	(*view).unhealthyVoters,
+}
+
+// Next returns the one action to take for obs. It reads nothing but obs and
+// keeps nothing: the same observation always gives the same action.
+func (p Policy) Next(obs Observation) Action {
+	v := newView(obs, p)
+	for _, s := range steps {
+		if a, ok := s(v); ok {
+			return a
+		}
+	}
+	if len(v.waits) > 0 {
+		return Action{Kind: Wait, Reason: strings.Join(v.waits, "; ")}
+	}
+	return Action{Kind: Steady, Reason: fmt.Sprintf("%d voters on pods 0..%d, as specified", obs.Desired, obs.Desired-1)}
+}
+
+func (v *view) checkSpec() (Action, bool) {
+	if d := v.obs.Desired; d < 1 || d > MaxReplicas {
+		return waitAction("spec.replicas %d is outside 1..%d", d, MaxReplicas)
+	}
+	return Action{}, false
+}
+
+// floor is the fewest StatefulSet replicas that keeps a pod for every
+// member of the configuration and every wanted ordinal. Learners count too:
+// a promotion may be in flight that the leader has not applied yet.
+func (v *view) floor() int {
+	return max(v.obs.Desired, v.highestOrdinal(v.configIDs())+1)
+}
+
+func (v *view) ensureStatefulSet() (Action, bool) {
+	if v.obs.StatefulSet != nil {
+		return Action{}, false
+	}
+	switch {
+	case !v.obs.Bootstrapped():
+		return Action{Kind: SetReplicas, Replicas: 1, Reason: "creating the StatefulSet with pod 0 alone, to bootstrap the cluster"}, true
+	case v.raft == nil:
+		// Without a leader the voters are unknown; every claim may hold one.
+		n := v.obs.Desired
+		for o := range v.claims {
+			n = max(n, o+1)
+		}
+		return Action{Kind: SetReplicas, Replicas: n, Reason: fmt.Sprintf("re-creating the StatefulSet with a pod for every claim (%d)", n)}, true
+	default:
+		n := v.floor()
+		return Action{Kind: SetReplicas, Replicas: n, Reason: fmt.Sprintf("re-creating the StatefulSet with a pod for every member (%d)", n)}, true
+	}
+}
+
+// bootstrap: until the cluster id is recorded, the cluster is pod 0 alone.
+// The StatefulSet is created with one replica (ensureStatefulSet) but never
+// lowered here: replicas above one before bootstrap mean the status was lost
+// and voters may run there, while pods other than 0 never bootstrap.
+func (v *view) bootstrap() (Action, bool) {
+	if v.obs.Bootstrapped() {
+		return Action{}, false
+	}
+	if v.raft == nil || v.raft.ClusterID == 0 {
+		if v.obs.StatefulSet.Replicas < 1 {
+			return Action{Kind: SetReplicas, Replicas: 1, Reason: "not bootstrapped yet: pod 0 must found the cluster"}, true
+		}
+		return waitAction("waiting for %s to bootstrap a one-member cluster: %s", v.podName(0), v.podState(0))
+	}
+	a := Action{Kind: FinishBootstrap, ClusterID: v.raft.ClusterID}
+	if len(v.raft.Voters) == 1 && !v.raft.Joint() {
+		a.Reason = fmt.Sprintf("%s leads the one-voter cluster %x; switching pods to join mode", v.describe(v.raft.LeaderID), v.raft.ClusterID)
+	} else {
+		// The status was lost after bootstrap: adopt what the leader says.
+		a.Reason = fmt.Sprintf("leader %s answers for cluster %x with %d voters; recording it and switching pods to join mode",
+			v.describe(v.raft.LeaderID), v.raft.ClusterID, len(v.raft.Voters))
+	}
+	return a, true
+}
+
+func (v *view) needLeader() (Action, bool) {
+	if v.raft == nil {
+		var why []string
+		for o := range v.obs.StatefulSet.Replicas {
+			if s, ok := v.podUsable(o); !ok {
+				why = append(why, s)
+			}
+		}
+		if len(why) == 0 {
+			why = append(why, "every pod is ready")
+		}
+		return waitAction("no leader answered: %s", strings.Join(why, ", "))
+	}
+	if v.raft.ClusterID != v.obs.ClusterID {
+		return waitAction("the leader answers for cluster %x, but the cluster recorded is %x; a person must look", v.raft.ClusterID, v.obs.ClusterID)
+	}
+	return Action{}, false
+}
+
+func (v *view) transferInProgress() (Action, bool) {
+	if t := v.raft.LeadTransferee; t != 0 {
+		return waitAction("leadership transfer from %s to %s in progress", v.describe(v.raft.LeaderID), v.describe(t))
+	}
+	return Action{}, false
+}
+
+// leaveJoint: a joint configuration is finished before anything else.
+func (v *view) leaveJoint() (Action, bool) {
+	if !v.raft.Joint() {
+		return Action{}, false
+	}
+	return Action{Kind: LeaveJoint, Reason: fmt.Sprintf("the configuration is joint (%s -> %s); leaving it",
+		v.describeIDs(v.raft.OutgoingVoters), v.describeIDs(v.raft.Voters))}, true
+}
+
+// recycleRemoved re-creates, on an empty volume, a wanted pod whose data is
+// a removed member (or a member of another cluster): otherwise it would
+// stay a removed member forever. It also deletes again a pod that the
+// StatefulSet re-created on a claim still being deleted (a recycle races
+// with the StatefulSet controller): such a pod stays Pending and holds the
+// claim forever.
+func (v *view) recycleRemoved() (Action, bool) {
+	for _, o := range slices.Sorted(maps.Keys(v.pods)) {
+		if o >= v.obs.Desired {
+			continue
+		}
+		why, ok := v.recycleReason(o)
+		if !ok {
+			continue
+		}
+		a := Action{Kind: RecyclePod, Pods: []string{v.podName(o)}, Ordinals: []int{o},
+			Reason: why + "; its ordinal is wanted, so its pod and volume are re-created as a new member"}
+		for _, c := range v.claims[o] {
+			a.Claims = append(a.Claims, c.Name)
+		}
+		return a, true
+	}
+	return Action{}, false
+}
+
+// claimDeleting reports whether pod o has claims and all are being deleted.
+func (v *view) claimDeleting(o int) bool {
+	for _, c := range v.claims[o] {
+		if !c.Terminating {
+			return false
+		}
+	}
+	return len(v.claims[o]) > 0
+}
+
+func (v *view) recycleReason(o int) (string, bool) {
+	p := v.pods[o]
+	if p.Terminating {
+		return "", false
+	}
+	m, answered := v.answered(o)
+	if !answered {
+		// Only a pod that never started, on a claim already being deleted:
+		// it runs no member, and the data on the claim goes either way.
+		if !p.Pending || !v.claimDeleting(o) {
+			return "", false
+		}
+		return fmt.Sprintf("%s was re-created on its claim while the claim is being deleted", v.podName(o)), true
+	}
+	var why string
+	switch {
+	case v.isRemoved(m):
+		why = fmt.Sprintf("member %x of %s was removed from the cluster", m.ID, v.podName(o))
+	case m.ClusterID != 0 && m.ClusterID != v.obs.ClusterID:
+		why = fmt.Sprintf("%s holds member %x of cluster %x, not of %x", v.podName(o), m.ID, m.ClusterID, v.obs.ClusterID)
+	case v.claimDeleting(o) && !v.inConfig(m.ID):
+		// A recycle interrupted between the claim and the pod: finish it
+		// rather than add a member whose data is already going.
+		why = fmt.Sprintf("the claim of %s (member %x) is being deleted", v.podName(o), m.ID)
+	default:
+		return "", false
+	}
+	if v.inConfig(m.ID) {
+		// Never delete a member's data; the pod or the leader is confused.
+		v.wait("%s, yet it is in the configuration", why)
+		return "", false
+	}
+	return why, true
+}
+
+// removeStuckLearners removes learners that can never be promoted: their
+// ordinal is no longer wanted (its pod goes, or is gone), or their pod now
+// runs another member (lost volume). A learner of a wanted ordinal whose pod
+// is merely missing stays: the StatefulSet brings the pod back on the same
+// volume.
+func (v *view) removeStuckLearners() (Action, bool) {
+	var ids []uint64
+	var ordinals []int
+	var why []string
+	for _, id := range v.learnerIDs {
+		o := v.ordinalOf(id)
+		var reason string
+		m, answered := v.answered(o)
+		switch {
+		case o < 0:
+			continue // not a pod of ours: someone else's learner
+		case o >= v.obs.Desired:
+			reason = fmt.Sprintf("%s is not wanted (spec.replicas %d)", v.podName(o), v.obs.Desired)
+		case answered && m.ID != id:
+			reason = fmt.Sprintf("%s now runs member %x", v.podName(o), m.ID)
+		default:
+			continue
+		}
+		ids, ordinals = append(ids, id), append(ordinals, o)
+		why = append(why, fmt.Sprintf("learner %x: %s", id, reason))
+	}
+	if len(ids) == 0 {
+		return Action{}, false
+	}
+	return Action{Kind: RemoveLearners, Remove: ids, Ordinals: ordinals, Reason: "removing stuck learners: " + strings.Join(why, "; ")}, true
+}
+
+// unhealthyVoters keeps a cluster with a voter down from being Steady:
+// nothing to do about it here, but it is not as specified either.
+func (v *view) unhealthyVoters() (Action, bool) {
+	for _, id := range v.voterIDs {
+		if v.ordinalOf(id) >= 0 && !v.healthy(id) { // no ordinal: leavers said so
+			v.wait("voter %s is not healthy: %s", v.describe(id), v.whyUnhealthy(id))
+		}
+	}
+	return Action{}, false
+}
