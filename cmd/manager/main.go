@@ -1,0 +1,102 @@
+// Command manager runs the raftkube operator: the RaftCluster controller,
+// with leader election, metrics and health endpoints. Flags -> config -> run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the manager's settings.
+type config struct {
+	nodeImage         string
+	clusterDomain     string
+	watchNamespaces   []string
+	concurrency       int
+	leaderElect       bool
+	leaderElectionID  string
+	leaderElectionNS  string
+	metricsAddr       string
+	healthAddr        string
+	logLevel          slog.Level
+	logFormat         string
+	gracefulShutdown  time.Duration
+	failpoints        []string
+	kubeconfigContext string
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	var namespaces, level string
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.StringVar(&c.nodeImage, "node-image", "raftkube/raftnode:dev", "raftnode image of clusters whose spec names none")
+	fs.StringVar(&c.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain, for the members' advertised names")
+	fs.StringVar(&namespaces, "watch-namespaces", "", "comma-separated namespaces whose RaftClusters to manage (default: all)")
+	fs.IntVar(&c.concurrency, "max-concurrent-reconciles", 4, "RaftClusters reconciled at once")
+	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect one active manager among replicas (a Lease)")
+	fs.StringVar(&c.leaderElectionID, "leader-election-id", "raftkube-operator.raftkube.io", "name of the leader election Lease")
+	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease (default: the manager's own, in a cluster)")
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; 0 disables it")
+	fs.StringVar(&c.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
+	fs.DurationVar(&c.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second, "how long reconciles in flight may finish on shutdown")
+	fs.StringVar(&c.kubeconfigContext, "context", "", "kubeconfig context (outside a cluster; KUBECONFIG names the file)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return config{}, fmt.Errorf("--log-level: %w", err)
+	}
+	if c.logFormat != "json" && c.logFormat != "text" {
+		return config{}, fmt.Errorf("--log-format must be json or text, got %q", c.logFormat)
+	}
+	if c.concurrency < 1 {
+		return config{}, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", c.concurrency)
+	}
+	if c.nodeImage == "" {
+		return config{}, errors.New("--node-image must not be empty")
+	}
+	for ns := range strings.SplitSeq(namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			c.watchNamespaces = append(c.watchNamespaces, ns)
+		}
+	}
+	// Failpoints crash the manager at a named step, for tests of a manager
+	// that dies mid-change (see controllers.RaftClusterReconciler.Failpoint).
+	// Never set in production.
+	for fp := range strings.SplitSeq(os.Getenv("RAFTKUBE_FAILPOINTS"), ",") {
+		if fp = strings.TrimSpace(fp); fp != "" {
+			c.failpoints = append(c.failpoints, fp)
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/controllers"
+)
+
+// failpointExit is the exit code of a manager stopped by a failpoint.
+const failpointExit = 42
+
+func run(ctx context.Context, c config) error {
+	var handler slog.Handler = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})
+	if c.logFormat == "text" {
+		handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})
+	}
+	logger := logr.FromSlogHandler(handler)
+	ctrl.SetLogger(logger)
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := raftv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	restConfig, err := ctrlconfig.GetConfigWithContext(c.kubeconfigContext)
+	if err != nil {
+		return fmt.Errorf("kubernetes config: %w", err)
+	}
+
+	// Only the operator's own pods and claims are cached, not every pod of
+	// the cluster.
+	managed := labels.SelectorFromSet(labels.Set{raftv1.LabelManagedBy: "raftkube-operator"})
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}:                   {Label: managed},
+		&corev1.PersistentVolumeClaim{}: {Label: managed},
+	}}
+	if len(c.watchNamespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range c.watchNamespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: c.metricsAddr},
+		HealthProbeBindAddress:        c.healthAddr,
+		LeaderElection:                c.leaderElect,
+		LeaderElectionID:              c.leaderElectionID,
+		LeaderElectionNamespace:       c.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &c.gracefulShutdown,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	r := &controllers.RaftClusterReconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   scheme,
+		Recorder: mgr.GetEventRecorder("raftkube-operator"),
+		Members:  controllers.NewMemberClient,
+		Settings: controllers.Settings{NodeImage: c.nodeImage, ClusterDomain: c.clusterDomain},
+	}
+	if len(c.failpoints) > 0 {
+		logger.Info("failpoints armed: this manager exits at them", "failpoints", c.failpoints)
+		r.Failpoint = func(name string) {
+			if slices.Contains(c.failpoints, name) {
+				logger.Info("failpoint reached: exiting", "failpoint", name)
+				os.Exit(failpointExit)
+			}
+		}
+	}
+	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: c.concurrency}); err != nil {
+		return fmt.Errorf("set up controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	// Ready once the caches have synced: before that the manager would act
+	// on an empty view.
+	if err := mgr.AddReadyzCheck("caches", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	logger.Info("starting manager", "nodeImage", c.nodeImage, "watchNamespaces", c.watchNamespaces, "leaderElect", c.leaderElect)
+	return mgr.Start(ctx)
+}

@@ -1,0 +1,249 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/controllers/plan"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+)
+
+// statusTimeout bounds the members' Status round of one pass: a member that
+// does not answer in time counts as not answering.
+const statusTimeout = 5 * time.Second
+
+// pass is what one reconcile pass fetched, observed and decided.
+type pass struct {
+	cluster *raftv1.RaftCluster
+	paused  bool
+	// sts is nil when the StatefulSet does not exist.
+	sts    *appsv1.StatefulSet
+	pods   []corev1.Pod
+	claims []corev1.PersistentVolumeClaim
+	// members talks to the running pods; nil when none runs.
+	members MemberClient
+	// statuses are the members' own answers, by pod name.
+	statuses map[string]*serverpb.StatusResponse
+	// leader is the leader's answer; nil when no leader answered.
+	leader *serverpb.StatusResponse
+	// observed is set once observe completed: before, the pass knows
+	// nothing of the members and status keeps what the last pass saw.
+	observed bool
+	obs      plan.Observation
+	action   plan.Action
+}
+
+func (p *pass) close() {
+	if p.members != nil {
+		_ = p.members.Close()
+	}
+}
+
+// observe fetches the StatefulSet, pods and claims, asks every running pod
+// for its Status, and builds the planner's Observation.
+func (r *RaftClusterReconciler) observe(ctx context.Context, p *pass) error {
+	rc := p.cluster
+	sts := &appsv1.StatefulSet{}
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: rc.Namespace, Name: statefulSetName(rc)}, sts); {
+	case err == nil:
+		p.sts = sts
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("get StatefulSet: %w", err)
+	}
+	sel := []client.ListOption{client.InNamespace(rc.Namespace), client.MatchingLabels(selectorLabels(rc))}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, sel...); err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	p.pods = pods.Items
+	var claims corev1.PersistentVolumeClaimList
+	if err := r.List(ctx, &claims, sel...); err != nil {
+		return fmt.Errorf("list claims: %w", err)
+	}
+	p.claims = claims.Items
+	if err := r.askMembers(ctx, p); err != nil {
+		return err
+	}
+	p.obs = observation(p)
+	p.observed = true
+	return nil
+}
+
+// askMembers asks every running pod for its Status, in parallel.
+func (r *RaftClusterReconciler) askMembers(ctx context.Context, p *pass) error {
+	p.statuses = map[string]*serverpb.StatusResponse{}
+	var endpoints []string
+	podOf := map[string]string{}
+	for _, pod := range p.pods {
+		if pod.Status.PodIP == "" || pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
+			continue
+		}
+		ep := podEndpoint(pod.Status.PodIP)
+		endpoints = append(endpoints, ep)
+		podOf[ep] = pod.Name
+	}
+	if len(endpoints) == 0 {
+		return nil
+	}
+	mc, err := r.Members(ctx, endpoints)
+	if err != nil {
+		return fmt.Errorf("member client: %w", err)
+	}
+	p.members = mc
+	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	answers, err := mc.ClusterStatus(sctx)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("ask members for status: %w", err)
+	}
+	for _, a := range answers {
+		if a.Err != nil {
+			log.FromContext(ctx).V(1).Info("member did not answer", "pod", podOf[a.Endpoint], "error", a.Err.Error())
+			continue
+		}
+		p.statuses[podOf[a.Endpoint]] = a.Status
+		// A deposed leader that has not heard of its successor yet still
+		// says it leads: the one of the highest term is the leader.
+		if a.Status.GetRole() == serverpb.Role_ROLE_LEADER && !a.Status.GetRemoved() &&
+			(p.leader == nil || a.Status.GetHeader().GetTerm() > p.leader.GetHeader().GetTerm()) {
+			p.leader = a.Status
+		}
+	}
+	return nil
+}
+
+// observation turns what the pass fetched into the planner's input.
+func observation(p *pass) plan.Observation {
+	rc := p.cluster
+	obs := plan.Observation{
+		Name:      rc.Name,
+		Desired:   desiredReplicas(rc),
+		Retention: plan.RetentionDelete,
+		ClusterID: parseID(rc.Status.ClusterID),
+	}
+	if rc.Spec.PersistentVolumeClaimRetentionPolicy.WhenScaled == raftv1.RetentionRetain {
+		obs.Retention = plan.RetentionRetain
+	}
+	if p.sts != nil {
+		obs.StatefulSet = &plan.StatefulSet{Replicas: int(ptrOr(p.sts.Spec.Replicas, 1))}
+	}
+	for _, pod := range p.pods {
+		ordinal := plan.ParseOrdinal(rc.Name, pod.Name)
+		if ordinal < 0 {
+			continue
+		}
+		op := plan.Pod{
+			Ordinal:     ordinal,
+			Name:        pod.Name,
+			Terminating: pod.DeletionTimestamp != nil,
+			Pending:     pod.Status.Phase == corev1.PodPending,
+			Running:     podRunning(&pod),
+			Ready:       podReady(&pod),
+		}
+		if st := p.statuses[pod.Name]; st != nil {
+			op.Member = &plan.MemberStatus{
+				ID:            st.GetSelf().GetId(),
+				ClusterID:     st.GetHeader().GetClusterId(),
+				Removed:       st.GetRemoved(),
+				PeerAddress:   st.GetSelf().GetPeerAddress(),
+				ClientAddress: st.GetSelf().GetClientAddress(),
+			}
+		}
+		obs.Pods = append(obs.Pods, op)
+	}
+	for _, c := range p.claims {
+		ordinal := plan.ParseOrdinal(rc.Name, strings.TrimPrefix(c.Name, dataVolume+"-"))
+		if ordinal < 0 || !strings.HasPrefix(c.Name, dataVolume+"-") {
+			continue
+		}
+		obs.Claims = append(obs.Claims, plan.Claim{Ordinal: ordinal, Name: c.Name, Terminating: c.DeletionTimestamp != nil})
+	}
+	if p.leader != nil {
+		obs.Raft = raftStatus(p.leader)
+	}
+	return obs
+}
+
+// raftStatus is the leader's Status as the planner reads it.
+func raftStatus(st *serverpb.StatusResponse) *plan.RaftStatus {
+	cfg := st.GetConfiguration()
+	rs := &plan.RaftStatus{
+		ClusterID:      st.GetHeader().GetClusterId(),
+		LeaderID:       st.GetHeader().GetLeaderId(),
+		Voters:         cfg.GetVoters(),
+		OutgoingVoters: cfg.GetOutgoingVoters(),
+		Learners:       cfg.GetLearners(),
+		LearnersNext:   cfg.GetLearnersNext(),
+		Removed:        cfg.GetRemoved(),
+		Members:        map[uint64]plan.Member{},
+		Progress:       map[uint64]plan.Progress{},
+		CommitIndex:    st.GetCommitIndex(),
+		LeadTransferee: st.GetLeadTransferee(),
+	}
+	for _, m := range cfg.GetMembers() {
+		rs.Members[m.GetId()] = plan.Member{ID: m.GetId(), Name: m.GetName(), PeerAddress: m.GetPeerAddress(), ClientAddress: m.GetClientAddress()}
+	}
+	for _, pr := range st.GetProgress() {
+		rs.Progress[pr.GetId()] = plan.Progress{MatchIndex: pr.GetMatchIndex(), RecentActive: pr.GetRecentActive()}
+	}
+	return rs
+}
+
+func desiredReplicas(rc *raftv1.RaftCluster) int {
+	return int(ptrOr(rc.Spec.Replicas, 3))
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// formatID and parseID convert member and cluster ids to and from the
+// lower-case hex the API shows (raftctl's form).
+func formatID(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatUint(id, 16)
+}
+
+func parseID(s string) uint64 {
+	id, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		return 0
+	}
+	return id
+}
+
+func podRunning(pod *corev1.Pod) bool {
+	if pod.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == containerName {
+			return cs.State.Running != nil
+		}
+	}
+	return false
+}
+
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
