@@ -31,9 +31,12 @@ CONTROLLER_GEN_MOD := hack/controllergen/go.mod hack/controllergen/go.sum
 API_VERSIONS := $(patsubst %/,%,$(wildcard api/*/))
 CRD_DIR      := config/crd/bases
 RBAC_DIR     := config/rbac
+# The Helm chart ships copies of both: crds/ of the CRDs, files/manager-role.yaml
+# of the generated ClusterRole, whose rules its templates read.
+CHART_DIR    := charts/raftkube
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
-.PHONY: run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
+.PHONY: demo test-e2e run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -97,6 +100,9 @@ gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN) ## regenera
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$(CRD_DIR)
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=$(RBAC_DIR)
+	rm -f $(CHART_DIR)/crds/*.yaml
+	cp $(CRD_DIR)/*.yaml $(CHART_DIR)/crds/
+	cp $(RBAC_DIR)/role.yaml $(CHART_DIR)/files/manager-role.yaml
 
 check-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN) ## fail if generated code is stale
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
@@ -111,6 +117,10 @@ check-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN) ## fa
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:dir="$$tmp/rbac"; \
 	if ! diff "$$tmp/rbac/role.yaml" $(RBAC_DIR)/role.yaml; then \
 		echo "generated RBAC is stale: run 'make gen' and commit the result"; exit 1; fi; \
+	if ! diff -r $(CRD_DIR) $(CHART_DIR)/crds; then \
+		echo "the chart's CRDs differ from $(CRD_DIR): run 'make gen' and commit the result"; exit 1; fi; \
+	if ! diff $(RBAC_DIR)/role.yaml $(CHART_DIR)/files/manager-role.yaml; then \
+		echo "the chart's manager rules differ from $(RBAC_DIR)/role.yaml: run 'make gen' and commit the result"; exit 1; fi; \
 	PATH="$(BIN):$$PATH" $(BUF) generate -o "$$tmp"; \
 	if ! diff -r "$$tmp/raftnode/raftpb/wirepb" raftnode/raftpb/wirepb; then \
 		echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi; \
@@ -121,8 +131,33 @@ check-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN) ## fa
 	if ! diff -r "$$tmp/raftnode/server/serverpb" raftnode/server/serverpb --exclude='*.proto' --exclude=errors.go; then \
 		echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi
 
+HELM := $(BIN)/helm
+
+.PHONY: chart-lint
+# chart-lint renders the chart with the value sets users reach for; test/chart
+# (part of `make unit`) checks the rendered objects in depth.
+chart-lint: ## helm lint --strict the chart with several value sets; a bad combination must fail to render
+	@test -x $(HELM) || { echo "$(HELM) is missing: run 'make k8s-tools'"; exit 1; }
+	$(HELM) lint --strict $(CHART_DIR)
+	$(HELM) lint --strict $(CHART_DIR) --set 'watchNamespaces={team-a,team-b}'
+	$(HELM) lint --strict $(CHART_DIR) --set leaderElection.enabled=false
+	$(HELM) lint --strict $(CHART_DIR) --set metrics.enabled=false --set listenOnPodIP=false
+	$(HELM) lint --strict $(CHART_DIR) --set replicaCount=2 --set metrics.serviceMonitor.enabled=true --set 'failpoints={a,b}'
+	@if out=$$($(HELM) template chart-lint $(CHART_DIR) --set replicaCount=2 --set leaderElection.enabled=false 2>&1); then \
+		echo "replicaCount=2 without leader election rendered; it must fail"; exit 1; \
+	elif ! grep -q 'leaderElection.enabled is false' <<<"$$out"; then \
+		echo "replicaCount=2 without leader election failed for another reason:"; echo "$$out"; exit 1; fi
+	@if ! diff -r $(CRD_DIR) $(CHART_DIR)/crds || ! diff $(RBAC_DIR)/role.yaml $(CHART_DIR)/files/manager-role.yaml; then \
+		echo "the chart's copies of generated files are stale: run 'make gen'"; exit 1; fi
+
 bench: $(BENCHSTAT) ## benchmarks side by side with etcd raft v3.6.0 and v3.7.0
 	BENCHSTAT=$(BENCHSTAT) hack/bench.sh
+
+demo: k8s-tools host-packages ## the operator on a local control plane: helm install, a 3-member RaftCluster scaled to 5 and back; runs until Ctrl-C
+	hack/demo.sh
+
+test-e2e: k8s-tools host-packages ## every end-to-end scenario on the local control plane (incl. spec changed mid-change, manager killed mid-change)
+	$(GO) test -count=1 -timeout 40m -v -run '^(TestStatefulSet|TestOperator)$$' ./test/e2e/ -e2e.all
 
 run-local: ## a 3-member raftkube cluster on loopback until Ctrl-C (KEEP_DATA=1 keeps its data)
 	hack/run-local.sh

@@ -159,6 +159,15 @@ func (r *RaftClusterReconciler) event(p *pass, eventType string, note string) {
 // still a voter: then it replaces that member.
 func stepReason(p *pass) string {
 	a := p.action
+	if a.Kind == plan.SetReplicas {
+		switch {
+		case p.sts == nil:
+			return raftv1.ReasonCreatingObjects
+		case a.Replicas < int(ptrOr(p.sts.Spec.Replicas, 1)):
+			return raftv1.ReasonScalingDown
+		}
+		return raftv1.ReasonScalingUp
+	}
 	if a.Kind == plan.AddLearner && p.obs.Raft != nil {
 		for _, id := range p.obs.Raft.Voters {
 			if id != a.Member.ID && p.obs.Raft.Members[id].Name == a.Member.Name {

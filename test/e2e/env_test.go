@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -29,6 +30,8 @@ const nodeName = "local-node"
 // env is a running control plane and kubelet.
 type env struct {
 	client      *kubernetes.Clientset
+	rest        *rest.Config
+	kubeconfig  string
 	cuts        *netCuts // the network cuts in force (cutNetwork)
 	kubeletDir  string   // the kubelet's --state-dir
 	kubeletLog  string
@@ -66,10 +69,12 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		t.Fatalf("localkube up: %v\n%s", err, upOut.String())
 	}
 	kubeconfig := filepath.Join(e.controlDir, "kubeconfig")
+	e.kubeconfig = kubeconfig
 	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.rest = rc
 	e.client, err = kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +94,8 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		"--pod-source-addresses=true", // pods send from their pod IPs, so cutNetwork can tell them apart
 		"--restart-backoff", "200ms", "--restart-backoff-max", "2s",
 		"--image", image+"="+filepath.Join(buildDir, "raftnode"),
+		"--image", managerImage+"="+filepath.Join(buildDir, "manager"),
+		"--image", "busybox=@command", // helm test hooks run shell commands
 	)
 	kubelet.Stdout, kubelet.Stderr = logFile, logFile
 	if err := kubelet.Start(); err != nil {
@@ -242,6 +249,26 @@ func freeAddr(t *testing.T) string {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().String()
+}
+
+// tool runs one of the pinned tools in bin/ (kubectl, helm) against the
+// env's control plane and returns its combined output; a failure fails t.
+func (e *env) tool(ctx context.Context, t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := e.toolErr(ctx, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// toolErr is tool returning the error instead of failing.
+func (e *env) toolErr(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(repoRoot, "bin", name), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.kubeconfig, "HELM_CACHE_HOME="+filepath.Join(e.controlDir, "helm-cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(e.controlDir, "helm-config"), "HELM_DATA_HOME="+filepath.Join(e.controlDir, "helm-data"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // waitFor polls cond every 200ms until it holds or ctx ends; what names the

@@ -19,7 +19,7 @@ import (
 // Set by TestMain.
 var (
 	repoRoot   string // the main module's directory
-	buildDir   string // fresh binaries: localkube, localkubelet, raftnode
+	buildDir   string // fresh binaries: localkube, localkubelet, raftnode, manager
 	buildError error
 )
 
@@ -54,12 +54,13 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// build compiles the three binaries from their modules.
+// build compiles the binaries from their modules.
 func build() error {
 	for _, b := range []struct{ dir, pkg, out string }{
 		{"hack/localkube", "./cmd/localkube", "localkube"},
 		{"hack/localkubelet", "./cmd/localkubelet", "localkubelet"},
 		{".", "./cmd/node", "raftnode"},
+		{".", "./cmd/manager", "manager"},
 	} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, b.out), b.pkg)
 		cmd.Dir = filepath.Join(repoRoot, b.dir)

@@ -21,12 +21,13 @@ import (
 )
 
 const (
-	image      = "raftkube/raftnode:dev"
-	ns         = "default"
-	name       = "raft" // the Service and the StatefulSet
-	peerPort   = 2380
-	clientPort = 2379
-	httpPort   = 8080
+	image        = "raftkube/raftnode:dev"
+	managerImage = "raftkube/manager" // any tag
+	ns           = "default"
+	name         = "raft" // the Service and the StatefulSet
+	peerPort     = 2380
+	clientPort   = 2379
+	httpPort     = 8080
 )
 
 // TestStatefulSet runs a 3-pod raftnode StatefulSet: pod 0 bootstraps, the

@@ -1,0 +1,702 @@
+// Package chart checks the operator's Helm chart (charts/raftkube) and its
+// kustomize twin (config/default). It renders them with the pinned helm and
+// kubectl in bin/ (make k8s-tools) — a missing tool fails the test with the
+// command that builds it, never skips it — and checks what comes out: every
+// object decodes strictly, the manager's rules are exactly the ones
+// controller-gen generates into config/rbac/role.yaml (cluster-wide, or per
+// watched namespace), nothing grants a wildcard, leader election gets its Role
+// only when on, a bad value combination fails to render, the chart's CRD is the
+// generated one, `helm lint --strict` passes, and a real API server (envtest)
+// accepts every object.
+package chart
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	// release and namespace of the renders; the release name contains the
+	// chart's, so the objects are named "raftkube" and "raftkube-…".
+	release   = "raftkube"
+	namespace = "raftkube-system"
+
+	managerRole    = "raftkube-manager"
+	leaderElection = "raftkube-leader-election"
+	serviceAccount = "raftkube"
+
+	// replicasWithoutElection is the start of the message that refuses
+	// replicaCount > 1 without leader election.
+	replicasWithoutElection = "replicaCount is 2 but leaderElection.enabled is false"
+)
+
+// repoRoot is the repository's root, found from this file.
+var repoRoot = func() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}()
+
+var chartDir = filepath.Join(repoRoot, "charts", "raftkube")
+
+// tool returns bin/NAME, failing the test when `make k8s-tools` has not
+// built it.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(repoRoot, "bin", name)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("%s is missing from %s: run `make k8s-tools` (or `make test`, which builds it): %v", name, filepath.Dir(path), err)
+	}
+	return path
+}
+
+// run runs bin/NAME with args and returns its stdout; on failure the error
+// carries stderr. Helm's caches and config go to a temporary directory.
+func run(t *testing.T, name string, args ...string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(tool(t, name), args...)
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.Bytes(), nil
+}
+
+// render runs `helm template` with the --set flags given.
+func render(t *testing.T, sets ...string) ([]byte, error) {
+	t.Helper()
+	args := []string{"template", release, chartDir, "--namespace", namespace}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	return run(t, "helm", args...)
+}
+
+// object is one rendered object: its kind, namespace and name, and the typed
+// value (nil for kinds client-go does not know, such as ServiceMonitor).
+type object struct {
+	kind, namespace, name string
+	typed                 k8sruntime.Object
+	raw                   []byte
+}
+
+// strict decodes client-go's kinds and rejects unknown and duplicate fields.
+var strict = serializer.NewCodecFactory(clientgoscheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+
+// parse splits a multi-document manifest and decodes each object.
+func parse(t *testing.T, manifest []byte) []object {
+	t.Helper()
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(manifest)))
+	var objs []object
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return objs
+		}
+		if err != nil {
+			t.Fatalf("split the manifest: %v", err)
+		}
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+			t.Fatalf("parse %s: %v", doc, err)
+		}
+		if len(u.Object) == 0 {
+			continue // a document of comments only
+		}
+		o := object{kind: u.GetKind(), namespace: u.GetNamespace(), name: u.GetName(), raw: doc}
+		if u.GetObjectKind().GroupVersionKind().Group != "monitoring.coreos.com" {
+			typed, _, err := strict.Decode(doc, nil, nil)
+			if err != nil {
+				t.Fatalf("decode %s %s strictly: %v", o.kind, o.name, err)
+			}
+			o.typed = typed
+		}
+		objs = append(objs, o)
+	}
+}
+
+// find returns the objects of the kind, in any namespace.
+func find(objs []object, kind string) []object {
+	var out []object
+	for _, o := range objs {
+		if o.kind == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// get returns the one object of kind and name in namespace ("" for
+// cluster-scoped kinds), or fails.
+func get[T k8sruntime.Object](t *testing.T, objs []object, kind, ns, name string) T {
+	t.Helper()
+	for _, o := range objs {
+		if o.kind == kind && o.namespace == ns && o.name == name {
+			return o.typed.(T)
+		}
+	}
+	t.Fatalf("no %s %s/%s among %s", kind, ns, name, names(objs))
+	panic("unreachable")
+}
+
+func names(objs []object) string {
+	var s []string
+	for _, o := range objs {
+		s = append(s, o.kind+" "+o.namespace+"/"+o.name)
+	}
+	return strings.Join(s, ", ")
+}
+
+// generatedRules are the rules controller-gen writes to config/rbac/role.yaml.
+func generatedRules(t *testing.T) []rbacv1.PolicyRule {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(data, &role); err != nil {
+		t.Fatalf("parse config/rbac/role.yaml: %v", err)
+	}
+	if len(role.Rules) == 0 {
+		t.Fatal("config/rbac/role.yaml has no rules")
+	}
+	return role.Rules
+}
+
+// valueSets are the value combinations every rendering check runs over.
+var valueSets = []struct {
+	name string
+	sets []string
+	// wantArgs are flags the manager must get; wantNoArgs prefixes it must not.
+	wantArgs, wantNoArgs []string
+	wantFailpoints       string
+}{
+	{
+		name: "defaults",
+		wantArgs: []string{"--node-image=raftkube/raftnode:dev", "--cluster-domain=cluster.local", "--leader-elect=true",
+			"--leader-election-id=raftkube-operator.raftkube.io", "--leader-election-namespace=" + namespace,
+			"--metrics-bind-address=$(POD_IP):8080", "--health-probe-bind-address=$(POD_IP):8081",
+			"--max-concurrent-reconciles=4", "--log-level=info", "--log-format=json", "--graceful-shutdown-timeout=30s"},
+		wantNoArgs: []string{"--watch-namespaces"},
+	},
+	{
+		name:     "watchNamespaces",
+		sets:     []string{"watchNamespaces={team-a,team-b}"},
+		wantArgs: []string{"--watch-namespaces=team-a,team-b"},
+	},
+	{
+		name:       "leader election off",
+		sets:       []string{"leaderElection.enabled=false"},
+		wantArgs:   []string{"--leader-elect=false"},
+		wantNoArgs: []string{"--leader-election-id", "--leader-election-namespace"},
+	},
+	{
+		name:     "metrics off, all addresses",
+		sets:     []string{"metrics.enabled=false", "listenOnPodIP=false"},
+		wantArgs: []string{"--metrics-bind-address=0", "--health-probe-bind-address=:8081"},
+	},
+	{
+		name: "two replicas, service monitor, failpoint list",
+		sets: []string{"replicaCount=2", "metrics.serviceMonitor.enabled=true", "failpoints={after-AddLearner,after-Promote}",
+			"nodeImage=example.com/raftnode:v1", "logLevel=debug", "logFormat=text", "maxConcurrentReconciles=8"},
+		wantArgs:       []string{"--leader-elect=true", "--node-image=example.com/raftnode:v1", "--log-level=debug", "--log-format=text", "--max-concurrent-reconciles=8"},
+		wantFailpoints: "after-AddLearner,after-Promote",
+	},
+	{
+		// What test/e2e does: `helm upgrade --set failpoints=NAME`.
+		name:           "failpoint string",
+		sets:           []string{"failpoints=after-AddLearner"},
+		wantFailpoints: "after-AddLearner",
+	},
+}
+
+// TestChartRenders renders every value set and checks that each object
+// decodes strictly, nothing grants a wildcard, namespaced objects carry the
+// release namespace (or a watched one), and the manager gets the flags and
+// environment the values ask for.
+func TestChartRenders(t *testing.T) {
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			out, err := render(t, vs.sets...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := parse(t, out)
+			checkNoWildcards(t, objs)
+			for _, o := range objs {
+				switch o.kind {
+				case "ClusterRole", "ClusterRoleBinding":
+					if o.namespace != "" {
+						t.Errorf("%s %s has namespace %q", o.kind, o.name, o.namespace)
+					}
+				case "Role", "RoleBinding":
+					if o.namespace == "" {
+						t.Errorf("%s %s has no namespace", o.kind, o.name)
+					}
+				default:
+					if o.namespace != namespace {
+						t.Errorf("%s %s in namespace %q, want %q", o.kind, o.name, o.namespace, namespace)
+					}
+				}
+			}
+
+			dep := get[*appsv1.Deployment](t, objs, "Deployment", namespace, release)
+			pod := dep.Spec.Template.Spec
+			if len(pod.Containers) != 1 {
+				t.Fatalf("%d containers, want the manager alone", len(pod.Containers))
+			}
+			c := pod.Containers[0]
+			if c.Image != "raftkube/manager:dev" {
+				t.Errorf("image %q, want raftkube/manager:dev (the appVersion)", c.Image)
+			}
+			for _, want := range vs.wantArgs {
+				if !slices.Contains(c.Args, want) {
+					t.Errorf("args %q lack %q", c.Args, want)
+				}
+			}
+			for _, prefix := range vs.wantNoArgs {
+				for _, a := range c.Args {
+					if strings.HasPrefix(a, prefix) {
+						t.Errorf("args %q have %q", c.Args, a)
+					}
+				}
+			}
+			if got := envValue(c.Env, "RAFTKUBE_FAILPOINTS"); got != vs.wantFailpoints {
+				t.Errorf("RAFTKUBE_FAILPOINTS %q, want %q", got, vs.wantFailpoints)
+			}
+			if pod.ServiceAccountName != serviceAccount {
+				t.Errorf("service account %q, want %q", pod.ServiceAccountName, serviceAccount)
+			}
+			checkProbes(t, c)
+			if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+				sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil ||
+				!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+				t.Errorf("container security context %+v, want read-only root, no privilege escalation, ALL dropped", sc)
+			}
+			if psc := pod.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot ||
+				psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("pod security context %+v, want non-root with the RuntimeDefault seccomp profile", psc)
+			}
+		})
+	}
+}
+
+func envValue(env []corev1.EnvVar, name string) string {
+	for _, e := range env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// checkProbes: liveness /healthz and readiness /readyz on the port named
+// health, which the manager binds.
+func checkProbes(t *testing.T, c corev1.Container) {
+	t.Helper()
+	for _, p := range []struct {
+		what  string
+		probe *corev1.Probe
+		path  string
+	}{{"liveness", c.LivenessProbe, "/healthz"}, {"readiness", c.ReadinessProbe, "/readyz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.String() != "health" {
+			t.Errorf("%s probe %+v, want GET %s on port health", p.what, p.probe, p.path)
+		}
+	}
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "health" && p.ContainerPort == 8081 }) {
+		t.Errorf("ports %+v lack health 8081", c.Ports)
+	}
+}
+
+// checkNoWildcards fails on a "*" in any rule of any Role or ClusterRole.
+func checkNoWildcards(t *testing.T, objs []object) {
+	t.Helper()
+	for _, o := range objs {
+		var rules []rbacv1.PolicyRule
+		switch r := o.typed.(type) {
+		case *rbacv1.ClusterRole:
+			rules = r.Rules
+		case *rbacv1.Role:
+			rules = r.Rules
+		default:
+			continue
+		}
+		for _, rule := range rules {
+			for _, list := range [][]string{rule.APIGroups, rule.Resources, rule.Verbs, rule.ResourceNames, rule.NonResourceURLs} {
+				for _, s := range list {
+					if strings.Contains(s, "*") {
+						t.Errorf("%s %s/%s grants the wildcard %q: %+v", o.kind, o.namespace, o.name, s, rule)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestManagerRulesEqualGeneratedRole: by default the manager's ClusterRole
+// has exactly config/rbac/role.yaml's rules and is bound to the manager's
+// ServiceAccount, and no Role repeats them.
+func TestManagerRulesEqualGeneratedRole(t *testing.T) {
+	out, err := render(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := parse(t, out)
+	role := get[*rbacv1.ClusterRole](t, objs, "ClusterRole", "", managerRole)
+	if want := generatedRules(t); !reflect.DeepEqual(role.Rules, want) {
+		t.Errorf("the chart's ClusterRole rules differ from config/rbac/role.yaml (run `make gen`):\n got %+v\nwant %+v", role.Rules, want)
+	}
+	binding := get[*rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "", managerRole)
+	checkBinding(t, binding.RoleRef, binding.Subjects, "ClusterRole", managerRole)
+	if roles := find(objs, "Role"); len(roles) != 1 || roles[0].name != leaderElection {
+		t.Errorf("Roles %s, want only %s", names(roles), leaderElection)
+	}
+}
+
+// checkBinding: the binding grants roleKind roleName to the manager's
+// ServiceAccount and to nothing else.
+func checkBinding(t *testing.T, ref rbacv1.RoleRef, subjects []rbacv1.Subject, roleKind, roleName string) {
+	t.Helper()
+	if ref.Kind != roleKind || ref.Name != roleName || ref.APIGroup != rbacv1.GroupName {
+		t.Errorf("roleRef %+v, want %s %s", ref, roleKind, roleName)
+	}
+	want := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: serviceAccount, Namespace: namespace}}
+	if !reflect.DeepEqual(subjects, want) {
+		t.Errorf("subjects %+v, want %+v", subjects, want)
+	}
+}
+
+// TestWatchNamespacesUseRoles: with watchNamespaces the manager gets the
+// generated rules as a Role and RoleBinding in each watched namespace, and
+// nothing cluster-wide.
+func TestWatchNamespacesUseRoles(t *testing.T) {
+	watched := []string{"team-a", "team-b"}
+	out, err := render(t, "watchNamespaces={"+strings.Join(watched, ",")+"}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := parse(t, out)
+	if cluster := append(find(objs, "ClusterRole"), find(objs, "ClusterRoleBinding")...); len(cluster) > 0 {
+		t.Errorf("cluster-wide RBAC with watchNamespaces set: %s", names(cluster))
+	}
+	want := generatedRules(t)
+	for _, ns := range watched {
+		role := get[*rbacv1.Role](t, objs, "Role", ns, managerRole)
+		if !reflect.DeepEqual(role.Rules, want) {
+			t.Errorf("Role %s/%s rules differ from config/rbac/role.yaml:\n got %+v\nwant %+v", ns, role.Name, role.Rules, want)
+		}
+		binding := get[*rbacv1.RoleBinding](t, objs, "RoleBinding", ns, managerRole)
+		checkBinding(t, binding.RoleRef, binding.Subjects, "Role", managerRole)
+	}
+	var managerRoles []string
+	for _, o := range find(objs, "Role") {
+		if o.name == managerRole {
+			managerRoles = append(managerRoles, o.namespace)
+		}
+	}
+	if !slices.Equal(managerRoles, watched) {
+		t.Errorf("manager Roles in %q, want exactly %q", managerRoles, watched)
+	}
+}
+
+// TestLeaderElectionRole: the Lease and event rules exist, in the release
+// namespace and bound to the manager, only when leader election is on.
+func TestLeaderElectionRole(t *testing.T) {
+	out, err := render(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := parse(t, out)
+	role := get[*rbacv1.Role](t, objs, "Role", namespace, leaderElection)
+	want := []rbacv1.PolicyRule{
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}
+	if !reflect.DeepEqual(role.Rules, want) {
+		t.Errorf("leader election rules %+v, want %+v", role.Rules, want)
+	}
+	binding := get[*rbacv1.RoleBinding](t, objs, "RoleBinding", namespace, leaderElection)
+	checkBinding(t, binding.RoleRef, binding.Subjects, "Role", leaderElection)
+
+	out, err = render(t, "leaderElection.enabled=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range parse(t, out) {
+		if o.name == leaderElection {
+			t.Errorf("%s %s rendered with leader election off", o.kind, o.name)
+		}
+	}
+}
+
+// TestRejectedValues: combinations and values the chart must refuse to
+// render, each with a message that says why.
+func TestRejectedValues(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sets    []string
+		wantErr string
+	}{
+		{"replicas without leader election", []string{"replicaCount=2", "leaderElection.enabled=false"}, replicasWithoutElection},
+		{"unknown log level", []string{"logLevel=verbose"}, "logLevel"},
+		{"unknown value", []string{"replicas=3"}, "additional properties 'replicas' not allowed"},
+		{"wrong type", []string{"watchNamespaces=team-a"}, "watchNamespaces"},
+		{"service monitor without metrics", []string{"metrics.enabled=false", "metrics.serviceMonitor.enabled=true"}, "metrics.serviceMonitor.enabled needs metrics.enabled"},
+		{"existing service account without a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(t, tc.sets...)
+			if err == nil {
+				t.Fatalf("rendered with %q; want an error mentioning %q", tc.sets, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %v, want one mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestHelmTestHook: `helm test` runs a pod that GETs the manager's /readyz
+// through the Service's health port; the pod is not one the Service selects.
+func TestHelmTestHook(t *testing.T) {
+	out, err := render(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := parse(t, out)
+	pod := get[*corev1.Pod](t, objs, "Pod", namespace, release+"-test-connection")
+	if pod.Annotations["helm.sh/hook"] != "test" {
+		t.Errorf("hook annotation %q, want test", pod.Annotations["helm.sh/hook"])
+	}
+	if len(pod.Spec.Containers) != 1 || pod.Spec.Containers[0].Image != "busybox:1.36" {
+		t.Fatalf("containers %+v, want one busybox:1.36", pod.Spec.Containers)
+	}
+	url := fmt.Sprintf("http://%s.%s.svc:8081/readyz", release, namespace)
+	if cmd := strings.Join(pod.Spec.Containers[0].Command, " "); !strings.Contains(cmd, url) {
+		t.Errorf("command %q does not fetch %s", cmd, url)
+	}
+	svc := get[*corev1.Service](t, objs, "Service", namespace, release)
+	if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool {
+		return p.Name == "health" && p.Port == 8081 && p.TargetPort.String() == "health"
+	}) {
+		t.Errorf("Service ports %+v lack health 8081 -> health", svc.Spec.Ports)
+	}
+	if matches(svc.Spec.Selector, pod.Labels) {
+		t.Errorf("the Service's selector %v picks the test pod %v", svc.Spec.Selector, pod.Labels)
+	}
+	dep := get[*appsv1.Deployment](t, objs, "Deployment", namespace, release)
+	if !matches(svc.Spec.Selector, dep.Spec.Template.Labels) {
+		t.Errorf("the Service's selector %v misses the manager's pods %v", svc.Spec.Selector, dep.Spec.Template.Labels)
+	}
+}
+
+func matches(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestChartCRDsMatchGenerated: crds/ holds exactly the CRDs controller-gen
+// writes to config/crd/bases, byte for byte, and files/manager-role.yaml is
+// config/rbac/role.yaml (`make gen` copies both).
+func TestChartCRDsMatchGenerated(t *testing.T) {
+	gen := filepath.Join(repoRoot, "config", "crd", "bases")
+	chart := filepath.Join(chartDir, "crds")
+	want, err := os.ReadDir(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadDir(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileNames := func(entries []os.DirEntry) []string {
+		var s []string
+		for _, e := range entries {
+			s = append(s, e.Name())
+		}
+		return s
+	}
+	if !slices.Equal(fileNames(got), fileNames(want)) {
+		t.Fatalf("charts/raftkube/crds holds %q, config/crd/bases %q: run `make gen`", fileNames(got), fileNames(want))
+	}
+	pairs := [][2]string{{filepath.Join(repoRoot, "config", "rbac", "role.yaml"), filepath.Join(chartDir, "files", "manager-role.yaml")}}
+	for _, e := range want {
+		pairs = append(pairs, [2]string{filepath.Join(gen, e.Name()), filepath.Join(chart, e.Name())})
+	}
+	for _, p := range pairs {
+		a, errA := os.ReadFile(p[0])
+		b, errB := os.ReadFile(p[1])
+		if err := errors.Join(errA, errB); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs from %s: run `make gen`", p[1], p[0])
+		}
+	}
+	// And the CRD is one: the kind the chart's NOTES and tests name.
+	data, err := os.ReadFile(filepath.Join(chart, "raftkube.io_raftclusters.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict(data, &crd); err != nil {
+		t.Fatalf("parse the chart's CRD: %v", err)
+	}
+	if crd.Name != "raftclusters.raftkube.io" {
+		t.Errorf("CRD %q, want raftclusters.raftkube.io", crd.Name)
+	}
+}
+
+// TestHelmLintStrict: `helm lint --strict` passes with each value set.
+func TestHelmLintStrict(t *testing.T) {
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			args := []string{"lint", "--strict", chartDir}
+			for _, s := range vs.sets {
+				args = append(args, "--set", s)
+			}
+			if _, err := run(t, "helm", args...); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestAPIServerAcceptsObjects creates what config/default (kustomize) and
+// the chart (with and without watchNamespaces) render on envtest's real API
+// server, which validates every field the strict decoding only parses.
+// Nothing runs the pods: envtest has no controllers or kubelet.
+func TestAPIServerAcceptsObjects(t *testing.T) {
+	env := &envtest.Environment{BinaryAssetsDirectory: filepath.Join(repoRoot, "bin")}
+	tool(t, "kube-apiserver")
+	tool(t, "etcd")
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start envtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stop envtest: %v", err)
+		}
+	})
+	scheme := k8sruntime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), apiextensionsv1.AddToScheme(scheme)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// config/default first: it brings the Namespace raftkube-system and the CRD.
+	kustomized, err := run(t, "kubectl", "kustomize", filepath.Join(repoRoot, "config", "default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kobjs := parse(t, kustomized)
+	create(ctx, t, c, kobjs)
+	dep := get[*appsv1.Deployment](t, kobjs, "Deployment", namespace, "raftkube-controller-manager")
+	if sa := dep.Spec.Template.Spec.ServiceAccountName; sa != "raftkube-controller-manager" {
+		t.Errorf("config/default's manager runs as %q, want raftkube-controller-manager", sa)
+	}
+	role := get[*rbacv1.ClusterRole](t, kobjs, "ClusterRole", "", "raftkube-manager-role")
+	if !reflect.DeepEqual(role.Rules, generatedRules(t)) {
+		t.Errorf("config/default's ClusterRole differs from config/rbac/role.yaml")
+	}
+
+	for _, tc := range []struct {
+		release, namespace string
+		sets               []string
+		extraNamespaces    []string
+	}{
+		{release: "raftkube", namespace: "chart-all"},
+		{release: "scoped", namespace: "chart-scoped", sets: []string{"watchNamespaces={team-a,team-b}"}, extraNamespaces: []string{"team-a", "team-b"}},
+	} {
+		args := []string{"template", tc.release, chartDir, "--namespace", tc.namespace}
+		for _, s := range tc.sets {
+			args = append(args, "--set", s)
+		}
+		out, err := run(t, "helm", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ns := range append([]string{tc.namespace}, tc.extraNamespaces...) {
+			create(ctx, t, c, []object{{kind: "Namespace", name: ns, typed: &corev1.Namespace{}, raw: []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n")}})
+		}
+		create(ctx, t, c, parse(t, out))
+	}
+}
+
+// create creates each object on the API server, waiting for a CRD to be
+// established before anything that might use it.
+func create(ctx context.Context, t *testing.T, c client.Client, objs []object) {
+	t.Helper()
+	for _, o := range objs {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(o.raw, &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Create(ctx, u); err != nil {
+			t.Errorf("create %s %s/%s: %v", o.kind, o.namespace, o.name, err)
+			continue
+		}
+		if o.kind == "CustomResourceDefinition" {
+			waitEstablished(ctx, t, c, o.name)
+		}
+	}
+}
+
+func waitEstablished(ctx context.Context, t *testing.T, c client.Client, name string) {
+	t.Helper()
+	for {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, &crd); err == nil {
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("CRD %s not established: %v", name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

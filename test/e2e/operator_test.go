@@ -1,0 +1,412 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/raftnode/client"
+	"github.com/raftkube/raftkube/test/linearizability"
+)
+
+// allScenarios adds the scenarios `make test` leaves to `make test-e2e`.
+var allScenarios = flag.Bool("e2e.all", false, "also run the slower operator scenarios (spec changed mid-change, manager killed mid-change)")
+
+const (
+	operatorNS  = "raftkube-system"
+	clusterName = "demo" // the sample's
+)
+
+// TestOperator installs the chart, applies the sample RaftCluster and scales
+// it 3 -> 5 -> 3 while clients write, then checks that no acknowledged write
+// was lost and the history is linearizable, and that `helm uninstall` leaves
+// the CRD and the cluster in place. With -e2e.all it also changes the spec
+// in the middle of a change and crashes the manager between two steps.
+func TestOperator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	e := startEnv(ctx, t)
+	c := e.clusterClient(t)
+
+	// 1. helm install, kubectl apply: Available with 3 voters.
+	start := time.Now()
+	e.tool(ctx, t, "helm", "install", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
+		"--namespace", operatorNS, "--create-namespace",
+		"--set", "image.repository="+managerImage, "--set", "image.tag=dev",
+		"--wait", "--timeout", "3m")
+	t.Logf("helm install (manager Ready): %v", time.Since(start).Round(100*time.Millisecond))
+	e.tool(ctx, t, "helm", "test", "raftkube", "--namespace", operatorNS, "--timeout", "2m")
+
+	start = time.Now()
+	e.tool(ctx, t, "kubectl", "apply", "-f", filepath.Join(repoRoot, "config", "samples", "raftkube_v1alpha1_raftcluster.yaml"))
+	waitCluster(ctx, t, c, "Available with 3 voters", available(3))
+	t.Logf("apply -> Available (3 voters): %v", time.Since(start).Round(100*time.Millisecond))
+
+	// 2. Clients write (and read) during everything below.
+	w := startWorkload(ctx, t, e)
+
+	// 3. Scale to 5, through a joint configuration.
+	start = time.Now()
+	e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=5")
+	waitCluster(ctx, t, c, "Available with 5 voters", available(5))
+	t.Logf("scale 3 -> 5: %v", time.Since(start).Round(100*time.Millisecond))
+	if !e.jointSeen(ctx, t, 5) {
+		t.Errorf("no member logged a joint configuration reaching 5 voters")
+	}
+
+	// 4. Scale to 3: the leavers' pods and claims go; the leader never left.
+	start = time.Now()
+	e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=3")
+	waitCluster(ctx, t, c, "Available with 3 voters", available(3))
+	e.waitGone(ctx, t, 3, 4)
+	t.Logf("scale 5 -> 3 (pods and claims gone): %v", time.Since(start).Round(100*time.Millisecond))
+	e.checkLeaderNeverRemoved(ctx, t)
+
+	if *allScenarios {
+		// 5. 3 -> 5, and back to 3 before the learners are promoted.
+		e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=5")
+		waitCluster(ctx, t, c, "a learner", func(rc *raftv1.RaftCluster) bool {
+			return slices.ContainsFunc(rc.Status.Members, func(m raftv1.MemberStatus) bool { return m.Role == raftv1.RoleLearner })
+		})
+		e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=3")
+		waitCluster(ctx, t, c, "Available with 3 voters and no learner", func(rc *raftv1.RaftCluster) bool {
+			return available(3)(rc) && len(rc.Status.Members) == 3 &&
+				!slices.ContainsFunc(rc.Status.Members, func(m raftv1.MemberStatus) bool { return m.Role != raftv1.RoleLeader && m.Role != raftv1.RoleFollower })
+		})
+		e.waitGone(ctx, t, 3, 4)
+
+		// 6. A manager that dies right after adding a learner: restarted (by
+		// the kubelet, with the same failpoint), it completes the change.
+		e.tool(ctx, t, "helm", "upgrade", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
+			"--namespace", operatorNS, "--reuse-values", "--set", "failpoints=after-AddLearner", "--wait", "--timeout", "3m")
+		e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=5")
+		waitCluster(ctx, t, c, "Available with 5 voters after manager crashes", available(5))
+		if n := e.managerRestarts(ctx, t); n < 1 {
+			t.Errorf("the manager restarted %d times; the failpoint should have stopped it at least once", n)
+		}
+		e.tool(ctx, t, "helm", "upgrade", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
+			"--namespace", operatorNS, "--reuse-values", "--set", "failpoints=", "--wait", "--timeout", "3m")
+		e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=3")
+		waitCluster(ctx, t, c, "Available with 3 voters", available(3))
+		e.waitGone(ctx, t, 3, 4)
+	}
+
+	// 7. No acknowledged write lost; the history linearizable.
+	w.stopAndCheck(ctx, t)
+
+	// 8. helm uninstall leaves the CRD and the cluster's data.
+	e.tool(ctx, t, "helm", "uninstall", "raftkube", "--namespace", operatorNS, "--wait", "--timeout", "2m")
+	if _, err := e.toolErr(ctx, "kubectl", "get", "crd", "raftclusters.raftkube.io"); err != nil {
+		t.Errorf("the CRD is gone after helm uninstall: %v", err)
+	}
+	rc := &raftv1.RaftCluster{}
+	if err := c.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: clusterName}, rc); err != nil {
+		t.Fatalf("the RaftCluster is gone after helm uninstall: %v", err)
+	}
+	for i := range 3 {
+		if _, err := e.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, fmt.Sprintf("data-%s-%d", clusterName, i), metav1.GetOptions{}); err != nil {
+			t.Errorf("claim of %s-%d after helm uninstall: %v", clusterName, i, err)
+		}
+	}
+}
+
+// clusterClient is a controller-runtime client that knows RaftClusters.
+func (e *env) clusterClient(t *testing.T) ctrlclient.Client {
+	t.Helper()
+	ctrllog.SetLogger(logr.Discard()) // the client logs nothing the test needs
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := raftv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ctrlclient.New(e.rest, ctrlclient.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// available: phase Available with n voters, all ready, as the spec asks.
+func available(n int32) func(*raftv1.RaftCluster) bool {
+	return func(rc *raftv1.RaftCluster) bool {
+		s := rc.Status
+		return s.ObservedGeneration == rc.Generation && s.Phase == raftv1.PhaseAvailable &&
+			s.Replicas == n && s.ReadyReplicas == n && s.Leader != ""
+	}
+}
+
+// waitCluster polls the sample cluster until cond holds.
+func waitCluster(ctx context.Context, t *testing.T, c ctrlclient.Client, what string, cond func(*raftv1.RaftCluster) bool) *raftv1.RaftCluster {
+	t.Helper()
+	var rc *raftv1.RaftCluster
+	waitFor(ctx, t, clusterName+": "+what, func(ctx context.Context) (bool, error) {
+		got := &raftv1.RaftCluster{}
+		if err := c.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: clusterName}, got); err != nil {
+			return false, err
+		}
+		rc = got
+		if cond(got) {
+			return true, nil
+		}
+		b, _ := json.Marshal(got.Status)
+		return false, fmt.Errorf("status %s", b)
+	})
+	return rc
+}
+
+// waitGone waits until the pods and claims of the ordinals are gone.
+func (e *env) waitGone(ctx context.Context, t *testing.T, ordinals ...int) {
+	t.Helper()
+	for _, i := range ordinals {
+		pod, claim := fmt.Sprintf("%s-%d", clusterName, i), fmt.Sprintf("data-%s-%d", clusterName, i)
+		waitFor(ctx, t, pod+" and "+claim+" gone", func(ctx context.Context) (bool, error) {
+			_, perr := e.client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+			_, cerr := e.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+			return apierrors.IsNotFound(perr) && apierrors.IsNotFound(cerr), nil
+		})
+	}
+}
+
+// appliedConfig matches raftnode's log line for an applied configuration.
+var appliedConfig = regexp.MustCompile(`msg="applied configuration".* voters="?\[([0-9 ]*)\]"? outgoing="?\[([0-9 ]*)\]"?`)
+
+// jointSeen reports whether a member of pods 0..2 logged a joint
+// configuration whose incoming half has n voters.
+func (e *env) jointSeen(ctx context.Context, t *testing.T, n int) bool {
+	t.Helper()
+	for i := range 3 {
+		logs, err := e.client.CoreV1().Pods(ns).GetLogs(fmt.Sprintf("%s-%d", clusterName, i), &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil {
+			t.Errorf("logs of %s-%d: %v", clusterName, i, err)
+			continue
+		}
+		for _, m := range appliedConfig.FindAllStringSubmatch(string(logs), -1) {
+			if len(strings.Fields(m[1])) == n && len(strings.Fields(m[2])) > 0 {
+				t.Logf("%s-%d applied a joint configuration: voters [%s], outgoing [%s]", clusterName, i, m[1], m[2])
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// managerLog returns the manager's log (all its containers' restarts).
+func (e *env) managerLog(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	pods, err := e.client.CoreV1().Pods(operatorNS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, p := range pods.Items {
+		if !strings.HasPrefix(p.Name, "raftkube") || strings.Contains(p.Name, "test") {
+			continue
+		}
+		logs, err := e.client.CoreV1().Pods(operatorNS).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil {
+			t.Errorf("logs of %s: %v", p.Name, err)
+		}
+		b.Write(logs)
+	}
+	return b.String()
+}
+
+// checkLeaderNeverRemoved reads the manager's log of the steps it took and
+// checks that no removal named the leader of the moment.
+func (e *env) checkLeaderNeverRemoved(ctx context.Context, t *testing.T) {
+	t.Helper()
+	removals := 0
+	for line := range strings.SplitSeq(e.managerLog(ctx, t), "\n") {
+		var entry struct {
+			Msg    string `json:"msg"`
+			Action string `json:"action"`
+			Leader string `json:"leader"`
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "step" || !strings.HasPrefix(entry.Action, "RemoveVoters") {
+			continue
+		}
+		removals++
+		if entry.Leader == "" {
+			t.Errorf("removal without a known leader: %s", line)
+			continue
+		}
+		if m := regexp.MustCompile(`remove=([0-9a-f,]+)`).FindStringSubmatch(entry.Action); m != nil && slices.Contains(strings.Split(m[1], ","), entry.Leader) {
+			t.Errorf("the manager removed the leader %s: %s", entry.Leader, line)
+		}
+	}
+	if removals == 0 {
+		t.Errorf("the manager logged no RemoveVoters step")
+	}
+}
+
+// managerRestarts is the restart count of the manager's container.
+func (e *env) managerRestarts(ctx context.Context, t *testing.T) int32 {
+	t.Helper()
+	pods, err := e.client.CoreV1().Pods(operatorNS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int32
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			if !strings.Contains(p.Name, "test") {
+				n += cs.RestartCount
+			}
+		}
+	}
+	return n
+}
+
+// workload is clients writing and reading during the scenarios: one session
+// writes keys of its own once each (every acknowledged one must be readable
+// at the end), two more put, get and compare-and-swap a few shared keys;
+// every operation is recorded for the linearizability check.
+type workload struct {
+	rec    *linearizability.Recorder
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	c      *client.Client
+
+	mu    sync.Mutex
+	acked map[string]string // unique key -> value, acknowledged puts
+}
+
+// startWorkload writes through pods 0..2, the members that stay throughout.
+func startWorkload(ctx context.Context, t *testing.T, e *env) *workload {
+	t.Helper()
+	var endpoints []string
+	for i := range 3 {
+		p, err := e.client.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", clusterName, i), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpoints = append(endpoints, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(clientPort)))
+	}
+	c, err := client.New(ctx, client.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := &workload{rec: linearizability.NewRecorder(), cancel: cancel, c: c, acked: map[string]string{}}
+	w.wg.Go(func() { w.uniqueWrites(wctx) })
+	for s := range 2 {
+		w.wg.Go(func() { w.shared(wctx, s) })
+	}
+	return w
+}
+
+func (w *workload) uniqueWrites(ctx context.Context) {
+	s := w.rec.Session()
+	for i := 0; ctx.Err() == nil; i++ {
+		in := linearizability.Input{Kind: linearizability.OpPut, Key: fmt.Sprintf("unique-%06d", i), Value: fmt.Sprintf("v%d", i)}
+		_, outcome := s.Do(in, func() (linearizability.Output, linearizability.Outcome, string) {
+			out, outcome, err := linearizability.Send(ctx, w.c, in)
+			return out, outcome, errString(err)
+		})
+		if outcome == linearizability.Completed {
+			w.mu.Lock()
+			w.acked[in.Key] = in.Value
+			w.mu.Unlock()
+		}
+		pause(ctx, 20*time.Millisecond)
+	}
+}
+
+func (w *workload) shared(ctx context.Context, session int) {
+	s := w.rec.Session()
+	for i := 0; ctx.Err() == nil; i++ {
+		key := fmt.Sprintf("shared-%d", i%4)
+		in := linearizability.Input{Kind: linearizability.OpPut, Key: key, Value: fmt.Sprintf("s%d-%d", session, i)}
+		switch i % 3 {
+		case 1:
+			in = linearizability.Input{Kind: linearizability.OpGet, Key: key}
+		case 2:
+			in = linearizability.Input{Kind: linearizability.OpCAS, Key: key, ExpectedValue: fmt.Sprintf("s%d-%d", session, i-2), Value: fmt.Sprintf("s%d-%d-cas", session, i)}
+		}
+		s.Do(in, func() (linearizability.Output, linearizability.Outcome, string) {
+			out, outcome, err := linearizability.Send(ctx, w.c, in)
+			if ctx.Err() != nil && outcome == linearizability.NotApplied {
+				return out, outcome, "cancelled"
+			}
+			return out, outcome, errString(err)
+		})
+		pause(ctx, 30*time.Millisecond)
+	}
+}
+
+// stopAndCheck stops the clients, reads back every acknowledged unique write
+// and checks the recorded history with porcupine.
+func (w *workload) stopAndCheck(ctx context.Context, t *testing.T) {
+	t.Helper()
+	w.cancel()
+	w.wg.Wait()
+	defer func() { _ = w.c.Close() }()
+	w.mu.Lock()
+	acked := w.acked
+	w.mu.Unlock()
+	st := w.rec.Stats()
+	t.Logf("workload: %d completed, %d unknown outcome, %d not applied; %d unique writes acknowledged",
+		st.Completed, st.Unknown, st.NotApplied, len(acked))
+	if len(acked) < 10 {
+		t.Errorf("only %d writes acknowledged during the scenarios", len(acked))
+	}
+	lost := 0
+	for key, want := range acked {
+		kv, found, err := w.c.Get(ctx, []byte(key))
+		if err != nil {
+			t.Fatalf("read back %s: %v", key, err)
+		}
+		if !found || string(kv.GetValue()) != want {
+			lost++
+			t.Errorf("acknowledged write %s=%s reads back as %q (found %v)", key, want, kv.GetValue(), found)
+		}
+	}
+	t.Logf("acknowledged writes lost: %d of %d", lost, len(acked))
+	v, err := linearizability.Check(w.rec.History(), w.rec.Annotations(), time.Minute, filepath.Join(t.TempDir(), "history.html"))
+	if err != nil {
+		t.Errorf("check history: %v", err)
+	}
+	if v.Result != porcupine.Ok {
+		t.Errorf("history not linearizable (%s): keys %v\n%s", v.Result, v.IllegalKeys, strings.Join(v.Explanations, "\n"))
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
