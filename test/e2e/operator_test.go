@@ -40,8 +40,9 @@ const (
 
 // TestOperator installs the chart, applies the sample RaftCluster and scales
 // it 3 -> 5 -> 3 while clients write, then checks that no acknowledged write
-// was lost and the history is linearizable, and that `helm uninstall` leaves
-// the CRD and the cluster in place. With -e2e.all it also changes the spec
+// was lost and the history is linearizable, that `helm uninstall` leaves
+// the CRD and the cluster in place, and that deleting the cluster garbage
+// collects what it owns but keeps its volumes. With -e2e.all it also changes the spec
 // in the middle of a change and crashes the manager between two steps.
 func TestOperator(t *testing.T) {
 	if testing.Short() {
@@ -130,6 +131,43 @@ func TestOperator(t *testing.T) {
 	for i := range 3 {
 		if _, err := e.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, fmt.Sprintf("data-%s-%d", clusterName, i), metav1.GetOptions{}); err != nil {
 			t.Errorf("claim of %s-%d after helm uninstall: %v", clusterName, i, err)
+		}
+	}
+
+	// 9. Deleting the cluster: the garbage collector removes what it owns
+	// (no operator runs any more); the claims stay (whenDeleted: Retain).
+	if err := c.Delete(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "the cluster's objects garbage collected", func(ctx context.Context) (bool, error) {
+		var left []string
+		check := func(kind string, err error) {
+			if !apierrors.IsNotFound(err) {
+				left = append(left, fmt.Sprintf("%s (%v)", kind, err))
+			}
+		}
+		_, err := e.client.AppsV1().StatefulSets(ns).Get(ctx, clusterName, metav1.GetOptions{})
+		check("StatefulSet", err)
+		_, err = e.client.CoreV1().Services(ns).Get(ctx, clusterName, metav1.GetOptions{})
+		check("client Service", err)
+		_, err = e.client.CoreV1().Services(ns).Get(ctx, clusterName+"-peer", metav1.GetOptions{})
+		check("peer Service", err)
+		_, err = e.client.CoreV1().ConfigMaps(ns).Get(ctx, clusterName+"-bootstrap", metav1.GetOptions{})
+		check("ConfigMap", err)
+		_, err = e.client.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, clusterName, metav1.GetOptions{})
+		check("PodDisruptionBudget", err)
+		for i := range 3 {
+			_, err = e.client.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", clusterName, i), metav1.GetOptions{})
+			check(fmt.Sprintf("pod %d", i), err)
+		}
+		if len(left) > 0 {
+			return false, fmt.Errorf("left: %s", strings.Join(left, ", "))
+		}
+		return true, nil
+	})
+	for i := range 3 {
+		if _, err := e.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, fmt.Sprintf("data-%s-%d", clusterName, i), metav1.GetOptions{}); err != nil {
+			t.Errorf("claim of %s-%d after the cluster was deleted (whenDeleted: Retain): %v", clusterName, i, err)
 		}
 	}
 }
