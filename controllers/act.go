@@ -102,6 +102,15 @@ func (r *RaftClusterReconciler) perform(ctx context.Context, p *pass) error {
 			}
 		}
 		return nil
+	case plan.RestartPod:
+		// The claim stays: the StatefulSet re-creates the pod on it from the
+		// new template, and the member comes back with its id and data.
+		for _, name := range a.Pods {
+			if err := r.deleteOwned(ctx, p, &corev1.Pod{}, name); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown action %s", a.Kind)
 }
@@ -193,6 +202,8 @@ func eventReason(k plan.Kind) string {
 		return raftv1.ReasonLeavingJoint
 	case plan.TransferLeadership:
 		return raftv1.ReasonTransferringLeadership
+	case plan.RestartPod:
+		return raftv1.ReasonRollingRestart
 	}
 	return raftv1.ReasonCreatingObjects
 }

@@ -36,6 +36,12 @@ type harness struct {
 	// failpoints are the names the reconciler's Failpoint was called with.
 	failpoints []string
 	nextIP     int
+	// revision, when set, is the controller-revision-hash label of the pods
+	// the harness creates, as the StatefulSet controller labels them with
+	// its update revision (see setUpdateRevision).
+	revision string
+	// lastEvents are the events of the last step.
+	lastEvents []testEvent
 }
 
 // newHarness creates a RaftCluster demo of the given spec.replicas (nil:
@@ -87,7 +93,8 @@ func (h *harness) step(want plan.Kind) {
 		h.t.Errorf("requeue after %v, want %v for %s", res.RequeueAfter, wantAfter, want)
 	}
 	var got []string
-	for _, e := range h.events.take() {
+	h.lastEvents = h.events.take()
+	for _, e := range h.lastEvents {
 		if e.Reason == "EvenReplicas" {
 			continue
 		}
@@ -174,6 +181,9 @@ func (h *harness) startPod(i int) {
 	cm := &corev1.ConfigMap{}
 	h.get(cm, "demo-bootstrap")
 	labels := mergeLabels(map[string]string{appsv1.StatefulSetPodNameLabel: name}, selectorLabels(rc))
+	if h.revision != "" {
+		labels[appsv1.StatefulSetRevisionLabel] = h.revision
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name, Labels: labels},
 		Spec: corev1.PodSpec{
@@ -209,6 +219,34 @@ func (h *harness) startPod(i int) {
 		bootstrap = false
 	}
 	h.raft.start(name, claim.UID, podEndpoint(ip), bootstrap)
+}
+
+// setUpdateRevision plays the StatefulSet controller on a template
+// change: it reports rev as the StatefulSet's update revision, and the pods
+// the harness creates from now on carry it.
+func (h *harness) setUpdateRevision(rev string) {
+	h.t.Helper()
+	sts := &appsv1.StatefulSet{}
+	h.get(sts, "demo")
+	sts.Status.UpdateRevision = rev
+	if err := h.c.Status().Update(h.ctx, sts); err != nil {
+		h.t.Fatalf("set the StatefulSet's update revision: %v", err)
+	}
+	h.revision = rev
+}
+
+// podRevisions are the pods' controller-revision-hash labels, by name.
+func (h *harness) podRevisions() map[string]string {
+	h.t.Helper()
+	var pods corev1.PodList
+	if err := h.c.List(h.ctx, &pods, client.InNamespace(h.ns)); err != nil {
+		h.t.Fatalf("list pods: %v", err)
+	}
+	out := map[string]string{}
+	for _, p := range pods.Items {
+		out[p.Name] = p.Labels[appsv1.StatefulSetRevisionLabel]
+	}
+	return out
 }
 
 // loseVolume deletes pod demo-i and its claim, as a lost node does; the

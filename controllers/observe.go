@@ -135,7 +135,7 @@ func observation(p *pass) plan.Observation {
 		obs.Retention = plan.RetentionRetain
 	}
 	if p.sts != nil {
-		obs.StatefulSet = &plan.StatefulSet{Replicas: int(ptrOr(p.sts.Spec.Replicas, 1))}
+		obs.StatefulSet = &plan.StatefulSet{Replicas: int(ptrOr(p.sts.Spec.Replicas, 1)), UpdateRevision: p.sts.Status.UpdateRevision}
 	}
 	for _, pod := range p.pods {
 		ordinal := plan.ParseOrdinal(rc.Name, pod.Name)
@@ -149,6 +149,7 @@ func observation(p *pass) plan.Observation {
 			Pending:     pod.Status.Phase == corev1.PodPending,
 			Running:     podRunning(&pod),
 			Ready:       podReady(&pod),
+			Revision:    pod.Labels[appsv1.StatefulSetRevisionLabel],
 		}
 		if st := p.statuses[pod.Name]; st != nil {
 			op.Member = &plan.MemberStatus{

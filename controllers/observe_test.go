@@ -53,6 +53,11 @@ func pending(p *corev1.Pod) {
 
 func terminating(p *corev1.Pod) { p.DeletionTimestamp = ptrTo(metav1.Now()) }
 
+// revision labels the pod as created from StatefulSet revision rev.
+func revision(rev string) podOpt {
+	return func(p *corev1.Pod) { p.Labels = map[string]string{appsv1.StatefulSetRevisionLabel: rev} }
+}
+
 func testClaim(name string, del bool) corev1.PersistentVolumeClaim {
 	c := corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}
 	if del {
@@ -136,9 +141,10 @@ func TestObservation(t *testing.T) {
 		name: "pods, claims and the leader",
 		pass: &pass{
 			cluster: cluster(3, func(rc *raftv1.RaftCluster) { rc.Status.ClusterID = "c1" }),
-			sts:     &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptrTo(int32(3))}},
+			sts: &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptrTo(int32(3))},
+				Status: appsv1.StatefulSetStatus{UpdateRevision: "demo-rev2"}},
 			pods: []corev1.Pod{
-				testPod("demo-0"), testPod("demo-1", notReady), testPod("demo-2", pending), testPod("demo-3", terminating),
+				testPod("demo-0", revision("demo-rev1")), testPod("demo-1", notReady), testPod("demo-2", pending), testPod("demo-3", terminating),
 				testPod("other-0"), testPod("demo-x"),
 			},
 			claims: []corev1.PersistentVolumeClaim{
@@ -156,9 +162,9 @@ func TestObservation(t *testing.T) {
 		},
 		want: plan.Observation{
 			Name: "demo", Desired: 3, Retention: plan.RetentionDelete, ClusterID: 0xc1,
-			StatefulSet: &plan.StatefulSet{Replicas: 3},
+			StatefulSet: &plan.StatefulSet{Replicas: 3, UpdateRevision: "demo-rev2"},
 			Pods: []plan.Pod{
-				{Ordinal: 0, Name: "demo-0", Running: true, Ready: true,
+				{Ordinal: 0, Name: "demo-0", Running: true, Ready: true, Revision: "demo-rev1",
 					Member: &plan.MemberStatus{ID: 1, ClusterID: testClusterID, PeerAddress: "demo-0:2380", ClientAddress: "demo-0:2379"}},
 				{Ordinal: 1, Name: "demo-1", Running: true,
 					Member: &plan.MemberStatus{ID: 2, ClusterID: testClusterID, Removed: true, PeerAddress: "demo-1:2380", ClientAddress: "demo-1:2379"}},

@@ -495,7 +495,8 @@ func TestReplaceMemberWithLostVolume(t *testing.T) {
 
 // A change of the pod template (here the image) is written to the
 // StatefulSet without touching its replicas; with the OnDelete strategy the
-// running pods are not restarted by it.
+// running pods are not restarted by it (the operator restarts them once the
+// StatefulSet reports the new revision: TestRollingRestart).
 func TestSpecChangeUpdatesTemplate(t *testing.T) {
 	h := newHarness(t, ptrTo(int32(1)))
 	h.converge()
@@ -515,6 +516,119 @@ func TestSpecChangeUpdatesTemplate(t *testing.T) {
 	}
 	if got := h.cluster().Status.ObservedGeneration; got != rc.Generation {
 		t.Errorf("observedGeneration %d, want %d", got, rc.Generation)
+	}
+}
+
+// A change of the pod template (here spec.raft.electionTicks) restarts the
+// members one at a time, the leader last: each outdated follower's pod is
+// deleted once the one before is back and ready, leadership then moves off
+// the last outdated pod, which goes last. envtest has no StatefulSet
+// controller: the test plays it, reporting the new update revision and
+// re-creating each deleted pod from it on the same claim, so the member
+// comes back with its id and data.
+func TestRollingRestart(t *testing.T) {
+	h := newHarness(t, ptrTo(int32(3)))
+	h.revision = "demo-rev1"
+	h.converge()
+	h.setUpdateRevision("demo-rev1")
+	h.step(plan.Steady)
+	ids := map[string]uint64{}
+	claims := map[string]string{}
+	for _, name := range []string{"demo-0", "demo-1", "demo-2"} {
+		ids[name] = h.raft.idOf(name)
+		c := &corev1.PersistentVolumeClaim{}
+		h.get(c, "data-"+name)
+		claims[c.Name] = string(c.UID)
+	}
+	sts := &appsv1.StatefulSet{}
+	h.get(sts, "demo")
+	generation := sts.Generation
+
+	rc := h.cluster()
+	rc.Spec.Raft.ElectionTicks = 30
+	if err := h.c.Update(h.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	h.step(plan.Steady) // the template is written; no new revision reported yet
+	h.get(sts, "demo")
+	if c := sts.Spec.Template.Spec.Containers[0]; sts.Generation == generation || envOf(&c)["RAFTNODE_ELECTION_TICKS"].Value != "30" {
+		t.Fatalf("StatefulSet generation %d (was %d), election ticks %q: the template was not updated",
+			sts.Generation, generation, envOf(&c)["RAFTNODE_ELECTION_TICKS"].Value)
+	}
+	h.setUpdateRevision("demo-rev2")
+
+	upgrading := func(when string) {
+		t.Helper()
+		rc := h.cluster()
+		if rc.Status.Phase != raftv1.PhaseUpgrading || condition(rc, raftv1.ConditionProgressing) != "True/"+raftv1.ReasonRollingRestart {
+			t.Errorf("%s: phase %s, Progressing %s; want Upgrading, True/RollingRestart", when, rc.Status.Phase, condition(rc, raftv1.ConditionProgressing))
+		}
+		if got := condition(rc, raftv1.ConditionAvailable); got != availableTrue {
+			t.Errorf("%s: Available %s, want %s: a majority stays up", when, got, availableTrue)
+		}
+	}
+	restart := func(name string) {
+		t.Helper()
+		h.step(plan.RestartPod)
+		if e := h.lastEvents[0]; e.Reason != raftv1.ReasonRollingRestart || !strings.Contains(e.Note, "restarting "+name) {
+			t.Errorf("event %+v, want RollingRestart restarting %s", e, name)
+		}
+		upgrading("restarting " + name)
+		if err := h.c.Get(h.ctx, h.key(name), &corev1.Pod{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("pod %s not deleted: %v", name, err)
+		}
+	}
+	comeBack := func(name string) {
+		t.Helper()
+		h.kubelet() // its member stops; the StatefulSet re-creates the pod from the new revision
+		if got := h.raft.idOf(name); got != ids[name] {
+			t.Errorf("%s came back as member %x, want %x: a restart keeps the member", name, got, ids[name])
+		}
+	}
+
+	restart("demo-2")
+	h.step(plan.Wait) // one at a time: demo-2 is not back
+	upgrading("waiting for demo-2")
+	if c := h.cluster().Status.Condition(raftv1.ConditionProgressing); !strings.Contains(c.Message, "pod demo-2 does not exist") {
+		t.Errorf("Progressing message %q, want it to name demo-2", c.Message)
+	}
+	comeBack("demo-2")
+	restart("demo-1")
+	h.step(plan.Wait)
+	comeBack("demo-1")
+	h.step(plan.TransferLeadership) // only the leader's pod is outdated
+	upgrading("moving leadership off demo-0")
+	restart("demo-0")
+	h.step(plan.Wait)
+	comeBack("demo-0")
+	h.step(plan.Steady)
+
+	if got, want := h.raft.takeCalls(), []string{fmt.Sprintf("TransferLeadership %x", ids["demo-1"])}; !slices.Equal(got, want) {
+		t.Errorf("member calls %q, want %q: no membership change", got, want)
+	}
+	want := map[string]string{"demo-0": "demo-rev2", "demo-1": "demo-rev2", "demo-2": "demo-rev2"}
+	if got := h.podRevisions(); !reflect.DeepEqual(got, want) {
+		t.Errorf("pod revisions %v, want %v", got, want)
+	}
+	for name, uid := range claims {
+		c := &corev1.PersistentVolumeClaim{}
+		if h.get(c, name); string(c.UID) != uid || c.DeletionTimestamp != nil {
+			t.Errorf("claim %s replaced or deleted by a restart", name)
+		}
+	}
+	rc = h.cluster()
+	s := rc.Status
+	if s.Phase != raftv1.PhaseAvailable || s.Leader != "demo-1" || s.Replicas != 3 || s.ReadyReplicas != 3 || condition(rc, raftv1.ConditionAvailable) != availableTrue {
+		t.Errorf("status phase %s, leader %q, %d of %d ready, Available %s; want Available, demo-1, 3 of 3, %s",
+			s.Phase, s.Leader, s.ReadyReplicas, s.Replicas, condition(rc, raftv1.ConditionAvailable), availableTrue)
+	}
+	wantMembers := []string{
+		fmt.Sprintf("demo-0:%x:Follower:true", ids["demo-0"]),
+		fmt.Sprintf("demo-1:%x:Leader:true", ids["demo-1"]),
+		fmt.Sprintf("demo-2:%x:Follower:true", ids["demo-2"]),
+	}
+	if got := memberNamesRoles(rc); !slices.Equal(got, wantMembers) {
+		t.Errorf("members %v, want %v", got, wantMembers)
 	}
 }
 

@@ -109,6 +109,11 @@ func computeStatus(p *pass, reconcileErr error) {
 		s.Phase = raftv1.PhaseBootstrapping
 	case p.leader == nil:
 		s.Phase = raftv1.PhaseDegraded
+	case rollingRestart(p):
+		// Before Scaling: the leadership transfer before the leader's pod
+		// is restarted is part of the upgrade, and a restarted pod not
+		// ready yet is expected, not Degraded.
+		s.Phase = raftv1.PhaseUpgrading
 	case changing || int(s.Replicas) != desiredReplicas(rc) || (a.Kind != plan.Steady && a.Kind != plan.Wait):
 		s.Phase = raftv1.PhaseScaling
 	case degraded:
@@ -144,6 +149,8 @@ func progressReason(p *pass) string {
 		return raftv1.ReasonBootstrapping
 	case a.Kind == plan.Wait && p.leader == nil:
 		return raftv1.ReasonNoLeader
+	case rollingRestart(p):
+		return raftv1.ReasonRollingRestart
 	case a.Kind == plan.Wait && strings.Contains(a.Reason, "catching up"):
 		return raftv1.ReasonLearnerCatchingUp
 	case a.Kind == plan.Wait && voters > desired:
@@ -161,6 +168,21 @@ func progressReason(p *pass) string {
 		return raftv1.ReasonScalingUp
 	}
 	return stepReason(p)
+}
+
+// rollingRestart reports whether the pass is part of a rolling restart: it
+// restarts a pod, or, while the configuration is as specified and pods run
+// an older template, waits for a restarted pod or moves leadership off the
+// last one. Once the last outdated pod is deleted, waiting for it to come
+// back shows as any voter that is not ready.
+func rollingRestart(p *pass) bool {
+	switch p.action.Kind {
+	case plan.RestartPod:
+		return true
+	case plan.Wait, plan.TransferLeadership:
+		return plan.Upgrading(p.obs)
+	}
+	return false
 }
 
 func cond(t string, status bool, reason, msg string) metav1.Condition {

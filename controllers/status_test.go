@@ -32,14 +32,16 @@ type statusCase struct {
 	desired   int32
 	clusterID string
 	// before is the status the cluster had.
-	before   raftv1.RaftClusterStatus
-	sts      int32 // StatefulSet replicas; 0: none
-	pods     []corev1.Pod
-	statuses map[string]*serverpb.StatusResponse
-	leader   string // pod whose answer is the leader's
-	action   plan.Action
-	paused   bool
-	err      error
+	before raftv1.RaftClusterStatus
+	sts    int32 // StatefulSet replicas; 0: none
+	// updateRevision is the StatefulSet's status.updateRevision.
+	updateRevision string
+	pods           []corev1.Pod
+	statuses       map[string]*serverpb.StatusResponse
+	leader         string // pod whose answer is the leader's
+	action         plan.Action
+	paused         bool
+	err            error
 	// unobserved: the pass failed before observe completed.
 	unobserved bool
 
@@ -61,7 +63,7 @@ func (c statusCase) pass() *pass {
 	})
 	p := &pass{cluster: rc, pods: c.pods, statuses: c.statuses, action: c.action, paused: c.paused, observed: !c.unobserved}
 	if c.sts > 0 {
-		p.sts = &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptrTo(c.sts)}}
+		p.sts = &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptrTo(c.sts)}, Status: appsv1.StatefulSetStatus{UpdateRevision: c.updateRevision}}
 	}
 	if c.leader != "" {
 		p.leader = c.statuses[c.leader]
@@ -235,6 +237,48 @@ func TestComputeStatus(t *testing.T) {
 		wantConditions: conds(availableTrue, "True/"+raftv1.ReasonMembersNotReady, "True/"+raftv1.ReasonMembersNotReady, notChanging),
 		wantReplicas:   3, wantReady: 2, wantLeader: "demo-0",
 		wantMembers: []raftv1.MemberStatus{steadyMembers[0], steadyMembers[1], ms("demo-2", "3", raftv1.RoleFollower, false, 10)},
+	}, {
+		name:           "rolling restart: a follower's pod restarted",
+		desired:        3,
+		clusterID:      "c1",
+		sts:            3,
+		updateRevision: "rev2",
+		pods:           []corev1.Pod{testPod("demo-0", revision("rev1")), testPod("demo-1", revision("rev1")), testPod("demo-2", revision("rev1"))},
+		statuses:       steadyThree,
+		leader:         "demo-0",
+		action:         plan.Action{Kind: plan.RestartPod, Pods: []string{"demo-2"}, Ordinals: []int{2}},
+		wantPhase:      raftv1.PhaseUpgrading,
+		wantConditions: conds(availableTrue, notDegraded, "True/"+raftv1.ReasonRollingRestart, notChanging),
+		wantReplicas:   3, wantReady: 3, wantLeader: "demo-0",
+		wantMembers: steadyMembers,
+	}, {
+		name:           "rolling restart: waiting for the restarted pod is Upgrading, not Degraded",
+		desired:        3,
+		clusterID:      "c1",
+		sts:            3,
+		updateRevision: "rev2",
+		pods:           []corev1.Pod{testPod("demo-0", revision("rev1")), testPod("demo-1", revision("rev1")), testPod("demo-2", revision("rev2"), notReady)},
+		statuses:       steadyThree,
+		leader:         "demo-0",
+		action:         plan.Action{Kind: plan.Wait, Reason: "rolling restart to revision rev2 waits for every pod: pod demo-2 is not ready"},
+		wantPhase:      raftv1.PhaseUpgrading,
+		wantConditions: conds(availableTrue, "True/"+raftv1.ReasonMembersNotReady, "True/"+raftv1.ReasonRollingRestart, notChanging),
+		wantReplicas:   3, wantReady: 2, wantLeader: "demo-0",
+		wantMembers: []raftv1.MemberStatus{steadyMembers[0], steadyMembers[1], ms("demo-2", "3", raftv1.RoleFollower, false, 10)},
+	}, {
+		name:           "rolling restart: leadership moves off the last outdated pod",
+		desired:        3,
+		clusterID:      "c1",
+		sts:            3,
+		updateRevision: "rev2",
+		pods:           []corev1.Pod{testPod("demo-0", revision("rev1")), testPod("demo-1", revision("rev2")), testPod("demo-2", revision("rev2"))},
+		statuses:       steadyThree,
+		leader:         "demo-0",
+		action:         plan.Action{Kind: plan.TransferLeadership, TransferTo: 2, Ordinals: []int{1}},
+		wantPhase:      raftv1.PhaseUpgrading,
+		wantConditions: conds(availableTrue, notDegraded, "True/"+raftv1.ReasonRollingRestart, "True/"+raftv1.ReasonRollingRestart),
+		wantReplicas:   3, wantReady: 3, wantLeader: "demo-0",
+		wantMembers: steadyMembers,
 	}, {
 		name:           "a voter without a pod is listed",
 		desired:        3,

@@ -82,7 +82,7 @@ const (
 
 // ClusterPhase is a one-word summary of a RaftCluster's state for humans
 // (kubectl get). Automation should read the conditions instead.
-// +kubebuilder:validation:Enum=Pending;Bootstrapping;Available;Scaling;Degraded
+// +kubebuilder:validation:Enum=Pending;Bootstrapping;Available;Scaling;Upgrading;Degraded
 type ClusterPhase string
 
 // The phases of a RaftCluster.
@@ -95,6 +95,10 @@ const (
 	PhaseAvailable ClusterPhase = "Available"
 	// PhaseScaling: members are being added, removed or replaced.
 	PhaseScaling ClusterPhase = "Scaling"
+	// PhaseUpgrading: the pods are being restarted one at a time, the leader
+	// last, to apply a changed pod template (image, Raft settings,
+	// resources, pod overrides).
+	PhaseUpgrading ClusterPhase = "Upgrading"
 	// PhaseDegraded: some members are not ready or there is no leader.
 	PhaseDegraded ClusterPhase = "Degraded"
 )
@@ -395,8 +399,8 @@ type RaftClusterStatus struct {
 	// +optional
 	Members []MemberStatus `json:"members,omitempty"`
 
-	// One-word summary for humans: Pending, Bootstrapping, Available, Scaling
-	// or Degraded. Automation should read the conditions.
+	// One-word summary for humans: Pending, Bootstrapping, Available,
+	// Scaling, Upgrading or Degraded. Automation should read the conditions.
 	// +optional
 	Phase ClusterPhase `json:"phase,omitempty"`
 

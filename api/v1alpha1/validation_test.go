@@ -554,6 +554,16 @@ func TestStatusSubresourceIsSeparateFromSpec(t *testing.T) {
 			}
 		})
 	}
+
+	// Every phase the operator sets is in the schema's enum.
+	for _, phase := range []raftv1.ClusterPhase{raftv1.PhasePending, raftv1.PhaseBootstrapping, raftv1.PhaseAvailable,
+		raftv1.PhaseScaling, raftv1.PhaseUpgrading, raftv1.PhaseDegraded} {
+		rc := s.get(t, ns)
+		rc.Status.Phase = phase
+		if err := s.client.Status().Update(ctx, rc); err != nil {
+			t.Errorf("phase %s refused: %v", phase, err)
+		}
+	}
 }
 
 func mustJSON(t *testing.T, v any) string {

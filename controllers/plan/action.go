@@ -47,6 +47,10 @@ const (
 	// Claims first: pvc-protection keeps a claim until its pod is gone, and
 	// a pod re-created before the claim was marked would reuse the old data.
 	RecyclePod
+	// RestartPod deletes the pod Pods[0], whose revision is older than the
+	// StatefulSet's update revision: the StatefulSet re-creates it from the
+	// new template on the same claim, so the member keeps its id and data.
+	RestartPod
 )
 
 var kindNames = [...]string{
@@ -63,6 +67,7 @@ var kindNames = [...]string{
 	RemoveLearners:     "RemoveLearners",
 	DeleteClaims:       "DeleteClaims",
 	RecyclePod:         "RecyclePod",
+	RestartPod:         "RestartPod",
 }
 
 func (k Kind) String() string {
@@ -104,8 +109,8 @@ type Action struct {
 	TransferTo uint64
 	// Ordinals are the pod ordinals the action is about, for status.
 	Ordinals []int
-	// Pods are pod names to delete (RecyclePod) or the pod of the member
-	// being added (AddLearner).
+	// Pods are pod names to delete (RecyclePod, RestartPod) or the pod of
+	// the member being added (AddLearner).
 	Pods []string
 	// Claims are claim names to delete (DeleteClaims, RecyclePod).
 	Claims []string

@@ -12,6 +12,10 @@ const (
 	testName    = "demo"
 	testCluster = 0xc1
 	testCommit  = 1000
+	// oldRev is the pod template revision every pod starts on; newRev is
+	// the one a template change makes.
+	oldRev = "demo-7d4b9c"
+	newRev = "demo-5f6a8e"
 )
 
 func id(o int) uint64    { return uint64(0x100 + o) }
@@ -27,7 +31,7 @@ type opt func(*Observation)
 func cluster(n int, opts ...opt) Observation {
 	obs := Observation{
 		Name: testName, Desired: n, Retention: RetentionDelete, ClusterID: testCluster,
-		StatefulSet: &StatefulSet{Replicas: n},
+		StatefulSet: &StatefulSet{Replicas: n, UpdateRevision: oldRev},
 		Raft: &RaftStatus{ClusterID: testCluster, LeaderID: id(0), CommitIndex: testCommit,
 			Members: map[uint64]Member{}, Progress: map[uint64]Progress{}},
 	}
@@ -43,8 +47,10 @@ func cluster(n int, opts ...opt) Observation {
 	return obs
 }
 
-func desired(n int) opt    { return func(o *Observation) { o.Desired = n } }
-func sts(n int) opt        { return func(o *Observation) { o.StatefulSet = &StatefulSet{Replicas: n} } }
+func desired(n int) opt { return func(o *Observation) { o.Desired = n } }
+func sts(n int) opt {
+	return func(o *Observation) { o.StatefulSet = &StatefulSet{Replicas: n, UpdateRevision: oldRev} }
+}
 func noSTS() opt           { return func(o *Observation) { o.StatefulSet = nil } }
 func noLeader() opt        { return func(o *Observation) { o.Raft = nil } }
 func retain() opt          { return func(o *Observation) { o.Retention = RetentionRetain } }
@@ -55,7 +61,11 @@ func notBootstrapped() opt { return func(o *Observation) { o.ClusterID = 0 } }
 func withPod(ord int, mid uint64) opt {
 	return func(o *Observation) {
 		o.Pods = slices.DeleteFunc(o.Pods, func(p Pod) bool { return p.Ordinal == ord })
-		o.Pods = append(o.Pods, Pod{Ordinal: ord, Name: pod(ord), Running: true, Ready: true,
+		rev := oldRev
+		if o.StatefulSet != nil {
+			rev = o.StatefulSet.UpdateRevision
+		}
+		o.Pods = append(o.Pods, Pod{Ordinal: ord, Name: pod(ord), Running: true, Ready: true, Revision: rev,
 			Member: &MemberStatus{ID: mid, ClusterID: testCluster, PeerAddress: pod(ord) + ":2380", ClientAddress: pod(ord) + ":2379"}})
 	}
 }
@@ -208,6 +218,22 @@ func match(ord int, m uint64) opt {
 		o.Raft.Progress[id(ord)] = pr
 	}
 }
+
+// newTemplate: the pod template changed; the StatefulSet's update revision
+// is newRev while the pods run oldRev.
+func newTemplate() opt { return func(o *Observation) { o.StatefulSet.UpdateRevision = newRev } }
+
+// restarted: pods ords were re-created from the new template.
+func restarted(ords ...int) opt {
+	return func(o *Observation) {
+		for _, ord := range ords {
+			podOf(o, ord).Revision = newRev
+		}
+	}
+}
+
+// revision sets pod ord's revision label (empty: none).
+func revision(ord int, rev string) opt { return func(o *Observation) { podOf(o, ord).Revision = rev } }
 
 func pending(ord int) opt  { return func(o *Observation) { podOf(o, ord).Pending = true } }
 func notReady(ord int) opt { return func(o *Observation) { podOf(o, ord).Ready = false } }

@@ -70,10 +70,23 @@
 //     joint change that also removes the voters they replace (lost volume);
 //     again only if both halves keep a healthy majority. A voter that is
 //     down does not block this; a wanted pod not yet a learner does.
-//  13. With retention Delete, claims beyond both the StatefulSet and the
+//  13. Rolling restart: a wanted pod created from an older pod template
+//     than the StatefulSet's update revision (strategy OnDelete: a template
+//     change restarts nothing by itself) is deleted, one per pass, so the
+//     StatefulSet re-creates it from the new template on the same claim; the
+//     member keeps its id and data. Only when the configuration is settled
+//     (not joint, no learners, one voter on each wanted pod, the
+//     StatefulSet at spec.replicas) and every wanted pod is ready and every
+//     voter healthy and caught up, so the pod restarted last is back before
+//     the next goes. Followers first, highest ordinal first; the leader's
+//     pod last, after leadership moved to the healthy follower with the
+//     highest match index. Never when the other voters would lack a healthy
+//     majority, except with one or two voters, which have none to keep.
+//  14. With retention Delete, claims beyond both the StatefulSet and the
 //     spec, without a pod and of no member, are deleted.
-//  14. Otherwise Steady, or Wait with the reasons of the blocked steps and of
-//     every voter that is not healthy: Steady means as specified and healthy.
+//  15. Otherwise Steady, or Wait with the reasons of the blocked steps and of
+//     every voter that is not healthy: Steady means as specified, healthy,
+//     and every wanted pod on the update revision.
 //
 // MinAvailable gives the PodDisruptionBudget for the voters as observed.
 package plan

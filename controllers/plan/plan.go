@@ -48,6 +48,7 @@ var steps = []step{
 	(*view).fitStatefulSet,
 	(*view).addLearner,
 	(*view).promote,
+	(*view).rollingRestart,
 	(*view).deleteClaims,
 	(*view).unhealthyVoters,
 }

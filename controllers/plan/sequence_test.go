@@ -15,11 +15,23 @@ import (
 // to the world.
 type event struct {
 	want Kind
+	// on, when set, are the ordinals the action must be about.
+	on   []int
 	do   func(*world)
 	name string
 }
 
 func expect(k Kind) event { return event{want: k} }
+
+// expectOn is expect, also checking the action's ordinals: the pod
+// restarted, the new leader.
+func expectOn(k Kind, ordinals ...int) event { return event{want: k, on: ordinals} }
+
+// changeTemplate changes the pod template (image, Raft settings): a new
+// StatefulSet update revision, which restarts no pod by itself.
+func changeTemplate() event {
+	return event{do: func(w *world) { w.revision++; w.stsRevision = w.revision }, name: "pod template changed"}
+}
 
 func scale(n int) event {
 	return event{do: func(w *world) { w.desired = n }, name: fmt.Sprintf("spec.replicas=%d", n)}
@@ -108,6 +120,18 @@ func TestScripts(t *testing.T) {
 		{"a learner's pod loses its volume before promotion", slices.Concat(bootstrapTo(3), []event{scale(5),
 			expect(SetReplicas), expect(AddLearner), expect(AddLearner), loseVolume(4),
 			expect(RemoveLearners), expect(AddLearner), expect(PromoteLearners), expect(LeaveJoint)})},
+		{"rolling restart of 3: followers from the highest ordinal, then the leader after a transfer", slices.Concat(bootstrapTo(3), []event{
+			changeTemplate(), expectOn(RestartPod, 2), expectOn(RestartPod, 1), expectOn(TransferLeadership, 1), expectOn(RestartPod, 0)})},
+		{"rolling restart of 5 led by pod 2", slices.Concat(bootstrapTo(5), []event{setLeader(2), changeTemplate(),
+			expectOn(RestartPod, 4), expectOn(RestartPod, 3), expectOn(RestartPod, 1), expectOn(RestartPod, 0),
+			expectOn(TransferLeadership, 0), expectOn(RestartPod, 2)})},
+		{"rolling restart of 1: the only voter goes down and comes back", slices.Concat(bootstrapTo(1), []event{
+			changeTemplate(), expectOn(RestartPod, 0)})},
+		{"rolling restart waits for the restarted pod", slices.Concat(bootstrapTo(3), []event{changeTemplate(), expectOn(RestartPod, 2),
+			holdDown(2), expect(Wait), expect(Wait), release(2), expectOn(RestartPod, 1), expectOn(TransferLeadership, 1), expectOn(RestartPod, 0)})},
+		{"template changed during a scale-up: scale first, then restart", slices.Concat(bootstrapTo(3), []event{changeTemplate(), scale(5),
+			expect(SetReplicas), expect(AddLearner), expect(AddLearner), expect(PromoteLearners), expect(LeaveJoint),
+			expectOn(RestartPod, 2), expectOn(RestartPod, 1), expectOn(TransferLeadership, 1), expectOn(RestartPod, 0)})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +167,8 @@ func TestScripts(t *testing.T) {
 				}
 				if a := next(e.want == Wait); a.Kind != e.want {
 					fail("got %v, want %v", a.Kind, e.want)
+				} else if e.on != nil && !slices.Equal(a.Ordinals, e.on) {
+					fail("got %v on %v, want on %v", a.Kind, a.Ordinals, e.on)
 				}
 			}
 			if a := next(false); a.Kind != Steady || !w.converged() {

@@ -43,6 +43,8 @@ type simPod struct {
 	running     bool
 	terminating bool
 	answers     bool // answered Status this step
+	// revision is the pod template revision the pod was created from.
+	revision int
 }
 
 type simClaim struct {
@@ -77,9 +79,16 @@ type world struct {
 
 	stsExists bool
 	replicas  int
-	pods      map[int]*simPod
-	claims    map[int]*simClaim
-	held      map[int]bool // pods kept from running (scripts)
+	// revision is the pod template's revision, bumped by a template change;
+	// stsRevision is the update revision the StatefulSet controller has
+	// caught up to, and gives the pods it creates.
+	revision, stsRevision int
+	// restarting are the ordinals whose pods the planner restarted and that
+	// are not ready again yet.
+	restarting map[int]bool
+	pods       map[int]*simPod
+	claims     map[int]*simClaim
+	held       map[int]bool // pods kept from running (scripts)
 
 	cluster                    uint64
 	voters, outgoing, learners map[uint64]bool
@@ -95,6 +104,10 @@ type world struct {
 
 type simStats struct {
 	scenarios, steps, refused int
+	// templateChanges, restarts and restartTransfers count pod template
+	// changes, the pods the planner restarted, and the leadership transfers
+	// it made to restart the leader's pod.
+	templateChanges, restarts, restartTransfers int
 	// stuckPods counts pods created on a claim being deleted.
 	stuckPods   int
 	kinds       map[Kind]int
@@ -105,7 +118,8 @@ func newWorld(seed uint64, stats *simStats) *world {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	w := &world{rng: rng, seed: seed, chaos: true, stats: stats,
 		desired: 1 + rng.IntN(MaxReplicas), retention: RetentionDelete, autoLeave: rng.IntN(2) == 0,
-		pods: map[int]*simPod{}, claims: map[int]*simClaim{}, held: map[int]bool{}}
+		pods: map[int]*simPod{}, claims: map[int]*simClaim{}, held: map[int]bool{},
+		revision: 1, stsRevision: 1, restarting: map[int]bool{}}
 	if rng.IntN(4) == 0 {
 		w.retention = RetentionRetain
 	}
@@ -174,12 +188,15 @@ func (w *world) quorum(f func(uint64) bool) bool {
 func (w *world) observe() Observation {
 	obs := Observation{Name: testName, Desired: w.desired, Retention: w.retention, ClusterID: w.recorded}
 	if w.stsExists {
-		obs.StatefulSet = &StatefulSet{Replicas: w.replicas}
+		obs.StatefulSet = &StatefulSet{Replicas: w.replicas, UpdateRevision: revisionName(w.stsRevision)}
+		if w.chaos && w.rng.IntN(20) == 0 {
+			obs.StatefulSet.UpdateRevision = "" // not reported yet
+		}
 	}
 	for _, o := range slices.Sorted(maps.Keys(w.pods)) {
 		p := w.pods[o]
 		p.answers = p.running && !p.terminating && (!w.chaos || w.rng.IntN(20) != 0)
-		pod := Pod{Ordinal: o, Name: pod(o), Terminating: p.terminating, Pending: p.pending, Running: p.running}
+		pod := Pod{Ordinal: o, Name: pod(o), Terminating: p.terminating, Pending: p.pending, Running: p.running, Revision: revisionName(p.revision)}
 		if id := w.runningID(o); id != 0 {
 			v := w.claims[o].vol
 			pod.Ready = w.inConfig(id) && !v.removed && w.leader != 0
@@ -257,6 +274,8 @@ func (w *world) apply(a Action, obs Observation) {
 		w.transferee = a.TransferTo
 	case RecyclePod:
 		w.recycle(a)
+	case RestartPod:
+		w.restart(a)
 	case DeleteClaims:
 		for _, name := range a.Claims {
 			o := ParseOrdinal("data-"+testName, name)
@@ -292,6 +311,51 @@ func (w *world) recycle(a Action) {
 	if p := w.pods[o]; p != nil {
 		p.terminating = true
 	}
+}
+
+func revisionName(r int) string { return fmt.Sprintf("%s-r%d", testName, r) }
+
+// restart deletes a pod for a rolling restart, checking that it is safe:
+// an outdated pod of a voter in a settled configuration, not the leader's
+// (unless it is the only voter), no other restarted pod still not ready,
+// and a healthy majority among the other voters (unless there are only one
+// or two).
+func (w *world) restart(a Action) {
+	o := a.Ordinals[0]
+	p := w.pods[o]
+	if p == nil || p.terminating {
+		w.fatalf("%v: no pod %d to restart", a, o)
+	}
+	if p.revision == w.stsRevision {
+		w.fatalf("%v: pod %d is on the update revision already", a, o)
+	}
+	// A change the leader accepted but has not applied is invisible to the
+	// planner (it may be pending here): the configuration as applied is
+	// what must be settled.
+	id := w.runningID(o)
+	if !w.voters[id] || len(w.outgoing) > 0 || len(w.learners) > 0 {
+		w.fatalf("%v: pod %d runs %x, not a voter of a settled configuration", a, o, id)
+	}
+	if id == w.leader && len(w.voters) > 1 {
+		w.fatalf("%v: restarts the leader's pod while it leads", a)
+	}
+	for other := range w.restarting {
+		if other != o && other < w.desired && !w.ready(other) {
+			w.fatalf("%v: pod %d, restarted before, is not ready yet", a, other)
+		}
+	}
+	if n := len(w.voters); n > 2 && count(w.voters, func(v uint64) bool { return v != id && w.healthy(v) }) < Majority(n) {
+		w.fatalf("%v: the other voters lack a healthy majority", a)
+	}
+	p.terminating = true
+	w.restarting[o] = true
+	w.stats.restarts++
+}
+
+// ready: pod o runs a healthy member, as its readiness would say.
+func (w *world) ready(o int) bool {
+	id := w.runningID(o)
+	return id != 0 && w.healthy(id)
 }
 
 // propose hands a membership change to the leader, which refuses it while
@@ -474,9 +538,21 @@ func (w *world) advance() {
 	if w.chaos && w.chance(4) {
 		w.desired = 1 + w.rng.IntN(MaxReplicas)
 	}
+	if w.chaos && w.chance(3) {
+		w.revision++
+		w.stats.templateChanges++
+	}
+	for o := range w.restarting {
+		if o >= w.desired || w.ready(o) {
+			delete(w.restarting, o)
+		}
+	}
 }
 
 func (w *world) statefulSetController() {
+	if w.stsExists && w.stsRevision != w.revision && w.chance(50) {
+		w.stsRevision = w.revision
+	}
 	for _, o := range slices.Sorted(maps.Keys(w.pods)) {
 		p := w.pods[o]
 		switch {
@@ -495,7 +571,7 @@ func (w *world) statefulSetController() {
 	}
 	for o := range w.replicas {
 		if w.pods[o] == nil && w.chance(50) {
-			w.pods[o] = &simPod{pending: w.claims[o] != nil && w.claims[o].terminating}
+			w.pods[o] = &simPod{pending: w.claims[o] != nil && w.claims[o].terminating, revision: w.stsRevision}
 			if w.pods[o].pending {
 				w.stats.stuckPods++
 			}
@@ -612,6 +688,11 @@ func (w *world) checkSteady(a Action, obs Observation) {
 	if r == nil || r.Joint() || len(r.Learners) > 0 || obs.StatefulSet == nil || obs.StatefulSet.Replicas != w.desired {
 		w.fatalf("Steady on %+v", obs)
 	}
+	for _, p := range obs.Pods {
+		if p.Ordinal < w.desired && p.Revision != obs.StatefulSet.UpdateRevision && obs.StatefulSet.UpdateRevision != "" {
+			w.fatalf("Steady with pod %d on revision %s, not %s", p.Ordinal, p.Revision, obs.StatefulSet.UpdateRevision)
+		}
+	}
 	var ords []int
 	for _, id := range r.Voters {
 		if !w.healthy(id) {
@@ -632,11 +713,11 @@ func (w *world) checkSteady(a Action, obs Observation) {
 // claims.
 func (w *world) converged() bool {
 	if w.recorded == 0 || w.pending != nil || len(w.outgoing) > 0 || len(w.learners) > 0 ||
-		len(w.voters) != w.desired || w.replicas != w.desired || len(w.pods) != w.desired {
+		len(w.voters) != w.desired || w.replicas != w.desired || len(w.pods) != w.desired || w.stsRevision != w.revision {
 		return false
 	}
 	for o := range w.desired {
-		if id := w.runningID(o); id == 0 || !w.voters[id] {
+		if id := w.runningID(o); id == 0 || !w.voters[id] || w.pods[o].revision != w.revision {
 			return false
 		}
 	}
@@ -691,6 +772,9 @@ func (w *world) runStep() Action {
 	}
 	w.stats.steps++
 	w.stats.kinds[a.Kind]++
+	if a.Kind == TransferLeadership && strings.HasPrefix(a.Reason, "rolling restart") {
+		w.stats.restartTransfers++
+	}
 	w.checkSteady(a, obs)
 	w.apply(a, obs)
 	w.invariants()
@@ -763,14 +847,14 @@ func TestSimulation(t *testing.T) {
 		stats.scenarios++
 	}
 	var kinds []string
-	for k := Steady; k <= RecyclePod; k++ {
+	for k := Steady; k <= RestartPod; k++ {
 		kinds = append(kinds, fmt.Sprintf("%v=%d", k, stats.kinds[k]))
 		if stats.kinds[k] == 0 && *simSeed == 0 {
 			t.Errorf("no scenario planned %v", k)
 		}
 	}
-	t.Logf("%d scenarios, %d steps, %d changes refused as pending, %d pods created on a claim being deleted, slowest convergence %d steps; actions: %s",
-		stats.scenarios, stats.steps, stats.refused, stats.stuckPods, stats.maxConverge, strings.Join(kinds, " "))
+	t.Logf("%d scenarios, %d steps, %d changes refused as pending, %d pods created on a claim being deleted, %d template changes, %d pods restarted, %d leadership transfers for a restart, slowest convergence %d steps; actions: %s",
+		stats.scenarios, stats.steps, stats.refused, stats.stuckPods, stats.templateChanges, stats.restarts, stats.restartTransfers, stats.maxConverge, strings.Join(kinds, " "))
 }
 
 // cloneObservation copies obs deeply, to check that Next leaves it alone.

@@ -48,6 +48,11 @@ func (o Observation) Bootstrapped() bool { return o.ClusterID != 0 }
 type StatefulSet struct {
 	// Replicas is spec.replicas of the StatefulSet (not the pods that run).
 	Replicas int
+	// UpdateRevision is status.updateRevision: the revision of the current
+	// pod template, which the StatefulSet gives the pods it creates. Empty
+	// until the StatefulSet controller reported it; then no pod counts as
+	// outdated.
+	UpdateRevision string
 }
 
 // Pod is one pod of the StatefulSet.
@@ -65,6 +70,11 @@ type Pod struct {
 	// Ready is the pod's readiness: its /readyz says it is in the
 	// configuration, knows a leader and is caught up.
 	Ready bool
+	// Revision is the pod template revision the pod was created from (its
+	// controller-revision-hash label); empty when unknown. A pod whose
+	// revision differs from the StatefulSet's UpdateRevision is outdated:
+	// with the OnDelete strategy only deleting it applies the new template.
+	Revision string
 	// Member is what the pod's own admin Status said; nil when it did not
 	// answer.
 	Member *MemberStatus
