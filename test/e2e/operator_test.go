@@ -114,6 +114,10 @@ func TestOperator(t *testing.T) {
 		e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=3")
 		waitCluster(ctx, t, c, "Available with 3 voters", available(3))
 		e.waitGone(ctx, t, 3, 4)
+
+		// A template change restarts the members one at a time, the
+		// leader last (after a transfer), under writes.
+		e.rollingRestart(ctx, t, c)
 	}
 
 	// 7. No acknowledged write lost; the history linearizable.
@@ -326,32 +330,30 @@ func (e *env) managerRestarts(ctx context.Context, t *testing.T) int32 {
 // at the end), two more put, get and compare-and-swap a few shared keys;
 // every operation is recorded for the linearizability check.
 type workload struct {
+	e      *env
 	rec    *linearizability.Recorder
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	c      *client.Client
 
 	mu    sync.Mutex
 	acked map[string]string // unique key -> value, acknowledged puts
+	// c reaches pods 0..2 at the addresses in endpoints; a pod re-created
+	// (rolling restart) has a new address, so c is replaced when they change.
+	c         *client.Client
+	endpoints []string
+	retired   []*client.Client
+	checked   time.Time
 }
 
-// startWorkload writes through pods 0..2, the members that stay throughout.
+// startWorkload writes through pods 0..2, the members that stay throughout
+// (test processes cannot resolve the cluster's DNS names, so pod IPs).
 func startWorkload(ctx context.Context, t *testing.T, e *env) *workload {
 	t.Helper()
-	var endpoints []string
-	for i := range 3 {
-		p, err := e.client.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", clusterName, i), metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		endpoints = append(endpoints, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(clientPort)))
-	}
-	c, err := client.New(ctx, client.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second})
-	if err != nil {
+	wctx, cancel := context.WithCancel(ctx)
+	w := &workload{e: e, rec: linearizability.NewRecorder(), cancel: cancel, acked: map[string]string{}}
+	if err := w.refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	w := &workload{rec: linearizability.NewRecorder(), cancel: cancel, c: c, acked: map[string]string{}}
 	w.wg.Go(func() { w.uniqueWrites(wctx) })
 	for s := range 2 {
 		w.wg.Go(func() { w.shared(wctx, s) })
@@ -359,13 +361,59 @@ func startWorkload(ctx context.Context, t *testing.T, e *env) *workload {
 	return w
 }
 
+// refresh points the client at pods 0..2's current addresses, at most once a
+// second; the replaced client is closed at the end (calls may be in flight).
+func (w *workload) refresh(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if time.Since(w.checked) < time.Second {
+		return nil
+	}
+	w.checked = time.Now()
+	var endpoints []string
+	for i := range 3 {
+		p, err := w.e.client.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", clusterName, i), metav1.GetOptions{})
+		if err != nil || p.Status.PodIP == "" {
+			continue
+		}
+		endpoints = append(endpoints, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(clientPort)))
+	}
+	if len(endpoints) == 0 || slices.Equal(endpoints, w.endpoints) {
+		return nil
+	}
+	c, err := client.New(ctx, client.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	if w.c != nil {
+		w.retired = append(w.retired, w.c)
+	}
+	w.c, w.endpoints = c, endpoints
+	return nil
+}
+
+func (w *workload) client() *client.Client {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.c
+}
+
+// send sends in, and after a request that reached no member looks for new
+// pod addresses.
+func (w *workload) send(ctx context.Context, in linearizability.Input) (linearizability.Output, linearizability.Outcome, string) {
+	out, outcome, err := linearizability.Send(ctx, w.client(), in)
+	if outcome == linearizability.NotApplied && ctx.Err() == nil {
+		_ = w.refresh(ctx)
+	}
+	return out, outcome, errString(err)
+}
+
 func (w *workload) uniqueWrites(ctx context.Context) {
 	s := w.rec.Session()
 	for i := 0; ctx.Err() == nil; i++ {
 		in := linearizability.Input{Kind: linearizability.OpPut, Key: fmt.Sprintf("unique-%06d", i), Value: fmt.Sprintf("v%d", i)}
 		_, outcome := s.Do(in, func() (linearizability.Output, linearizability.Outcome, string) {
-			out, outcome, err := linearizability.Send(ctx, w.c, in)
-			return out, outcome, errString(err)
+			return w.send(ctx, in)
 		})
 		if outcome == linearizability.Completed {
 			w.mu.Lock()
@@ -388,11 +436,7 @@ func (w *workload) shared(ctx context.Context, session int) {
 			in = linearizability.Input{Kind: linearizability.OpCAS, Key: key, ExpectedValue: fmt.Sprintf("s%d-%d", session, i-2), Value: fmt.Sprintf("s%d-%d-cas", session, i)}
 		}
 		s.Do(in, func() (linearizability.Output, linearizability.Outcome, string) {
-			out, outcome, err := linearizability.Send(ctx, w.c, in)
-			if ctx.Err() != nil && outcome == linearizability.NotApplied {
-				return out, outcome, "cancelled"
-			}
-			return out, outcome, errString(err)
+			return w.send(ctx, in)
 		})
 		pause(ctx, 30*time.Millisecond)
 	}
@@ -404,10 +448,18 @@ func (w *workload) stopAndCheck(ctx context.Context, t *testing.T) {
 	t.Helper()
 	w.cancel()
 	w.wg.Wait()
-	defer func() { _ = w.c.Close() }()
 	w.mu.Lock()
+	w.checked = time.Time{}
 	acked := w.acked
 	w.mu.Unlock()
+	if err := w.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range append(w.retired, w.c) {
+			_ = c.Close()
+		}
+	}()
 	st := w.rec.Stats()
 	t.Logf("workload: %d completed, %d unknown outcome, %d not applied; %d unique writes acknowledged",
 		st.Completed, st.Unknown, st.NotApplied, len(acked))
@@ -416,7 +468,7 @@ func (w *workload) stopAndCheck(ctx context.Context, t *testing.T) {
 	}
 	lost := 0
 	for key, want := range acked {
-		kv, found, err := w.c.Get(ctx, []byte(key))
+		kv, found, err := w.client().Get(ctx, []byte(key))
 		if err != nil {
 			t.Fatalf("read back %s: %v", key, err)
 		}
@@ -446,5 +498,75 @@ func pause(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
+	}
+}
+
+// rollingRestart changes spec.raft.snapshotEntries and waits until every pod
+// was re-created, checking on the way that at most one pod is not ready at a
+// time and, from the manager's log, that no pod was restarted while its
+// member led.
+func (e *env) rollingRestart(ctx context.Context, t *testing.T, c ctrlclient.Client) {
+	t.Helper()
+	start := time.Now()
+	before := waitCluster(ctx, t, c, "Available with 3 voters", available(3))
+	idOf := map[string]string{}
+	for _, m := range before.Status.Members {
+		idOf[m.Name] = m.ID
+	}
+	oldUID := map[string]string{}
+	for i := range 3 {
+		p, err := e.client.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", clusterName, i), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldUID[p.Name] = string(p.UID)
+	}
+	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"raft":{"snapshotEntries":5000}}}`)
+	maxDown := 0
+	waitFor(ctx, t, "every pod restarted on the new template", func(ctx context.Context) (bool, error) {
+		restarted, down := 0, 0
+		for name, uid := range oldUID {
+			p, err := e.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				down++
+				continue
+			}
+			if string(p.UID) != uid {
+				restarted++
+			}
+			if !podReady(p) || p.DeletionTimestamp != nil {
+				down++
+			}
+		}
+		maxDown = max(maxDown, down)
+		rc := &raftv1.RaftCluster{}
+		if err := c.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: clusterName}, rc); err != nil {
+			return false, err
+		}
+		return restarted == 3 && available(3)(rc), nil
+	})
+	t.Logf("rolling restart of 3 members: %v, at most %d pod(s) down at once", time.Since(start).Round(100*time.Millisecond), maxDown)
+	if maxDown > 1 {
+		t.Errorf("%d pods were down at once during the rolling restart", maxDown)
+	}
+	restarts := 0
+	for line := range strings.SplitSeq(e.managerLog(ctx, t), "\n") {
+		var entry struct {
+			Msg    string `json:"msg"`
+			Action string `json:"action"`
+			Leader string `json:"leader"`
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "step" || !strings.HasPrefix(entry.Action, "RestartPod") {
+			continue
+		}
+		restarts++
+		for name, id := range idOf {
+			if strings.Contains(entry.Action, "pods=["+name+"]") && id == entry.Leader {
+				t.Errorf("%s was restarted while its member %s led: %s", name, id, line)
+			}
+		}
+	}
+	if restarts < 3 {
+		t.Errorf("the manager logged %d RestartPod steps, want 3", restarts)
 	}
 }
