@@ -3,8 +3,11 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +34,13 @@ func (r *RaftClusterReconciler) act(ctx context.Context, p *pass) error {
 	log.FromContext(ctx).Info("step", "action", a.String(), "leader", formatID(p.leader.GetHeader().GetLeaderId()))
 	r.failpoint("before-" + a.Kind.String())
 	if err := r.perform(ctx, p); err != nil {
+		if busy(err) {
+			// Not a failure: the leader is finishing another change (or
+			// changing hands); the next pass observes and plans again.
+			log.FromContext(ctx).Info("step deferred", "action", a.String(), "reason", err.Error())
+			p.action = plan.Action{Kind: plan.Wait, Reason: fmt.Sprintf("%s deferred: %v", a.Kind, err)}
+			return nil
+		}
 		r.event(p, corev1.EventTypeWarning, fmt.Sprintf("%s failed: %v", a.Kind, err))
 		return fmt.Errorf("%s: %w", a, err)
 	}
@@ -206,4 +216,19 @@ func eventReason(k plan.Kind) string {
 		return raftv1.ReasonRollingRestart
 	}
 	return raftv1.ReasonCreatingObjects
+}
+
+// busy reports a membership call the cluster refused for now without
+// failing: a configuration change not yet applied or still joint
+// (FailedPrecondition), or a proposal the leader dropped (NOT_PROPOSED, e.g.
+// during an election or a leadership transfer).
+func busy(err error) bool {
+	if serverpb.HasReason(err, serverpb.ReasonNotProposed) {
+		return true
+	}
+	if status.Code(err) != codes.FailedPrecondition {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "unapplied configuration change") || strings.Contains(msg, "joint configuration")
 }

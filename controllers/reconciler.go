@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -34,6 +35,7 @@ import (
 const (
 	requeueChanging = 2 * time.Second
 	requeueSteady   = 30 * time.Second
+	requeueConflict = 200 * time.Millisecond
 )
 
 // RaftClusterReconciler reconciles RaftClusters.
@@ -65,7 +67,7 @@ type RaftClusterReconciler struct {
 // Reconcile fetches the cluster, keeps its objects in shape, observes the
 // members and takes one step; status is written on the way out, whatever
 // happened.
-func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	rc := &raftv1.RaftCluster{}
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -76,6 +78,13 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	p := &pass{cluster: rc, paused: rc.Annotations[raftv1.AnnotationPaused] == "true"}
 	defer p.close()
 	defer func() { err = errors.Join(err, r.writeStatus(ctx, p, err)) }()
+	// An object changed since the cache saw it: not a failure, look again
+	// soon (runs before the status is written, so it reports no error).
+	defer func() {
+		if apierrors.IsConflict(err) {
+			res, err = ctrl.Result{RequeueAfter: requeueConflict}, nil
+		}
+	}()
 
 	if !p.paused {
 		if err := r.ensureObjects(ctx, p); err != nil {
