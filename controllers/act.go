@@ -38,13 +38,16 @@ func (r *RaftClusterReconciler) act(ctx context.Context, p *pass) error {
 			// Not a failure: the leader is finishing another change (or
 			// changing hands); the next pass observes and plans again.
 			log.FromContext(ctx).Info("step deferred", "action", a.String(), "reason", err.Error())
+			r.Metrics.step(a.Kind.String(), stepDeferred)
 			p.action = plan.Action{Kind: plan.Wait, Reason: fmt.Sprintf("%s deferred: %v", a.Kind, err)}
 			return nil
 		}
 		r.event(p, corev1.EventTypeWarning, fmt.Sprintf("%s failed: %v", a.Kind, err))
+		r.Metrics.step(a.Kind.String(), stepFailed)
 		return fmt.Errorf("%s: %w", a, err)
 	}
 	r.event(p, corev1.EventTypeNormal, a.String())
+	r.Metrics.step(a.Kind.String(), stepDone)
 	r.failpoint("after-" + a.Kind.String())
 	return nil
 }

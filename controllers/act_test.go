@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -31,4 +33,26 @@ func TestBusy(t *testing.T) {
 			t.Errorf("%s: busy(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
 	}
+}
+
+func TestMetricsCountSteps(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.step("AddLearner", stepDone)
+	m.step("AddLearner", stepDone)
+	m.step("PromoteLearners", stepDeferred)
+	if got := testutil.ToFloat64(m.steps.WithLabelValues("AddLearner", stepDone)); got != 2 {
+		t.Errorf("AddLearner done = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.steps.WithLabelValues("PromoteLearners", stepDeferred)); got != 1 {
+		t.Errorf("PromoteLearners deferred = %v, want 1", got)
+	}
+	if _, err := NewMetrics(reg); err == nil {
+		t.Error("registering the metrics twice succeeded")
+	}
+	var none *Metrics
+	none.step("AddLearner", stepDone) // a reconciler without metrics counts nothing
 }

@@ -47,6 +47,8 @@ type RaftClusterReconciler struct {
 	// Members opens a client of a cluster's members; NewMemberClient in
 	// production.
 	Members ClientFactory
+	// Metrics counts steps; nil counts nothing.
+	Metrics *Metrics
 	// Settings are the operator-wide defaults.
 	Settings Settings
 	// Failpoint, when set, is called with "before-KIND" and "after-KIND"

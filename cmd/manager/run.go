@@ -19,6 +19,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
@@ -75,7 +76,12 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	metrics, err := controllers.NewMetrics(ctrlmetrics.Registry)
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
 	r := &controllers.RaftClusterReconciler{
+		Metrics:  metrics,
 		Client:   mgr.GetClient(),
 		Scheme:   scheme,
 		Recorder: mgr.GetEventRecorder("raftkube-operator"),
