@@ -52,8 +52,24 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		kubeletLog:  filepath.Join(root, "kubelet.log"),
 		mountPoints: filepath.Join(root, "mnt"),
 	}
+	// Mount points the pods need on the host (the service-account volume,
+	// the operator's data dir): the kubelet creates them and must remove
+	// what it created.
+	created := map[string]bool{}
+	for _, dir := range []string{"/var/run/secrets", "/var/lib/raftnode"} {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			created[dir] = true
+		}
+	}
 	// Runs last: after the kubelet and the control plane were stopped.
-	t.Cleanup(func() { checkGone(t, root, e.kubeletDir) })
+	t.Cleanup(func() {
+		checkGone(t, root, e.kubeletDir)
+		for dir := range created {
+			if _, err := os.Stat(dir); err == nil {
+				t.Errorf("mount point %s left on the host after teardown", dir)
+			}
+		}
+	})
 
 	up := exec.CommandContext(ctx, filepath.Join(buildDir, "localkube"), "up", "--detach",
 		"--bin", filepath.Join(repoRoot, "bin"), "--state", e.controlDir, "--grace", "5s")

@@ -183,6 +183,11 @@ func New(cfg Config) (*Kubelet, error) {
 
 // Run runs the kubelet until ctx ends or it fails.
 func (k *Kubelet) Run(ctx context.Context) error {
+	defer func() {
+		if k.Provider != nil {
+			k.Provider.Shutdown()
+		}
+	}()
 	if k.network != nil {
 		if err := k.network.Setup(ctx); err != nil {
 			return err

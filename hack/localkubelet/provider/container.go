@@ -105,6 +105,8 @@ func (p *Provider) runOnce(ps *podState, cs *containerState) (time.Duration, Exi
 		return 0, ExitStatus{}, err
 	}
 	defer spec.Log.Close()
+	// The previous instance's output ends here; this one's starts (logs.go).
+	logStart := ps.endLogInstance(cs, spec.Log)
 	proc, err := p.cfg.Runner.Start(spec)
 	if err != nil {
 		now := timeNow()
@@ -122,6 +124,7 @@ func (p *Provider) runOnce(ps *podState, cs *containerState) (time.Duration, Exi
 	cs.instance++
 	instance := cs.instance
 	cs.containerID = fmt.Sprintf("local://%s_%s_%s_%d", ps.pod.Namespace, ps.pod.Name, cs.spec.Name, proc.Pid())
+	cs.logStartLocked(cs.containerID, logStart)
 	cs.state = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}}
 	cs.ready = cs.spec.ReadinessProbe == nil && cs.spec.StartupProbe == nil
 	cs.started = cs.spec.StartupProbe == nil

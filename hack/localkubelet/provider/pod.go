@@ -82,6 +82,8 @@ type containerState struct {
 	// instance counts process starts, so a probe of an old instance cannot
 	// change the state of a newer one.
 	instance int
+	// logs locates the newest instances' output in the log file (logs.go).
+	logs logHistory
 }
 
 func newPodState(pod *corev1.Pod, ip netip.Addr, dir, hostIP string) *podState {

@@ -98,7 +98,7 @@ type Provider struct {
 // New returns a provider; it creates cfg.StateDir.
 func New(cfg Config) (*Provider, error) {
 	if cfg.Runner == nil {
-		cfg.Runner = ExecRunner{}
+		cfg.Runner = &ExecRunner{}
 	}
 	if cfg.IPAM == nil {
 		return nil, fmt.Errorf("provider config: no IPAM")
@@ -119,6 +119,14 @@ func New(cfg Config) (*Provider, error) {
 }
 
 func podKey(namespace, name string) string { return namespace + "/" + name }
+
+// Shutdown is called when the kubelet stops: a runner with host state of its
+// own (ExecRunner's mount points) removes it.
+func (p *Provider) Shutdown() {
+	if s, ok := p.cfg.Runner.(interface{ Shutdown() }); ok {
+		s.Shutdown()
+	}
+}
 
 // NotifyPods implements node.PodNotifier.
 func (p *Provider) NotifyPods(_ context.Context, cb func(*corev1.Pod)) {
@@ -347,22 +355,15 @@ func (p *Provider) forget(ps *podState) {
 	}
 }
 
-// GetContainerLogs implements nodeutil.Provider: it serves the container's
-// log file (all restarts appended), honouring Tail and LimitBytes.
-func (p *Provider) GetContainerLogs(_ context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
+// GetContainerLogs implements nodeutil.Provider: it serves the output of
+// the container's current instance, or with Previous of its last terminated
+// one, honouring Tail, LimitBytes and Follow (logs.go).
+func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
 	ps := p.lookup(namespace, podName)
 	if ps == nil {
 		return nil, errdefs.NotFoundf("pod %s/%s not found", namespace, podName)
 	}
-	data, err := os.ReadFile(ps.logPath(containerName))
-	if err != nil {
-		return nil, errdefs.NotFoundf("logs of %s/%s/%s: %v", namespace, podName, containerName, err)
-	}
-	data = tailLines(data, opts.Tail)
-	if opts.LimitBytes > 0 && len(data) > opts.LimitBytes {
-		data = data[:opts.LimitBytes]
-	}
-	return io.NopCloser(bytesReader(data)), nil
+	return ps.containerLogs(ctx, containerName, opts)
 }
 
 // PodIP returns the address given to a pod, for tests and tools.

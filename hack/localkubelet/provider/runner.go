@@ -31,16 +31,13 @@ type ProcessSpec struct {
 }
 
 // mountScript is the shell run inside the new mount namespace: it makes
-// each bind mount (creating missing directory mount points), then execs the
-// program, which sh receives as "$@". unshare has already made the
+// each bind mount (ExecRunner has created the directory mount points), then
+// execs the program, which sh receives as "$@". unshare has already made the
 // namespace's mounts private, so nothing propagates back to the host.
 func mountScript(mounts []Mount) string {
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	for _, m := range mounts {
-		if fi, err := os.Stat(m.Source); err == nil && fi.IsDir() {
-			fmt.Fprintf(&b, "mkdir -p -- %s\n", shellQuote(m.Target))
-		}
 		fmt.Fprintf(&b, "mount --bind -- %s %s\n", shellQuote(m.Source), shellQuote(m.Target))
 		if m.ReadOnly {
 			fmt.Fprintf(&b, "mount -o remount,bind,ro -- %s\n", shellQuote(m.Target))
@@ -78,11 +75,26 @@ type Runner interface {
 }
 
 // ExecRunner runs each container as a host process in its own process group,
-// so that signals reach the programs it forks too.
-type ExecRunner struct{}
+// so that signals reach the programs it forks too. Its zero value is ready.
+type ExecRunner struct {
+	mountPoints mountPoints
+}
 
 // Start implements Runner.
-func (ExecRunner) Start(spec ProcessSpec) (Process, error) {
+func (r *ExecRunner) Start(spec ProcessSpec) (Process, error) {
+	var held []string
+	if len(spec.Mounts) > 0 {
+		var targets []string
+		for _, m := range spec.Mounts {
+			if fi, err := os.Stat(m.Source); err == nil && fi.IsDir() {
+				targets = append(targets, m.Target)
+			}
+		}
+		var err error
+		if held, err = r.mountPoints.acquire(targets); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(spec.Path, spec.Args...)
 	if len(spec.Mounts) > 0 {
 		args := append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", mountScript(spec.Mounts), "sh", spec.Path}, spec.Args...)
@@ -102,13 +114,20 @@ func (ExecRunner) Start(spec ProcessSpec) (Process, error) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: spec.GID, NoSetGroups: true}
 	}
 	if err := cmd.Start(); err != nil {
+		r.mountPoints.release(held)
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
-	return &execProcess{cmd: cmd}, nil
+	return &execProcess{cmd: cmd, release: func() { r.mountPoints.release(held) }}, nil
 }
+
+// Shutdown removes the mount points the runner created: the kubelet is
+// stopping, and the processes that used them die with it.
+func (r *ExecRunner) Shutdown() { r.mountPoints.releaseAll() }
 
 type execProcess struct {
 	cmd *exec.Cmd
+	// release gives up the process's mount points once it has exited.
+	release func()
 }
 
 func (p *execProcess) Pid() int { return p.cmd.Process.Pid }
@@ -124,6 +143,7 @@ func (p *execProcess) Signal(sig syscall.Signal) error {
 
 func (p *execProcess) Wait() ExitStatus {
 	err := p.cmd.Wait()
+	p.release()
 	if err == nil {
 		return ExitStatus{}
 	}

@@ -233,7 +233,6 @@ func TestMountScript(t *testing.T) {
 		{Source: dir + "/missing-file", Target: "/etc/hosts", ReadOnly: true},
 	})
 	want := "set -e\n" +
-		"mkdir -p -- '/data/it'\\''s'\n" +
 		"mount --bind -- '" + dir + "' '/data/it'\\''s'\n" +
 		"mount --bind -- '" + dir + "/missing-file' '/etc/hosts'\n" +
 		"mount -o remount,bind,ro -- '/etc/hosts'\n" +
