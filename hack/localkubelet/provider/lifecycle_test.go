@@ -287,7 +287,11 @@ func TestReadinessProbes(t *testing.T) {
 func TestCrashRestartsWithBackoff(t *testing.T) {
 	e := newEnv(t)
 	e.create(pod("crash", "echo started; exit 3"))
-	got := e.waitFor("crash", "3 restarts", func(p *corev1.Pod) bool { return main0(p).RestartCount >= 3 })
+	// Between restarts, in back-off: a snapshot taken while an instance runs
+	// would rightly be Ready (no readiness probe) for a moment.
+	got := e.waitFor("crash", "3 restarts, waiting in back-off", func(p *corev1.Pod) bool {
+		return main0(p).RestartCount >= 3 && main0(p).State.Waiting != nil
+	})
 	cs := main0(got)
 	if got.Status.Phase != corev1.PodRunning {
 		t.Errorf("phase %s, want Running while restarting", got.Status.Phase)
