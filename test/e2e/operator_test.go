@@ -18,6 +18,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -75,6 +76,7 @@ func TestOperator(t *testing.T) {
 	e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=5")
 	waitCluster(ctx, t, c, "Available with 5 voters", available(5))
 	t.Logf("scale 3 -> 5: %v", time.Since(start).Round(100*time.Millisecond))
+	e.waitBudget(ctx, t, 3)
 	if !e.jointSeen(ctx, t, 5) {
 		t.Errorf("no member logged a joint configuration reaching 5 voters")
 	}
@@ -86,6 +88,8 @@ func TestOperator(t *testing.T) {
 	e.waitGone(ctx, t, 3, 4)
 	t.Logf("scale 5 -> 3 (pods and claims gone): %v", time.Since(start).Round(100*time.Millisecond))
 	e.checkLeaderNeverRemoved(ctx, t)
+	e.waitBudget(ctx, t, 2)
+	e.checkEvictions(ctx, t)
 
 	if *allScenarios {
 		// 5. 3 -> 5, and back to 3 before the learners are promoted.
@@ -569,4 +573,46 @@ func (e *env) rollingRestart(ctx context.Context, t *testing.T, c ctrlclient.Cli
 	if restarts < 3 {
 		t.Errorf("the manager logged %d RestartPod steps, want 3", restarts)
 	}
+}
+
+// waitBudget waits until the cluster's PodDisruptionBudget keeps minAvailable
+// pods: a majority of the current voters.
+func (e *env) waitBudget(ctx context.Context, t *testing.T, minAvailable int) {
+	t.Helper()
+	waitFor(ctx, t, fmt.Sprintf("PodDisruptionBudget minAvailable=%d", minAvailable), func(ctx context.Context) (bool, error) {
+		pdb, err := e.client.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, clusterName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != minAvailable {
+			return false, fmt.Errorf("minAvailable %v", pdb.Spec.MinAvailable)
+		}
+		return pdb.Status.ObservedGeneration == pdb.Generation, nil
+	})
+}
+
+// checkEvictions drains like `kubectl drain` would, through the eviction
+// API: with 3 voters one pod may go, a second is refused while the first is
+// away, and the evicted member comes back.
+func (e *env) checkEvictions(ctx context.Context, t *testing.T) {
+	t.Helper()
+	evict := func(name string) error {
+		return e.client.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+	}
+	waitFor(ctx, t, "the budget to allow one disruption", func(ctx context.Context) (bool, error) {
+		pdb, err := e.client.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, clusterName, metav1.GetOptions{})
+		return err == nil && pdb.Status.DisruptionsAllowed == 1, err
+	})
+	first := fmt.Sprintf("%s-2", clusterName)
+	if err := evict(first); err != nil {
+		t.Fatalf("evict %s with all 3 voters ready: %v", first, err)
+	}
+	second := fmt.Sprintf("%s-1", clusterName)
+	if err := evict(second); !apierrors.IsTooManyRequests(err) {
+		t.Errorf("evict %s while %s is away: %v, want 429 Too Many Requests from the budget", second, first, err)
+	}
+	waitFor(ctx, t, first+" back and Ready", func(ctx context.Context) (bool, error) {
+		p, err := e.client.CoreV1().Pods(ns).Get(ctx, first, metav1.GetOptions{})
+		return err == nil && p.DeletionTimestamp == nil && podReady(p), err
+	})
 }
