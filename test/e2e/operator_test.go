@@ -122,6 +122,10 @@ func TestOperator(t *testing.T) {
 		// A template change restarts the members one at a time, the
 		// leader last (after a transfer), under writes.
 		e.rollingRestart(ctx, t, c)
+
+		// Two managers: the one holding the lease is deleted, the other
+		// takes over and scales the cluster.
+		e.managerFailover(ctx, t, c)
 	}
 
 	// 7. No acknowledged write lost; the history linearizable.
@@ -528,10 +532,19 @@ func (e *env) rollingRestart(ctx context.Context, t *testing.T, c ctrlclient.Cli
 	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"raft":{"snapshotEntries":5000}}}`)
 	maxDown := 0
 	waitFor(ctx, t, "every pod restarted on the new template", func(ctx context.Context) (bool, error) {
+		// One List: a consistent view of all three pods at one moment.
+		pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
+		if err != nil {
+			return false, err
+		}
+		byName := map[string]*corev1.Pod{}
+		for i := range pods.Items {
+			byName[pods.Items[i].Name] = &pods.Items[i]
+		}
 		restarted, down := 0, 0
 		for name, uid := range oldUID {
-			p, err := e.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
+			p, ok := byName[name]
+			if !ok {
 				down++
 				continue
 			}
@@ -615,4 +628,41 @@ func (e *env) checkEvictions(ctx context.Context, t *testing.T) {
 		p, err := e.client.CoreV1().Pods(ns).Get(ctx, first, metav1.GetOptions{})
 		return err == nil && p.DeletionTimestamp == nil && podReady(p), err
 	})
+}
+
+// managerFailover runs two manager replicas, deletes the one holding the
+// leader-election Lease, and checks that the other takes the lease and
+// carries out a scale 3 -> 5 -> 3.
+func (e *env) managerFailover(ctx context.Context, t *testing.T, c ctrlclient.Client) {
+	t.Helper()
+	start := time.Now()
+	e.tool(ctx, t, "helm", "upgrade", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
+		"--namespace", operatorNS, "--reuse-values", "--set", "replicaCount=2", "--wait", "--timeout", "3m")
+	holder := func(ctx context.Context) (string, error) {
+		l, err := e.client.CoordinationV1().Leases(operatorNS).Get(ctx, "raftkube-operator.raftkube.io", metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return "", err
+		}
+		pod, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
+		return pod, nil
+	}
+	var leader string
+	waitFor(ctx, t, "a manager holding the lease", func(ctx context.Context) (bool, error) {
+		var err error
+		leader, err = holder(ctx)
+		return leader != "", err
+	})
+	if err := e.client.CoreV1().Pods(operatorNS).Delete(ctx, leader, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete the leading manager %s: %v", leader, err)
+	}
+	waitFor(ctx, t, "another manager holding the lease", func(ctx context.Context) (bool, error) {
+		h, err := holder(ctx)
+		return h != "" && h != leader, err
+	})
+	t.Logf("manager failover (2 replicas, leader %s deleted): %v", leader, time.Since(start).Round(100*time.Millisecond))
+	e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=5")
+	waitCluster(ctx, t, c, "Available with 5 voters under the new manager", available(5))
+	e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=3")
+	waitCluster(ctx, t, c, "Available with 3 voters under the new manager", available(3))
+	e.waitGone(ctx, t, 3, 4)
 }

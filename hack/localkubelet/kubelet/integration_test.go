@@ -130,6 +130,7 @@ func TestAgainstRealControlPlane(t *testing.T) {
 	script := `echo "hello from $POD_NAME"; getent hosts web-0.web.default.svc.cluster.local || true
 if [ -d ` + dataDir + ` ]; then cat ` + dataDir + `/boots 2>/dev/null || true; echo "boot of $POD_NAME" >> ` + dataDir + `/boots; fi
 echo "sa: $(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace) $(wc -c < /var/run/secrets/kubernetes.io/serviceaccount/token)"
+echo "uts hostname: $(cat /proc/sys/kernel/hostname)"
 bash -c 'echo "$POD_NAME" >/dev/tcp/127.0.0.1/` + sources.port + `' || echo "could not report to the test"
 exec ` + server + ` "$POD_IP:8080"`
 	sts := &appsv1.StatefulSet{
@@ -180,7 +181,9 @@ exec ` + server + ` "$POD_IP:8080"`
 		}
 		// With mount namespaces, web-1 resolved web-0 by its DNS name and
 		// found its service-account namespace and token (TokenRequest).
+		// It runs in a UTS namespace of its own, named after the pod.
 		return strings.Contains(string(raw), "web-0.web.default.svc.cluster.local") &&
+			strings.Contains(string(raw), "uts hostname: web-1\n") &&
 			strings.Contains(string(raw), "sa: default ") && !strings.Contains(string(raw), "sa: default 0")
 	})
 	if os.Geteuid() != 0 {

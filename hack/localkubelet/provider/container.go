@@ -242,7 +242,7 @@ func (p *Provider) processSpec(ps *podState, cs *containerState) (ProcessSpec, e
 		}
 		mounts = append(mounts, vm...)
 	}
-	return ProcessSpec{Path: path, Args: args, Env: env, Dir: ps.dir, Log: logFile, Mounts: mounts, GID: ps.gid}, nil
+	return ProcessSpec{Path: path, Args: args, Env: env, Dir: ps.dir, Log: logFile, Mounts: mounts, Hostname: podHostname(pod), GID: ps.gid}, nil
 }
 
 // commandLine builds the program and argv[1:]. The image's binary is the

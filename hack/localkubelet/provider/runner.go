@@ -25,18 +25,24 @@ type ProcessSpec struct {
 	// Mounts are bind mounts made in a mount namespace of the process's
 	// own (the pod's /etc/hosts, its volumes); none means no namespace.
 	Mounts []Mount
+	// Hostname, with Mounts, is set in a UTS namespace of the process's own,
+	// so the program's os.Hostname() is its pod's, as in a real pod.
+	Hostname string
 	// GID, when not 0, is the group id the process runs with (its user
 	// stays the kubelet's): PodNetwork labels the pod's sockets with it.
 	GID uint32
 }
 
-// mountScript is the shell run inside the new mount namespace: it makes
-// each bind mount (ExecRunner has created the directory mount points), then
+// mountScript is the shell run inside the new mount and UTS namespaces: it
+// sets the hostname, makes each bind mount (ExecRunner has created the directory mount points), then
 // execs the program, which sh receives as "$@". unshare has already made the
 // namespace's mounts private, so nothing propagates back to the host.
-func mountScript(mounts []Mount) string {
+func mountScript(hostname string, mounts []Mount) string {
 	var b strings.Builder
 	b.WriteString("set -e\n")
+	if hostname != "" {
+		fmt.Fprintf(&b, "printf '%%s' %s > /proc/sys/kernel/hostname\n", shellQuote(hostname))
+	}
 	for _, m := range mounts {
 		fmt.Fprintf(&b, "mount --bind -- %s %s\n", shellQuote(m.Source), shellQuote(m.Target))
 		if m.ReadOnly {
@@ -97,7 +103,7 @@ func (r *ExecRunner) Start(spec ProcessSpec) (Process, error) {
 	}
 	cmd := exec.Command(spec.Path, spec.Args...)
 	if len(spec.Mounts) > 0 {
-		args := append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", mountScript(spec.Mounts), "sh", spec.Path}, spec.Args...)
+		args := append([]string{"--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", mountScript(spec.Hostname, spec.Mounts), "sh", spec.Path}, spec.Args...)
 		cmd = exec.Command("unshare", args...)
 	}
 	cmd.Env = spec.Env

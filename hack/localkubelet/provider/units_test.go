@@ -228,11 +228,12 @@ func TestTailLines(t *testing.T) {
 
 func TestMountScript(t *testing.T) {
 	dir := t.TempDir()
-	got := mountScript([]Mount{
+	got := mountScript("web-0", []Mount{
 		{Source: dir, Target: "/data/it's"},
 		{Source: dir + "/missing-file", Target: "/etc/hosts", ReadOnly: true},
 	})
 	want := "set -e\n" +
+		"printf '%s' 'web-0' > /proc/sys/kernel/hostname\n" +
 		"mount --bind -- '" + dir + "' '/data/it'\\''s'\n" +
 		"mount --bind -- '" + dir + "/missing-file' '/etc/hosts'\n" +
 		"mount -o remount,bind,ro -- '/etc/hosts'\n" +
