@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
 // options are the node's command-line settings. Every flag has an environment
@@ -23,6 +25,8 @@ type options struct {
 	advertiseClient string
 	listenHTTP      string
 	enablePprof     bool
+	peerTLS         tlsconfig.Files
+	clientTLS       tlsconfig.Files
 	bootstrap       bool
 	bootstrapMember string
 	tickInterval    time.Duration
@@ -48,6 +52,12 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.advertiseClient, "advertise-client", "", "address clients reach this member at (default: --listen-client)")
 	fs.StringVar(&o.listenHTTP, "listen-http", "", "address to serve /healthz, /readyz and /metrics on (default: none)")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "serve Go profiles under /debug/pprof/ on --listen-http")
+	fs.StringVar(&o.peerTLS.CertFile, "peer-cert-file", "", "PEM certificate of the peer port, also presented to other members (enables peer mutual TLS)")
+	fs.StringVar(&o.peerTLS.KeyFile, "peer-key-file", "", "PEM private key of --peer-cert-file")
+	fs.StringVar(&o.peerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "PEM CA bundle other members' certificates must chain to (required with --peer-cert-file)")
+	fs.StringVar(&o.clientTLS.CertFile, "client-cert-file", "", "PEM certificate of the client port (enables client TLS)")
+	fs.StringVar(&o.clientTLS.KeyFile, "client-key-file", "", "PEM private key of --client-cert-file")
+	fs.StringVar(&o.clientTLS.TrustedCAFile, "client-trusted-ca-file", "", "PEM CA bundle client certificates must chain to; when set, clients must present one (mutual TLS)")
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
 	fs.StringVar(&o.bootstrapMember, "bootstrap-member", "", "act as --bootstrap when --name equals this (so every pod of a StatefulSet can share one setting; empty: never)")
 	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
@@ -117,11 +127,34 @@ func (o *options) complete() error {
 	if o.maxRequestBytes <= 0 {
 		return fmt.Errorf("--max-request-bytes must be positive, got %d", o.maxRequestBytes)
 	}
+	if err := checkTLSFlags("peer", o.peerTLS, true); err != nil {
+		return err
+	}
+	if err := checkTLSFlags("client", o.clientTLS, false); err != nil {
+		return err
+	}
 	if _, err := o.level(); err != nil {
 		return err
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return fmt.Errorf("--log-format must be text or json, got %q", o.logFormat)
+	}
+	return nil
+}
+
+// checkTLSFlags reports a --<port>-cert-file without its key or the other way
+// round, and a trusted CA without a certificate (or, when needCA, a
+// certificate without a trusted CA). The files themselves are read at start.
+func checkTLSFlags(port string, f tlsconfig.Files, needCA bool) error {
+	switch {
+	case f.CertFile != "" && f.KeyFile == "":
+		return fmt.Errorf("--%s-cert-file needs --%s-key-file", port, port)
+	case f.KeyFile != "" && f.CertFile == "":
+		return fmt.Errorf("--%s-key-file needs --%s-cert-file", port, port)
+	case f.TrustedCAFile != "" && f.CertFile == "":
+		return fmt.Errorf("--%s-trusted-ca-file needs --%s-cert-file and --%s-key-file", port, port, port)
+	case needCA && f.CertFile != "" && f.TrustedCAFile == "":
+		return fmt.Errorf("--%s-cert-file needs --%s-trusted-ca-file: members authenticate each other", port, port)
 	}
 	return nil
 }

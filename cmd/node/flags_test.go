@@ -1,9 +1,12 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -31,6 +34,36 @@ func TestParseOptionsEnvironmentAndFlags(t *testing.T) {
 	}
 	if o.advertisePeer != "demo-0.demo-peer.ns.svc.cluster.local:2380" || o.advertiseClient != o.listenClient {
 		t.Errorf("advertise addresses %q %q", o.advertisePeer, o.advertiseClient)
+	}
+}
+
+func TestParseOptionsTLS(t *testing.T) {
+	env := envOf(map[string]string{
+		"RAFTNODE_DATA_DIR":             "d",
+		"RAFTNODE_PEER_CERT_FILE":       "peer.pem",
+		"RAFTNODE_PEER_KEY_FILE":        "peer-key.pem",
+		"RAFTNODE_PEER_TRUSTED_CA_FILE": "peer-ca.pem",
+		"RAFTNODE_CLIENT_CERT_FILE":     "client.pem",
+		"RAFTNODE_CLIENT_KEY_FILE":      "client-key.pem",
+	})
+	o, err := parseOptions([]string{"--client-trusted-ca-file", "client-ca.pem"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPeer := tlsconfig.Files{CertFile: "peer.pem", KeyFile: "peer-key.pem", TrustedCAFile: "peer-ca.pem"}
+	wantClient := tlsconfig.Files{CertFile: "client.pem", KeyFile: "client-key.pem", TrustedCAFile: "client-ca.pem"}
+	if o.peerTLS != wantPeer || o.clientTLS != wantClient {
+		t.Errorf("peer TLS %+v client TLS %+v, want %+v and %+v", o.peerTLS, o.clientTLS, wantPeer, wantClient)
+	}
+}
+
+func TestRunFailsOnUnreadableCertificate(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.pem")
+	err := run([]string{"--data-dir", filepath.Join(dir, "data"), "--listen-peer", "127.0.0.1:0", "--listen-client", "127.0.0.1:0",
+		"--client-cert-file", missing, "--client-key-file", missing})
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("err = %v, want one naming %s", err, missing)
 	}
 }
 
@@ -71,6 +104,11 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"pprof without http", []string{"--data-dir", "d", "--enable-pprof"}, nil, "--listen-http"},
 		{"extra args", []string{"--data-dir", "d", "extra"}, nil, "unexpected arguments"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
+		{"peer cert without key", []string{"--data-dir", "d", "--peer-cert-file", "c.pem", "--peer-trusted-ca-file", "ca.pem"}, nil, "--peer-key-file"},
+		{"peer key without cert", []string{"--data-dir", "d", "--peer-key-file", "k.pem"}, nil, "--peer-cert-file"},
+		{"peer without CA", []string{"--data-dir", "d", "--peer-cert-file", "c.pem", "--peer-key-file", "k.pem"}, nil, "--peer-trusted-ca-file"},
+		{"client key without cert", nil, map[string]string{"RAFTNODE_DATA_DIR": "d", "RAFTNODE_CLIENT_KEY_FILE": "k.pem"}, "--client-cert-file"},
+		{"client CA without cert", []string{"--data-dir", "d", "--client-trusted-ca-file", "ca.pem"}, nil, "--client-cert-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,6 +36,8 @@ func run(args []string) error {
 		ClientAdvertiseAddr: o.advertiseClient,
 		HTTPListenAddr:      o.listenHTTP,
 		EnablePprof:         o.enablePprof,
+		PeerTLS:             o.peerTLS,
+		ClientTLS:           o.clientTLS,
 		Bootstrap:           o.bootstrap,
 		TickInterval:        o.tickInterval,
 		ElectionTicks:       o.electionTicks,

@@ -10,6 +10,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftkube/raftkube/raftnode/client/clienttest"
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
+	"github.com/raftkube/raftkube/raftnode/tlsconfig/tlstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -201,5 +203,38 @@ func TestSummarize(t *testing.T) {
 	}
 	if s.Throughput != 1000 {
 		t.Errorf("throughput = %v", s.Throughput)
+	}
+}
+
+func TestTLSFlags(t *testing.T) {
+	ca := tlstest.NewCA(t, "ca")
+	srv, err := tlsconfig.ServerConfig(ca.Issue("server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := clienttest.StartTLS(t, 1, srv).Endpoints()
+	cli := ca.Issue("raftctl")
+	mustRun(t, eps, "--cacert", ca.CertFile, "--cert", cli.CertFile, "--key", cli.KeyFile, "put", "k", "v")
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{name: "no client certificate", args: []string{"--cacert", ca.CertFile}},
+		{name: "plaintext"},
+		{name: "cert without key", args: []string{"--cacert", ca.CertFile, "--cert", cli.CertFile}, want: "--cert needs --key"},
+		{name: "unreadable CA", args: []string{"--cacert", cli.CertFile + ".missing"}, want: cli.CertFile + ".missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := raftctl(t, eps, append(tt.args, "--dial-timeout", "500ms", "get", "k")...)
+			if code == 0 || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d stderr %q, want a failure mentioning %q", code, errOut, tt.want)
+			}
+		})
+	}
+	out := mustRun(t, eps, "--insecure-skip-tls-verify", "--cert", cli.CertFile, "--key", cli.KeyFile, "get", "k", "-o", "json")
+	if kv := decode[keyValue](t, out); kv.Key != "k" || kv.Value != "v" {
+		t.Fatalf("get with --insecure-skip-tls-verify = %q", out)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftkube/raftkube/raftnode/client"
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
 const defaultEndpoints = "127.0.0.1:2379"
@@ -21,7 +24,11 @@ type app struct {
 	dialTimeout    time.Duration
 	commandTimeout time.Duration
 	output         string
-	out, errOut    io.Writer
+	// tls are the --cacert, --cert and --key files; skipVerify accepts any
+	// server certificate.
+	tls         tlsconfig.Files
+	skipVerify  bool
+	out, errOut io.Writer
 }
 
 // run executes raftctl with args and returns the exit code: 0 on success, 1
@@ -61,6 +68,10 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	f.DurationVar(&a.dialTimeout, "dial-timeout", 2*time.Second, "how long to wait for a connection to one member")
 	f.DurationVar(&a.commandTimeout, "command-timeout", 5*time.Second, "how long the whole command may take")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	f.StringVar(&a.tls.TrustedCAFile, "cacert", os.Getenv("RAFTCTL_CACERT"), "verify members' certificates with this PEM CA bundle; enables TLS (env RAFTCTL_CACERT)")
+	f.StringVar(&a.tls.CertFile, "cert", os.Getenv("RAFTCTL_CERT"), "PEM client certificate for members that require one; enables TLS (env RAFTCTL_CERT)")
+	f.StringVar(&a.tls.KeyFile, "key", os.Getenv("RAFTCTL_KEY"), "PEM private key of --cert (env RAFTCTL_KEY)")
+	f.BoolVar(&a.skipVerify, "insecure-skip-tls-verify", false, "use TLS but accept any member certificate (for testing only)")
 	root.AddCommand(
 		a.putCommand(), a.getCommand(), a.delCommand(), a.rangeCommand(), a.casCommand(),
 		a.memberCommand(), a.statusCommand(), a.transferLeaderCommand(), a.snapshotCommand(),
@@ -90,10 +101,34 @@ func (a *app) withClientTimeout(cmd *cobra.Command, timeout time.Duration, fn fu
 			eps = append(eps, ep)
 		}
 	}
-	c, err := client.New(ctx, client.Config{Endpoints: eps, DialTimeout: a.dialTimeout})
+	tlsConf, err := a.tlsConfig()
+	if err != nil {
+		return err
+	}
+	c, err := client.New(ctx, client.Config{Endpoints: eps, DialTimeout: a.dialTimeout, TLS: tlsConf})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	return fn(ctx, c)
+}
+
+// tlsConfig is the client's TLS configuration: nil (plaintext) unless a TLS
+// flag is set.
+func (a *app) tlsConfig() (*tls.Config, error) {
+	if a.tls.Empty() && !a.skipVerify {
+		return nil, nil
+	}
+	switch {
+	case a.tls.CertFile != "" && a.tls.KeyFile == "":
+		return nil, errors.New("--cert needs --key")
+	case a.tls.KeyFile != "" && a.tls.CertFile == "":
+		return nil, errors.New("--key needs --cert")
+	}
+	cfg, err := tlsconfig.ClientConfig(a.tls)
+	if err != nil {
+		return nil, err
+	}
+	cfg.InsecureSkipVerify = a.skipVerify
+	return cfg, nil
 }

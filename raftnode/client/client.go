@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
@@ -28,7 +30,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger receives retries and leader changes at debug level. Default: discard.
 	Logger *slog.Logger
-	// DialOptions are passed to grpc.NewClient. Default: insecure credentials.
+	// TLS, when set, secures every connection with it (transport credentials
+	// made by credentials.NewTLS; the server name defaults to the endpoint's
+	// host). Nil: plaintext, unless DialOptions carry credentials.
+	TLS *tls.Config
+	// DialOptions are passed to grpc.NewClient, after the credentials TLS
+	// makes. Default: insecure credentials.
 	DialOptions []grpc.DialOption
 	// MaxReadAttempts bounds the attempts of one read, and of a write the
 	// cluster did not propose (serverpb.ReasonNotProposed). Default 3 ×
@@ -46,7 +53,10 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if len(c.DialOptions) == 0 {
+	switch {
+	case c.TLS != nil:
+		c.DialOptions = append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(c.TLS))}, c.DialOptions...)
+	case len(c.DialOptions) == 0:
 		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
 	if c.MaxReadAttempts <= 0 {

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/raftkube/raftkube/raftnode/client/clienttest"
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
+	"github.com/raftkube/raftkube/raftnode/tlsconfig/tlstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -322,5 +325,38 @@ func TestClosed(t *testing.T) {
 	c.Close()
 	if _, err := c.Put(ctx(t), []byte("k"), []byte("v")); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Put after Close err = %v", err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "ca")
+	srv, err := tlsconfig.ServerConfig(ca.Issue("server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := clienttest.StartTLS(t, 1, srv)
+	tests := []struct {
+		name string
+		tls  *tls.Config
+		ok   bool
+	}{
+		{name: "client certificate of the CA", tls: tlstest.ClientConfig(t, ca, ca.Issue("client")), ok: true},
+		{name: "no client certificate", tls: tlstest.ClientConfig(t, ca, tlsconfig.Files{})},
+		{name: "server of an unknown CA", tls: tlstest.ClientConfig(t, tlstest.NewCA(t, "other"), ca.Issue("client2"))},
+		{name: "plaintext"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := client.New(context.Background(), client.Config{Endpoints: cl.Endpoints(), TLS: tt.tls,
+				DialTimeout: time.Second, MaxReadAttempts: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, _, err = c.Get(ctx(t), []byte("k"))
+			if (err == nil) != tt.ok {
+				t.Fatalf("Get err = %v, want ok %v", err, tt.ok)
+			}
+		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
@@ -203,7 +202,7 @@ func forwardToLeader[R any](ctx context.Context, s *Server, leader uint64, call 
 	if !ok || m.ClientAddress == "" {
 		return zero, notProposed("not the leader, and the leader %x has no known client address", leader)
 	}
-	conn, err := grpc.NewClient(m.ClientAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(m.ClientAddress, grpc.WithTransportCredentials(s.creds.clientDial))
 	if err != nil {
 		return zero, notProposed("forward to leader %x at %s: %v", leader, m.ClientAddress, err)
 	}

@@ -47,10 +47,11 @@ func kvError(err error) error {
 
 func (s *Server) setupGRPC() {
 	s.peerGRPC = grpc.NewServer(append(s.in.ServerOptions(),
+		grpc.Creds(s.creds.peerServe),
 		grpc.ChainStreamInterceptor(s.clusterGate),
 		grpc.MaxRecvMsgSize(transport.DefaultMaxMessageBytes+64<<10))...)
 	s.in.Register(s.peerGRPC)
-	s.clientGRPC = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes),
+	s.clientGRPC = grpc.NewServer(grpc.Creds(s.creds.clientServe), grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes),
 		grpc.ChainUnaryInterceptor(s.refuseIfRemoved))
 	serverpb.RegisterKVServer(s.clientGRPC, &kvService{s: s})
 	serverpb.RegisterAdminServer(s.clientGRPC, &adminService{s: s})

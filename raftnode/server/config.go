@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
 // Defaults of the zero fields of Config.
@@ -46,6 +48,20 @@ type Config struct {
 	// endpoint (Handler still works for embedding).
 	HTTPListenAddr string
 	HTTPListener   net.Listener
+	// PeerTLS, when set, secures the peer port with mutual TLS: every member
+	// presents CertFile and verifies the others against TrustedCAFile, in
+	// both directions. All three files are required. Empty: plaintext.
+	// Certificates (of both ports) are read again when their files change,
+	// for rotation without a restart (see tlsconfig.Reloader); trusted CAs
+	// are read once.
+	PeerTLS tlsconfig.Files
+	// ClientTLS, when set, secures the client port with CertFile; with
+	// TrustedCAFile, clients must present a certificate it verifies (mutual
+	// TLS). Calls to other members' client ports present CertFile and verify
+	// them against TrustedCAFile (the system roots without it). Empty:
+	// plaintext. The HTTP endpoint stays plain HTTP either way.
+	ClientTLS tlsconfig.Files
+
 	// EnablePprof adds Go's profiling endpoints under /debug/pprof/ to the
 	// HTTP endpoints. They expose internals: enable them only where the HTTP
 	// port is private.
@@ -88,6 +104,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ClientListener == nil && c.ClientListenAddr == "" {
 		return c, errors.New("server config: ClientListenAddr or ClientListener is required")
+	}
+	if err := c.checkTLS(); err != nil {
+		return c, err
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -101,5 +101,17 @@
 // is in the configuration, not removed, knows a leader and completes a
 // ReadIndex round; ?serializable=true skips the round) and /metrics (Prometheus,
 // from a registry of the Server's own, with the Go and process collectors).
-// Run serves it when Config.HTTPListenAddr or Config.HTTPListener is set.
+// Run serves it when Config.HTTPListenAddr or Config.HTTPListener is set. It
+// is always plain HTTP: the kubelet probes it.
+//
+// # TLS
+//
+// Config.PeerTLS makes the peer port mutual TLS: a member serves and dials with
+// the same certificate and accepts only peers its trusted CA verifies, so a
+// process without such a certificate can neither send Raft messages nor be
+// sent them. Config.ClientTLS secures the client port, with client
+// certificates required when it names a trusted CA; a member's own calls to
+// other members' client ports (forwarding to the leader, removal probes) use
+// the same files as a client. Certificates are read through
+// tlsconfig.Reloader, so rotated files take effect without a restart.
 package server

@@ -6,7 +6,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -65,12 +64,12 @@ func (s *Server) takeReports() []report {
 	return r
 }
 
-// peerDialOptions are the outgoing transport's: plaintext, and the advertised
+// peerDialOptions are the outgoing transport's: the peer credentials, and the advertised
 // peer address in every stream's metadata.
 func (s *Server) peerDialOptions() []grpc.DialOption {
 	addr := s.peerAddr
 	return []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(s.creds.peerDial),
 		grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn,
 			method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 			ctx = metadata.AppendToOutgoingContext(ctx, mdPeerAddress, addr)

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
 	pb "github.com/raftkube/raftkube/raftnode/raftpb"
@@ -87,7 +86,7 @@ func (s *Server) askRemoved(ctx context.Context, addrs []string) string {
 func (s *Server) statusSaysRemoved(ctx context.Context, addr string, cid uint64) bool {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(s.creds.clientDial))
 	if err != nil {
 		return false
 	}

@@ -109,6 +109,8 @@ type Server struct {
 	reportMu sync.Mutex
 	reports  []report
 
+	// creds secure the peer and client ports, serving and dialing.
+	creds                creds
 	peerLis, clientLis   net.Listener
 	peerGRPC, clientGRPC *grpc.Server
 	peerAddr, clientAddr string
@@ -138,8 +140,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cr, err := cfg.loadCreds()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger,
+		cfg: cfg, log: cfg.Logger, creds: cr,
 		snaps:    kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
 		peers:    map[uint64]string{},
 		reads:    map[string]*readBatch{},

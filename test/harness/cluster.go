@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,6 +33,10 @@ type Options struct {
 	LogLevel string
 	// ExtraArgs are appended to every node's command line.
 	ExtraArgs []string
+	// ClientTLS, when set, secures the harness's own connections to the
+	// nodes' client ports (Status, clients); pair it with the TLS flags in
+	// ExtraArgs. Nil: plaintext.
+	ClientTLS *tls.Config
 }
 
 func (o *Options) setDefaults() {
@@ -112,11 +117,11 @@ func (c *Cluster) form(ctx context.Context) error {
 	return err
 }
 
-func (c *Cluster) startNode(ctx context.Context, bootstrap bool) (*Node, error) {
+func (c *Cluster) startNode(ctx context.Context, bootstrap bool, extraArgs ...string) (*Node, error) {
 	c.mu.Lock()
 	name := fmt.Sprintf("n%d", len(c.nodes))
 	c.mu.Unlock()
-	n, err := newNode(ctx, c.tb, c.bins.Node, name, bootstrap, c.opts.flags())
+	n, err := newNode(ctx, c.tb, c.bins.Node, name, bootstrap, append(c.opts.flags(), extraArgs...), c.opts.ClientTLS)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +135,12 @@ func (c *Cluster) startNode(ctx context.Context, bootstrap bool) (*Node, error) 
 // be added; it is not a member.
 func (c *Cluster) AddNode(ctx context.Context) (*Node, error) {
 	return c.startNode(ctx, false)
+}
+
+// AddNodeArgs is AddNode with extraArgs after the cluster's flags (a later
+// flag wins, so they can override Options.ExtraArgs for this node).
+func (c *Cluster) AddNodeArgs(ctx context.Context, extraArgs ...string) (*Node, error) {
+	return c.startNode(ctx, false, extraArgs...)
 }
 
 // Nodes returns every node started, members or not, in start order.
@@ -179,7 +190,7 @@ func (c *Cluster) Client(tb testing.TB) *client.Client {
 	if len(eps) == 0 {
 		tb.Fatal("harness: no member is running")
 	}
-	return newClient(tb, eps)
+	return newClient(tb, eps, c.opts.ClientTLS)
 }
 
 // ClientOf returns a client of the given nodes' client endpoints, closed at
@@ -193,12 +204,12 @@ func (c *Cluster) ClientOf(tb testing.TB, nodes ...*Node) *client.Client {
 	if len(eps) == 0 {
 		tb.Fatal("harness: a client needs at least one node")
 	}
-	return newClient(tb, eps)
+	return newClient(tb, eps, c.opts.ClientTLS)
 }
 
-func newClient(tb testing.TB, eps []string) *client.Client {
+func newClient(tb testing.TB, eps []string, tlsConf *tls.Config) *client.Client {
 	tb.Helper()
-	cl, err := newClientNoTB(eps)
+	cl, err := newClientNoTB(eps, tlsConf)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -206,9 +217,10 @@ func newClient(tb testing.TB, eps []string) *client.Client {
 	return cl
 }
 
-func newClientNoTB(eps []string) (*client.Client, error) {
+func newClientNoTB(eps []string, tlsConf *tls.Config) (*client.Client, error) {
 	cl, err := client.New(context.Background(), client.Config{
 		Endpoints:   eps,
+		TLS:         tlsConf,
 		DialTimeout: 2 * time.Second,
 		BackoffBase: 20 * time.Millisecond,
 		BackoffMax:  200 * time.Millisecond,
@@ -228,7 +240,7 @@ func (c *Cluster) withClient(fn func(*client.Client) error) error {
 	if len(eps) == 0 {
 		return errors.New("no member is running")
 	}
-	cl, err := newClientNoTB(eps)
+	cl, err := newClientNoTB(eps, c.opts.ClientTLS)
 	if err != nil {
 		return err
 	}

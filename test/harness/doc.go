@@ -38,6 +38,10 @@
 // t.Log. t.Cleanup kills every process a test started, also after t.Fatal; on
 // Linux each process also gets SIGKILL when the test process dies.
 //
+// Options.ExtraArgs go to every node (TLS flags, for instance, with
+// Options.ClientTLS for the harness's own connections); AddNodeArgs starts one
+// node with flags of its own after them.
+//
 // # Errors and contexts
 //
 // StartCluster and Client take the test and fail it; they are for the test

@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/raftkube/raftkube/raftnode/client"
@@ -34,6 +36,8 @@ type Node struct {
 	peerAddr   string
 	clientAddr string
 	flags      []string // every flag but the name, data dir and addresses
+	// tls secures the harness's connections to clientAddr; nil: plaintext.
+	tls *tls.Config
 
 	conn  *grpc.ClientConn // to clientAddr, kept across restarts
 	admin serverpb.AdminClient
@@ -59,8 +63,8 @@ const startAttempts = 10
 // newNode starts a fresh node (an empty data dir) on newly reserved ports and
 // waits until it answers Status. Its cleanup kills it and, if the test
 // failed, logs the tail of its log.
-func newNode(ctx context.Context, tb testing.TB, bin, name string, bootstrap bool, flags []string) (*Node, error) {
-	n := &Node{tb: tb, bin: bin, name: name, dir: filepath.Join(tb.TempDir(), name), flags: flags}
+func newNode(ctx context.Context, tb testing.TB, bin, name string, bootstrap bool, flags []string, tlsConf *tls.Config) (*Node, error) {
+	n := &Node{tb: tb, bin: bin, name: name, dir: filepath.Join(tb.TempDir(), name), flags: flags, tls: tlsConf}
 	if err := os.MkdirAll(n.DataDir(), 0o750); err != nil {
 		return nil, err
 	}
@@ -153,8 +157,12 @@ func (n *Node) start(ctx context.Context, args []string) error {
 }
 
 func (n *Node) dial() error {
+	creds := insecure.NewCredentials()
+	if n.tls != nil {
+		creds = credentials.NewTLS(n.tls)
+	}
 	conn, err := grpc.NewClient(n.clientAddr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 300 * time.Millisecond},
 			MinConnectTimeout: time.Second,
@@ -371,7 +379,7 @@ func (n *Node) Status(ctx context.Context) (*serverpb.StatusResponse, error) {
 // of the test. Call it from the test goroutine.
 func (n *Node) Client(tb testing.TB) *client.Client {
 	tb.Helper()
-	return newClient(tb, []string{n.clientAddr})
+	return newClient(tb, []string{n.clientAddr}, n.tls)
 }
 
 // WaitApplied waits until the node has applied index.

@@ -7,6 +7,7 @@ package clienttest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net"
 	"slices"
 	"sort"
@@ -15,6 +16,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -70,6 +72,16 @@ type Member struct {
 // stop when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return StartTLS(t, n, nil)
+}
+
+// StartTLS is Start with the members serving TLS with tlsConf (nil: plaintext).
+func StartTLS(t testing.TB, n int, tlsConf *tls.Config) *Cluster {
+	t.Helper()
+	var opts []grpc.ServerOption
+	if tlsConf != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConf)))
+	}
 	c := &Cluster{kvs: make(map[string]*kvpb.KeyValue), leader: 1, config: &serverpb.Configuration{}}
 	for i := 1; i <= n; i++ {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +90,7 @@ func Start(t testing.TB, n int) *Cluster {
 		}
 		m := &Member{ID: uint64(i), Name: "m" + string(rune('0'+i)), Addr: lis.Addr().String(), c: c,
 			calls: map[string]int{}, fail: map[string]error{}, hang: map[string]bool{}}
-		m.srv = grpc.NewServer()
+		m.srv = grpc.NewServer(opts...)
 		serverpb.RegisterKVServer(m.srv, m)
 		serverpb.RegisterAdminServer(m.srv, m)
 		go func() { _ = m.srv.Serve(lis) }()
