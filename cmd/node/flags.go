@@ -57,7 +57,8 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.peerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "PEM CA bundle other members' certificates must chain to (required with --peer-cert-file)")
 	fs.StringVar(&o.clientTLS.CertFile, "client-cert-file", "", "PEM certificate of the client port (enables client TLS)")
 	fs.StringVar(&o.clientTLS.KeyFile, "client-key-file", "", "PEM private key of --client-cert-file")
-	fs.StringVar(&o.clientTLS.TrustedCAFile, "client-trusted-ca-file", "", "PEM CA bundle client certificates must chain to; when set, clients must present one (mutual TLS)")
+	fs.StringVar(&o.clientTLS.TrustedCAFile, "client-trusted-ca-file", "", "PEM CA bundle client certificates must chain to; when set, clients must present one (mutual TLS) unless --client-cert-auth=false. Members also verify each other's client ports against it")
+	clientCertAuth := fs.Bool("client-cert-auth", true, "with --client-trusted-ca-file, require client certificates; false keeps server-only TLS for clients while members still verify each other's client ports against the CA")
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
 	fs.StringVar(&o.bootstrapMember, "bootstrap-member", "", "act as --bootstrap when --name equals this (so every pod of a StatefulSet can share one setting; empty: never)")
 	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
@@ -91,6 +92,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	if err := errors.Join(errs...); err != nil {
 		return options{}, err
 	}
+	o.clientTLS.NoClientCertAuth = !*clientCertAuth
 	return o, o.complete()
 }
 

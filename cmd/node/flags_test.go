@@ -88,6 +88,24 @@ func TestParseOptionsBootstrapMember(t *testing.T) {
 	}
 }
 
+func TestParseOptionsClientCertAuth(t *testing.T) {
+	base := map[string]string{"RAFTNODE_DATA_DIR": "d", "RAFTNODE_CLIENT_CERT_FILE": "c.pem", "RAFTNODE_CLIENT_KEY_FILE": "k.pem", "RAFTNODE_CLIENT_TRUSTED_CA_FILE": "ca.pem"}
+	o, err := parseOptions(nil, envOf(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.clientTLS.NoClientCertAuth {
+		t.Error("client certificates not required by default when a client CA is given")
+	}
+	base["RAFTNODE_CLIENT_CERT_AUTH"] = "false"
+	if o, err = parseOptions(nil, envOf(base)); err != nil {
+		t.Fatal(err)
+	}
+	if !o.clientTLS.NoClientCertAuth {
+		t.Error("RAFTNODE_CLIENT_CERT_AUTH=false still requires client certificates")
+	}
+}
+
 func TestParseOptionsErrors(t *testing.T) {
 	tests := []struct {
 		name string

@@ -57,7 +57,7 @@ type Config struct {
 	PeerTLS tlsconfig.Files
 	// ClientTLS, when set, secures the client port with CertFile; with
 	// TrustedCAFile, clients must present a certificate it verifies (mutual
-	// TLS). Calls to other members' client ports present CertFile and verify
+	// TLS) unless NoClientCertAuth is set. Calls to other members' client ports present CertFile and verify
 	// them against TrustedCAFile (the system roots without it). Empty:
 	// plaintext. The HTTP endpoint stays plain HTTP either way.
 	ClientTLS tlsconfig.Files

@@ -27,6 +27,11 @@ type Files struct {
 	CertFile, KeyFile string
 	// TrustedCAFile holds the CA certificates the other side must chain to.
 	TrustedCAFile string
+	// NoClientCertAuth, serving, asks clients for no certificate even with a
+	// TrustedCAFile, which then only verifies the servers this side dials
+	// (a member calling another's client port with server-only TLS from a
+	// private CA).
+	NoClientCertAuth bool
 }
 
 // Empty reports whether no file is named.
@@ -58,7 +63,7 @@ func ServerConfig(f Files) (*tls.Config, error) {
 		return nil, err
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
-	if f.TrustedCAFile != "" {
+	if f.TrustedCAFile != "" && !f.NoClientCertAuth {
 		if cfg.ClientCAs, err = LoadCAs(f.TrustedCAFile); err != nil {
 			return nil, err
 		}

@@ -89,6 +89,45 @@ func TestServerConfigAuthenticatesBothSides(t *testing.T) {
 	}
 }
 
+// With NoClientCertAuth the CA still verifies servers this side dials, but
+// the server asks its clients for no certificate.
+func TestNoClientCertAuth(t *testing.T) {
+	ca, other := tlstest.NewCA(t, "ca"), tlstest.NewCA(t, "other")
+	files := ca.Issue("member")
+	files.NoClientCertAuth = true
+	srv, err := tlsconfig.ServerConfig(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.ClientAuth != tls.NoClientCert {
+		t.Errorf("ClientAuth = %v, want NoClientCert", srv.ClientAuth)
+	}
+	anonymous, err := tlsconfig.ClientConfig(tlsconfig.Files{TrustedCAFile: ca.CertFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anonymous.ServerName = "localhost"
+	if err := handshake(srv, anonymous); err != nil {
+		t.Errorf("a client without a certificate was refused: %v", err)
+	}
+	// The member's own dialing side still verifies servers against the CA.
+	dial, err := tlsconfig.ClientConfig(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial.ServerName = "localhost"
+	foreign, err := tlsconfig.ServerConfig(other.Issue("foreign"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := handshake(foreign, dial); err == nil {
+		t.Error("a server of another CA was trusted")
+	}
+	if err := handshake(srv, dial); err != nil {
+		t.Errorf("a member could not reach another member's client port: %v", err)
+	}
+}
+
 func withCA(f tlsconfig.Files, caFile string) tlsconfig.Files {
 	f.TrustedCAFile = caFile
 	return f
