@@ -49,11 +49,11 @@ type harness struct {
 func newHarness(t *testing.T, replicas *int32) *harness {
 	t.Helper()
 	api := server(t)
-	ns := api.namespace(t)
-	h := &harness{t: t, ctx: t.Context(), c: api.client, ns: ns, raft: newFakeRaft(ns), events: &fakeRecorder{}}
+	ns := api.Namespace(t)
+	h := &harness{t: t, ctx: t.Context(), c: api.Client, ns: ns, raft: newFakeRaft(ns), events: &fakeRecorder{}}
 	h.r = &RaftClusterReconciler{
-		Client:    api.client,
-		Scheme:    api.scheme,
+		Client:    api.Client,
+		Scheme:    api.Scheme,
 		Recorder:  h.events,
 		Members:   h.raft.factory,
 		Settings:  Settings{NodeImage: "raftnode:test", ClusterDomain: "cluster.local"},

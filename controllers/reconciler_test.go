@@ -720,15 +720,15 @@ func TestRetainedClaimsAreRecycled(t *testing.T) {
 // started: the other tests drive Reconcile directly.
 func TestSetupWithManager(t *testing.T) {
 	api := server(t)
-	mgr, err := ctrl.NewManager(api.cfg, ctrl.Options{
-		Scheme:                 api.scheme,
+	mgr, err := ctrl.NewManager(api.Config, ctrl.Options{
+		Scheme:                 api.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
 		t.Fatalf("new manager: %v", err)
 	}
-	r := &RaftClusterReconciler{Client: mgr.GetClient(), Scheme: api.scheme, Members: NewMemberClient}
+	r := &RaftClusterReconciler{Client: mgr.GetClient(), Scheme: api.Scheme, Members: NewMemberClient}
 	if err := r.SetupWithManager(mgr, controller.Options{SkipNameValidation: ptrTo(true)}); err != nil {
 		t.Fatalf("SetupWithManager: %v", err)
 	}

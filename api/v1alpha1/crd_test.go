@@ -1,7 +1,6 @@
 package v1alpha1_test
 
 import (
-	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // TestScaleSubresource: kubectl scale and a HorizontalPodAutoscaler read
@@ -21,19 +19,19 @@ import (
 func TestScaleSubresource(t *testing.T) {
 	s := server(t)
 	ctx := t.Context()
-	ns := s.namespace(t)
-	if err := s.client.Create(ctx, raftCluster(t, ns, "replicas: 3")); err != nil {
+	ns := s.Namespace(t)
+	if err := s.Client.Create(ctx, raftCluster(t, ns, "replicas: 3")); err != nil {
 		t.Fatal(err)
 	}
 	rc := s.get(t, ns)
 	rc.Status.Replicas = 2
 	rc.Status.Selector = "app.kubernetes.io/instance=demo,raftkube.io/cluster=demo"
-	if err := s.client.Status().Update(ctx, rc); err != nil {
+	if err := s.Client.Status().Update(ctx, rc); err != nil {
 		t.Fatalf("status update: %v", err)
 	}
 
 	scale := &autoscalingv1.Scale{}
-	if err := s.client.SubResource("scale").Get(ctx, rc, scale); err != nil {
+	if err := s.Client.SubResource("scale").Get(ctx, rc, scale); err != nil {
 		t.Fatalf("GET .../raftclusters/demo/scale: %v", err)
 	}
 	if scale.Spec.Replicas != 3 || scale.Status.Replicas != 2 || scale.Status.Selector != rc.Status.Selector {
@@ -42,7 +40,7 @@ func TestScaleSubresource(t *testing.T) {
 	}
 
 	scale.Spec.Replicas = 5
-	if err := s.client.SubResource("scale").Update(ctx, rc, client.WithSubResourceBody(scale)); err != nil {
+	if err := s.Client.SubResource("scale").Update(ctx, rc, client.WithSubResourceBody(scale)); err != nil {
 		t.Fatalf("scale to 5: %v", err)
 	}
 	if got := s.get(t, ns); *got.Spec.Replicas != 5 || got.Generation != 2 {
@@ -50,11 +48,11 @@ func TestScaleSubresource(t *testing.T) {
 	}
 
 	for _, n := range []int32{10, 0} {
-		if err := s.client.SubResource("scale").Get(ctx, rc, scale); err != nil {
+		if err := s.Client.SubResource("scale").Get(ctx, rc, scale); err != nil {
 			t.Fatal(err)
 		}
 		scale.Spec.Replicas = n
-		err := s.client.SubResource("scale").Update(ctx, rc, client.WithSubResourceBody(scale))
+		err := s.Client.SubResource("scale").Update(ctx, rc, client.WithSubResourceBody(scale))
 		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.replicas") {
 			t.Errorf("scale to %d: error %v, want Invalid at spec.replicas", n, err)
 		}
@@ -64,10 +62,10 @@ func TestScaleSubresource(t *testing.T) {
 	}
 }
 
-func (s *apiServer) crd(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
+func (s apiServer) crd(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	if err := s.client.Get(t.Context(), types.NamespacedName{Name: "raftclusters.raftkube.io"}, crd); err != nil {
+	if err := s.Client.Get(t.Context(), types.NamespacedName{Name: "raftclusters.raftkube.io"}, crd); err != nil {
 		t.Fatalf("get the CRD: %v", err)
 	}
 	if len(crd.Spec.Versions) != 1 || crd.Spec.Versions[0].Name != "v1alpha1" {
@@ -162,14 +160,6 @@ func TestCRDDescribesEveryField(t *testing.T) {
 // the short name, as a user would.
 func TestKubectlExplain(t *testing.T) {
 	s := server(t)
-	user, err := s.env.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := user.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		field string
 		want  []string
@@ -181,10 +171,9 @@ func TestKubectlExplain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
-			stdout, stderr, err := kubectl.Run("explain", tt.field)
-			out := readAll(t, stdout)
+			out, err := s.Kubectl("explain", tt.field)
 			if err != nil {
-				t.Fatalf("kubectl explain %s: %v\n%s%s", tt.field, err, out, readAll(t, stderr))
+				t.Fatalf("%v\n%s", err, out)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(strings.Join(strings.Fields(out), " "), w) {
@@ -193,13 +182,4 @@ func TestKubectlExplain(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readAll(t *testing.T, r io.Reader) string {
-	t.Helper()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

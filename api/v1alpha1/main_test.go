@@ -3,123 +3,28 @@ package v1alpha1_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
-	"sync"
 	"testing"
 
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
-	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/test/kubeenv"
 )
 
 // One kube-apiserver (and etcd) serves every test of this binary: it is
 // started by the first test that needs it and stopped by TestMain. The CRD is
 // the generated one from config/crd/bases, so these tests check what
 // `kubectl apply` users get, not the Go types.
-var shared struct {
-	once sync.Once
-	env  *envtest.Environment
-	api  *apiServer
-	err  error
-}
+var kube kubeenv.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.env != nil {
-		if err := shared.env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-			if code == 0 {
-				code = 1
-			}
-		}
+	if err := kube.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
+		code = max(code, 1)
 	}
 	os.Exit(code)
 }
 
-// apiServer is the shared control plane and clients for it.
-type apiServer struct {
-	cfg    *rest.Config
-	client client.Client
-	env    *envtest.Environment
-}
-
-// repoDir returns the repository root, found from this file's path.
-func repoDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// assets returns the directory with etcd, kube-apiserver and kubectl:
-// KUBEBUILDER_ASSETS (the Makefile sets it to bin/), or the repository's bin/.
-// A missing binary is an error naming the command that builds it: these tests
-// never skip.
-func assets() (string, error) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		dir = filepath.Join(repoDir(), "bin")
-	}
-	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return "", fmt.Errorf("%s is missing from %s: run `make k8s-tools` (or `make test`, which builds it): %w", name, dir, err)
-		}
-	}
-	return dir, nil
-}
-
-func startAPIServer() (*apiServer, error) {
-	dir, err := assets()
-	if err != nil {
-		return nil, err
-	}
-	scheme := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{corev1.AddToScheme, autoscalingv1.AddToScheme, apiextensionsv1.AddToScheme, raftv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, fmt.Errorf("build scheme: %w", err)
-		}
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: dir,
-		CRDDirectoryPaths:     []string{filepath.Join(repoDir(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return nil, fmt.Errorf("start envtest with the CRDs of config/crd/bases: %w", err)
-	}
-	shared.env = env
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, fmt.Errorf("client for envtest: %w", err)
-	}
-	return &apiServer{cfg: cfg, client: c, env: env}, nil
-}
+// apiServer is the shared control plane, with this package's helpers.
+type apiServer struct{ *kubeenv.Server }
 
 // server returns the shared API server, starting it on first use.
-func server(t *testing.T) *apiServer {
-	t.Helper()
-	shared.once.Do(func() { shared.api, shared.err = startAPIServer() })
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.api
-}
-
-// namespace creates a namespace of its own for a test, so every test can name
-// its cluster demo.
-func (s *apiServer) namespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "raftcluster-"}}
-	if err := s.client.Create(t.Context(), ns); err != nil {
-		t.Fatalf("create namespace: %v", err)
-	}
-	return ns.Name
-}
+func server(t *testing.T) apiServer { return apiServer{kube.Get(t)} }

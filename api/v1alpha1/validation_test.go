@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/test/kubeenv"
 )
 
 // raftCluster builds a RaftCluster named demo from the YAML of its spec, as a
@@ -43,10 +44,10 @@ func raftCluster(t *testing.T, ns, spec string) *unstructured.Unstructured {
 }
 
 // get reads the cluster demo of namespace ns back.
-func (s *apiServer) get(t *testing.T, ns string) *raftv1.RaftCluster {
+func (s apiServer) get(t *testing.T, ns string) *raftv1.RaftCluster {
 	t.Helper()
 	rc := &raftv1.RaftCluster{}
-	if err := s.client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "demo"}, rc); err != nil {
+	if err := s.Client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "demo"}, rc); err != nil {
 		t.Fatalf("get RaftCluster %s/demo: %v", ns, err)
 	}
 	return rc
@@ -129,8 +130,8 @@ func TestCreateAcceptsGoodSpecsAndFillsDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := s.namespace(t)
-			if err := s.client.Create(t.Context(), raftCluster(t, ns, tt.spec)); err != nil {
+			ns := s.Namespace(t)
+			if err := s.Client.Create(t.Context(), raftCluster(t, ns, tt.spec)); err != nil {
 				t.Fatalf("create refused: %v", err)
 			}
 			want := defaultSpec()
@@ -147,12 +148,12 @@ func TestCreateAcceptsGoodSpecsAndFillsDefaults(t *testing.T) {
 // no zero values that would defeat the defaults: the omitzero tags at work.
 func TestTypedClientGetsDefaults(t *testing.T) {
 	s := server(t)
-	ns := s.namespace(t)
+	ns := s.Namespace(t)
 	rc := &raftv1.RaftCluster{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo"},
 		Spec:       raftv1.RaftClusterSpec{Raft: raftv1.RaftSettings{ElectionTicks: 20}},
 	}
-	if err := s.client.Create(t.Context(), rc); err != nil {
+	if err := s.Client.Create(t.Context(), rc); err != nil {
 		t.Fatalf("create refused: %v", err)
 	}
 	want := defaultSpec()
@@ -211,14 +212,14 @@ persistentVolumeClaimRetentionPolicy:
 // every field.
 func TestFullSpecRoundTrips(t *testing.T) {
 	s := server(t)
-	ns := s.namespace(t)
+	ns := s.Namespace(t)
 	sent := raftCluster(t, ns, fullSpec)
-	if err := s.client.Create(t.Context(), sent); err != nil {
+	if err := s.Client.Create(t.Context(), sent); err != nil {
 		t.Fatalf("create refused: %v", err)
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(raftv1.GroupVersion.WithKind("RaftCluster"))
-	if err := s.client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "demo"}, u); err != nil {
+	if err := s.Client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "demo"}, u); err != nil {
 		t.Fatalf("get: %v", err)
 	}
 	if got, want := mustJSON(t, u.Object["spec"]), mustJSON(t, sent.Object["spec"]); got != want {
@@ -237,8 +238,8 @@ func TestFullSpecRoundTrips(t *testing.T) {
 // 3-member cluster demo it says it is.
 func TestSampleIsValid(t *testing.T) {
 	s := server(t)
-	ns := s.namespace(t)
-	b, err := os.ReadFile(filepath.Join(repoDir(), "config", "samples", "raftkube_v1alpha1_raftcluster.yaml"))
+	ns := s.Namespace(t)
+	b, err := os.ReadFile(filepath.Join(kubeenv.RepoRoot(), "config", "samples", "raftkube_v1alpha1_raftcluster.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestSampleIsValid(t *testing.T) {
 		t.Fatalf("parse the sample: %v", err)
 	}
 	u.SetNamespace(ns)
-	if err := s.client.Create(t.Context(), u); err != nil {
+	if err := s.Client.Create(t.Context(), u); err != nil {
 		t.Fatalf("the sample is refused: %v", err)
 	}
 	if got := s.get(t, ns); *got.Spec.Replicas != 3 {
@@ -322,8 +323,8 @@ func TestCreateRejectsBadSpecs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := s.namespace(t)
-			err := s.client.Create(t.Context(), raftCluster(t, ns, tt.spec))
+			ns := s.Namespace(t)
+			err := s.Client.Create(t.Context(), raftCluster(t, ns, tt.spec))
 			if err == nil {
 				t.Fatalf("create accepted, want refused with %q; stored spec: %s", tt.want, mustJSON(t, s.get(t, ns).Spec))
 			}
@@ -448,13 +449,13 @@ func TestUpdateRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := s.namespace(t)
-			if err := s.client.Create(t.Context(), raftCluster(t, ns, tt.create)); err != nil {
+			ns := s.Namespace(t)
+			if err := s.Client.Create(t.Context(), raftCluster(t, ns, tt.create)); err != nil {
 				t.Fatalf("create refused: %v", err)
 			}
 			before := s.get(t, ns)
 			rc := &raftv1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo"}}
-			err := s.client.Patch(t.Context(), rc, client.RawPatch(types.MergePatchType, []byte(tt.patch)))
+			err := s.Client.Patch(t.Context(), rc, client.RawPatch(types.MergePatchType, []byte(tt.patch)))
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("update refused: %v", err)
@@ -481,8 +482,8 @@ func TestUpdateRules(t *testing.T) {
 func TestStatusSubresourceIsSeparateFromSpec(t *testing.T) {
 	s := server(t)
 	ctx := t.Context()
-	ns := s.namespace(t)
-	if err := s.client.Create(ctx, raftCluster(t, ns, "replicas: 3")); err != nil {
+	ns := s.Namespace(t)
+	if err := s.Client.Create(ctx, raftCluster(t, ns, "replicas: 3")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -504,7 +505,7 @@ func TestStatusSubresourceIsSeparateFromSpec(t *testing.T) {
 		},
 	}
 	rc.Status.SetCondition(metav1.Condition{Type: raftv1.ConditionAvailable, Status: metav1.ConditionTrue, Reason: raftv1.ReasonReconciled, Message: "3 of 3 voters ready"}, 1)
-	if err := s.client.Status().Update(ctx, rc); err != nil {
+	if err := s.Client.Status().Update(ctx, rc); err != nil {
 		t.Fatalf("status update refused: %v", err)
 	}
 	got := s.get(t, ns)
@@ -519,7 +520,7 @@ func TestStatusSubresourceIsSeparateFromSpec(t *testing.T) {
 	// A spec update carries a changed status too: only the spec lands.
 	got.Spec.Replicas = int32p(5)
 	got.Status.Leader = "demo-9"
-	if err := s.client.Update(ctx, got); err != nil {
+	if err := s.Client.Update(ctx, got); err != nil {
 		t.Fatalf("spec update refused: %v", err)
 	}
 	got = s.get(t, ns)
@@ -545,7 +546,7 @@ func TestStatusSubresourceIsSeparateFromSpec(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := s.get(t, ns)
 			tt.mutate(&rc.Status)
-			err := s.client.Status().Update(t.Context(), rc)
+			err := s.Client.Status().Update(t.Context(), rc)
 			if err == nil {
 				t.Fatalf("status update accepted, want refused at %s", tt.want)
 			}
@@ -560,7 +561,7 @@ func TestStatusSubresourceIsSeparateFromSpec(t *testing.T) {
 		raftv1.PhaseScaling, raftv1.PhaseUpgrading, raftv1.PhaseDegraded} {
 		rc := s.get(t, ns)
 		rc.Status.Phase = phase
-		if err := s.client.Status().Update(ctx, rc); err != nil {
+		if err := s.Client.Status().Update(ctx, rc); err != nil {
 			t.Errorf("phase %s refused: %v", phase, err)
 		}
 	}

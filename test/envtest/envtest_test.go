@@ -5,9 +5,6 @@
 package envtest
 
 import (
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -15,24 +12,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/raftkube/raftkube/test/kubeenv"
 )
 
 // kubeVersion is the version hack/k8stools pins.
 const kubeVersion = "v1.37.2"
 
-// assets returns the directory with etcd, kube-apiserver and kubectl:
-// KUBEBUILDER_ASSETS (the Makefile sets it to bin/), or the repository's bin/.
+// assets is the directory with etcd, kube-apiserver and kubectl; a missing
+// binary fails the test with the command that builds it.
 func assets(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		_, file, _, _ := runtime.Caller(0)
-		dir = filepath.Join(filepath.Dir(file), "..", "..", "bin")
-	}
-	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			t.Fatalf("%s is missing from %s: run `make k8s-tools` (or `make test`, which builds it): %v", name, dir, err)
-		}
+	dir, err := kubeenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
