@@ -271,11 +271,17 @@ func (r *raft) persistedIndex() uint64 {
 	}
 	// The entry reported durable must still be the one in the log: entries
 	// replaced since (a new leader's) are not durable, whatever their index.
-	idx := min(r.durableIndex, stable)
+	// A log cut back below the reported index holds, up to stable, entries
+	// written since the cut and not yet reported: none counts until a sync
+	// reports them.
+	if r.durableIndex > stable {
+		return 0
+	}
+	idx := r.durableIndex
 	switch t, err := r.raftLog.term(idx); {
 	case errors.Is(err, ErrCompacted):
 		return idx // inside a snapshot, which is durable
-	case err != nil || (idx == r.durableIndex && t != r.durableIndexTerm):
+	case err != nil || t != r.durableIndexTerm:
 		return 0
 	}
 	return idx

@@ -115,3 +115,49 @@ func TestAsyncPersistenceIgnoresReplacedEntries(t *testing.T) {
 		t.Fatalf("persisted index %d after the replacement was reported, want 3", got)
 	}
 }
+
+// A report of an older sync must not make entries durable that replaced the
+// reported ones: here the only voter's log 1..6 (term 2) is durable, a leader
+// of term 3 cuts it back to 4/3, the member wins term 4 alone and appends
+// 5/4, and then only the hard-state write of term 3 is reported synced. The
+// durable log still ends 5/2, 6/2, so nothing of terms 3 and 4 may commit.
+// Found by reading, while extending the simulation to AsyncPersistence.
+func TestAsyncPersistenceStaleReportAfterTruncation(t *testing.T) {
+	ms := newBootstrapStorage([]uint64{1}, nil)
+	_ = ms.Append([]pb.Entry{{Index: 2, Term: 2}, {Index: 3, Term: 2}, {Index: 4, Term: 2}, {Index: 5, Term: 2}, {Index: 6, Term: 2}})
+	_ = ms.SetHardState(pb.HardState{Term: 2, Commit: 1})
+	cfg := newTestConfig(1, 10, 1, ms)
+	cfg.AsyncPersistence = true
+	rn, err := NewRawNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func() { // written, not yet synced
+		for rn.HasReady() {
+			rd := rn.Ready()
+			if !IsEmptyHardState(rd.HardState) {
+				_ = ms.SetHardState(rd.HardState)
+			}
+			_ = ms.Append(rd.Entries)
+			rn.Advance(rd)
+		}
+	}
+	_ = rn.Step(pb.Message{Type: pb.MsgHeartbeat, From: 2, To: 1, Term: 3}) // hard state of term 3
+	write()
+	_ = rn.Step(pb.Message{Type: pb.MsgApp, From: 2, To: 1, Term: 3, Index: 3, LogTerm: 2, Entries: []pb.Entry{{Index: 4, Term: 3}}})
+	write()
+	_ = rn.Campaign()
+	write()
+	if rn.raft.state != StateLeader {
+		t.Fatalf("state %v, want the only voter to lead", rn.raft.state)
+	}
+	rn.Persisted(0, 0, 3) // only the first write (hard state) is durable
+	if c := rn.raft.raftLog.committed; c > 3 {
+		t.Fatalf("committed %d: entries written after the log was cut back count as durable, but the durable log has 5/2", c)
+	}
+	// Once the writes since are reported, the leader's entries commit.
+	rn.Persisted(rn.raft.raftLog.lastIndex(), rn.raft.raftLog.lastTerm(), rn.raft.Term)
+	if c, last := rn.raft.raftLog.committed, rn.raft.raftLog.lastIndex(); c != last {
+		t.Errorf("committed %d after every write was reported, want %d", c, last)
+	}
+}

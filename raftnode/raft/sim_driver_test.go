@@ -35,6 +35,13 @@ type simParams struct {
 	// 1..deferDelay time units.
 	deferReadyP float64
 	deferDelay  int64
+	// asyncPersistP is the chance that a member runs with AsyncPersistence
+	// (sim_async_test.go); its syncs take 1..syncDelay time units, and with
+	// chance syncStallP up to 10 election timeouts more (an fsync stall). tornP
+	// is the chance that a crash keeps a prefix of the writes not yet durable.
+	asyncPersistP     float64
+	syncDelay         int64
+	syncStallP, tornP float64
 	// snapEvery is how many applied entries a member waits between snapshots;
 	// snapKeep is how many entries below the snapshot it keeps when compacting.
 	snapEvery uint64
@@ -55,10 +62,12 @@ type simParams struct {
 func (p simParams) String() string {
 	return fmt.Sprintf("params: %d voters, election %d heartbeat %d, prevote %v, checkquorum %v, maxsize %d, "+
 		"inflight %d/%d bytes, uncommitted %d, committed/ready %d, priorities %v, volatile state machine %.1f, "+
-		"crash leader %.1f down %d, async disk %.1f delay %d, deferred Ready %.1f delay %d, snapshot every %d keep %d, action %.2f weights %v",
+		"crash leader %.1f down %d, async disk %.1f delay %d, deferred Ready %.1f delay %d, "+
+		"async persistence %.1f sync delay %d stall %.2f torn %.1f, snapshot every %d keep %d, action %.2f weights %v",
 		p.voters, p.electionTick, p.heartbeatTick, p.preVote, p.checkQuorum, p.maxSizePerMsg, p.maxInflight,
 		p.maxInflightBytes, p.maxUncommitted, p.maxCommittedPerReady, p.priorities, p.volatileSMP,
-		p.crashLeaderP, p.downTicks, p.asyncDiskP, p.diskDelay, p.deferReadyP, p.deferDelay, p.snapEvery, p.snapKeep, p.actionP, p.weights)
+		p.crashLeaderP, p.downTicks, p.asyncDiskP, p.diskDelay, p.deferReadyP, p.deferDelay,
+		p.asyncPersistP, p.syncDelay, p.syncStallP, p.tornP, p.snapEvery, p.snapKeep, p.actionP, p.weights)
 }
 
 // The client and fault actions.
@@ -106,6 +115,11 @@ func (s *sim) setup() {
 	p.crashLeaderP = pick(s, 0.3, 0.3, 0.9)
 	p.downTicks = p.electionTick * pick(s, 1, 3)
 	p.stopAfter = int64(p.electionTick * (2 + s.rng.IntN(4)))
+	// From arng: a seed without async members runs as before.
+	p.asyncPersistP = [...]float64{0, 0, 0.5, 1}[s.arng.IntN(4)]
+	p.syncDelay = [...]int64{5, 50, 200}[s.arng.IntN(3)]
+	p.syncStallP = [...]float64{0, 0.01, 0.05, 0.2}[s.arng.IntN(4)]
+	p.tornP = [...]float64{0, 0.3}[s.arng.IntN(2)]
 	p.weights = [numSimActions]int{
 		actPropose:     pick(s, 20, 40, 60),
 		actRead:        pick(s, 0, 5, 15),
@@ -168,6 +182,10 @@ func (s *sim) newMember() *simMember {
 	}
 	if p.priorities {
 		m.cfg.Priority = int64(s.rng.IntN(3))
+	}
+	if p.asyncPersistP > 0 && s.arng.Float64() < p.asyncPersistP {
+		m.cfg.AsyncPersistence = true
+		s.stats.asyncMembers++
 	}
 	s.members = append(s.members, m)
 	return m
@@ -617,10 +635,31 @@ func (s *sim) converge() {
 // That happens when a change races with a removal (a promotion proposed before
 // the member was removed, say): the member is needed after all, and is brought
 // back from its disk.
+//
+// It also restarts stopped members that a running voter's own configuration
+// counts as voters: a member with AsyncPersistence that crashed before the
+// commit index covering its removal of them was synced restarts in the older
+// configuration (the commit index is not synced on its own, raft.MustSync),
+// and if it is the only voter left, or its priority keeps it from voting for
+// one who knows better, only the removed members can elect a leader.
 func (s *sim) restartNeeded() {
-	for _, id := range s.committedConfig() {
+	need := s.committedConfig()
+	for _, m := range s.members {
+		if m.rn == nil {
+			continue
+		}
+		cfg := m.rn.Status().Config
+		if _, in := cfg.Voters[0][m.id]; !in {
+			if _, in := cfg.Voters[1][m.id]; !in {
+				continue
+			}
+		}
+		need = append(need, sortedIDs(cfg.Voters[0])...)
+		need = append(need, sortedIDs(cfg.Voters[1])...)
+	}
+	for _, id := range need {
 		if m := s.member(id); m != nil && m.stopped {
-			s.tracef("member %d is in the committed configuration again: restarting it", id)
+			s.tracef("member %d is in the committed configuration or a voter's again: restarting it", id)
 			m.stopped = false
 			m.removedAt = -1
 			s.start(m)

@@ -142,6 +142,9 @@ type simMember struct {
 	writing *raft.Ready
 	// readyLater says the member put off asking for its Ready (handleReady).
 	readyLater bool
+	// pipe is the persistence pipeline of a member with AsyncPersistence
+	// (sim_async_test.go).
+	pipe simPipeline
 
 	// leaderTerm is the last term in which the member's log was checked for
 	// Leader Completeness on taking office.
@@ -191,6 +194,7 @@ func (s *sim) start(m *simMember) {
 	m.down = false
 	m.incarnation++
 	m.crash = crashNone
+	s.startPipeline(m)
 	s.digest.Write([]byte{'s', byte(m.id)})
 }
 
@@ -198,6 +202,9 @@ func (s *sim) start(m *simMember) {
 // are the messages in flight to it. It restarts after a while.
 func (s *sim) crashNow(m *simMember, at simCrashPoint) {
 	s.tracef("member %d crashes %s", m.id, at)
+	if m.async() {
+		s.loseUnsynced(m)
+	}
 	m.rn = nil
 	m.writing = nil
 	m.readyLater = false
@@ -211,6 +218,8 @@ func (s *sim) crashNow(m *simMember, at simCrashPoint) {
 // stop stops a removed member for good.
 func (s *sim) stop(m *simMember) {
 	s.tracef("member %d is stopped (removed)", m.id)
+	// A clean shutdown: an async member's writes are all synced (wal.Close).
+	m.pipe = simPipeline{}
 	m.rn = nil
 	m.writing = nil
 	m.readyLater = false
@@ -254,6 +263,7 @@ func (s *sim) observe(m *simMember) {
 		return
 	}
 	full := m.rn.Status()
+	s.checkDurableSelf(m, full.Progress[m.id].Match)
 	acks := make(quorum.MapAckIndexer, len(full.Progress))
 	for id, pr := range full.Progress {
 		acks[id] = quorum.Index(pr.Match)
@@ -312,7 +322,8 @@ func (s *sim) drainReady(m *simMember) {
 		if s.crashesAt(m, crashAfterLeaderMsgs) {
 			return
 		}
-		if s.params.asyncDiskP > 0 && s.rng.Float64() < s.params.asyncDiskP {
+		// An async member never waits for its disk: the pipeline does.
+		if !m.async() && s.params.asyncDiskP > 0 && s.rng.Float64() < s.params.asyncDiskP {
 			m.writing = &rd
 			s.net.seq++
 			s.net.queue.push(simMsg{
@@ -351,10 +362,18 @@ func (s *sim) finishReady(m *simMember, rd *raft.Ready) {
 		}
 	}
 	s.persist(m, rd)
+	var synced uint64
+	if m.async() {
+		synced = s.writeAsync(m, rd)
+	}
 	if s.crashesAt(m, crashAfterPersist) {
 		return
 	}
-	s.send(m, rd.Messages)
+	if m.async() {
+		s.holdOrSend(m, rd.Messages)
+	} else {
+		s.send(m, rd.Messages)
+	}
 	if s.crashesAt(m, crashAfterMessages) {
 		return
 	}
@@ -371,6 +390,9 @@ func (s *sim) finishReady(m *simMember, rd *raft.Ready) {
 		return
 	}
 	m.rn.Advance(*rd)
+	if synced > 0 {
+		s.onSynced(m, synced)
+	}
 	s.observe(m)
 	s.maybeSnapshot(m)
 }
@@ -547,7 +569,8 @@ func (s *sim) maybeSnapshot(m *simMember) {
 		return
 	}
 	conf := m.sm.conf
-	if _, err := m.disk.CreateSnapshot(m.sm.applied, &conf, encodeStateMachine(m.sm.list)); err != nil {
+	made, err := m.disk.CreateSnapshot(m.sm.applied, &conf, encodeStateMachine(m.sm.list))
+	if err != nil {
 		s.failf("member %d: create snapshot at %d: %v", m.id, m.sm.applied, err)
 	}
 	m.lastSnap = m.sm.applied
@@ -557,6 +580,11 @@ func (s *sim) maybeSnapshot(m *simMember) {
 		if err := m.disk.Compact(compact); err != nil {
 			s.failf("member %d: compact to %d: %v", m.id, compact, err)
 		}
+	} else {
+		compact = 0
+	}
+	if m.async() {
+		s.snapshotDurable(m, made, compact)
 	}
 }
 

@@ -42,6 +42,8 @@ const (
 	localWriteDone simLocalEvent = 1 + iota
 	// localReady makes the member handle the Readys it put off.
 	localReady
+	// localSyncDone completes the sync an async member's syncer is running.
+	localSyncDone
 )
 
 // simQueue is a binary heap of messages ordered by delivery time, then by the
@@ -140,13 +142,8 @@ func (s *sim) deliver() {
 	case localReady:
 		s.readyNow(&msg)
 		return
-	}
-	switch msg.local {
-	case localWriteDone:
-		s.writeDone(&msg)
-		return
-	case localReady:
-		s.readyNow(&msg)
+	case localSyncDone:
+		s.syncDone(&msg)
 		return
 	}
 	from, to := s.member(msg.from), s.member(msg.to)

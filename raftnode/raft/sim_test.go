@@ -10,7 +10,7 @@ package raft_test
 // ReadIndex, transfer leadership and change the membership (learners, promotions,
 // removals, replacements, joint consensus with every kind of transition). Time is
 // logical: a step is one event (a message delivered or lost, a member's disk
-// write completing or its deferred Ready coming due), one tick of every
+// write or sync completing or its deferred Ready coming due), one tick of every
 // member's clock, or one client or fault action, chosen by a PCG generator seeded
 // per run, so a run is reproduced exactly from its seed. After the faults stop, the cluster must
 // elect a leader, commit a last proposal and agree on what it applied.
@@ -20,6 +20,14 @@ package raft_test
 // messages meanwhile), and a member may step several messages before it asks for
 // a Ready. A crash can hit at any point of a Ready: before it, after
 // LeaderMessages, after persisting, after Messages, while applying.
+//
+// A share of the members (none, half or all, by seed) run with
+// AsyncPersistence and handle their Readys as raftnode/server does
+// (sim_async_test.go): writes are visible at once and durable only when a
+// background sync covering them completes, several Readys' writes may await
+// one sync, the core hears of each sync through Persisted, the Messages that
+// follow an unsynced write are held until it is durable, and a crash loses what
+// was not synced.
 //
 // The invariants (sim_checker_test.go): Election Safety; committed entries never
 // change; every member applies the log in order without gaps, so applied
@@ -31,7 +39,8 @@ package raft_test
 // member: Ready handling, state machine, crash and restart), sim_network_test.go
 // (the network and its faults), sim_driver_test.go (clients, membership changes
 // and the fault schedule, convergence), sim_checker_test.go (the invariants and
-// a test of the checker itself), sim_regress_test.go (replays of the core bugs
+// a test of the checker itself), sim_async_test.go (the pipelined persistence
+// of AsyncPersistence members), sim_regress_test.go (replays of the core bugs
 // the simulation found).
 //
 // Run one seed with a trace:
@@ -54,6 +63,7 @@ var (
 	simSteps = flag.Int("sim.steps", 500*simStepsPerSeed,
 		"simulated steps: the total over all seeds, or with -sim.seed the length of that one run")
 	simSeed    = flag.Int64("sim.seed", -1, "run only this seed")
+	simFirst   = flag.Int64("sim.first", 0, "the first seed of the default schedule, to go on where a long run stopped")
 	simVerbose = flag.Bool("sim.v", false, "trace every step of the simulation")
 )
 
@@ -76,10 +86,10 @@ func TestSimulation(t *testing.T) {
 		})
 		total.add(runSimulation(t, uint64(*simSeed), steps, *simVerbose))
 	} else if *simSteps < simStepsPerSeed {
-		total.add(runSimulation(t, 0, *simSteps, *simVerbose))
+		total.add(runSimulation(t, uint64(*simFirst), *simSteps, *simVerbose))
 	} else {
 		for seed := range *simSteps / simStepsPerSeed {
-			total.add(runSimulation(t, uint64(seed), simStepsPerSeed, *simVerbose))
+			total.add(runSimulation(t, uint64(*simFirst)+uint64(seed), simStepsPerSeed, *simVerbose))
 		}
 	}
 	t.Logf("simulated %d steps (%d with faults, %d converging after them) over %d seeds", total.steps+total.convergeSteps,
@@ -105,6 +115,8 @@ type simStats struct {
 	confChanges, confChangesApplied, snapsApplied   int
 	snapsMade, crashes, restarts, stops, partitions int
 	leaders, campaigns, maxMembers                  int
+	asyncMembers, asyncWrites, syncs, heldMsgs      int
+	lostWrites                                      int
 	committed                                       uint64
 	digest                                          uint64
 }
@@ -132,6 +144,11 @@ func (s *simStats) add(o simStats) {
 	s.leaders += o.leaders
 	s.campaigns += o.campaigns
 	s.maxMembers = max(s.maxMembers, o.maxMembers)
+	s.asyncMembers += o.asyncMembers
+	s.asyncWrites += o.asyncWrites
+	s.syncs += o.syncs
+	s.heldMsgs += o.heldMsgs
+	s.lostWrites += o.lostWrites
 	s.committed += o.committed
 	s.digest ^= o.digest
 }
@@ -140,10 +157,12 @@ func (s *simStats) String() string {
 	return fmt.Sprintf("messages delivered %d, dropped %d, duplicated %d; ticks %d; proposals %d; "+
 		"entries committed %d; reads %d (answered %d); leaders elected %d; campaigns %d; transfers %d; "+
 		"conf changes proposed %d (applied by some member %d); snapshots made %d, installed from the leader %d; "+
-		"crashes %d, restarts %d, removed members stopped %d; partitions %d; most members at once %d",
+		"crashes %d, restarts %d, removed members stopped %d; partitions %d; most members at once %d; "+
+		"members with async persistence %d: writes %d, syncs %d, messages held %d, writes lost in crashes %d",
 		s.delivered, s.dropped, s.duplicated, s.ticks, s.proposals, s.committed, s.reads, s.readsAnswered,
 		s.leaders, s.campaigns, s.transfers, s.confChanges, s.confChangesApplied, s.snapsMade, s.snapsApplied,
-		s.crashes, s.restarts, s.stops, s.partitions, s.maxMembers)
+		s.crashes, s.restarts, s.stops, s.partitions, s.maxMembers,
+		s.asyncMembers, s.asyncWrites, s.syncs, s.heldMsgs, s.lostWrites)
 }
 
 // sim is one simulation run.
@@ -153,6 +172,9 @@ type sim struct {
 	steps   int // the length of the faulty phase
 	verbose bool
 	rng     *rand.Rand
+	// arng draws what concerns AsyncPersistence (sim_async_test.go), so that a
+	// seed without async members runs as it did before they were modelled.
+	arng *rand.Rand
 
 	// step is the current step (1-based); during convergence it keeps counting.
 	step int
@@ -203,6 +225,7 @@ func runSimulation(t testing.TB, seed uint64, steps int, verbose bool) (stats si
 		steps:   steps,
 		verbose: verbose,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x5deece66d)),
+		arng:    rand.New(rand.NewPCG(seed^0xa57c, seed^0x9e3779b97f4a7c15)),
 		chk:     newSimChecker(),
 		digest:  fnv.New64a(),
 	}
