@@ -3,11 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -222,16 +219,9 @@ func eventReason(k plan.Kind) string {
 }
 
 // busy reports a membership call the cluster refused for now without
-// failing: a configuration change not yet applied or still joint
-// (FailedPrecondition), or a proposal the leader dropped (NOT_PROPOSED, e.g.
+// failing: another configuration change not yet applied or still joint
+// (CHANGE_IN_PROGRESS), or a proposal the leader dropped (NOT_PROPOSED, e.g.
 // during an election or a leadership transfer).
 func busy(err error) bool {
-	if serverpb.HasReason(err, serverpb.ReasonNotProposed) {
-		return true
-	}
-	if status.Code(err) != codes.FailedPrecondition {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "unapplied configuration change") || strings.Contains(msg, "joint configuration")
+	return serverpb.HasReason(err, serverpb.ReasonChangeInProgress) || serverpb.HasReason(err, serverpb.ReasonNotProposed)
 }

@@ -19,9 +19,9 @@ func TestBusy(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"change not yet applied", status.Error(codes.FailedPrecondition, "possible unapplied configuration change at index 12"), true},
-		{"still joint", status.Error(codes.FailedPrecondition, "config is already joint configuration"), true},
-		{"wrapped", fmt.Errorf("Admin.ChangeMembership: %w", status.Error(codes.FailedPrecondition, "unapplied configuration change")), true},
+		{"change not yet applied", serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonChangeInProgress, "possible unapplied configuration change at index 12"), true},
+		{"wrapped", fmt.Errorf("Admin.ChangeMembership: %w", serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonChangeInProgress, "config is already joint")), true},
+		{"same code, no reason", status.Error(codes.FailedPrecondition, "possible unapplied configuration change"), false},
 		{"not proposed", serverpb.ReasonError(codes.Unavailable, serverpb.ReasonNotProposed, "no leader to take the request"), true},
 		{"removed id", status.Error(codes.FailedPrecondition, "member 1a was removed; ids are never reused"), false},
 		{"unavailable", status.Error(codes.Unavailable, "connection refused"), false},

@@ -181,7 +181,7 @@ func confChangeError(err error) error {
 	case errors.Is(err, raft.ErrConfChangeRefused):
 		msg := err.Error()
 		if strings.Contains(msg, "unapplied configuration change") || strings.Contains(msg, "joint configuration") {
-			return status.Error(codes.FailedPrecondition, msg)
+			return serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonChangeInProgress, msg)
 		}
 		return status.Error(codes.InvalidArgument, msg)
 	}

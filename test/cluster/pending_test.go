@@ -62,6 +62,9 @@ func TestChangeWhileJointIsRefused(t *testing.T) {
 			Changes: []*serverpb.MembershipChange{{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: learner.ID()}},
 		})
 		wantCode(t, n.Name()+": change membership while joint", err, codes.FailedPrecondition)
+		if !serverpb.HasReason(err, serverpb.ReasonChangeInProgress) {
+			t.Errorf("%s: change membership while joint: %v lacks reason %s", n.Name(), err, serverpb.ReasonChangeInProgress)
+		}
 		_, err = n.Admin().AddLearner(ctx, &serverpb.AddLearnerRequest{Member: spare.Member()})
 		wantCode(t, n.Name()+": add learner while joint", err, codes.FailedPrecondition)
 	}

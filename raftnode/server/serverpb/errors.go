@@ -23,6 +23,11 @@ const (
 	// it had no effect (no leader, a leadership transfer in progress, the
 	// leader unreachable for forwarding). Retrying it is safe, even a write.
 	ReasonNotProposed = "NOT_PROPOSED"
+
+	// ReasonChangeInProgress (codes.FailedPrecondition): a configuration
+	// change was refused because another is not yet applied, or the
+	// configuration is still joint. Nothing changed; retry once it is done.
+	ReasonChangeInProgress = "CHANGE_IN_PROGRESS"
 )
 
 // ReasonError returns a status error with code and msg that carries reason.
