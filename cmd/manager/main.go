@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/raftkube/raftkube/internal/version"
 )
 
 func main() {
@@ -23,6 +25,19 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		os.Exit(2)
+	}
+	switch {
+	case cfg.showVersion:
+		fmt.Println("manager", version.Get())
+		return
+	case cfg.probeURL != "":
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.probeTimeout)
+		defer cancel()
+		if err := probe(ctx, cfg.probeURL); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -48,13 +63,25 @@ type config struct {
 	gracefulShutdown  time.Duration
 	failpoints        []string
 	kubeconfigContext string
+	// showVersion prints the build's version and exits.
+	showVersion bool
+	// probeURL, when set, makes the process GET it and exit instead of
+	// running: the chart's `helm test` pod runs the manager's own image,
+	// which has no shell or HTTP client.
+	probeURL     string
+	probeTimeout time.Duration
 }
+
+// nodeImageRepository is where the release's raftnode image is published;
+// the default node image is it at the manager's own version, so a manager
+// and the members it creates come from the same release.
+const nodeImageRepository = "ghcr.io/raftkube/raftnode"
 
 func parseFlags(args []string) (config, error) {
 	var c config
 	var namespaces, level string
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	fs.StringVar(&c.nodeImage, "node-image", "raftkube/raftnode:dev", "raftnode image of clusters whose spec names none")
+	fs.StringVar(&c.nodeImage, "node-image", nodeImageRepository+":"+version.Version, "raftnode image of clusters whose spec names none")
 	fs.StringVar(&c.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain, for the members' advertised names")
 	fs.StringVar(&namespaces, "watch-namespaces", "", "comma-separated namespaces whose RaftClusters to manage (default: all)")
 	fs.IntVar(&c.concurrency, "max-concurrent-reconciles", 4, "RaftClusters reconciled at once")
@@ -67,6 +94,9 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
 	fs.DurationVar(&c.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second, "how long reconciles in flight may finish on shutdown")
 	fs.StringVar(&c.kubeconfigContext, "context", "", "kubeconfig context (outside a cluster; KUBECONFIG names the file)")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and commit, and exit")
+	fs.StringVar(&c.probeURL, "probe", "", "GET this http(s) URL, exit 0 if it answers 2xx and 1 otherwise, instead of running (for `helm test`)")
+	fs.DurationVar(&c.probeTimeout, "probe-timeout", 10*time.Second, "how long --probe may take")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}

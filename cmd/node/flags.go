@@ -36,6 +36,8 @@ type options struct {
 	maxRequestBytes int
 	logLevel        string
 	logFormat       string
+	// showVersion asks for the build's version only; nothing else is read.
+	showVersion bool
 }
 
 const envPrefix = "RAFTNODE_"
@@ -68,9 +70,13 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.IntVar(&o.maxRequestBytes, "max-request-bytes", 3<<19, "largest client request accepted, in bytes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and commit, and exit")
 
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
+	}
+	if o.showVersion {
+		return options{showVersion: true}, nil
 	}
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

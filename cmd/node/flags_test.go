@@ -1,11 +1,13 @@
 package main
 
 import (
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/raftkube/raftkube/internal/version"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
@@ -61,9 +63,22 @@ func TestRunFailsOnUnreadableCertificate(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.pem")
 	err := run([]string{"--data-dir", filepath.Join(dir, "data"), "--listen-peer", "127.0.0.1:0", "--listen-client", "127.0.0.1:0",
-		"--client-cert-file", missing, "--client-key-file", missing})
+		"--client-cert-file", missing, "--client-key-file", missing}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("err = %v, want one naming %s", err, missing)
+	}
+}
+
+// TestVersion: --version answers without any other setting (an image's
+// entrypoint is checked this way) and ignores the environment.
+func TestVersion(t *testing.T) {
+	t.Setenv("RAFTNODE_TICK_INTERVAL", "not-a-duration")
+	var out strings.Builder
+	if err := run([]string{"--version"}, &out); err != nil {
+		t.Fatalf("run --version: %v", err)
+	}
+	if want := "raftnode " + version.Get().String() + "\n"; out.String() != want {
+		t.Errorf("--version printed %q, want %q", out.String(), want)
 	}
 }
 

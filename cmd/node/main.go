@@ -7,23 +7,29 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/raftkube/raftkube/internal/version"
 	"github.com/raftkube/raftkube/raftnode/server"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "raftnode:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+func run(args []string, out io.Writer) error {
 	o, err := parseOptions(args, os.Getenv)
 	if err != nil {
+		return err
+	}
+	if o.showVersion {
+		_, err := fmt.Fprintln(out, "raftnode", version.Get())
 		return err
 	}
 	logger := o.logger()

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/raftkube/raftkube/internal/version"
 	"github.com/raftkube/raftkube/raftnode/client/clienttest"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig/tlstest"
@@ -236,5 +237,15 @@ func TestTLSFlags(t *testing.T) {
 	out := mustRun(t, eps, "--insecure-skip-tls-verify", "--cert", cli.CertFile, "--key", cli.KeyFile, "get", "k", "-o", "json")
 	if kv := decode[keyValue](t, out); kv.Key != "k" || kv.Value != "v" {
 		t.Fatalf("get with --insecure-skip-tls-verify = %q", out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--version"}, &out, &errOut); code != 0 {
+		t.Fatalf("raftctl --version: exit %d, stderr %q", code, errOut.String())
+	}
+	if want := "raftctl " + version.Get().String() + "\n"; out.String() != want {
+		t.Errorf("--version printed %q, want %q", out.String(), want)
 	}
 }

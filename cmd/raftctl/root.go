@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftkube/raftkube/internal/version"
 	"github.com/raftkube/raftkube/raftnode/client"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
@@ -50,6 +51,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 		Short:         "A command line client for raftkube clusters",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String(),
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			if a.output != "table" && a.output != "json" {
 				return fmt.Errorf("unknown output format %q (want table or json)", a.output)
@@ -59,6 +61,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
+	root.SetVersionTemplate("raftctl {{.Version}}\n")
 	eps := defaultEndpoints
 	if env := os.Getenv("RAFTCTL_ENDPOINTS"); env != "" {
 		eps = env
