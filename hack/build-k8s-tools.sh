@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the pinned pieces of a local Kubernetes control plane into bin/:
 #   k8s   bin/kube-apiserver, bin/kube-controller-manager, bin/kube-scheduler,
-#         bin/kubectl, from hack/k8stools (k8s.io/kubernetes, version-stamped)
+#         bin/kubectl, and the real node's bin/kubelet and bin/kube-proxy, from
+#         hack/k8stools (k8s.io/kubernetes, version-stamped)
 #   etcd  bin/etcd-VERSION from hack/etcdcluster (the same binary that
 #         hack/bench-cluster.sh uses) and a symlink bin/etcd to it
 #   helm  bin/helm from hack/helmtool
@@ -25,7 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bin
 STAMP=$BIN/.k8s-tools.stamp
 GO=${GO:-go}
-K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
