@@ -1,0 +1,64 @@
+// Package regserver serves an OCI distribution registry (go-containerregistry's
+// pkg/registry) over plain HTTP, for pushes and pulls on loopback: `make
+// push` in tests, and containerd pulling with plain HTTP. Manifests live in
+// memory; blobs in memory or, given a folder, on disk. Nothing survives the
+// process.
+package regserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// shutdownTimeout bounds how long Serve waits for requests in flight once
+// its context is done.
+const shutdownTimeout = 5 * time.Second
+
+// Handler is the registry's HTTP handler. blobDir "" keeps blobs in memory.
+// Request logs go to logw (io.Discard for none).
+func Handler(blobDir string, logw io.Writer) http.Handler {
+	blobs := registry.NewInMemoryBlobHandler()
+	if blobDir != "" {
+		blobs = registry.NewDiskBlobHandler(blobDir)
+	}
+	return registry.New(
+		registry.WithBlobHandler(blobs),
+		registry.Logger(log.New(logw, "registry: ", log.LstdFlags)),
+	)
+}
+
+// Serve serves h on ln until ctx is done, then shuts the server down and
+// returns nil; it returns an error if the server stops for another reason.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("regserver: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		<-errc
+		return fmt.Errorf("regserver: shutting down: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("regserver: %w", err)
+	}
+	return nil
+}
