@@ -234,7 +234,7 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 			Affinity:                      o.Affinity,
 			Tolerations:                   o.Tolerations,
 			TopologySpreadConstraints:     o.TopologySpreadConstraints,
-			SecurityContext:               o.SecurityContext,
+			SecurityContext:               podSecurityContext(o.SecurityContext),
 			PriorityClassName:             o.PriorityClassName,
 			TerminationGracePeriodSeconds: &grace,
 			Containers: []corev1.Container{{
@@ -247,8 +247,9 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 					{Name: clientPortName, ContainerPort: clientPort, Protocol: corev1.ProtocolTCP},
 					{Name: httpPortName, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
 				},
-				Resources:    rc.Spec.Resources,
-				VolumeMounts: []corev1.VolumeMount{{Name: dataVolume, MountPath: dataDir}},
+				Resources:       rc.Spec.Resources,
+				VolumeMounts:    []corev1.VolumeMount{{Name: dataVolume, MountPath: dataDir}},
+				SecurityContext: containerSecurityContext(),
 				// Ready: in the configuration, leader known, caught up (a
 				// ReadIndex round completes). Services and the budget count
 				// only such members.
@@ -268,6 +269,43 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 				},
 			}},
 		},
+	}
+}
+
+// nonRootID is the user and group the raftnode image runs as.
+const nonRootID = int64(65532)
+
+// podSecurityContext is the spec's pod security context, or, when it sets
+// none, one that meets the "restricted" Pod Security Standard: the image's
+// non-root user, and fsGroup so that the data volume is writable by it on
+// volume types that support ownership (OnRootMismatch: a large volume is not
+// walked on every start).
+func podSecurityContext(spec *corev1.PodSecurityContext) *corev1.PodSecurityContext {
+	if spec != nil {
+		return spec
+	}
+	nonRoot := true
+	id := nonRootID
+	onRootMismatch := corev1.FSGroupChangeOnRootMismatch
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:        &nonRoot,
+		RunAsUser:           &id,
+		RunAsGroup:          &id,
+		FSGroup:             &id,
+		FSGroupChangePolicy: &onRootMismatch,
+		SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// containerSecurityContext: raftnode writes only to its data volume and
+// needs no privilege, so the root filesystem is read-only and every
+// capability dropped, whatever the pod's security context says.
+func containerSecurityContext() *corev1.SecurityContext {
+	no, yes := false, true
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: &no,
+		ReadOnlyRootFilesystem:   &yes,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}
 }
 

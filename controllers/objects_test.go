@@ -155,6 +155,30 @@ func isSubset(sub, of map[string]string) bool {
 	return true
 }
 
+// TestPodTemplateSecurity: with no security context in the spec, the pods
+// meet the "restricted" Pod Security Standard and can write their volume as
+// the image's non-root user; one given in the spec replaces the pod-level
+// default, never the container's.
+func TestPodTemplateSecurity(t *testing.T) {
+	s := podTemplate(cluster(3), testSettings).Spec
+	p := s.SecurityContext
+	if p == nil || p.RunAsNonRoot == nil || !*p.RunAsNonRoot || p.RunAsUser == nil || *p.RunAsUser != 65532 ||
+		p.RunAsGroup == nil || *p.RunAsGroup != 65532 || p.FSGroup == nil || *p.FSGroup != 65532 ||
+		p.SeccompProfile == nil || p.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("default pod security context %+v, want non-root 65532, fsGroup 65532, seccomp RuntimeDefault", p)
+	}
+	c := s.Containers[0].SecurityContext
+	if c == nil || c.ReadOnlyRootFilesystem == nil || !*c.ReadOnlyRootFilesystem || c.AllowPrivilegeEscalation == nil ||
+		*c.AllowPrivilegeEscalation || c.Capabilities == nil || !reflect.DeepEqual(c.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("container security context %+v, want a read-only root, no escalation, ALL dropped", c)
+	}
+	own := &corev1.PodSecurityContext{SupplementalGroups: []int64{7}}
+	s = podTemplate(cluster(3, func(rc *raftv1.RaftCluster) { rc.Spec.Pod.SecurityContext = own }), testSettings).Spec
+	if s.SecurityContext != own || s.Containers[0].SecurityContext == nil {
+		t.Errorf("with the spec's security context: pod %+v, container %+v", s.SecurityContext, s.Containers[0].SecurityContext)
+	}
+}
+
 func TestPodTemplateOverrides(t *testing.T) {
 	grace := int64(90)
 	o := raftv1.PodOverrides{
