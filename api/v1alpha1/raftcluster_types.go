@@ -250,7 +250,11 @@ type PodOverrides struct {
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 
 	// Pod-level security settings (user and group ids, fsGroup for the data
-	// volume, seccomp profile).
+	// volume, seccomp profile). Empty: the "restricted" Pod Security
+	// Standard's settings for the image's user, runAsNonRoot with user, group
+	// and fsGroup 65532 and the RuntimeDefault seccomp profile. The container
+	// always runs with a read-only root filesystem, no privilege escalation
+	// and every capability dropped.
 	// +optional
 	SecurityContext *corev1.PodSecurityContext `json:"securityContext,omitempty"`
 
