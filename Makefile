@@ -35,8 +35,18 @@ RBAC_DIR     := config/rbac
 # of the generated ClusterRole, whose rules its templates read.
 CHART_DIR    := charts/raftkube
 
+# Container images (hack/images.sh): their tag, by default the chart's
+# appVersion so the chart's defaults name them; the commit stamped into the
+# binaries and labels; the repository prefix (make push REGISTRY=HOST:PORT/PATH).
+VERSION  ?= $(shell sed -n 's/^appVersion:[[:space:]]*"\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$$/\1/p' $(CHART_DIR)/Chart.yaml)
+COMMIT   ?= $(shell git rev-parse HEAD)
+REGISTRY ?= ghcr.io/raftkube
+IMAGETOOL := $(BIN)/imagetool
+IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGISTRY)' IMAGETOOL='$(IMAGETOOL)' HELM='$(BIN)/helm'
+
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
 .PHONY: demo test-e2e run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
+.PHONY: images node-images push images-reproducible
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -54,6 +64,7 @@ unit: k8s-tools host-packages ## run the tests (includes the simulator's CI budg
 	cd hack/helmtool && $(GO) vet ./...
 	cd hack/localkube && $(GO) vet ./... && LOCALKUBE_BIN=$(BIN) $(GO) test -count=1 ./...
 	cd hack/localkubelet && $(GO) vet ./... && LOCALKUBE_BIN=$(BIN) $(GO) test -count=1 ./...
+	cd hack/imagetool && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # fuzz_retry runs a fuzz target once more if the first run fails without a
 # crasher: Go's fuzzing coordinator can time out stopping its workers on a loaded
@@ -88,6 +99,7 @@ lint: $(GOLANGCI_LINT) ## golangci-lint (pinned in hack/lint)
 	$(GOLANGCI_LINT) run $(PKGS)
 	cd hack/localkube && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 	cd hack/localkubelet && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
+	cd hack/imagetool && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
@@ -179,6 +191,21 @@ localkube-up: k8s-tools ## a Kubernetes control plane on loopback, detached; pri
 
 localkube-down: ## stop the control plane of localkube-up and remove its state
 	$(BIN)/localkube down --state $(LOCALKUBE_STATE)
+
+images: $(IMAGETOOL) ## OCI images of manager and raftnode (+raftctl), linux/amd64+arm64, into bin/images/*.tar; offline, reproducible
+	$(IMAGES_ENV) hack/images.sh images
+
+node-images: $(IMAGETOOL) ## the local node's pause and coredns images (this platform) into bin/images/ (needs bin/coredns)
+	$(IMAGES_ENV) hack/images.sh node-images
+
+push: images ## push both images and the chart (Helm OCI) to REGISTRY, e.g. make push REGISTRY=127.0.0.1:5000/raftkube
+	$(IMAGES_ENV) hack/images.sh push
+
+images-reproducible: $(IMAGETOOL) ## build the images twice into two folders and fail unless byte-identical
+	$(IMAGES_ENV) hack/images.sh reproducible
+
+$(IMAGETOOL): $(shell find hack/imagetool -name '*.go' -not -name '*_test.go') hack/imagetool/go.mod hack/imagetool/go.sum
+	cd hack/imagetool && $(GO) build -trimpath -o $(IMAGETOOL) ./cmd/imagetool
 
 tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) $(CONTROLLER_GEN) ## build every pinned tool into bin/
 
