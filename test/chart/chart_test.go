@@ -193,6 +193,22 @@ func generatedRules(t *testing.T) []rbacv1.PolicyRule {
 	return role.Rules
 }
 
+// appVersion is the chart's appVersion, the default tag of both images
+// (`make images` tags them with it too).
+func appVersion() string {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "charts/raftkube/Chart.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(b, &chart); err != nil || chart.AppVersion == "" {
+		panic(fmt.Sprintf("charts/raftkube/Chart.yaml: no appVersion (%v)", err))
+	}
+	return chart.AppVersion
+}
+
 // valueSets are the value combinations every rendering check runs over.
 var valueSets = []struct {
 	name string
@@ -203,7 +219,7 @@ var valueSets = []struct {
 }{
 	{
 		name: "defaults",
-		wantArgs: []string{"--node-image=raftkube/raftnode:dev", "--cluster-domain=cluster.local", "--leader-elect=true",
+		wantArgs: []string{"--node-image=ghcr.io/raftkube/raftnode:" + appVersion(), "--cluster-domain=cluster.local", "--leader-elect=true",
 			"--leader-election-id=raftkube-operator.raftkube.io", "--leader-election-namespace=" + namespace,
 			"--metrics-bind-address=$(POD_IP):8080", "--health-probe-bind-address=$(POD_IP):8081",
 			"--max-concurrent-reconciles=4", "--log-level=info", "--log-format=json", "--graceful-shutdown-timeout=30s"},
@@ -276,8 +292,8 @@ func TestChartRenders(t *testing.T) {
 				t.Fatalf("%d containers, want the manager alone", len(pod.Containers))
 			}
 			c := pod.Containers[0]
-			if c.Image != "raftkube/manager:dev" {
-				t.Errorf("image %q, want raftkube/manager:dev (the appVersion)", c.Image)
+			if want := "ghcr.io/raftkube/manager:" + appVersion(); c.Image != want {
+				t.Errorf("image %q, want %s (the appVersion, the name `make images` gives)", c.Image, want)
 			}
 			for _, want := range vs.wantArgs {
 				if !slices.Contains(c.Args, want) {
@@ -486,8 +502,9 @@ func TestRejectedValues(t *testing.T) {
 	}
 }
 
-// TestHelmTestHook: `helm test` runs a pod that GETs the manager's /readyz
-// through the Service's health port; the pod is not one the Service selects.
+// TestHelmTestHook: `helm test` runs a pod, of the manager's image, that GETs
+// the manager's /readyz through the Service's health port (manager --probe);
+// the pod is not one the Service selects.
 func TestHelmTestHook(t *testing.T) {
 	out, err := render(t)
 	if err != nil {
@@ -498,12 +515,15 @@ func TestHelmTestHook(t *testing.T) {
 	if pod.Annotations["helm.sh/hook"] != "test" {
 		t.Errorf("hook annotation %q, want test", pod.Annotations["helm.sh/hook"])
 	}
-	if len(pod.Spec.Containers) != 1 || pod.Spec.Containers[0].Image != "busybox:1.36" {
-		t.Fatalf("containers %+v, want one busybox:1.36", pod.Spec.Containers)
+	// The manager's own image, whose entrypoint is the manager: no other
+	// image (a shell with wget) need be on the node.
+	if want := "ghcr.io/raftkube/manager:" + appVersion(); len(pod.Spec.Containers) != 1 || pod.Spec.Containers[0].Image != want {
+		t.Fatalf("containers %+v, want one of %s", pod.Spec.Containers, want)
 	}
 	url := fmt.Sprintf("http://%s.%s.svc:8081/readyz", release, namespace)
-	if cmd := strings.Join(pod.Spec.Containers[0].Command, " "); !strings.Contains(cmd, url) {
-		t.Errorf("command %q does not fetch %s", cmd, url)
+	c := pod.Spec.Containers[0]
+	if len(c.Command) != 0 || !slices.Equal(c.Args, []string{"--probe=" + url}) {
+		t.Errorf("command %q args %q, want the entrypoint with --probe=%s", c.Command, c.Args, url)
 	}
 	svc := get[*corev1.Service](t, objs, "Service", namespace, release)
 	if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool {

@@ -70,6 +70,14 @@ The manager's image: repository:tag, the tag defaulting to the appVersion.
 {{- end }}
 
 {{/*
+The raftnode image of RaftClusters whose spec names none: nodeImage, or the
+raftnode image `make images` builds for the chart's appVersion.
+*/}}
+{{- define "raftkube.nodeImage" -}}
+{{- default (printf "ghcr.io/raftkube/raftnode:%s" .Chart.AppVersion) .Values.nodeImage }}
+{{- end }}
+
+{{/*
 The manager's RBAC rules: those controller-gen generates from the
 +kubebuilder:rbac markers into config/rbac/role.yaml, which `make gen` copies
 to files/manager-role.yaml. Kept in that one file so the chart never grants
