@@ -83,6 +83,15 @@ func apiserverArgs(l layout, p ports) []string {
 		"--requestheader-username-headers=X-Remote-User",
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		// A kubelet of package node serves on its bridge address under a
+		// hostname nothing resolves: dial its InternalIP, never a DNS name
+		// (which would query off the machine). Harmless for kubelets that
+		// serve no API.
+		"--kubelet-preferred-address-types=InternalIP",
+		// Logs, exec and port-forward as a system:masters client the
+		// kubelet's webhook authorizer accepts, instead of anonymous.
+		"--kubelet-client-certificate=" + l.pki(kubeletClientCertFile),
+		"--kubelet-client-key=" + l.pki(kubeletClientKeyFile),
 		// Admission plugins: the defaults (ServiceAccount, DefaultStorageClass, ...), unlike envtest.
 	}
 }

@@ -324,6 +324,10 @@ func (cp *ControlPlane) AdminToken() string { return cp.pki.AdminToken }
 // CACert is the cluster CA's PEM, which the apiserver's serving cert chains to.
 func (cp *ControlPlane) CACert() []byte { return cp.pki.CACert }
 
+// CAKey is the cluster CA's private key (PKCS#8 PEM): package node signs the
+// kubelet's certificates with it.
+func (cp *ControlPlane) CAKey() []byte { return cp.pki.CAKey }
+
 // LogPath is the log file of a component (Etcd, KubeAPIServer, ...).
 func (cp *ControlPlane) LogPath(component string) string { return cp.layout.log(component) }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -46,6 +47,11 @@ type PKI struct {
 	ServingCert, ServingKey []byte // signed by the CA; served by apiserver, controller manager and scheduler
 	SAKey, SAPub            []byte // service-account token signing key pair
 	AdminToken              string // bearer token of user "admin" in group system:masters
+	// KubeletClientCert and Key are the apiserver's client certificate for
+	// kubelets (logs, exec, port-forward): CN kube-apiserver-kubelet-client in
+	// system:masters, so a kubelet that authorizes through the apiserver
+	// (webhook) lets it in without anonymous access.
+	KubeletClientCert, KubeletClientKey []byte
 }
 
 // GeneratePKI makes a fresh CA, a serving cert valid from now-1h (clock skew)
@@ -99,6 +105,15 @@ func GeneratePKI(now time.Time, validity time.Duration) (*PKI, error) {
 		return nil, fmt.Errorf("encode service-account public key: %w", err)
 	}
 
+	kubeletClientCert, kubeletClientKey, err := IssueCert(pemBlock("CERTIFICATE", caDER), mustPKCS8(caKey), CertRequest{
+		CommonName:   KubeletClientCommonName,
+		Organization: []string{"system:masters"},
+		Client:       true,
+	}, now, validity)
+	if err != nil {
+		return nil, fmt.Errorf("issue apiserver kubelet client cert: %w", err)
+	}
+
 	token := make([]byte, 32)
 	if _, err := rand.Read(token); err != nil {
 		return nil, fmt.Errorf("generate admin token: %w", err)
@@ -109,6 +124,9 @@ func GeneratePKI(now time.Time, validity time.Duration) (*PKI, error) {
 		ServingCert: pemBlock("CERTIFICATE", servingDER),
 		SAPub:       pemBlock("PUBLIC KEY", saPubDER),
 		AdminToken:  hex.EncodeToString(token),
+
+		KubeletClientCert: kubeletClientCert,
+		KubeletClientKey:  kubeletClientKey,
 	}
 	for _, k := range []struct {
 		key *ecdsa.PrivateKey
@@ -137,7 +155,13 @@ const (
 	saKeyFile       = "sa.key"
 	saPubFile       = "sa.pub"
 	tokenFile       = "tokens.csv"
+
+	kubeletClientCertFile = "apiserver-kubelet-client.crt"
+	kubeletClientKeyFile  = "apiserver-kubelet-client.key"
 )
+
+// KubeletClientCommonName is the CN of the apiserver's kubelet client certificate.
+const KubeletClientCommonName = "kube-apiserver-kubelet-client"
 
 // WriteFiles writes the PKI into dir (created if missing), keys readable by the owner only.
 func (p *PKI) WriteFiles(dir string) error {
@@ -152,6 +176,9 @@ func (p *PKI) WriteFiles(dir string) error {
 		saKeyFile:       p.SAKey,
 		saPubFile:       p.SAPub,
 		tokenFile:       p.TokenFile(),
+
+		kubeletClientCertFile: p.KubeletClientCert,
+		kubeletClientKeyFile:  p.KubeletClientKey,
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
@@ -171,4 +198,85 @@ func signCert(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypt
 
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// mustPKCS8 encodes a key GeneratePKI just made; only a key type the standard
+// library cannot encode fails, and ECDSA P-256 is not one.
+func mustPKCS8(key *ecdsa.PrivateKey) []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		panic("controlplane: encode a fresh ECDSA key: " + err.Error())
+	}
+	return pemBlock("PRIVATE KEY", der)
+}
+
+// CertRequest describes a certificate IssueCert signs with the cluster CA.
+type CertRequest struct {
+	CommonName   string
+	Organization []string // Kubernetes groups, for a client certificate
+	DNSNames     []string
+	IPs          []net.IP
+	Client       bool // usable for client authentication
+	Server       bool // usable for serving TLS
+}
+
+// IssueCert makes a fresh ECDSA P-256 key and a certificate for it signed by
+// the CA (PEM cert and PKCS#8 key), valid from now-1h (clock skew) for validity.
+// Package node uses it for the kubelet's client and serving certificates.
+func IssueCert(caCertPEM, caKeyPEM []byte, req CertRequest, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	caCert, caKey, err := parseCA(caCertPEM, caKeyPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key for %s: %w", req.CommonName, err)
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: req.CommonName, Organization: req.Organization},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		DNSNames:    req.DNSNames,
+		IPAddresses: req.IPs,
+	}
+	if req.Client {
+		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	}
+	if req.Server {
+		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+	}
+	der, err := signCert(tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign cert for %s: %w", req.CommonName, err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode key for %s: %w", req.CommonName, err)
+	}
+	return pemBlock("CERTIFICATE", der), pemBlock("PRIVATE KEY", keyDER), nil
+}
+
+func parseCA(certPEM, keyPEM []byte) (*x509.Certificate, crypto.Signer, error) {
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return nil, nil, errors.New("CA certificate: no CERTIFICATE PEM block")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse CA certificate: %w", err)
+	}
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return nil, nil, errors.New("CA key: no PEM block")
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse CA key: %w", err)
+	}
+	signer, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("CA key of type %T cannot sign", parsed)
+	}
+	return cert, signer, nil
 }

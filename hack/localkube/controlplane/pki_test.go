@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,7 @@ func TestWriteFiles(t *testing.T) {
 	for name, want := range map[string][]byte{
 		caCertFile: p.CACert, caKeyFile: p.CAKey, servingCertFile: p.ServingCert,
 		servingKeyFile: p.ServingKey, saKeyFile: p.SAKey, saPubFile: p.SAPub, tokenFile: p.TokenFile(),
+		kubeletClientCertFile: p.KubeletClientCert, kubeletClientKeyFile: p.KubeletClientKey,
 	} {
 		path := filepath.Join(dir, name)
 		got, err := os.ReadFile(path)
@@ -213,5 +215,44 @@ func TestServingIPsAreLoopbackAndServiceIP(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("serving IPs %v lack the kubernetes Service IP %v", servingIPs, first)
+	}
+}
+
+func TestIssueCert(t *testing.T) {
+	now := time.Now()
+	p := mustPKI(t, now)
+	roots := x509.NewCertPool()
+	roots.AddCert(parseCert(t, p.CACert))
+	for _, tc := range []struct {
+		name    string
+		req     CertRequest
+		wantEKU []x509.ExtKeyUsage
+	}{
+		{"kubelet client", CertRequest{CommonName: "system:node:n1", Organization: []string{"system:nodes"}, Client: true},
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}},
+		{"kubelet serving", CertRequest{CommonName: "n1", DNSNames: []string{"n1"}, IPs: []net.IP{net.IPv4(10, 244, 0, 1)}, Server: true},
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}},
+	} {
+		certPEM, keyPEM, err := IssueCert(p.CACert, p.CAKey, tc.req, now, time.Hour)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		c := parseCert(t, certPEM)
+		if c.Subject.CommonName != tc.req.CommonName || !slices.Equal(c.Subject.Organization, tc.req.Organization) {
+			t.Errorf("%s: subject %v, want CN %s O %v", tc.name, c.Subject, tc.req.CommonName, tc.req.Organization)
+		}
+		if _, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: tc.wantEKU, CurrentTime: now}); err != nil {
+			t.Errorf("%s: does not chain to the CA for %v: %v", tc.name, tc.wantEKU, err)
+		}
+		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			t.Errorf("%s: key does not match: %v", tc.name, err)
+		}
+	}
+	kc := parseCert(t, p.KubeletClientCert)
+	if kc.Subject.CommonName != KubeletClientCommonName || !slices.Equal(kc.Subject.Organization, []string{"system:masters"}) {
+		t.Errorf("apiserver kubelet client cert subject %v", kc.Subject)
+	}
+	if _, _, err := IssueCert([]byte("junk"), p.CAKey, CertRequest{CommonName: "x"}, now, time.Hour); err == nil {
+		t.Error("IssueCert accepted a CA that is not PEM")
 	}
 }

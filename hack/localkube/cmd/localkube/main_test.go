@@ -26,6 +26,12 @@ func TestUsageErrors(t *testing.T) {
 		{nil, "usage:"},
 		{[]string{"sideways"}, `unknown command "sideways"`},
 		{[]string{"up"}, "--bin is required"},
+		{[]string{"node"}, "usage: localkube node"},
+		{[]string{"node", "sideways"}, `unknown node command "sideways"`},
+		{[]string{"node", "kill", "--state", "/nonexistent"}, "NAMESPACE/POD[/CONTAINER]"},
+		{[]string{"node", "kill", "--state", "/nonexistent", "justapod"}, "want NAMESPACE/POD[/CONTAINER]"},
+		{[]string{"node", "cut", "--state", "/nonexistent", "a"}, "A B"},
+		{[]string{"node", "pause", "--state", "/nonexistent", "ns/pod"}, "read node state"},
 	} {
 		err := run(tc.args, &strings.Builder{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
