@@ -185,11 +185,11 @@ host-packages: ## apt-get install what the local Kubernetes environment needs an
 
 LOCALKUBE_STATE ?= $${TMPDIR:-/tmp}/raftkube-localkube
 
-localkube-up: k8s-tools ## a Kubernetes control plane on loopback, detached; prints its kubeconfig (LOCALKUBE_STATE)
+localkube-up: k8s-tools ## a Kubernetes control plane on loopback, detached; prints its kubeconfig (LOCALKUBE_STATE); NODE=1 adds a real node (root: containerd, kubelet, kube-proxy, CoreDNS; bin/images/*.tar)
 	cd hack/localkube && $(GO) build -o $(BIN)/localkube ./cmd/localkube
-	$(BIN)/localkube up --detach --bin $(BIN) --state $(LOCALKUBE_STATE)
+	$(BIN)/localkube up --detach --bin $(BIN) --state $(LOCALKUBE_STATE)$(if $(NODE), --node)
 
-localkube-down: ## stop the control plane of localkube-up and remove its state
+localkube-down: ## stop the node (undoing its host changes) and the control plane of localkube-up, and remove their state
 	$(BIN)/localkube down --state $(LOCALKUBE_STATE)
 
 images: $(IMAGETOOL) ## OCI images of manager and raftnode (+raftctl), linux/amd64+arm64, into bin/images/*.tar; offline, reproducible

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs, through apt, the host programs the local Kubernetes environment
 # needs and a fresh Debian machine may lack: iptables (the kubelet's pod
-# source addresses and the e2e tests' network cuts) and util-linux's unshare
-# and mount (the pods' mount namespaces). Does nothing when all are present.
+# source addresses, kube-proxy's Services and the e2e tests' network cuts),
+# util-linux's unshare, nsenter and mount (the pods' mount namespaces, the
+# node's DNS probe in a pod), and for the real node of `localkube up --node`
+# containerd and runc (the pods' runtime), iproute2 (its bridge) and kmod
+# (br_netfilter). Does nothing when all are present.
 set -euo pipefail
 
-declare -A package_of=([iptables]=iptables [unshare]=util-linux [mount]=mount)
+declare -A package_of=([iptables]=iptables [ip6tables]=iptables [unshare]=util-linux [nsenter]=util-linux [mount]=mount
+	[containerd]=containerd [ctr]=containerd [runc]=runc [ip]=iproute2 [modprobe]=kmod)
 missing=()
 for cmd in "${!package_of[@]}"; do
 	if ! command -v "$cmd" >/dev/null && ! [ -x "/usr/sbin/$cmd" ] && ! [ -x "/sbin/$cmd" ]; then
