@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// HelperEnv, set to "1" in the environment, tells a test binary that it was
+// HelperEnv is the environment variable that, set to "1", tells a test binary that it was
 // started as the node's helper (see Options.HelperBin) and must run
 // LookupMain instead of its tests.
 const HelperEnv = "LOCALKUBE_NODE_HELPER"

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeSysctls makes a /proc/sys stand-in holding values.
@@ -275,19 +276,28 @@ func TestParseIptables(t *testing.T) {
 
 func TestLock(t *testing.T) {
 	lock := filepath.Join(t.TempDir(), "node.lock")
-	if err := acquireLock(lock); err != nil {
+	ctx := t.Context()
+	if err := acquireLock(ctx, lock, 0); err != nil {
 		t.Fatal(err)
 	}
 	// Held by this (live) process, still starting.
-	if err := acquireLock(lock); err == nil || !strings.Contains(err.Error(), "being started") {
+	if err := acquireLock(ctx, lock, 0); !errors.Is(err, ErrNodeRunning) || !strings.Contains(err.Error(), "being started") {
 		t.Fatalf("second acquire = %v, want a refusal", err)
+	}
+	// Waiting: taken once released.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = releaseLock(lock)
+	}()
+	if err := acquireLock(ctx, lock, 10*time.Second); err != nil {
+		t.Fatalf("acquire after a release = %v", err)
 	}
 	state := t.TempDir()
 	if err := recordLockOwner(lock, state); err != nil {
 		t.Fatal(err)
 	}
 	// A state dir without state.json: its node died before recording anything.
-	if err := acquireLock(lock); err != nil {
+	if err := acquireLock(ctx, lock, 0); err != nil {
 		t.Fatalf("a stale lock was not taken over: %v", err)
 	}
 	if err := recordLockOwner(lock, state); err != nil {
@@ -296,7 +306,7 @@ func TestLock(t *testing.T) {
 	if err := writeState(filepath.Join(state, stateFileName), State{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := acquireLock(lock); err == nil || !strings.Contains(err.Error(), "already runs") {
+	if err := acquireLock(ctx, lock, 0); !errors.Is(err, ErrNodeRunning) || !strings.Contains(err.Error(), "localkube down") {
 		t.Fatalf("acquire with a live node = %v, want a refusal", err)
 	}
 	if err := releaseLock(lock); err != nil {

@@ -158,6 +158,7 @@ func TestNodeIntegration(t *testing.T) {
 		NoProvisioner: !provisioner,
 		HelperBin:     os.Args[0],
 		ReadyTimeout:  readyTimeout(t),
+		LockWait:      5 * time.Minute, // cmd/localkube's test may run a node too
 		Logf:          t.Logf,
 	})
 	if err != nil {

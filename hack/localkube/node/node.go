@@ -82,6 +82,10 @@ type Options struct {
 	KeepState bool
 	// LockFile makes the node the only one on the machine. Default /run/localkube-node.lock.
 	LockFile string
+	// LockWait is how long Start waits for another node on the machine to
+	// stop (tests of several packages run at once). Default 0: fail at once
+	// with ErrNodeRunning.
+	LockWait time.Duration
 	// Logf, if set, receives a line per step.
 	Logf func(format string, args ...any)
 }
@@ -261,7 +265,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err := checkInputs(opts); err != nil {
 		return nil, err
 	}
-	if err := acquireLock(opts.LockFile); err != nil {
+	if err := acquireLock(ctx, opts.LockFile, opts.LockWait); err != nil {
 		return nil, err
 	}
 	stateDir, err := makeStateDir(opts.StateDir)

@@ -65,9 +65,6 @@ func (l layout) volumesDir() string        { return filepath.Join(l.dir, "volume
 func (l layout) cniConflist() string {
 	return filepath.Join(l.cniConfDir(), "10-"+cniNetworkName+".conflist")
 }
-func (l layout) containerdRuntimeV2() string {
-	return filepath.Join(l.containerdState(), "io.containerd.runtime.v2.task")
-}
 
 func writeState(path string, s State) error {
 	data, err := json.MarshalIndent(s, "", "  ")
@@ -128,34 +125,53 @@ func StopDetached(ctx context.Context, stateDir string, grace time.Duration, log
 	return nil
 }
 
+// ErrNodeRunning is the error when another node holds the machine's lock.
+var ErrNodeRunning = errors.New("another node runs on this machine")
+
 // acquireLock creates the machine-wide lock file holding this process's pid,
-// refusing if another node holds it. A lock whose node state directory is
-// gone (its owner died before writing one, or `down` removed it and crashed)
-// is stale and taken over.
-func acquireLock(path string) error {
+// waiting up to wait for another node to release it. A lock whose node state
+// directory has no state.json (its owner died before writing one, or `down`
+// removed it and crashed) or whose starting pid is gone is stale and taken over.
+func acquireLock(ctx context.Context, path string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		_, err := tryLock(path)
+		if err == nil || !errors.Is(err, ErrNodeRunning) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", err, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// tryLock takes the lock once, or says who holds it.
+func tryLock(path string) (owner string, err error) {
 	for range 2 {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err == nil {
 			_, werr := fmt.Fprintf(f, "pid %d\n", os.Getpid())
-			return errors.Join(werr, f.Close())
+			return "", errors.Join(werr, f.Close())
 		}
 		if !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("take node lock %s: %w", path, err)
+			return "", fmt.Errorf("take node lock %s: %w", path, err)
 		}
 		data, _ := os.ReadFile(path)
 		owner := strings.TrimSpace(string(data))
 		if dir, ok := strings.CutPrefix(owner, "state "); ok {
 			if _, err := os.Stat(filepath.Join(dir, stateFileName)); err == nil {
-				return fmt.Errorf("a node already runs on this machine (state %s; `localkube down` stops it); lock %s", dir, path)
+				return owner, fmt.Errorf("%w (state %s; `localkube down` stops it); lock %s", ErrNodeRunning, dir, path)
 			}
 		} else if pid, ok := strings.CutPrefix(owner, "pid "); ok && processExists(pid) {
-			return fmt.Errorf("a node is being started by pid %s on this machine; lock %s", pid, path)
+			return owner, fmt.Errorf("%w (being started by pid %s); lock %s", ErrNodeRunning, pid, path)
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove stale node lock %s: %w", path, err)
+			return owner, fmt.Errorf("remove stale node lock %s: %w", path, err)
 		}
 	}
-	return fmt.Errorf("take node lock %s: another process keeps taking it", path)
+	return "", fmt.Errorf("take node lock %s: another process keeps taking it", path)
 }
 
 // recordLockOwner points the lock at the node's state directory once it exists.

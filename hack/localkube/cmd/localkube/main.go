@@ -7,7 +7,7 @@
 //	    --detach, return once healthy and leave it running for `down`.
 //	    With --node (root), also a real node (containerd, kubelet, kube-proxy,
 //	    CoreDNS; package node) in DIR/node, importing --images (default
-//	    BIN/images/*.tar).
+//	    BIN/images/*.tar) and the CNI plugins of --cni-bin (default BIN/cni).
 //	localkube down [--state DIR] [--grace 10s]
 //	    stop the node recorded in DIR/node/state.json, if any, undoing its
 //	    host changes, then the processes recorded in DIR/state.json
@@ -55,7 +55,7 @@ func main() {
 	}
 }
 
-const usage = "usage: localkube up --bin DIR [--state DIR] [--detach] [--node] | down [--state DIR] | node kill|pause|resume|pid|cut|heal ..."
+const usage = "usage: localkube up --bin DIR [--state DIR] [--detach] [--node] | down [--state DIR] | node kill|pause|resume|pid|cut|heal"
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -85,6 +85,9 @@ func runUp(args []string, out io.Writer) error {
 	fs.BoolVar(&opts.KeepState, "keep-state", false, "on stop, keep the state dir (logs, data)")
 	withNode := fs.Bool("node", false, "also run a real node (root): containerd, kubelet, kube-proxy, CoreDNS")
 	images := fs.String("images", "", "comma-separated image tarballs the node imports (default BIN/images/*.tar)")
+	noProvisioner := fs.Bool("no-provisioner", false, "run the node without bin/hostpath-provisioner (no default StorageClass)")
+	lockWait := fs.Duration("lock-wait", 0, "how long to wait for another node on this machine to stop (default: fail at once)")
+	cniBin := fs.String("cni-bin", "", "directory of the CNI plugins bridge, host-local, loopback, portmap (default BIN/cni)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,7 +111,7 @@ func runUp(args []string, out io.Writer) error {
 	var nd *node.Node
 	if *withNode {
 		began = time.Now()
-		nd, err = startNode(ctx, cp, opts, *images)
+		nd, err = startNode(ctx, cp, opts, nodeFlags{images: *images, cniBin: *cniBin, noProvisioner: *noProvisioner, lockWait: *lockWait})
 		if err != nil {
 			sctx, cancel := stopCtx()
 			defer cancel()
@@ -170,11 +173,18 @@ func runDown(args []string, out io.Writer) error {
 // nodeSubdir is the node's state directory inside the control plane's.
 const nodeSubdir = "node"
 
+// nodeFlags are up's flags for the node.
+type nodeFlags struct {
+	images, cniBin string
+	noProvisioner  bool
+	lockWait       time.Duration
+}
+
 // startNode starts a node joined to cp, its state inside cp's.
-func startNode(ctx context.Context, cp *controlplane.ControlPlane, opts controlplane.Options, images string) (*node.Node, error) {
+func startNode(ctx context.Context, cp *controlplane.ControlPlane, opts controlplane.Options, f nodeFlags) (*node.Node, error) {
 	var tarballs []string
-	if images != "" {
-		tarballs = strings.Split(images, ",")
+	if f.images != "" {
+		tarballs = strings.Split(f.images, ",")
 	} else {
 		found, err := filepath.Glob(filepath.Join(opts.BinDir, "images", "*.tar"))
 		if err != nil {
@@ -183,15 +193,18 @@ func startNode(ctx context.Context, cp *controlplane.ControlPlane, opts controlp
 		tarballs = found
 	}
 	return node.Start(ctx, node.Options{
-		BinDir:       opts.BinDir,
-		StateDir:     filepath.Join(cp.StateDir(), nodeSubdir),
-		ControlPlane: node.FromControlPlane(cp),
-		Images:       tarballs,
-		ReadyTimeout: opts.HealthTimeout,
-		StopGrace:    opts.StopGrace,
-		Detached:     opts.Detached,
-		KeepState:    opts.KeepState,
-		Logf:         opts.Logf,
+		BinDir:        opts.BinDir,
+		CNIBinDir:     f.cniBin,
+		NoProvisioner: f.noProvisioner,
+		LockWait:      f.lockWait,
+		StateDir:      filepath.Join(cp.StateDir(), nodeSubdir),
+		ControlPlane:  node.FromControlPlane(cp),
+		Images:        tarballs,
+		ReadyTimeout:  opts.HealthTimeout,
+		StopGrace:     opts.StopGrace,
+		Detached:      opts.Detached,
+		KeepState:     opts.KeepState,
+		Logf:          opts.Logf,
 	})
 }
 
@@ -214,7 +227,7 @@ func waitAll(ctx context.Context, cp *controlplane.ControlPlane, nd *node.Node) 
 // runNode runs the node's fault commands against the node of `up --node`.
 func runNode(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: localkube node kill|pause|resume|pid|cut|heal [--state DIR] ...")
+		return errors.New("usage: localkube node kill|pause|resume|pid|cut|heal [--state DIR] ARGS")
 	}
 	verb := args[0]
 	fs := flag.NewFlagSet("node "+verb, flag.ContinueOnError)
