@@ -275,6 +275,15 @@ func TestNodeIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// No default route in a pod: nothing it sends leaves the machine.
+	routes, err := runCmd(ctx, "nsenter", "--net=/proc/"+strconv.Itoa(cliPID)+"/ns/net", "--", "ip", "route")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(routes, "default") {
+		t.Errorf("pod cli has a default route:\n%s", routes)
+	}
+
 	dial := func(addr string) error {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -348,6 +357,10 @@ func TestNodeIntegration(t *testing.T) {
 	}
 	_ = api.do(ctx, http.MethodDelete, "/api/v1/namespaces/default/services/srv", nil, nil)
 
+	if provisioner {
+		checkVolume(ctx, t, api)
+	}
+
 	// Stop, then nothing is left.
 	stopBegan := time.Now()
 	stopped = true
@@ -410,4 +423,47 @@ func readyTimeout(t *testing.T) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// checkVolume claims a volume of the default StorageClass (the host-path
+// provisioner's) and runs a pod that mounts it.
+func checkVolume(ctx context.Context, t *testing.T, api *apiClient) {
+	t.Helper()
+	began := time.Now()
+	pvc := map[string]any{
+		"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+		"metadata": map[string]any{"name": "data", "namespace": "default"},
+		"spec": map[string]any{
+			"accessModes": []string{"ReadWriteOnce"},
+			"resources":   map[string]any{"requests": map[string]string{"storage": "1Mi"}},
+		},
+	}
+	pod := map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": "vol", "namespace": "default"},
+		"spec": map[string]any{
+			"terminationGracePeriodSeconds": 0,
+			"containers": []any{map[string]any{
+				"name": "pause", "image": DefaultPauseImage, "imagePullPolicy": "Never",
+				"volumeMounts": []any{map[string]any{"name": "data", "mountPath": "/data"}},
+			}},
+			"volumes": []any{map[string]any{"name": "data", "persistentVolumeClaim": map[string]string{"claimName": "data"}}},
+		},
+	}
+	if err := createObjects(ctx, api, []object{
+		{"/api/v1/namespaces/default/persistentvolumeclaims", pvc},
+		{"/api/v1/namespaces/default/pods", pod},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(ctx, 60*time.Second, 100*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
+		var p podStatus
+		if err := api.get(ctx, "/api/v1/namespaces/default/pods/vol", &p); err != nil {
+			return false, nil
+		}
+		return p.Status.Phase == "Running", nil
+	}, func() string { return "pod vol Running with its claimed volume" }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a claimed volume bound and mounted in a Running pod in %s", time.Since(began).Round(time.Millisecond))
 }

@@ -127,7 +127,9 @@ func deleteBridge(ctx context.Context, bridge string) error {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
-		if _, err := runCmd(ctx, "ip", "link", "del", name); err != nil {
+		// A veth also goes away by itself once its pod's network namespace
+		// is freed, which the kernel finishes asynchronously.
+		if _, err := runCmd(ctx, "ip", "link", "del", name); err != nil && linkExists(name) {
 			errs = append(errs, err)
 		}
 	}
@@ -135,6 +137,11 @@ func deleteBridge(ctx context.Context, bridge string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func linkExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
 }
 
 // cmdTimeout bounds one host command.
