@@ -6,8 +6,10 @@
 //	    component exits), then stop everything and remove the state dir. With
 //	    --detach, return once healthy and leave it running for `down`.
 //	    With --node (root), also a real node (containerd, kubelet, kube-proxy,
-//	    CoreDNS; package node) in DIR/node, importing --images (default
-//	    BIN/images/*.tar) and the CNI plugins of --cni-bin (default BIN/cni).
+//	    CoreDNS, the host-path provisioner; package node) in DIR/node,
+//	    importing --images (default BIN/images/*.tar), with the CNI plugins of
+//	    --cni-bin (default BIN/cni); --no-provisioner skips the provisioner,
+//	    --lock-wait waits for another node on the machine to stop.
 //	localkube down [--state DIR] [--grace 10s]
 //	    stop the node recorded in DIR/node/state.json, if any, undoing its
 //	    host changes, then the processes recorded in DIR/state.json
