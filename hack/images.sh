@@ -37,7 +37,7 @@
 #   SOURCE_DATE_EPOCH=<the commit's time>  the images' creation time
 #   PLATFORMS="linux/amd64 linux/arm64"  the platforms of `images`
 #   OUT=bin/images  where the tarballs go (staging under OUT/rootfs, OUT/build)
-#   GO=go  IMAGETOOL=bin/imagetool  HELM=bin/helm
+#   GO=go  IMAGETOOL=bin/imagetool  HELM=bin/helm  COREDNS=bin/coredns
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +45,7 @@ BIN=$ROOT/bin
 GO=${GO:-go}
 IMAGETOOL=${IMAGETOOL:-$BIN/imagetool}
 HELM=${HELM:-$BIN/helm}
+COREDNS=${COREDNS:-$BIN/coredns}
 OUT=${OUT:-$BIN/images}
 REGISTRY=${REGISTRY:-ghcr.io/raftkube}
 PLATFORMS=${PLATFORMS:-linux/amd64 linux/arm64}
@@ -175,19 +176,22 @@ build_node_images() {
 	local plat arch
 	arch=$("$GO" env GOARCH)
 	plat=linux/$arch
-	[[ -x $BIN/coredns ]] ||
-		die "$BIN/coredns is missing: run 'hack/build-k8s-tools.sh coredns' first"
+	[[ -x $COREDNS ]] ||
+		die "$COREDNS is missing: run 'hack/build-k8s-tools.sh coredns' first"
 	# The image has no C library: a binary linked against one would not start.
-	"$GO" version -m "$BIN/coredns" | grep -q 'CGO_ENABLED=0' ||
-		die "$BIN/coredns is not a static (CGO_ENABLED=0) Go binary"
+	"$GO" version -m "$COREDNS" | grep -q 'CGO_ENABLED=0' ||
+		die "$COREDNS is not a static (CGO_ENABLED=0) Go binary"
 	local coredns_version
-	coredns_version=$("$BIN/coredns" -version | sed -n 's/^CoreDNS-\([^[:space:]]*\).*/\1/p' | head -1)
-	[[ -n $coredns_version ]] || die "'$BIN/coredns -version' names no version (want a line CoreDNS-X.Y.Z)"
+	coredns_version=$("$COREDNS" -version | sed -n 's/^CoreDNS-\([^[:space:]]*\).*/\1/p' | head -1)
+	[[ -n $coredns_version ]] || die "'$COREDNS -version' names no version (want a line CoreDNS-X.Y.Z)"
 
 	log "building pause for $plat"
 	gobuild "$plat" "$OUT/build/node-images_$arch" "$ROOT/hack/imagetool" ./cmd/pause
 	stage "$OUT/build/node-images_$arch/pause" "$OUT/rootfs/pause/linux_$arch"
-	stage "$BIN/coredns" "$OUT/rootfs/coredns/linux_$arch"
+	# Named coredns in the image whatever its name here: the entrypoint.
+	rm -rf "$OUT/rootfs/coredns/linux_$arch"
+	mkdir -p "$OUT/rootfs/coredns/linux_$arch"
+	cp "$COREDNS" "$OUT/rootfs/coredns/linux_$arch/coredns"
 
 	local common=(--user 65532:65532 --workdir / --nonroot-passwd --created "$CREATED")
 	local pause_labels coredns_labels

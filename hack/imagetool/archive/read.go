@@ -62,7 +62,9 @@ func Open(file, dir string) (idx v1.ImageIndex, desc v1.Descriptor, cleanup func
 	remove := func() error { return os.RemoveAll(tmp) }
 	defer func() {
 		if err != nil {
-			remove()
+			// The open's error is the one to report; a folder left behind
+			// in the temporary directory is the lesser harm.
+			_ = remove()
 		}
 	}()
 	if err := untar(file, tmp); err != nil {

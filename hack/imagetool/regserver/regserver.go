@@ -41,7 +41,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Requests see ctx's values but not its end: on shutdown, those in
+		// flight get shutdownTimeout to finish instead of being cut at once.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -52,13 +54,16 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-		<-errc
-		return fmt.Errorf("regserver: shutting down: %w", err)
+	shutdownErr := srv.Shutdown(sctx)
+	if shutdownErr != nil {
+		// Requests still running after the timeout: cut them.
+		shutdownErr = errors.Join(shutdownErr, srv.Close())
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("regserver: %w", err)
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("regserver: shutting down: %w", shutdownErr)
 	}
 	return nil
 }

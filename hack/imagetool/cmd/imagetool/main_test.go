@@ -258,12 +258,22 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Errorf("stopping containerd: %v", err)
+		}
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Logf("containerd: %v", err)
+			}
 		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
+			t.Errorf("containerd still running 20s after SIGTERM: killing it")
+			if err := cmd.Process.Kill(); err != nil {
+				t.Error(err)
+			}
+			if err := <-done; err != nil {
+				t.Logf("containerd: %v", err)
+			}
 		}
 		logf.Close()
 		if t.Failed() {
@@ -350,9 +360,15 @@ func TestContainerd(t *testing.T) {
 		const id = "imagetool-test-pause"
 		c.ctr(t, "run", "-d", name, id)
 		defer func() {
-			c.ctrErr("task", "kill", "-s", "SIGKILL", id)
-			c.ctrErr("task", "delete", id)
-			c.ctrErr("containers", "delete", id)
+			// Each may fail when the test got that far already (a stopped
+			// task cannot be killed): only the last one must succeed.
+			if out, err := c.ctrErr("task", "kill", "-s", "SIGKILL", id); err != nil {
+				t.Logf("ctr task kill: %v: %s", err, out)
+			}
+			if out, err := c.ctrErr("task", "delete", id); err != nil {
+				t.Logf("ctr task delete: %v: %s", err, out)
+			}
+			c.ctr(t, "containers", "delete", id)
 		}()
 		var pid string
 		for _, line := range strings.Split(c.ctr(t, "task", "ls"), "\n") {
