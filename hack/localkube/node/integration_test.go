@@ -189,7 +189,8 @@ func TestNodeIntegration(t *testing.T) {
 		t.Fatalf("kube-dns.kube-system from the host = %v, %v; want [%s]", addrs, err, st.DNSServiceIP)
 	}
 
-	// Two pods: a TCP server (CoreDNS's binary, serving whoami on 1053) and a client.
+	// Two pods: a TCP server (CoreDNS's binary listening on 1053, with a
+	// Corefile of plugins every build of the image has) and a client.
 	corednsImage := ""
 	refs, err := ctr(ctx, st.Ctr, st.ContainerdSocket, "images", "list", "--quiet")
 	if err != nil {
@@ -200,20 +201,31 @@ func TestNodeIntegration(t *testing.T) {
 			corednsImage = r
 		}
 	}
+	cm := map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "srv", "namespace": "default"},
+		"data":     map[string]string{"Corefile": ".:1053 {\n    errors\n    cache 30\n}\n"},
+	}
+	if err := createObjects(ctx, api, []object{{"/api/v1/namespaces/default/configmaps", cm}}); err != nil {
+		t.Fatal(err)
+	}
 	podBegan := time.Now()
 	for _, p := range []struct{ name, image string }{{"srv", corednsImage}, {"cli", DefaultPauseImage}} {
 		ctrSpec := map[string]any{"name": p.name, "image": p.image, "imagePullPolicy": "Never"}
+		spec := map[string]any{
+			"terminationGracePeriodSeconds": 0,
+			"containers":                    []any{ctrSpec},
+			"securityContext":               map[string]any{"runAsNonRoot": true, "runAsUser": 65532},
+		}
 		if p.name == "srv" {
-			ctrSpec["args"] = []string{"-dns.port", "1053"}
+			ctrSpec["args"] = []string{"-conf", "/etc/srv/Corefile"}
+			ctrSpec["volumeMounts"] = []any{map[string]any{"name": "conf", "mountPath": "/etc/srv"}}
+			spec["volumes"] = []any{map[string]any{"name": "conf", "configMap": map[string]string{"name": "srv"}}}
 		}
 		pod := map[string]any{
 			"apiVersion": "v1", "kind": "Pod",
 			"metadata": map[string]any{"name": p.name, "namespace": "default", "labels": map[string]string{"app": p.name}},
-			"spec": map[string]any{
-				"terminationGracePeriodSeconds": 0,
-				"containers":                    []any{ctrSpec},
-				"securityContext":               map[string]any{"runAsNonRoot": true, "runAsUser": 65532},
-			},
+			"spec":     spec,
 		}
 		if err := createObjects(ctx, api, []object{{"/api/v1/namespaces/default/pods", pod}}); err != nil {
 			t.Fatal(err)
