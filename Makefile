@@ -185,7 +185,7 @@ host-packages: ## apt-get install what the local Kubernetes environment needs an
 
 LOCALKUBE_STATE ?= $${TMPDIR:-/tmp}/raftkube-localkube
 
-localkube-up: k8s-tools ## a Kubernetes control plane on loopback, detached; prints its kubeconfig (LOCALKUBE_STATE); NODE=1 adds a real node (root: containerd, kubelet, kube-proxy, CoreDNS; bin/images/*.tar)
+localkube-up: k8s-tools $(if $(NODE),node-images) ## a Kubernetes control plane on loopback, detached; prints its kubeconfig (LOCALKUBE_STATE); NODE=1 adds a real node (root: containerd, kubelet, kube-proxy, CoreDNS; bin/images/*.tar)
 	cd hack/localkube && $(GO) build -o $(BIN)/localkube ./cmd/localkube
 	$(BIN)/localkube up --detach --bin $(BIN) --state $(LOCALKUBE_STATE)$(if $(NODE), --node)
 
