@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# Builds the pinned pieces of a local Kubernetes control plane into bin/:
+# Builds the pinned pieces of a local Kubernetes control plane and of its real
+# node into bin/:
 #   k8s   bin/kube-apiserver, bin/kube-controller-manager, bin/kube-scheduler,
 #         bin/kubectl, and the real node's bin/kubelet and bin/kube-proxy, from
 #         hack/k8stools (k8s.io/kubernetes, version-stamped)
 #   etcd  bin/etcd-VERSION from hack/etcdcluster (the same binary that
 #         hack/bench-cluster.sh uses) and a symlink bin/etcd to it
 #   helm  bin/helm from hack/helmtool
+#   cni   bin/cni/bridge, host-local, loopback, portmap from hack/cniplugins
+#         (the CNI reference plugins, static: the node's pod network)
+#   coredns  bin/coredns from hack/coredns (CoreDNS with only the plugins
+#         cluster DNS needs, static; its -version names the release)
 # With the first three, KUBEBUILDER_ASSETS=bin is all envtest needs.
 #
 # A piece is built only when one of its binaries is missing or its recipe
 # changed: bin/.k8s-tools.stamp holds, per piece, the pinned version, the Go
-# version and a hash of the module's go.mod, go.sum and build flags. A run with
-# nothing to do prints one line. Delete the stamp to force a rebuild.
+# version and a hash of the module's go.mod, go.sum and build flags (for
+# coredns also its main.go, which chooses the plugins). A run with nothing to
+# do prints one line. Delete the stamp to force a rebuild.
 #
 # The first build of the k8s piece compiles ~2,500 packages: several minutes
 # (~6 on 2 cores), ~3 GB of memory, and several GB of Go build cache.
 #
-# Usage: hack/build-k8s-tools.sh [k8s] [etcd] [helm]   (default: all three)
+# Cold (empty Go build cache, 2 cores): cni ~30 s; coredns ~2 minutes and
+# ~800 MB of memory (it links client-go, gRPC and OpenTelemetry).
+#
+# Usage: hack/build-k8s-tools.sh [k8s] [etcd] [helm] [cni] [coredns]
+#        (default: all five)
 #
 # Environment:
 #   GO=go     the go command
@@ -27,6 +37,9 @@ BIN=$ROOT/bin
 STAMP=$BIN/.k8s-tools.stamp
 GO=${GO:-go}
 K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+# The CNI plugins' packages in github.com/containernetworking/plugins; each
+# is built into bin/cni/ under its last path element.
+CNI_PKGS=(main/bridge ipam/host-local main/loopback meta/portmap)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -41,12 +54,12 @@ usage() {
 PIECES=()
 for a in "$@"; do
 	case $a in
-	k8s | etcd | helm) PIECES+=("$a") ;;
+	k8s | etcd | helm | cni | coredns) PIECES+=("$a") ;;
 	-h | --help) usage ;;
-	*) die "unknown piece '$a' (want k8s, etcd or helm; none means all)" ;;
+	*) die "unknown piece '$a' (want k8s, etcd, helm, cni or coredns; none means all)" ;;
 	esac
 done
-((${#PIECES[@]} > 0)) || PIECES=(k8s etcd helm)
+((${#PIECES[@]} > 0)) || PIECES=(k8s etcd helm cni coredns)
 
 command -v "$GO" >/dev/null || die "$GO is not on PATH"
 mkdir -p "$BIN"
@@ -67,11 +80,15 @@ modversions() {
 		die "cannot read the pinned versions in $dir (cd $dir && $GO list -m $*)"
 }
 
-# recipe_hash DIR LDFLAGS: a hash of DIR's go.mod and go.sum and the flags.
+# recipe_hash DIR FLAGS [FILE...]: a hash of DIR's go.mod and go.sum, the
+# flags, and the FILEs in DIR (sources of our own that the build compiles).
 recipe_hash() {
+	local dir=$1 flags=$2 f
+	shift 2
 	{
-		printf 'go=%s\nldflags=%s\n' "$GOVERSION" "$2"
-		cat "$ROOT/$1/go.mod" "$ROOT/$1/go.sum"
+		printf 'go=%s\nldflags=%s\n' "$GOVERSION" "$flags"
+		cat "$ROOT/$dir/go.mod" "$ROOT/$dir/go.sum"
+		for f in "$@"; do cat "$ROOT/$dir/$f"; done
 	} | sha256sum | cut -c1-16
 }
 
@@ -91,7 +108,8 @@ set_stamp() {
 	mv "$tmp" "$STAMP"
 }
 
-# all_present FILE...: every FILE is an executable in bin/.
+# all_present FILE...: every FILE is an executable in bin/ (FILE may be in a
+# subdirectory: cni/bridge).
 all_present() {
 	local f
 	for f in "$@"; do [[ -x $BIN/$f ]] || return 1; done
@@ -109,9 +127,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# gobuild WHAT DIR OUT ARGS...: `go build -o $TMP/OUT ARGS` in DIR (OUT empty:
-# one binary per package, named by go build), with a line every 30 s so a long
-# build does not look hung.
+# gobuild WHAT DIR OUT ARGS...: `go build -o $TMP/OUT ARGS` in DIR (OUT empty
+# or ending in /: one binary per package, named by go build, in that
+# directory), with a line every 30 s so a long build does not look hung.
+# Environment set on the call (CGO_ENABLED=0 gobuild ...) reaches go build.
 gobuild() {
 	local what=$1 dir=$2 out=$3 start=$SECONDS next=30 rc=0
 	shift 3
@@ -131,11 +150,15 @@ gobuild() {
 	log "$what: built in $((SECONDS - start)) s"
 }
 
-# install_built FILE...: moves the built FILEs from $TMP into bin/.
+# install_built FILE...: moves the built FILEs from $TMP into bin/. A FILE in
+# a subdirectory (cni/bridge) goes to the same subdirectory of bin/, which is
+# created if needed; $TMP and bin/ are on one file system, so each move is
+# still a rename.
 install_built() {
 	local f
 	for f in "$@"; do
 		[[ -x $TMP/$f ]] || die "the build did not produce $f"
+		[[ $f != */* ]] || mkdir -p "$BIN/${f%/*}"
 		mv -f "$TMP/$f" "$BIN/$f"
 	done
 	rm -rf "$TMP"
@@ -217,6 +240,55 @@ piece_helm() {
 	install_built helm
 	set_stamp helm "$want"
 	BUILT+=("helm $version")
+}
+
+piece_cni() {
+	local version ldflags flags hash want files=() pkgs=() p
+	version=$(modversions hack/cniplugins github.com/containernetworking/plugins)
+	# What the plugins' own release build stamps: a plugin run by hand (no
+	# CNI_COMMAND) prints "CNI bridge plugin VERSION".
+	ldflags="-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$version"
+	# Static: containerd execs the plugins on the host, with no guarantee of
+	# the libc they were linked against.
+	flags="CGO_ENABLED=0 $ldflags"
+	hash=$(recipe_hash hack/cniplugins "$flags")
+	want="cni $version $GOVERSION $hash"
+	for p in "${CNI_PKGS[@]}"; do
+		files+=("cni/${p##*/}")
+		pkgs+=("github.com/containernetworking/plugins/plugins/$p")
+	done
+	if [[ $(stamped cni) == "$want" ]] && all_present "${files[@]}"; then
+		UP_TO_DATE+=("${files[*]} $version")
+		return
+	fi
+	log "cni: building ${files[*]} $version from hack/cniplugins"
+	CGO_ENABLED=0 gobuild cni hack/cniplugins cni/ -ldflags="$ldflags" "${pkgs[@]}"
+	install_built "${files[@]}"
+	set_stamp cni "$want"
+	BUILT+=("${files[*]} $version")
+}
+
+piece_coredns() {
+	local version ldflags flags hash want
+	version=$(modversions hack/coredns github.com/coredns/coredns)
+	# coremain.GitCommit is the one build stamp -version prints (after the
+	# release number compiled into coremain); the module proxy knows no
+	# commit, so it carries the module version.
+	ldflags="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version"
+	# Static, like the other node binaries, so it runs on any host.
+	flags="CGO_ENABLED=0 $ldflags"
+	# main.go lists the plugins, so it is part of the recipe.
+	hash=$(recipe_hash hack/coredns "$flags" main.go)
+	want="coredns $version $GOVERSION $hash"
+	if [[ $(stamped coredns) == "$want" ]] && all_present coredns; then
+		UP_TO_DATE+=("coredns $version")
+		return
+	fi
+	log "coredns: building bin/coredns $version from hack/coredns (~2 minutes the first time on 2 cores)"
+	CGO_ENABLED=0 gobuild coredns hack/coredns coredns -ldflags="$ldflags" .
+	install_built coredns
+	set_stamp coredns "$want"
+	BUILT+=("coredns $version")
 }
 
 for p in "${PIECES[@]}"; do "piece_$p"; done
