@@ -230,7 +230,7 @@ exec ` + server + ` "$POD_IP:8080"`
 	if err := client.CoreV1().PersistentVolumeClaims("default").Delete(ctx, "data-web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	claimDir := filepath.Join(k.provisioner.stateDir, "pvc", "default", "data-web-1")
+	claimDir := k.provisioner.Dir("default", "data-web-1", pvc.UID)
 	eventually(t, "claim's volume and directory deleted", func() bool {
 		_, err := client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
 		_, statErr := os.Stat(claimDir)

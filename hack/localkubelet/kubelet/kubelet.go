@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/raftkube/raftkube/hack/localkubelet/provider"
+	"github.com/raftkube/raftkube/hack/localkubelet/provisioner"
 )
 
 // Version is reported as the node's kubelet version; it matches the control
@@ -73,7 +74,7 @@ type Kubelet struct {
 	client     kubernetes.Interface
 	hostsFiles bool
 	// provisioner is set when the kubelet provisions claims.
-	provisioner *provisioner
+	provisioner *provisioner.Provisioner
 	// network is set when pods send from their own addresses.
 	network *provider.SourceNAT
 	// Provider is the pod provider, for tests and tools.
@@ -133,7 +134,9 @@ func New(cfg Config) (*Kubelet, error) {
 		network = k.network
 	}
 	if cfg.Provisioner {
-		k.provisioner = &provisioner{client: client, stateDir: cfg.StateDir}
+		if k.provisioner, err = newProvisioner(client, cfg.StateDir); err != nil {
+			return nil, err
+		}
 	}
 	mux := http.NewServeMux()
 	newProvider := func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
@@ -204,12 +207,27 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if k.hostsFiles {
 		watchServices(ctx, k.client, k.Provider)
 	}
-	if k.provisioner != nil {
-		if err := k.provisioner.run(ctx); err != nil {
-			return err
-		}
+	if k.provisioner == nil {
+		return k.node.Run(ctx)
 	}
-	return k.node.Run(ctx)
+	// The provisioner runs beside the node. If it cannot start (no
+	// StorageClass), the kubelet stops with its error; Run returns only once
+	// both have stopped, so no informer outlives it.
+	ctx, cancel := context.WithCancelCause(ctx)
+	provisioned := make(chan error, 1)
+	go func() {
+		err := k.provisioner.Run(ctx)
+		if err != nil {
+			cancel(err)
+		}
+		provisioned <- err
+	}()
+	err := k.node.Run(ctx)
+	cancel(nil)
+	if perr := <-provisioned; perr != nil {
+		return perr
+	}
+	return err
 }
 
 // WaitReady waits until the Node is registered and the controllers run.

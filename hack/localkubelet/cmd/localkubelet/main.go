@@ -64,7 +64,10 @@ func run(cfg kubelet.Config, kubeconfig, imageFile string, images []string, verb
 	if verbose {
 		level = slog.LevelDebug
 	}
-	vklog.L = vkslog.FromSlog(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	vklog.L = vkslog.FromSlog(logger)
+	// The claim provisioner logs through slog's default logger.
+	slog.SetDefault(logger)
 
 	cfg.Images = provider.ImageTable{}
 	if imageFile != "" {
