@@ -64,7 +64,18 @@ func ContainerPID(ctx context.Context, stateDir, namespace, pod, container strin
 // Cut drops all traffic between two pods, both ways, including connections
 // already open and traffic through Services (the rules see the pod IPs
 // after kube-proxy's DNAT). a and b are pod IPs or namespace/pod names.
+//
+// Connections already open are cut only if the node's chain comes before
+// kube-proxy's KUBE-FORWARD, which accepts every packet of an established
+// connection; kube-proxy puts its jumps at the top of FORWARD after the
+// node's, so Cut moves the node's jump back to the top first.
 func Cut(ctx context.Context, stateDir, a, b string) error {
+	if _, err := ReadState(stateDir); err != nil {
+		return err
+	}
+	if err := ensureFirstRule(execIptables{}, "filter", "FORWARD", forwardChain); err != nil {
+		return fmt.Errorf("cut: put %s first in FORWARD: %w", forwardChain, err)
+	}
 	return cutRules(ctx, stateDir, a, b, "-A")
 }
 

@@ -320,9 +320,14 @@ func TestNodeIntegration(t *testing.T) {
 	waitDial(srvAddr)
 	waitDial(svcAddr) // pod to pod through a ClusterIP on one bridge
 
-	// Cut and heal.
+	// Cut and heal. The cut must come before kube-proxy's acceptance of
+	// established connections, or a connection open before the cut (a
+	// member's gRPC stream) goes on as if nothing happened.
 	if err := Cut(ctx, stateDir, "default/cli", ips["srv"]); err != nil {
 		t.Fatal(err)
+	}
+	if first := firstRule(t, "FORWARD"); !slices.Equal(first, []string{"-A", "FORWARD", "-j", forwardChain}) {
+		t.Errorf("first FORWARD rule during a cut is %q, want the jump to %s", first, forwardChain)
 	}
 	for _, addr := range []string{srvAddr, svcAddr} {
 		if err := dial(addr); err == nil {
@@ -478,4 +483,19 @@ func checkVolume(ctx context.Context, t *testing.T, api *apiClient) {
 		t.Fatal(err)
 	}
 	t.Logf("a claimed volume bound and mounted in a Running pod in %s", time.Since(began).Round(time.Millisecond))
+}
+
+// firstRule is the first rule of a filter chain.
+func firstRule(t *testing.T, chain string) []string {
+	t.Helper()
+	rules, err := execIptables{}.rules("iptables", "filter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if len(r) > 1 && r[0] == "-A" && r[1] == chain {
+			return r
+		}
+	}
+	return nil
 }

@@ -229,3 +229,46 @@ func jumpsToAny(rule, chains []string) bool {
 	}
 	return false
 }
+
+// firstRuleCommands are the iptables commands that make `-A chain -j
+// target` the first rule of chain in table, given the table's rules: none
+// when it already is; else an insert at the top, then deletes of the jump's
+// other places (by number, highest first, so the numbers stay right). The
+// jump is never missing in between.
+func firstRuleCommands(rules [][]string, table, chain, target string) [][]string {
+	jump := []string{"-A", chain, "-j", target}
+	var places []int // 1-based rule numbers within chain
+	n := 0
+	for _, r := range rules {
+		if len(r) < 2 || r[0] != "-A" || r[1] != chain {
+			continue
+		}
+		n++
+		if slices.Equal(r, jump) {
+			places = append(places, n)
+		}
+	}
+	if len(places) == 1 && places[0] == 1 {
+		return nil
+	}
+	cmds := [][]string{{"-t", table, "-I", chain, "1", "-j", target}}
+	for i := len(places) - 1; i >= 0; i-- {
+		// The insert moved every old rule down by one.
+		cmds = append(cmds, []string{"-t", table, "-D", chain, fmt.Sprint(places[i] + 1)})
+	}
+	return cmds
+}
+
+// ensureFirstRule makes `-j target` the first rule of chain in table.
+func ensureFirstRule(r iptablesRunner, table, chain, target string) error {
+	rules, err := r.rules("iptables", table)
+	if err != nil {
+		return err
+	}
+	for _, cmd := range firstRuleCommands(rules, table, chain, target) {
+		if err := r.run("iptables", cmd...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -333,3 +333,35 @@ func TestFindImage(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstRuleCommands(t *testing.T) {
+	jump := []string{"-A", "FORWARD", "-j", "LOCALKUBE-NODE-FWD"}
+	kube := []string{"-A", "FORWARD", "-m", "comment", "--comment", "kubernetes forwarding rules", "-j", "KUBE-FORWARD"}
+	other := []string{"-A", "KUBE-FORWARD", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"}
+	for _, tc := range []struct {
+		name  string
+		rules [][]string
+		want  [][]string
+	}{
+		{"already first", [][]string{jump, kube, other}, nil},
+		{"after kube-proxy's jumps", [][]string{kube, other, jump}, [][]string{
+			{"-t", "filter", "-I", "FORWARD", "1", "-j", "LOCALKUBE-NODE-FWD"},
+			{"-t", "filter", "-D", "FORWARD", "3"},
+		}},
+		{"missing", [][]string{kube}, [][]string{
+			{"-t", "filter", "-I", "FORWARD", "1", "-j", "LOCALKUBE-NODE-FWD"},
+		}},
+		{"first and again later", [][]string{jump, kube, jump}, [][]string{
+			{"-t", "filter", "-I", "FORWARD", "1", "-j", "LOCALKUBE-NODE-FWD"},
+			{"-t", "filter", "-D", "FORWARD", "4"},
+			{"-t", "filter", "-D", "FORWARD", "2"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := firstRuleCommands(tc.rules, "filter", "FORWARD", "LOCALKUBE-NODE-FWD")
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("firstRuleCommands = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
