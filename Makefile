@@ -46,7 +46,7 @@ IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGI
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
 .PHONY: demo test-e2e run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
-.PHONY: images node-images push images-reproducible
+.PHONY: images node-images node-tools push images-reproducible
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -56,8 +56,10 @@ build: ## compile every package and binary
 
 test: check-gen fmt-check vet lint unit fuzz-short ## everything CI checks: generated code, format, vet, lint, tests, short fuzz runs
 
-unit: k8s-tools host-packages ## run the tests (includes the simulator's CI budget and the scenario scripts)
-	$(GO) test -count=1 $(PKGS)
+# The end-to-end tests (test/e2e) run on the real node and build the images
+# for this machine themselves; they take a few minutes, hence the timeout.
+unit: k8s-tools host-packages node-tools ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node)
+	$(GO) test -count=1 -timeout 30m $(PKGS)
 	cd hack/etcdbench && $(GO) vet ./...
 	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd hack/k8stools && $(GO) vet ./... && $(GO) test -count=1 ./...
@@ -168,10 +170,10 @@ chart-lint: ## helm lint --strict the chart with several value sets; a bad combi
 bench: $(BENCHSTAT) ## benchmarks side by side with etcd raft v3.6.0 and v3.7.0
 	BENCHSTAT=$(BENCHSTAT) hack/bench.sh
 
-demo: k8s-tools host-packages ## the operator on a local control plane: helm install, a 3-member RaftCluster scaled to 5 and back; runs until Ctrl-C
+demo: k8s-tools host-packages node-tools ## the operator on a local cluster with a real node (containerd, kubelet, CoreDNS): helm install, a 3-member RaftCluster scaled to 5 and back; runs until Ctrl-C
 	hack/demo.sh
 
-test-e2e: k8s-tools host-packages ## every end-to-end scenario on the local control plane (incl. spec changed mid-change, manager killed mid-change)
+test-e2e: k8s-tools host-packages node-tools ## every end-to-end scenario on the real node (incl. spec changed mid-change, manager killed mid-change, rolling restart, manager failover)
 	$(GO) test -count=1 -timeout 40m -v -run '^(TestStatefulSet|TestOperator)$$' ./test/e2e/ -e2e.all
 
 run-local: ## a 3-member raftkube cluster on loopback until Ctrl-C (KEEP_DATA=1 keeps its data)
@@ -188,7 +190,7 @@ host-packages: ## apt-get install what the local Kubernetes environment needs an
 
 LOCALKUBE_STATE ?= $${TMPDIR:-/tmp}/raftkube-localkube
 
-localkube-up: k8s-tools $(if $(NODE),node-images) ## a Kubernetes control plane on loopback, detached; prints its kubeconfig (LOCALKUBE_STATE); NODE=1 adds a real node (root: containerd, kubelet, kube-proxy, CoreDNS; bin/images/*.tar)
+localkube-up: k8s-tools $(if $(NODE),node-tools) ## a Kubernetes control plane on loopback, detached; prints its kubeconfig (LOCALKUBE_STATE); NODE=1 adds a real node (root: containerd, kubelet, kube-proxy, CoreDNS; bin/images/*.tar)
 	cd hack/localkube && $(GO) build -o $(BIN)/localkube ./cmd/localkube
 	$(BIN)/localkube up --detach --bin $(BIN) --state $(LOCALKUBE_STATE)$(if $(NODE), --node)
 
@@ -199,6 +201,12 @@ images: $(IMAGETOOL) ## OCI images of manager and raftnode (+raftctl), linux/amd
 	$(IMAGES_ENV) hack/images.sh images
 
 node-images: $(IMAGETOOL) ## the local node's pause and coredns images (this platform) into bin/images/ (needs bin/coredns)
+	$(IMAGES_ENV) hack/images.sh node-images
+
+# The real node's pieces built from this repository (the pinned ones come from
+# k8s-tools): the host-path volume provisioner and the pause and CoreDNS images.
+node-tools: k8s-tools $(IMAGETOOL) ## build bin/hostpath-provisioner and the node images (pause, CoreDNS) the real node needs
+	cd hack/localkubelet && $(GO) build -o $(BIN)/hostpath-provisioner ./cmd/hostpath-provisioner
 	$(IMAGES_ENV) hack/images.sh node-images
 
 push: images ## push both images and the chart (Helm OCI) to REGISTRY, e.g. make push REGISTRY=127.0.0.1:5000/raftkube

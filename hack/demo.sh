@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# make demo: the operator on a local Kubernetes control plane.
+# make demo: the operator on a local Kubernetes cluster.
 #
 # Builds what it needs, starts a control plane on loopback (hack/localkube:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler) and the local
-# kubelet (hack/localkubelet: it runs each pod as a process; the images
-# raftkube/raftnode:dev and raftkube/manager map to bin/raftnode and
-# bin/manager), installs the operator's Helm chart, applies the sample
-# RaftCluster, scales it 3 -> 5 -> 3 printing the cluster and its membership at
-# each step, and leaves everything running until Ctrl-C, which tears it down.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler) and a real
+# node (`localkube up --node`: containerd, runc, kubelet, kube-proxy, a CNI
+# bridge with no route off the machine, CoreDNS), builds the operator's images
+# for this machine (hack/images.sh, as `make images` does) and imports them
+# into the node's containerd, installs the operator's Helm chart with its
+# default images, applies the sample RaftCluster, scales it 3 -> 5 -> 3
+# printing the cluster, its pods and its membership at each step, and leaves
+# everything running until Ctrl-C, which tears it down (and undoes every host
+# change the node made).
 #
 # Environment:
 #   DEMO_STATE=DIR        state and logs (default ${TMPDIR:-/tmp}/raftkube-demo)
 #   DEMO_EXIT=1           tear down right after the scaling instead of waiting
+#   DEMO_NODE=process     run the pods as host processes under the local
+#                         process kubelet (hack/localkubelet) instead
 #   WAIT_TIMEOUT=300      seconds to wait for each step
 set -euo pipefail
 
@@ -19,6 +24,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bin
 STATE=${DEMO_STATE:-${TMPDIR:-/tmp}/raftkube-demo}
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-300}
+NODE=${DEMO_NODE:-real}
 CLUSTER=demo
 NS=default
 
@@ -28,65 +34,92 @@ die() {
 	exit 1
 }
 
+case $NODE in
+real | process) ;;
+*) die "DEMO_NODE=$NODE: want real or process" ;;
+esac
+[ "$NODE" = process ] || [ "$(id -u)" -eq 0 ] || die "the real node needs root (containerd, network namespaces, iptables); DEMO_NODE=process runs without a container runtime, also as root"
+
 kubelet_pid=
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	step "tearing down"
 	if [ -n "$kubelet_pid" ]; then
-		# The kubelet stops its pods' processes with it.
+		# The process kubelet stops its pods' processes with it.
 		kill -TERM "$kubelet_pid" 2>/dev/null || true
 		wait "$kubelet_pid" 2>/dev/null || true
 	fi
+	# Stops the node first (pods, containerd, host changes undone), then the control plane.
 	"$BIN/localkube" down --state "$STATE/localkube" >/dev/null 2>&1 || true
 	rm -rf "$STATE"
 	exit "$rc"
 }
 
-step "building raftnode, manager, raftctl, localkube, localkubelet"
-(cd "$ROOT" && go build -o "$BIN/raftnode" ./cmd/node && go build -o "$BIN/manager" ./cmd/manager && go build -o "$BIN/raftctl" ./cmd/raftctl)
+step "building raftctl and localkube"
+(cd "$ROOT" && go build -o "$BIN/raftctl" ./cmd/raftctl)
 (cd "$ROOT/hack/localkube" && go build -o "$BIN/localkube" ./cmd/localkube)
-(cd "$ROOT/hack/localkubelet" && go build -o "$BIN/localkubelet" ./cmd/localkubelet)
 
 [ -e "$STATE" ] && die "$STATE exists: another demo runs, or a crashed one left it (make localkube-down LOCALKUBE_STATE=$STATE/localkube; rm -rf $STATE)"
 mkdir -p "$STATE"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-step "starting the control plane"
-"$BIN/localkube" up --detach --bin "$BIN" --state "$STATE/localkube"
 export KUBECONFIG=$STATE/localkube/kubeconfig
 export HELM_CACHE_HOME=$STATE/helm/cache HELM_CONFIG_HOME=$STATE/helm/config HELM_DATA_HOME=$STATE/helm/data
 kubectl() { "$BIN/kubectl" "$@"; }
 helm() { "$BIN/helm" "$@"; }
 
-step "starting the local kubelet (log: $STATE/kubelet.log)"
-"$BIN/localkubelet" --kubeconfig "$KUBECONFIG" --node-name local-node --listen 127.0.0.1:10250 \
-	--state-dir "$STATE/kubelet" \
-	--image "raftkube/raftnode:dev=$BIN/raftnode" --image "raftkube/manager=$BIN/manager" --image "busybox=@command" \
-	>"$STATE/kubelet.log" 2>&1 &
-kubelet_pid=$!
-deadline=$((SECONDS + 60))
-until kubectl get node local-node >/dev/null 2>&1; do
-	[ $SECONDS -lt $deadline ] || die "the kubelet did not register its node; see $STATE/kubelet.log"
-	sleep 0.5
-done
-kubectl wait --for=condition=Ready node/local-node --timeout=60s >/dev/null || die "the node did not become Ready; see $STATE/kubelet.log"
+if [ "$NODE" = real ]; then
+	step "building the images for this machine (hack/images.sh images node-images)"
+	PLATFORMS=linux/$(go env GOARCH) "$ROOT/hack/images.sh" images
+	"$ROOT/hack/images.sh" node-images
+	step "starting the control plane and a real node (logs: $STATE/localkube/node/logs)"
+	images=$BIN/images/raftnode.tar,$BIN/images/manager.tar,$BIN/images/pause.tar,$BIN/images/coredns.tar
+	"$BIN/localkube" up --detach --node --bin "$BIN" --state "$STATE/localkube" --images "$images"
+	kubectl get nodes -o wide
+else
+	step "building raftnode, manager, localkubelet"
+	(cd "$ROOT" && go build -o "$BIN/raftnode" ./cmd/node && go build -o "$BIN/manager" ./cmd/manager)
+	(cd "$ROOT/hack/localkubelet" && go build -o "$BIN/localkubelet" ./cmd/localkubelet)
+	step "starting the control plane"
+	"$BIN/localkube" up --detach --bin "$BIN" --state "$STATE/localkube"
+	step "starting the local process kubelet (log: $STATE/kubelet.log)"
+	"$BIN/localkubelet" --kubeconfig "$KUBECONFIG" --node-name local-node --listen 127.0.0.1:10250 \
+		--state-dir "$STATE/kubelet" \
+		--image "ghcr.io/raftkube/raftnode=$BIN/raftnode" --image "ghcr.io/raftkube/manager=$BIN/manager" \
+		>"$STATE/kubelet.log" 2>&1 &
+	kubelet_pid=$!
+	deadline=$((SECONDS + 60))
+	until kubectl get node local-node >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || die "the kubelet did not register its node; see $STATE/kubelet.log"
+		sleep 0.5
+	done
+	kubectl wait --for=condition=Ready node/local-node --timeout=60s >/dev/null || die "the node did not become Ready; see $STATE/kubelet.log"
+fi
 
-step "helm install raftkube charts/raftkube"
-helm install raftkube "$ROOT/charts/raftkube" --namespace raftkube-system --create-namespace \
-	--set image.repository=raftkube/manager --set image.tag=dev --wait --timeout 3m
+step "helm install raftkube charts/raftkube   (the chart's default images)"
+helm install raftkube "$ROOT/charts/raftkube" --namespace raftkube-system --create-namespace --wait --timeout 3m
+kubectl get pods -n raftkube-system -o wide
 
 show() {
 	kubectl get raft "$CLUSTER" -n "$NS"
+	echo
+	kubectl get pods -n "$NS" -l "raftkube.io/cluster=$CLUSTER" -o wide
 	echo
 	kubectl get raft "$CLUSTER" -n "$NS" -o jsonpath='{range .status.members[*]}{.name}{"\t"}{.id}{"\t"}{.role}{"\tready="}{.ready}{"\tmatch="}{.matchIndex}{"\n"}{end}' |
 		column -t -N POD,MEMBER-ID,ROLE,READY,MATCH 2>/dev/null || true
 	local ip
 	ip=$(kubectl get pod "$CLUSTER-0" -n "$NS" -o jsonpath='{.status.podIP}')
 	echo
-	echo "raftctl --endpoints $ip:2379 member list"
-	"$BIN/raftctl" --endpoints "$ip:2379" member list || true
+	if [ "$NODE" = real ]; then
+		# raftctl is in the raftnode image; the member listens on its pod IP.
+		echo "kubectl exec $CLUSTER-0 -- raftctl --endpoints $ip:2379 member list"
+		kubectl exec -n "$NS" "$CLUSTER-0" -- raftctl --endpoints "$ip:2379" member list || true
+	else
+		echo "raftctl --endpoints $ip:2379 member list"
+		"$BIN/raftctl" --endpoints "$ip:2379" member list || true
+	fi
 }
 
 # wait_voters N: until the cluster reports N ready voters, Available, for its

@@ -25,26 +25,104 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-const nodeName = "local-node"
+// processNodeName is the process kubelet's Node.
+const processNodeName = "local-node"
 
-// env is a running control plane and kubelet.
+// env is a running control plane and node.
 type env struct {
-	client      *kubernetes.Clientset
-	rest        *rest.Config
-	kubeconfig  string
+	client     *kubernetes.Clientset
+	rest       *rest.Config
+	kubeconfig string
+	controlDir string // localkube's --state
+	// real: the pods run in containers on the real node (`localkube up
+	// --node`); otherwise as processes under the process kubelet.
+	real bool
+	// The process kubelet's:
 	cuts        *netCuts // the network cuts in force (cutNetwork)
 	kubeletDir  string   // the kubelet's --state-dir
 	kubeletLog  string
-	controlDir  string // localkube's --state
 	mountPoints string // parent of the pods' mount points
 }
 
-// startEnv starts the control plane and the kubelet and waits for the Node to
-// be Ready. Cleanup stops both (kubelet first) and then checks that none of
-// their processes, nor any mount under the kubelet's state dir, remains.
+// startEnv starts the control plane and the node -e2e.node names, and
+// returns once the node is Ready. Cleanup tears both down and checks that
+// nothing of them is left on the machine.
 func startEnv(ctx context.Context, t *testing.T) *env {
 	t.Helper()
 	requireBuild(t)
+	if *nodeKind == "process" {
+		return startProcessEnv(ctx, t)
+	}
+	return startRealEnv(ctx, t)
+}
+
+// dataDir is where a hand-made StatefulSet's pods keep their data: a path
+// in the container, or for the process kubelet (whose pods see the host's
+// file system) a mount point of its own.
+func (e *env) dataDir() string {
+	if e.real {
+		return "/var/lib/raftnode"
+	}
+	return filepath.Join(e.mountPoints, "data")
+}
+
+// startRealEnv starts the control plane and a real node with `localkube up
+// --node`, which imports the images and waits until the node is Ready and
+// CoreDNS answers inside a pod. Cleanup runs `localkube down`, then checks
+// that no process of the run and no mount under its directories is left
+// (localkube's own tests check the node's host state in depth).
+func startRealEnv(ctx context.Context, t *testing.T) *env {
+	t.Helper()
+	root := t.TempDir()
+	e := &env{controlDir: filepath.Join(root, "localkube"), real: true}
+	t.Cleanup(func() { checkGone(t, root, "") })
+	up := exec.CommandContext(ctx, filepath.Join(buildDir, "localkube"), "up", "--detach", "--node",
+		"--bin", filepath.Join(repoRoot, "bin"), "--state", e.controlDir, "--grace", "5s",
+		"--images", strings.Join(imageTarballs(), ","))
+	var upOut bytes.Buffer
+	up.Stdout, up.Stderr = &upOut, &upOut
+	t.Cleanup(func() {
+		out, err := exec.Command(filepath.Join(buildDir, "localkube"), "down", "--state", e.controlDir, "--grace", "5s").CombinedOutput()
+		if err != nil {
+			t.Errorf("localkube down: %v\n%s", err, out)
+		}
+	})
+	began := time.Now()
+	if err := up.Run(); err != nil {
+		t.Fatalf("localkube up --node: %v\n%s", err, upOut.String())
+	}
+	t.Logf("control plane and real node up in %v:\n%s", time.Since(began).Round(100*time.Millisecond), upOut.String())
+	e.connect(t)
+	// Runs before `localkube down` (which removes the logs).
+	t.Cleanup(func() {
+		if t.Failed() {
+			e.dumpLogs(t)
+		}
+	})
+	return e
+}
+
+// connect makes the env's clients from the control plane's kubeconfig.
+func (e *env) connect(t *testing.T) {
+	t.Helper()
+	e.kubeconfig = filepath.Join(e.controlDir, "kubeconfig")
+	rc, err := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rest = rc
+	e.client, err = kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startProcessEnv starts the control plane and the process kubelet and
+// waits for the Node to be Ready. Cleanup stops both (kubelet first) and
+// then checks that none of their processes, nor any mount under the
+// kubelet's state dir, remains.
+func startProcessEnv(ctx context.Context, t *testing.T) *env {
+	t.Helper()
 	root := t.TempDir()
 	e := &env{
 		controlDir:  filepath.Join(root, "localkube"),
@@ -84,17 +162,8 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 	if err := up.Run(); err != nil {
 		t.Fatalf("localkube up: %v\n%s", err, upOut.String())
 	}
-	kubeconfig := filepath.Join(e.controlDir, "kubeconfig")
-	e.kubeconfig = kubeconfig
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.rest = rc
-	e.client, err = kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.connect(t)
+	kubeconfig := e.kubeconfig
 
 	logFile, err := os.Create(e.kubeletLog)
 	if err != nil {
@@ -102,16 +171,16 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 	}
 	kubelet := exec.Command(filepath.Join(buildDir, "localkubelet"),
 		"--kubeconfig", kubeconfig,
-		"--node-name", nodeName,
+		"--node-name", processNodeName,
 		"--listen", freeAddr(t),
 		"--state-dir", e.kubeletDir,
 		"--pod-cidr", "127.42.0.0/24",
 		"--hosts-files=true",
 		"--pod-source-addresses=true", // pods send from their pod IPs, so cutNetwork can tell them apart
 		"--restart-backoff", "200ms", "--restart-backoff-max", "2s",
-		"--image", image+"="+filepath.Join(buildDir, "raftnode"),
-		"--image", managerImage+"="+filepath.Join(buildDir, "manager"),
-		"--image", "busybox=@command", // helm test hooks run shell commands
+		// Any tag: the repositories `make images` names.
+		"--image", "ghcr.io/raftkube/raftnode="+filepath.Join(buildDir, "raftnode"),
+		"--image", "ghcr.io/raftkube/manager="+filepath.Join(buildDir, "manager"),
 	)
 	kubelet.Stdout, kubelet.Stderr = logFile, logFile
 	if err := kubelet.Start(); err != nil {
@@ -140,7 +209,7 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 	})
 
 	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		n, err := e.client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		n, err := e.client.CoreV1().Nodes().Get(ctx, processNodeName, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
 		}
@@ -152,7 +221,7 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("node %s not Ready: %v", nodeName, err)
+		t.Fatalf("node %s not Ready: %v", processNodeName, err)
 	}
 	// The teardown check must see the processes it looks for.
 	if procs := processesUsing(root, buildDir); len(procs) < 5 {
@@ -166,7 +235,15 @@ func startEnv(ctx context.Context, t *testing.T) *env {
 func (e *env) dumpLogs(t *testing.T) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(e.kubeletDir, "pods", "*", "*.log"))
-	for _, f := range append([]string{e.kubeletLog}, files...) {
+	files = append([]string{e.kubeletLog}, files...)
+	if e.real {
+		// The node's components (containerd, kubelet, kube-proxy, the
+		// provisioner) and the containers' logs as the kubelet keeps them.
+		files, _ = filepath.Glob(filepath.Join(e.controlDir, "node", "logs", "*.log"))
+		pods, _ := filepath.Glob(filepath.Join(e.controlDir, "node", "kubelet", "pod-logs", "*", "*", "*.log"))
+		files = append(files, pods...)
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
@@ -187,9 +264,11 @@ func (e *env) dumpLogs(t *testing.T) {
 }
 
 // checkGone waits until no process has root in its command line (the
-// control plane's and the kubelet's state, raftnode's data) or runs a binary
-// from buildDir, and checks that no mount under kubeletDir is left in this
-// mount namespace.
+// control plane's and the node's state, raftnode's data) or runs a binary
+// from buildDir, and checks that no mount under root is left in this mount
+// namespace and no iptables chain of the process kubelet (kubeletDir) or of
+// the test's cuts; with kubeletDir empty (the real node), that no chain of
+// kube-proxy is left either.
 func checkGone(t *testing.T, root, kubeletDir string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -208,20 +287,27 @@ func checkGone(t *testing.T, root, kubeletDir string) {
 		return
 	}
 	for line := range strings.SplitSeq(string(mounts), "\n") {
-		if strings.Contains(line, kubeletDir) {
+		if strings.Contains(line, root) {
 			t.Errorf("mount left after teardown: %s", line)
 		}
 	}
-	// The kubelet's source-NAT chain (named after its state dir, see the
-	// kubelet's provider.NewSourceNAT) and the test's cut chain are gone.
-	sum := sha256.Sum256([]byte(kubeletDir))
+	// The process kubelet's source-NAT chain (named after its state dir, see
+	// the kubelet's provider.NewSourceNAT) and the test's cut chain, or
+	// kube-proxy's chains, are gone.
+	chains := []string{cutChain()}
+	if kubeletDir != "" {
+		sum := sha256.Sum256([]byte(kubeletDir))
+		chains = append(chains, "LKL-SNAT-"+hex.EncodeToString(sum[:4]))
+	} else {
+		chains = append(chains, "KUBE-SERVICES", "KUBE-FORWARD")
+	}
 	for _, table := range []string{"nat", "filter"} {
 		out, err := exec.Command("iptables", "-w", "-t", table, "-S").CombinedOutput()
 		if err != nil {
 			t.Errorf("iptables -t %s -S: %v: %s", table, err, out)
 			continue
 		}
-		for _, chain := range []string{"LKL-SNAT-" + hex.EncodeToString(sum[:4]), cutChain()} {
+		for _, chain := range chains {
 			if strings.Contains(string(out), chain) {
 				t.Errorf("iptables chain %s left after teardown:\n%s", chain, out)
 			}

@@ -14,10 +14,25 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Fault handles: what a node crash or a stalled machine does to a pod's
-// containers, applied to the process group the local kubelet runs for the
-// pod. The kubelet starts every container of a pod in the pod's directory
-// under its state dir, in a process group of its own.
+// Fault handles: what a node crash, a stalled machine or a broken link does
+// to a pod. On the real node they are localkube's `node` commands (SIGKILL of
+// the container's processes, the cgroup freezer, iptables rules on the pods'
+// bridge); under the process kubelet they act on the process group the
+// kubelet runs for the pod (in the pod's directory under its state dir) and
+// on the pods' loopback addresses.
+
+// localkubeNode runs `localkube node VERB --state DIR ARGS...` against the
+// env's real node.
+func (e *env) localkubeNode(verb string, args ...string) error {
+	all := append([]string{"node", verb, "--state", e.controlDir}, args...)
+	out, err := exec.Command(filepath.Join(buildDir, "localkube"), all...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("localkube %s: %w: %s", strings.Join(all, " "), err, out)
+	}
+	return nil
+}
+
+func podRef(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 
 // cutChain is the iptables chain (filter table) holding this test process's
 // network cuts; INPUT jumps to it while a cut is in force.
@@ -38,6 +53,9 @@ func (e *env) cutNetwork(t *testing.T, a, b *corev1.Pod) (heal func()) {
 	t.Helper()
 	if a.Status.PodIP == "" || b.Status.PodIP == "" {
 		t.Fatalf("cut network between %s (%q) and %s (%q): a pod has no IP", a.Name, a.Status.PodIP, b.Name, b.Status.PodIP)
+	}
+	if e.real {
+		return e.cutRealNetwork(t, a.Status.PodIP, b.Status.PodIP)
 	}
 	chain := cutChain()
 	if e.cuts == nil {
@@ -68,6 +86,24 @@ func (e *env) cutNetwork(t *testing.T, a, b *corev1.Pod) (heal func()) {
 	}
 }
 
+// cutRealNetwork cuts the link between two pod IPs on the real node's bridge.
+func (e *env) cutRealNetwork(t *testing.T, a, b string) (heal func()) {
+	t.Helper()
+	if err := e.localkubeNode("cut", a, b); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	heal = func() {
+		once.Do(func() {
+			if err := e.localkubeNode("heal", a, b); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(heal)
+	return heal
+}
+
 // iptables runs iptables -w on the filter table; a failure fails the test.
 func iptables(t *testing.T, args ...string) {
 	t.Helper()
@@ -78,12 +114,29 @@ func iptables(t *testing.T, args ...string) {
 }
 
 // killPod kills pod's processes with SIGKILL, as a crash of its node would.
-func (e *env) killPod(pod *corev1.Pod) error { return e.signalPod(pod, syscall.SIGKILL) }
+func (e *env) killPod(pod *corev1.Pod) error {
+	if e.real {
+		return e.localkubeNode("kill", podRef(pod))
+	}
+	return e.signalPod(pod, syscall.SIGKILL)
+}
 
-// pausePod stops pod's processes (SIGSTOP): they hold their sockets and
-// answer nothing, as a stalled machine does. resumePod lets them go on.
-func (e *env) pausePod(pod *corev1.Pod) error  { return e.signalPod(pod, syscall.SIGSTOP) }
-func (e *env) resumePod(pod *corev1.Pod) error { return e.signalPod(pod, syscall.SIGCONT) }
+// pausePod stops pod's processes (the freezer, or SIGSTOP): they hold their
+// sockets and answer nothing, as a stalled machine does. resumePod lets them
+// go on.
+func (e *env) pausePod(pod *corev1.Pod) error {
+	if e.real {
+		return e.localkubeNode("pause", podRef(pod))
+	}
+	return e.signalPod(pod, syscall.SIGSTOP)
+}
+
+func (e *env) resumePod(pod *corev1.Pod) error {
+	if e.real {
+		return e.localkubeNode("resume", podRef(pod))
+	}
+	return e.signalPod(pod, syscall.SIGCONT)
+}
 
 func (e *env) signalPod(pod *corev1.Pod, sig syscall.Signal) error {
 	groups, err := e.podProcessGroups(pod)

@@ -57,10 +57,16 @@ func TestOperator(t *testing.T) {
 	// 1. helm install, kubectl apply: Available with 3 voters.
 	start := time.Now()
 	e.tool(ctx, t, "helm", "install", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
-		"--namespace", operatorNS, "--create-namespace",
-		"--set", "image.repository="+managerImage, "--set", "image.tag=dev",
-		"--wait", "--timeout", "3m")
+		"--namespace", operatorNS, "--create-namespace", "--wait", "--timeout", "3m")
 	t.Logf("helm install (manager Ready): %v", time.Since(start).Round(100*time.Millisecond))
+	// The chart's defaults name the images `make images` builds.
+	dep, err := e.client.AppsV1().Deployments(operatorNS).Get(ctx, "raftkube", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != managerImage() {
+		t.Errorf("the chart's manager image is %s, want %s", img, managerImage())
+	}
 	e.tool(ctx, t, "helm", "test", "raftkube", "--namespace", operatorNS, "--timeout", "2m")
 
 	start = time.Now()

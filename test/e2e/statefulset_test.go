@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +20,11 @@ import (
 )
 
 const (
-	image        = "raftkube/raftnode:dev"
-	managerImage = "raftkube/manager" // any tag
-	ns           = "default"
-	name         = "raft" // the Service and the StatefulSet
-	peerPort     = 2380
-	clientPort   = 2379
-	httpPort     = 8080
+	ns         = "default"
+	name       = "raft" // the Service and the StatefulSet
+	peerPort   = 2380
+	clientPort = 2379
+	httpPort   = 8080
 )
 
 // TestStatefulSet runs a 3-pod raftnode StatefulSet: pod 0 bootstraps, the
@@ -46,7 +43,7 @@ func TestStatefulSet(t *testing.T) {
 	if _, err := e.client.CoreV1().Services(ns).Create(ctx, headlessService(), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.AppsV1().StatefulSets(ns).Create(ctx, statefulSet(filepath.Join(e.mountPoints, "data")), metav1.CreateOptions{}); err != nil {
+	if _, err := e.client.AppsV1().StatefulSets(ns).Create(ctx, statefulSet(e.dataDir()), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -364,7 +361,7 @@ func statefulSet(dataDir string) *appsv1.StatefulSet {
 					TerminationGracePeriodSeconds: &grace,
 					Containers: []corev1.Container{{
 						Name:  "raftnode",
-						Image: image,
+						Image: nodeImage(),
 						Env: []corev1.EnvVar{
 							fieldEnv("POD_NAME", "metadata.name"),
 							fieldEnv("POD_IP", "status.podIP"),
