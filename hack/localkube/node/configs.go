@@ -22,7 +22,7 @@ const resolvConfContent = "# localkube node: pods resolve cluster names only (no
 // writeConfigs writes the certificates and every component's configuration.
 func (n *Node) writeConfigs(nodeIP net.IP, snapshotter string, kc kubeletConfig, kpc kubeProxyConfig) error {
 	o, l := n.opts, n.layout
-	for _, d := range []string{l.containerdDir(), l.cniConfDir(), l.cniDataDir(), l.kubeletDir(), l.kubeletRoot(), l.kubeletCertDir(), l.podLogsDir(), l.volumesDir()} {
+	for _, d := range []string{l.containerdDir(), l.registryHostsDir(), l.cniConfDir(), l.cniDataDir(), l.kubeletDir(), l.kubeletRoot(), l.kubeletCertDir(), l.podLogsDir(), l.volumesDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
@@ -48,7 +48,7 @@ func (n *Node) writeConfigs(nodeIP net.IP, snapshotter string, kc kubeletConfig,
 	containerdConf := renderContainerdConfig(containerdConfig{
 		Root: l.containerdRoot(), State: l.containerdState(), Socket: l.containerdSock(),
 		RuncRoot: l.runcRoot(), Runc: o.Runc, CNIBinDir: o.CNIBinDir, CNIConfDir: l.cniConfDir(),
-		PauseImage: o.PauseImage, Snapshotter: snapshotter,
+		PauseImage: o.PauseImage, Snapshotter: snapshotter, RegistryHostsDir: l.registryHostsDir(),
 	})
 	for path, data := range map[string][]byte{
 		l.pki(caCertFile):             o.ControlPlane.CACert,

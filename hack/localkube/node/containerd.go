@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,9 @@ type containerdConfig struct {
 	CNIBinDir, CNIConfDir               string
 	PauseImage                          string
 	Snapshotter                         string // overlayfs; native where overlay cannot mount
+	// RegistryHostsDir holds a hosts.toml per registry (containerd's
+	// config_path), read at every pull: see TrustPlainHTTPRegistry.
+	RegistryHostsDir string
 }
 
 // containerdDisabledPlugins are plugins a node does not use: snapshotters
@@ -81,8 +85,47 @@ disabled_plugins = [%s]
       bin_dir = %q
       conf_dir = %q
       max_conf_num = 1
+    [plugins."io.containerd.grpc.v1.cri".registry]
+      config_path = %q
 `, c.Root, c.State, strings.Join(quoted, ", "), c.Socket, filepath.Join(filepath.Dir(c.Root), "opt"),
-		c.PauseImage, c.Snapshotter, c.Runc, c.RuncRoot, c.CNIBinDir, c.CNIConfDir)
+		c.PauseImage, c.Snapshotter, c.Runc, c.RuncRoot, c.CNIBinDir, c.CNIConfDir, c.RegistryHostsDir)
+}
+
+// TrustPlainHTTPRegistry lets the node's containerd pull from a registry
+// that speaks plain HTTP on a loopback address (`make push` to a test
+// registry), as a cluster's nodes are configured for a private registry.
+// containerd reads the hosts directory at every pull, so this works on a
+// running node. hostPort must be a loopback IP with a port: nothing else is
+// reachable from this machine's node, and plain HTTP is not for others.
+func TrustPlainHTTPRegistry(stateDir, hostPort string) error {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return fmt.Errorf("registry %q: want HOST:PORT: %w", hostPort, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() || port == "" {
+		return fmt.Errorf("registry %q: only a loopback IP:PORT may be trusted over plain HTTP", hostPort)
+	}
+	if _, err := ReadState(stateDir); err != nil {
+		return err
+	}
+	dir := filepath.Join(layout{dir: stateDir}.registryHostsDir(), hostPort)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("trust registry %s: %w", hostPort, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(renderRegistryHosts(hostPort)), 0o600); err != nil {
+		return fmt.Errorf("trust registry %s: %w", hostPort, err)
+	}
+	return nil
+}
+
+// renderRegistryHosts is the hosts.toml of a plain-HTTP registry.
+func renderRegistryHosts(hostPort string) string {
+	return fmt.Sprintf(`# localkube node: pull %[1]s over plain HTTP (a loopback test registry)
+server = "http://%[1]s"
+
+[host."http://%[1]s"]
+  capabilities = ["pull", "resolve"]
+`, hostPort)
 }
 
 func containerdArgs(l layout) []string {

@@ -2,6 +2,8 @@ package node
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -155,9 +157,10 @@ func TestRenderContainerdConfig(t *testing.T) {
 	got := renderContainerdConfig(containerdConfig{
 		Root: "/s/containerd/root", State: "/s/containerd/state", Socket: "/s/containerd/containerd.sock",
 		RuncRoot: "/s/containerd/runc", Runc: "/usr/sbin/runc", CNIBinDir: "/bin/cni", CNIConfDir: "/s/cni/net.d",
-		PauseImage: "localhost/raftkube/pause:3.10", Snapshotter: "overlayfs",
+		PauseImage: "localhost/raftkube/pause:3.10", Snapshotter: "overlayfs", RegistryHostsDir: "/s/containerd/certs.d",
 	})
 	for _, want := range []string{
+		"[plugins.\"io.containerd.grpc.v1.cri\".registry]\n      config_path = \"/s/containerd/certs.d\"",
 		"version = 2\n",
 		`root = "/s/containerd/root"`,
 		`state = "/s/containerd/state"`,
@@ -363,5 +366,32 @@ func TestFirstRuleCommands(t *testing.T) {
 				t.Errorf("firstRuleCommands = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestTrustPlainHTTPRegistry(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeState(layout{dir: dir}.stateFile(), State{NodeName: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"10.0.0.5:5000", "registry.example:5000", "127.0.0.1", "localhost:5000"} {
+		if err := TrustPlainHTTPRegistry(dir, bad); err == nil {
+			t.Errorf("TrustPlainHTTPRegistry(%q) = nil, want an error: only loopback IP:PORT", bad)
+		}
+	}
+	if err := TrustPlainHTTPRegistry(dir, "127.0.0.1:5000"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "containerd", "certs.d", "127.0.0.1:5000", "hosts.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`server = "http://127.0.0.1:5000"`, `[host."http://127.0.0.1:5000"]`, `capabilities = ["pull", "resolve"]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("hosts.toml lacks %q:\n%s", want, b)
+		}
+	}
+	if err := TrustPlainHTTPRegistry(t.TempDir(), "127.0.0.1:5000"); err == nil {
+		t.Error("trusting a registry on a directory that holds no node succeeded")
 	}
 }

@@ -46,6 +46,7 @@ func (l layout) pki(name string) string    { return filepath.Join(l.pkiDir(), na
 func (l layout) logDir() string            { return filepath.Join(l.dir, "logs") }
 func (l layout) log(name string) string    { return filepath.Join(l.logDir(), name+".log") }
 func (l layout) containerdDir() string     { return filepath.Join(l.dir, "containerd") }
+func (l layout) registryHostsDir() string  { return filepath.Join(l.containerdDir(), "certs.d") }
 func (l layout) containerdConfig() string  { return filepath.Join(l.containerdDir(), "config.toml") }
 func (l layout) containerdRoot() string    { return filepath.Join(l.containerdDir(), "root") }
 func (l layout) containerdState() string   { return filepath.Join(l.containerdDir(), "state") }

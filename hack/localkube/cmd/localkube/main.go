@@ -22,6 +22,9 @@
 //	    drop (restore) all traffic between two pods, A and B pod IPs or NAMESPACE/POD
 //	localkube node heal --all [--state DIR]
 //	    remove every cut
+//	localkube node trust-registry [--state DIR] 127.0.0.1:PORT
+//	    let the node's containerd pull from a plain-HTTP registry on loopback
+//	    (e.g. `imagetool registry` after `make push REGISTRY=127.0.0.1:PORT/x`)
 //	localkube node lookup [--resolv-conf FILE] NAME
 //	    resolve NAME with FILE's nameservers and search path (the node runs it
 //	    in a pod's network namespace)
@@ -57,7 +60,7 @@ func main() {
 	}
 }
 
-const usage = "usage: localkube up --bin DIR [--state DIR] [--detach] [--node] | down [--state DIR] | node kill|pause|resume|pid|cut|heal"
+const usage = "usage: localkube up --bin DIR [--state DIR] [--detach] [--node] | down [--state DIR] | node kill|pause|resume|pid|cut|heal|trust-registry"
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -229,7 +232,7 @@ func waitAll(ctx context.Context, cp *controlplane.ControlPlane, nd *node.Node) 
 // runNode runs the node's fault commands against the node of `up --node`.
 func runNode(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: localkube node kill|pause|resume|pid|cut|heal [--state DIR] ARGS")
+		return errors.New("usage: localkube node kill|pause|resume|pid|cut|heal|trust-registry [--state DIR] ARGS")
 	}
 	verb := args[0]
 	fs := flag.NewFlagSet("node "+verb, flag.ContinueOnError)
@@ -273,6 +276,11 @@ func runNode(args []string, out io.Writer) error {
 		}
 		fmt.Fprintln(out, pid)
 		return nil
+	case "trust-registry":
+		if fs.NArg() != 1 {
+			return errors.New("usage: localkube node trust-registry [--state DIR] 127.0.0.1:PORT")
+		}
+		return node.TrustPlainHTTPRegistry(dir, fs.Arg(0))
 	case "cut", "heal":
 		if verb == "heal" && *all {
 			return node.HealAll(ctx, dir)
