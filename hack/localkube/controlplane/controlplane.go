@@ -61,7 +61,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err := checkBinaries(opts.BinDir); err != nil {
 		return nil, err
 	}
-	stateDir, err := makeStateDir(opts.StateDir)
+	stateDir, err := MakeStateDir(opts.StateDir, "localkube-")
 	if err != nil {
 		return nil, err
 	}
@@ -109,11 +109,12 @@ func checkBinaries(binDir string) error {
 	return nil
 }
 
-// makeStateDir creates dir (a temporary one if empty), refusing one that holds
-// anything: Stop removes the whole directory.
-func makeStateDir(dir string) (string, error) {
+// MakeStateDir creates dir (a temporary one named after tempPattern, as
+// os.MkdirTemp takes it, if dir is empty), refusing one that holds anything:
+// the control plane and the node remove their whole state directory on Stop.
+func MakeStateDir(dir, tempPattern string) (string, error) {
 	if dir == "" {
-		d, err := os.MkdirTemp("", "localkube-")
+		d, err := os.MkdirTemp("", tempPattern)
 		if err != nil {
 			return "", fmt.Errorf("create state dir: %w", err)
 		}
@@ -124,7 +125,7 @@ func makeStateDir(dir string) (string, error) {
 		return "", fmt.Errorf("state dir %s: %w", dir, err)
 	}
 	if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
-		return "", fmt.Errorf("state dir %s is not empty (a control plane running there? `localkube down --state %s`)", abs, abs)
+		return "", fmt.Errorf("state dir %s is not empty (does something run there? `localkube down --state` stops it)", abs)
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return "", fmt.Errorf("create state dir: %w", err)

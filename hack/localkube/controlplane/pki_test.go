@@ -202,6 +202,24 @@ func TestKubeconfig(t *testing.T) {
 	}
 }
 
+func TestClientCertKubeconfig(t *testing.T) {
+	ca, cert, key := []byte("ca"), []byte("cert"), []byte("key")
+	kc := string(ClientCertKubeconfig("https://127.0.0.1:6443", ca, cert, key, "system:node:n1"))
+	b64 := base64.StdEncoding.EncodeToString
+	for _, want := range []string{
+		"certificate-authority-data: " + b64(ca) + "\n",
+		"- name: system:node:n1\n  user:\n    client-certificate-data: " + b64(cert) + "\n    client-key-data: " + b64(key) + "\ncontexts:\n",
+		"    user: system:node:n1\n",
+	} {
+		if !strings.Contains(kc, want) {
+			t.Errorf("kubeconfig lacks %q:\n%s", want, kc)
+		}
+	}
+	if strings.Contains(kc, "token:") {
+		t.Errorf("a client-certificate kubeconfig carries a token:\n%s", kc)
+	}
+}
+
 func TestServingIPsAreLoopbackAndServiceIP(t *testing.T) {
 	_, svc, err := net.ParseCIDR(ServiceClusterIPRange)
 	if err != nil {

@@ -32,16 +32,26 @@ type ProcessRecord struct {
 }
 
 func writeState(path string, s State) error {
-	data, err := json.MarshalIndent(s, "", "  ")
+	if err := WriteJSON(path, s); err != nil {
+		return fmt.Errorf("control-plane state: %w", err)
+	}
+	return nil
+}
+
+// WriteJSON writes v as indented JSON to path, atomically (a temporary file
+// renamed over it), so a reader never sees half a file: state.json is read
+// by `localkube down` from another process.
+func WriteJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return nil
 }

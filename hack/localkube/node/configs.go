@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/raftkube/raftkube/hack/localkube/controlplane"
 )
 
 // Node PKI file names under the state directory's pki/.
@@ -54,7 +56,7 @@ func (n *Node) writeConfigs(nodeIP net.IP, snapshotter string, kc kubeletConfig,
 		l.pki(caCertFile):             o.ControlPlane.CACert,
 		l.pki(kubeletServingCertFile): serving,
 		l.pki(kubeletServingKeyFile):  servingKey,
-		l.kubeletKubeconfig():         clientKubeconfig(o.ControlPlane.APIServerURL, o.ControlPlane.CACert, client, clientKey, "system:node:"+o.NodeName),
+		l.kubeletKubeconfig():         controlplane.ClientCertKubeconfig(o.ControlPlane.APIServerURL, o.ControlPlane.CACert, client, clientKey, "system:node:"+o.NodeName),
 		l.kubeletConfig():             kubeletConf,
 		l.kubeletResolvConf():         []byte(resolvConfContent),
 		l.kubeProxyConfig():           proxyConf,

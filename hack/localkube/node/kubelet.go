@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -95,31 +94,6 @@ func kubeletArgs(l layout, nodeName, nodeIP string) []string {
 		"--node-ip=" + nodeIP,
 		"--v=1",
 	}
-}
-
-// clientKubeconfig renders a kubeconfig that authenticates with a client
-// certificate, everything inline.
-func clientKubeconfig(server string, caPEM, certPEM, keyPEM []byte, user string) []byte {
-	b64 := base64.StdEncoding.EncodeToString
-	return fmt.Appendf(nil, `apiVersion: v1
-kind: Config
-clusters:
-- name: localkube
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: %s
-  user:
-    client-certificate-data: %s
-    client-key-data: %s
-contexts:
-- name: localkube
-  context:
-    cluster: localkube
-    user: %s
-current-context: localkube
-`, server, b64(caPEM), user, b64(certPEM), b64(keyPEM), user)
 }
 
 // kubeletCerts issues the kubelet's client certificate (system:node:NAME in

@@ -268,7 +268,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err := acquireLock(ctx, opts.LockFile, opts.LockWait); err != nil {
 		return nil, err
 	}
-	stateDir, err := makeStateDir(opts.StateDir)
+	stateDir, err := controlplane.MakeStateDir(opts.StateDir, "localkube-node-")
 	if err != nil {
 		return nil, errors.Join(err, releaseLock(opts.LockFile))
 	}
@@ -286,29 +286,6 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
-}
-
-// makeStateDir creates dir (a temporary one if empty), refusing one that
-// holds anything: Stop removes the whole directory.
-func makeStateDir(dir string) (string, error) {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "localkube-node-")
-		if err != nil {
-			return "", fmt.Errorf("create state dir: %w", err)
-		}
-		return d, nil
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("state dir %s: %w", dir, err)
-	}
-	if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
-		return "", fmt.Errorf("node state dir %s is not empty (a node running there? `localkube down`)", abs)
-	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return "", fmt.Errorf("create state dir: %w", err)
-	}
-	return abs, nil
 }
 
 // start does Start's work; on error the caller stops what it started.

@@ -68,16 +68,8 @@ func (l layout) cniConflist() string {
 }
 
 func writeState(path string, s State) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode node state: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write node state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write node state: %w", err)
+	if err := controlplane.WriteJSON(path, s); err != nil {
+		return fmt.Errorf("node state: %w", err)
 	}
 	return nil
 }
