@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -30,6 +31,10 @@ type pass struct {
 	sts    *appsv1.StatefulSet
 	pods   []corev1.Pod
 	claims []corev1.PersistentVolumeClaim
+	// published are the pod IPs the peer Service's EndpointSlices list by
+	// pod name: those pods' DNS names resolve. nil when no EndpointSlice of
+	// the Service exists (nothing publishes them, or not yet any pod).
+	published map[string]string
 	// members talks to the running pods; nil when none runs.
 	members MemberClient
 	// statuses are the members' own answers, by pod name.
@@ -71,6 +76,12 @@ func (r *RaftClusterReconciler) observe(ctx context.Context, p *pass) error {
 		return fmt.Errorf("list claims: %w", err)
 	}
 	p.claims = claims.Items
+	var slices discoveryv1.EndpointSliceList
+	if err := r.List(ctx, &slices, client.InNamespace(rc.Namespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: peerServiceName(rc)}); err != nil {
+		return fmt.Errorf("list the peer Service's EndpointSlices: %w", err)
+	}
+	p.published = publishedAddresses(slices.Items)
 	if err := r.askMembers(ctx, p); err != nil {
 		return err
 	}
@@ -150,6 +161,7 @@ func observation(p *pass) plan.Observation {
 			Running:     podRunning(&pod),
 			Ready:       podReady(&pod),
 			Revision:    pod.Labels[appsv1.StatefulSetRevisionLabel],
+			AwaitingDNS: awaitingDNS(&pod, p.published),
 		}
 		if st := p.statuses[pod.Name]; st != nil {
 			op.Member = &plan.MemberStatus{
@@ -247,4 +259,33 @@ func podReady(pod *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// publishedAddresses maps pod name to the address the EndpointSlices list
+// for it; nil when there is no slice at all.
+func publishedAddresses(slices []discoveryv1.EndpointSlice) map[string]string {
+	if len(slices) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, s := range slices {
+		for _, ep := range s.Endpoints {
+			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" || len(ep.Addresses) == 0 {
+				continue
+			}
+			out[ep.TargetRef.Name] = ep.Addresses[0]
+		}
+	}
+	return out
+}
+
+// awaitingDNS: the pod runs with an IP that the peer Service does not list
+// for it yet, so its DNS name does not resolve to it. With no EndpointSlice
+// at all nothing can be told (a cluster without the EndpointSlice
+// controller); the pod is not held back.
+func awaitingDNS(pod *corev1.Pod, published map[string]string) bool {
+	if published == nil || pod.Status.PodIP == "" {
+		return false
+	}
+	return published[pod.Name] != pod.Status.PodIP
 }

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -308,5 +309,39 @@ func TestAskMembers(t *testing.T) {
 	}
 	if len(p.statuses) != 2 || p.statuses["demo-0"] != stale || p.statuses["demo-1"] != current {
 		t.Errorf("statuses by pod %v, want demo-0 and demo-1", p.statuses)
+	}
+}
+
+// TestAwaitingDNS: a pod waits for its DNS name until the peer Service's
+// EndpointSlices list its current IP; with no slice at all nothing holds it.
+func TestAwaitingDNS(t *testing.T) {
+	endpoint := func(pod, ip string) discoveryv1.Endpoint {
+		return discoveryv1.Endpoint{Addresses: []string{ip}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: pod}}
+	}
+	slices := []discoveryv1.EndpointSlice{
+		{Endpoints: []discoveryv1.Endpoint{endpoint("demo-0", "10.244.0.5"), endpoint("demo-1", "10.244.0.6")}},
+		{Endpoints: []discoveryv1.Endpoint{endpoint("demo-2", "10.244.0.9"), {Addresses: []string{"10.244.0.8"}}}},
+	}
+	podAt := func(name, ip string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{PodIP: ip}}
+	}
+	for _, tc := range []struct {
+		name   string
+		pod    *corev1.Pod
+		slices []discoveryv1.EndpointSlice
+		want   bool
+	}{
+		{"listed at its IP", podAt("demo-1", "10.244.0.6"), slices, false},
+		{"listed in another slice", podAt("demo-2", "10.244.0.9"), slices, false},
+		{"not listed yet", podAt("demo-3", "10.244.0.7"), slices, true},
+		{"listed at its old IP (restarted)", podAt("demo-0", "10.244.0.12"), slices, true},
+		{"no IP yet: nothing to publish", podAt("demo-3", ""), slices, false},
+		{"no slice at all", podAt("demo-3", "10.244.0.7"), nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := awaitingDNS(tc.pod, publishedAddresses(tc.slices)); got != tc.want {
+				t.Errorf("awaitingDNS = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -64,6 +65,7 @@ type RaftClusterReconciler struct {
 // +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile fetches the cluster, keeps its objects in shape, observes the
@@ -135,6 +137,9 @@ func (r *RaftClusterReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, byCluster, managed).
 		Watches(&corev1.PersistentVolumeClaim{}, byCluster, managed).
+		// The peer Service's EndpointSlices carry its labels: a new pod's
+		// address being published lets its member be added.
+		Watches(&discoveryv1.EndpointSlice{}, byCluster, managed).
 		WithOptions(opts).
 		Named("raftcluster").
 		Complete(r)

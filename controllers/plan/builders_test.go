@@ -80,6 +80,9 @@ func withNewPod(ord int, mid uint64) opt {
 	}
 }
 
+// awaitingDNS marks pod ord as not yet published by the peer Service.
+func awaitingDNS(ord int) opt { return func(o *Observation) { podOf(o, ord).AwaitingDNS = true } }
+
 func podOf(o *Observation, ord int) *Pod {
 	for i := range o.Pods {
 		if o.Pods[i].Ordinal == ord {

@@ -108,6 +108,12 @@ func (v *view) addLearner() (Action, bool) {
 		if m.ClusterID != 0 && m.ClusterID != v.obs.ClusterID {
 			continue // recycleRemoved handles it
 		}
+		if v.pods[o].AwaitingDNS {
+			// The leader would look the name up at once and the cluster
+			// DNS would remember it as missing.
+			v.wait("%s's DNS name is not published by the peer Service yet; adding its member after it is", v.podName(o))
+			continue
+		}
 		a := Action{Kind: AddLearner, Ordinals: []int{o}, Pods: []string{v.podName(o)},
 			Member: Member{ID: id, Name: v.podName(o), PeerAddress: m.PeerAddress, ClientAddress: m.ClientAddress}}
 		if old := v.votersAt(o); len(old) > 0 {

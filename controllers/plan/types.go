@@ -70,6 +70,13 @@ type Pod struct {
 	// Ready is the pod's readiness: its /readyz says it is in the
 	// configuration, knows a leader and is caught up.
 	Ready bool
+	// AwaitingDNS is set while the pod's address is not yet published by
+	// its cluster's headless peer Service, so its DNS name does not resolve
+	// yet. Members reach each other by those names, and a name looked up
+	// before it exists is cached as missing by the cluster's DNS (30 s with
+	// kubeadm's CoreDNS settings): a learner added that early is not
+	// reached for that long.
+	AwaitingDNS bool
 	// Revision is the pod template revision the pod was created from (its
 	// controller-revision-hash label); empty when unknown. A pod whose
 	// revision differs from the StatefulSet's UpdateRevision is outdated:
