@@ -112,10 +112,7 @@ func (p *peer) client() (transportpb.RaftClient, error) {
 		// DNS resolver backs off separately, up to minutes, after a name
 		// that did not resolve yet -- as a new member's DNS name does not
 		// until its record is published -- delaying its first contact.
-		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
-		}))
+		opts = append(opts, grpc.WithContextDialer(p.dial))
 		conn, err := grpc.NewClient("passthrough:///"+p.addr, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("dial member %x at %s: %w", p.id, p.addr, err)
@@ -123,6 +120,66 @@ func (p *peer) client() (transportpb.RaftClient, error) {
 		p.conn = conn
 	}
 	return transportpb.NewRaftClient(p.conn), nil
+}
+
+// firstTryTimeout bounds the attempt at the resolved addresses when the
+// member's source address is there to try next: a stale address of a pod
+// that is gone may not answer at all.
+const firstTryTimeout = time.Second
+
+// dial connects to addr for one connection attempt: to the addresses its
+// host resolves to now, else to the address the member last connected from
+// (see the package doc, "Addresses").
+func (p *peer) dial(ctx context.Context, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("member %x address %q: %w", p.id, addr, err)
+	}
+	source := p.t.sourceOf(p.id)
+	if source == host {
+		source = ""
+	}
+	first := ctx
+	if source != "" {
+		var cancel context.CancelFunc
+		first, cancel = context.WithTimeout(ctx, firstTryTimeout)
+		defer cancel()
+	}
+	conn, err := p.dialHost(first, host, port)
+	if err == nil || source == "" || ctx.Err() != nil {
+		return conn, err
+	}
+	var d net.Dialer
+	conn, serr := d.DialContext(ctx, "tcp", net.JoinHostPort(source, port))
+	if serr != nil {
+		return nil, errors.Join(err, fmt.Errorf("and at %s, where member %x last connected from: %w", source, p.id, serr))
+	}
+	p.t.cfg.Logger.Debug("reached member at the address it last connected from", "member", p.id, "address", addr, "ip", source, "err", err)
+	return conn, nil
+}
+
+// dialHost connects to the first address of host that answers on port.
+func (p *peer) dialHost(ctx context.Context, host, port string) (net.Conn, error) {
+	ips := []string{host}
+	if net.ParseIP(host) == nil {
+		var err error
+		if ips, err = p.t.cfg.LookupHost(ctx, host); err != nil {
+			return nil, err
+		}
+	}
+	var d net.Dialer
+	var errs []error
+	for _, ip := range ips {
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, port))
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("lookup %s: no addresses", host)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // run drains the queue into batches on one stream, reopening it with backoff after

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"google.golang.org/grpc/codes"
+	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/raftkube/raftkube/raftnode/raftpb"
@@ -40,6 +41,12 @@ func (s *server) Stream(stream transportpb.Raft_StreamServer) error {
 		if err := s.deliver(stream.Context(), b); err != nil {
 			s.t.cfg.Logger.Warn("refused batch", "from", b.GetFrom(), "err", err)
 			return err
+		}
+		if sum.Batches == 0 {
+			// An accepted batch tells where its sender is now.
+			if p, ok := grpcpeer.FromContext(stream.Context()); ok {
+				s.t.noteSource(b.GetFrom(), p.Addr)
+			}
 		}
 		sum.Batches++
 		sum.Messages += uint64(len(b.GetMessages()))

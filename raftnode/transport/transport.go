@@ -28,6 +28,18 @@
 // over Config.MaxMessageBytes with codes.ResourceExhausted; each refusal ends the
 // stream. Accepted messages go to Handler.Process in the order they were sent.
 //
+// # Addresses
+//
+// A peer's address is usually a DNS name (a StatefulSet pod's). Each connection
+// attempt resolves it afresh (Config.LookupHost). When that fails, or the
+// addresses it gives do not answer, the attempt tries the IP address the member
+// last opened a stream to us from, on the peer address's port. In Kubernetes a
+// restarted member has a new IP, and the cluster DNS keeps answering with its
+// absence (or its old IP) for as long as it caches the answer, 30 s with
+// kubeadm's CoreDNS settings; the member itself reaches the others by then
+// (it campaigns after an election timeout), so they reach it back at once.
+// TLS still verifies the peer's certificate against the name in its address.
+//
 // The server must accept gRPC messages a little over MaxMessageBytes (a batch adds
 // a few bytes of framing per message): pass ServerOptions to grpc.NewServer, or set
 // grpc.MaxRecvMsgSize yourself.
@@ -38,6 +50,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -111,6 +124,9 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// Backoff bounds the wait between attempts to reach a failed peer.
 	Backoff Backoff
+	// LookupHost resolves the host name of a peer address into IP
+	// addresses. Default: net.DefaultResolver.LookupHost.
+	LookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
 // withDefaults returns cfg with its zero fields defaulted, or an error if it is
@@ -130,6 +146,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.QueueSize = orDefault(cfg.QueueSize, DefaultQueueSize)
 	cfg.Backoff.Min = orDefault(cfg.Backoff.Min, DefaultBackoffMin)
 	cfg.Backoff.Max = orDefault(cfg.Backoff.Max, DefaultBackoffMax)
+	if cfg.LookupHost == nil {
+		cfg.LookupHost = net.DefaultResolver.LookupHost
+	}
 	switch {
 	case cfg.MaxMessageBytes < 0 || cfg.SnapshotChunkBytes < 0 || cfg.QueueSize < 0:
 		return cfg, errors.New("transport config: sizes must not be negative")
@@ -158,6 +177,9 @@ type Transport struct {
 	// peers by member id. Invariant: nil once closed.
 	peers  map[uint64]*peer
 	closed bool
+	// sources are the IP addresses members last opened a stream from, by
+	// member id: where a member is when its name does not resolve to it.
+	sources map[uint64]string
 }
 
 // New returns a Transport with no peers.
@@ -166,7 +188,7 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Transport{cfg: cfg, peers: make(map[uint64]*peer)}, nil
+	return &Transport{cfg: cfg, peers: make(map[uint64]*peer), sources: make(map[uint64]string)}, nil
 }
 
 // ServerOptions returns the grpc.ServerOptions the server passed to Register
@@ -288,6 +310,26 @@ func (t *Transport) Close() error {
 		p.stop()
 	}
 	return nil
+}
+
+// noteSource records the IP address member id opened a stream from.
+func (t *Transport) noteSource(id uint64, addr net.Addr) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed {
+		t.sources[id] = tcp.IP.String()
+	}
+}
+
+// sourceOf is the IP address member id last opened a stream from; "" if none.
+func (t *Transport) sourceOf(id uint64) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sources[id]
 }
 
 // isClosed reports whether Close was called.

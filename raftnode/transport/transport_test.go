@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strings"
@@ -334,4 +335,86 @@ func TestClose(t *testing.T) {
 	b.tr.Send([]pb.Message{msgApp(2, 1, 0, 0, 0)})
 	recv(t, b.rec.unreachable, "refusal by the closed transport")
 	expectNone(t, a.rec.msgs, "message to a closed transport")
+}
+
+// TestReachedWhereItConnectedFrom: a member whose name does not resolve (a
+// restarted pod whose absence the cluster DNS still caches) is reached at
+// the address it last opened a stream from, once it has.
+func TestReachedWhereItConnectedFrom(t *testing.T) {
+	notFound := func(_ context.Context, host string) ([]string, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	a := newNode(t, 1, 7, func(c *Config) { c.LookupHost = notFound })
+	b := newNode(t, 2, 7)
+	_, port, err := net.SplitHostPort(b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.tr.AddPeer(2, net.JoinHostPort("member-2.peers.test", port))
+	b.tr.AddPeer(1, a.addr)
+
+	// Before member 2 has connected, its name is all a has: unreachable.
+	a.tr.Send([]pb.Message{msgApp(1, 2, 0, 0, 0)})
+	if id := recv(t, a.rec.unreachable, "member 2 unreachable"); id != 2 {
+		t.Fatalf("unreachable %d, want 2", id)
+	}
+	// Member 2 opens a stream to a (it campaigns, say).
+	b.tr.Send([]pb.Message{msgApp(2, 1, 5, 0, 0)})
+	if m := recv(t, a.rec.msgs, "member 2's message"); m.From != 2 {
+		t.Fatalf("a got %+v, want a message from 2", m)
+	}
+	if got := a.tr.sourceOf(2); got != "127.0.0.1" {
+		t.Fatalf("a noted member 2 at %q, want 127.0.0.1", got)
+	}
+	// Now a reaches it on its port at that address, the name still
+	// unresolved. a sends on, as a leader's heartbeats do: messages sent
+	// while the stream is down are dropped and reported.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case m := <-b.rec.msgs:
+			if m.From == 1 {
+				return
+			}
+		case <-tick.C:
+			a.tr.Send([]pb.Message{msgApp(1, 2, 9, 0, 0)})
+		case <-deadline:
+			t.Fatal("timed out waiting for a's message to reach member 2")
+		}
+	}
+}
+
+func TestDialHostTriesEveryAddress(t *testing.T) {
+	n := newNode(t, 2, 7)
+	_, port, err := net.SplitHostPort(n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		lookup  []string
+		wantErr bool
+	}{
+		{"second address answers", []string{"127.0.0.2", "127.0.0.1"}, false},
+		{"no addresses", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// 127.0.0.2 does not listen on the port (n listens on 127.0.0.1).
+			tr, err := New(Config{ID: 1, Handler: newRecorder(), LookupHost: func(context.Context, string) ([]string, error) { return tc.lookup, nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tr.Close() }()
+			p := &peer{t: tr, id: 2}
+			conn, err := p.dialHost(t.Context(), "member-2.test", port)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("dialHost: %v, want error %v", err, tc.wantErr)
+			}
+			if conn != nil {
+				_ = conn.Close()
+			}
+		})
+	}
 }
