@@ -285,7 +285,14 @@ func (s *Server) open() error {
 	if err != nil {
 		return err
 	}
-	s.in, err = transport.New(transport.Config{ID: s.id, Handler: s, Logger: s.log})
+	s.in, err = transport.New(transport.Config{ID: s.id, Handler: s, Logger: s.log,
+		// Where a peer connects from is where the sending side can reach
+		// it when its name does not resolve to it (a restarted pod).
+		SeenAt: func(id uint64, ip string) {
+			if out := s.out.Load(); out != nil {
+				out.SeenAt(id, ip)
+			}
+		}})
 	if err != nil {
 		return err
 	}

@@ -381,6 +381,24 @@ func threeMembers(t *testing.T, tweak ...func(*Config)) []*member {
 	return []*member{a, b, c}
 }
 
+// The sending side learns where the members connect from (the receiving
+// side, a transport of its own, sees it): where a restarted pod is reached
+// while the cluster DNS still answers with its old address or none.
+func TestSendersLearnWhereMembersConnectFrom(t *testing.T) {
+	ms := threeMembers(t)
+	leader := ms[0]
+	for _, f := range ms[1:] {
+		// Followers send to the leader and the leader to them; followers
+		// need not talk to each other.
+		waitFor(t, "the leader seeing a follower's address", func() bool {
+			return leader.srv.out.Load().SeenAddress(f.srv.ID()) == "127.0.0.1"
+		})
+		waitFor(t, "a follower seeing the leader's address", func() bool {
+			return f.srv.out.Load().SeenAddress(leader.srv.ID()) == "127.0.0.1"
+		})
+	}
+}
+
 // A leader stopped gracefully hands leadership over first. The election
 // timeout here is far longer than the test's wait: only a transfer can elect
 // a new leader in time.

@@ -34,7 +34,9 @@ type peer struct {
 	ctx    context.Context // cancelled by stop
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
-	once   sync.Once     // guards stop
+	// wake ends a backoff pause early: the member was seen at a new address.
+	wake chan struct{}
+	once sync.Once // guards stop
 
 	// Owned by the run goroutine.
 	carry   *pb.Message  // drained but did not fit the previous batch
@@ -56,7 +58,7 @@ func startPeer(t *Transport, id uint64, addr string, queue chan pb.Message, prev
 		queue = make(chan pb.Message, t.cfg.QueueSize)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &peer{t: t, id: id, addr: addr, queue: queue, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	p := &peer{t: t, id: id, addr: addr, queue: queue, ctx: ctx, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	go p.run(prevDone)
 	return p
 }
@@ -135,7 +137,7 @@ func (p *peer) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("member %x address %q: %w", p.id, addr, err)
 	}
-	source := p.t.sourceOf(p.id)
+	source := p.t.SeenAddress(p.id)
 	if source == host {
 		source = ""
 	}
@@ -274,6 +276,23 @@ func (p *peer) pause(failures int) bool {
 		return false
 	case <-timer.C:
 		return true
+	case <-p.wake:
+		return true
+	}
+}
+
+// retryNow makes the next attempt to reach the member start now, skipping
+// the backoff of its stream and of its connection: it was just seen at a
+// new address.
+func (p *peer) retryNow() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn != nil {
+		p.conn.ResetConnectBackoff()
 	}
 }
 

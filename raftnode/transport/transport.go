@@ -32,8 +32,11 @@
 //
 // A peer's address is usually a DNS name (a StatefulSet pod's). Each connection
 // attempt resolves it afresh (Config.LookupHost). When that fails, or the
-// addresses it gives do not answer, the attempt tries the IP address the member
-// last opened a stream to us from, on the peer address's port. In Kubernetes a
+// addresses it gives do not answer within a second, the attempt tries the IP
+// address the member last opened a stream to us from (Transport.SeenAt, which
+// the receiving side calls; Config.SeenAt when receiving and sending are two
+// Transports), on the peer address's port; a new such address ends the
+// backoff at once. In Kubernetes a
 // restarted member has a new IP, and the cluster DNS keeps answering with its
 // absence (or its old IP) for as long as it caches the answer, 30 s with
 // kubeadm's CoreDNS settings; the member itself reaches the others by then
@@ -127,6 +130,10 @@ type Config struct {
 	// LookupHost resolves the host name of a peer address into IP
 	// addresses. Default: net.DefaultResolver.LookupHost.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
+	// SeenAt is told the IP address a member opened an accepted stream
+	// from. Default: this Transport's own SeenAt. A member that receives on
+	// one Transport and sends on another passes the sender's SeenAt.
+	SeenAt func(id uint64, ip string)
 }
 
 // withDefaults returns cfg with its zero fields defaulted, or an error if it is
@@ -149,6 +156,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.LookupHost == nil {
 		cfg.LookupHost = net.DefaultResolver.LookupHost
 	}
+	// SeenAt defaults to the Transport's own, set in New.
 	switch {
 	case cfg.MaxMessageBytes < 0 || cfg.SnapshotChunkBytes < 0 || cfg.QueueSize < 0:
 		return cfg, errors.New("transport config: sizes must not be negative")
@@ -188,7 +196,11 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Transport{cfg: cfg, peers: make(map[uint64]*peer), sources: make(map[uint64]string)}, nil
+	t := &Transport{cfg: cfg, peers: make(map[uint64]*peer), sources: make(map[uint64]string)}
+	if t.cfg.SeenAt == nil {
+		t.cfg.SeenAt = t.SeenAt
+	}
+	return t, nil
 }
 
 // ServerOptions returns the grpc.ServerOptions the server passed to Register
@@ -312,21 +324,35 @@ func (t *Transport) Close() error {
 	return nil
 }
 
-// noteSource records the IP address member id opened a stream from.
+// noteSource passes the IP address member id opened a stream from to
+// Config.SeenAt.
 func (t *Transport) noteSource(id uint64, addr net.Addr) {
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok || tcp.IP == nil {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.closed {
-		t.sources[id] = tcp.IP.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP != nil {
+		t.cfg.SeenAt(id, tcp.IP.String())
 	}
 }
 
-// sourceOf is the IP address member id last opened a stream from; "" if none.
-func (t *Transport) sourceOf(id uint64) string {
+// SeenAt records that member id was seen at the IP address ip (it opened a
+// stream from there): connection attempts to it try that address when its
+// own does not answer, and a new address (a restarted member) makes them
+// start at once rather than after their backoff.
+func (t *Transport) SeenAt(id uint64, ip string) {
+	t.mu.Lock()
+	if t.closed || t.sources[id] == ip {
+		t.mu.Unlock()
+		return
+	}
+	t.sources[id] = ip
+	p := t.peers[id]
+	t.mu.Unlock()
+	if p != nil {
+		p.retryNow()
+	}
+}
+
+// SeenAddress is the IP address member id last opened a stream from, as
+// recorded by SeenAt; "" if none.
+func (t *Transport) SeenAddress(id uint64) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.sources[id]

@@ -363,7 +363,7 @@ func TestReachedWhereItConnectedFrom(t *testing.T) {
 	if m := recv(t, a.rec.msgs, "member 2's message"); m.From != 2 {
 		t.Fatalf("a got %+v, want a message from 2", m)
 	}
-	if got := a.tr.sourceOf(2); got != "127.0.0.1" {
+	if got := a.tr.SeenAddress(2); got != "127.0.0.1" {
 		t.Fatalf("a noted member 2 at %q, want 127.0.0.1", got)
 	}
 	// Now a reaches it on its port at that address, the name still
