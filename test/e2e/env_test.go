@@ -78,7 +78,10 @@ func startRealEnv(ctx context.Context, t *testing.T) *env {
 	t.Cleanup(func() { checkGone(t, root, "") })
 	up := exec.CommandContext(ctx, filepath.Join(buildDir, "localkube"), "up", "--detach", "--node",
 		"--bin", filepath.Join(repoRoot, "bin"), "--state", e.controlDir, "--grace", "5s",
-		"--images", strings.Join(imageTarballs(), ","))
+		"--images", strings.Join(imageTarballs(), ","),
+		// One real node per machine: another run's (hack/localkube's tests,
+		// a second go test) is waited for, not failed on.
+		"--lock-wait", "10m")
 	var upOut bytes.Buffer
 	up.Stdout, up.Stderr = &upOut, &upOut
 	t.Cleanup(func() {
