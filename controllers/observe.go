@@ -32,9 +32,11 @@ type pass struct {
 	pods   []corev1.Pod
 	claims []corev1.PersistentVolumeClaim
 	// published are the pod IPs the peer Service's EndpointSlices list by
-	// pod name: those pods' DNS names resolve. nil when no EndpointSlice of
-	// the Service exists (nothing publishes them, or not yet any pod).
+	// pod name: those pods' DNS names resolve. nil when they list no pod at
+	// all (nothing publishes them here, or not yet).
 	published map[string]string
+	// now is when the pass observed.
+	now time.Time
 	// members talks to the running pods; nil when none runs.
 	members MemberClient
 	// statuses are the members' own answers, by pod name.
@@ -82,6 +84,7 @@ func (r *RaftClusterReconciler) observe(ctx context.Context, p *pass) error {
 		return fmt.Errorf("list the peer Service's EndpointSlices: %w", err)
 	}
 	p.published = publishedAddresses(slices.Items)
+	p.now = time.Now()
 	if err := r.askMembers(ctx, p); err != nil {
 		return err
 	}
@@ -161,7 +164,7 @@ func observation(p *pass) plan.Observation {
 			Running:     podRunning(&pod),
 			Ready:       podReady(&pod),
 			Revision:    pod.Labels[appsv1.StatefulSetRevisionLabel],
-			AwaitingDNS: awaitingDNS(&pod, p.published),
+			AwaitingDNS: awaitingDNS(&pod, p.published, p.now),
 		}
 		if st := p.statuses[pod.Name]; st != nil {
 			op.Member = &plan.MemberStatus{
@@ -262,16 +265,16 @@ func podReady(pod *corev1.Pod) bool {
 }
 
 // publishedAddresses maps pod name to the address the EndpointSlices list
-// for it; nil when there is no slice at all.
+// for it; nil when they list no pod at all.
 func publishedAddresses(slices []discoveryv1.EndpointSlice) map[string]string {
-	if len(slices) == 0 {
-		return nil
-	}
-	out := map[string]string{}
+	var out map[string]string
 	for _, s := range slices {
 		for _, ep := range s.Endpoints {
 			if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" || len(ep.Addresses) == 0 {
 				continue
+			}
+			if out == nil {
+				out = map[string]string{}
 			}
 			out[ep.TargetRef.Name] = ep.Addresses[0]
 		}
@@ -279,12 +282,21 @@ func publishedAddresses(slices []discoveryv1.EndpointSlice) map[string]string {
 	return out
 }
 
+// dnsPublishGrace bounds the wait for a pod's DNS name: past it the name is
+// not coming (addresses Kubernetes will not publish, a broken EndpointSlice
+// controller) and adding the member late is better than never.
+const dnsPublishGrace = time.Minute
+
 // awaitingDNS: the pod runs with an IP that the peer Service does not list
-// for it yet, so its DNS name does not resolve to it. With no EndpointSlice
-// at all nothing can be told (a cluster without the EndpointSlice
-// controller); the pod is not held back.
-func awaitingDNS(pod *corev1.Pod, published map[string]string) bool {
+// for it yet, so its DNS name does not resolve to it. Nothing can be told
+// when the Service lists no pod at all (a cluster without the EndpointSlice
+// controller, or pod IPs it may not publish, such as loopback ones), and a
+// pod that started more than dnsPublishGrace ago is not held back.
+func awaitingDNS(pod *corev1.Pod, published map[string]string, now time.Time) bool {
 	if published == nil || pod.Status.PodIP == "" {
+		return false
+	}
+	if start := pod.Status.StartTime; start != nil && now.Sub(start.Time) > dnsPublishGrace {
 		return false
 	}
 	return published[pod.Name] != pod.Status.PodIP

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -322,24 +323,29 @@ func TestAwaitingDNS(t *testing.T) {
 		{Endpoints: []discoveryv1.Endpoint{endpoint("demo-0", "10.244.0.5"), endpoint("demo-1", "10.244.0.6")}},
 		{Endpoints: []discoveryv1.Endpoint{endpoint("demo-2", "10.244.0.9"), {Addresses: []string{"10.244.0.8"}}}},
 	}
-	podAt := func(name, ip string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{PodIP: ip}}
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	podAt := func(name, ip string, started time.Duration) *corev1.Pod {
+		start := metav1.NewTime(now.Add(-started))
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{PodIP: ip, StartTime: &start}}
 	}
+	empty := []discoveryv1.EndpointSlice{{}, {Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.8"}}}}}
 	for _, tc := range []struct {
 		name   string
 		pod    *corev1.Pod
 		slices []discoveryv1.EndpointSlice
 		want   bool
 	}{
-		{"listed at its IP", podAt("demo-1", "10.244.0.6"), slices, false},
-		{"listed in another slice", podAt("demo-2", "10.244.0.9"), slices, false},
-		{"not listed yet", podAt("demo-3", "10.244.0.7"), slices, true},
-		{"listed at its old IP (restarted)", podAt("demo-0", "10.244.0.12"), slices, true},
-		{"no IP yet: nothing to publish", podAt("demo-3", ""), slices, false},
-		{"no slice at all", podAt("demo-3", "10.244.0.7"), nil, false},
+		{"listed at its IP", podAt("demo-1", "10.244.0.6", time.Second), slices, false},
+		{"listed in another slice", podAt("demo-2", "10.244.0.9", time.Second), slices, false},
+		{"not listed yet", podAt("demo-3", "10.244.0.7", time.Second), slices, true},
+		{"listed at its old IP (restarted)", podAt("demo-0", "10.244.0.12", time.Second), slices, true},
+		{"no IP yet: nothing to publish", podAt("demo-3", "", time.Second), slices, false},
+		{"no slice at all", podAt("demo-3", "10.244.0.7", time.Second), nil, false},
+		{"slices that list no pod (loopback pod IPs are never published)", podAt("demo-3", "127.42.0.5", time.Second), empty, false},
+		{"not listed a minute after it started: not held back any more", podAt("demo-3", "10.244.0.7", 61*time.Second), slices, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := awaitingDNS(tc.pod, publishedAddresses(tc.slices)); got != tc.want {
+			if got := awaitingDNS(tc.pod, publishedAddresses(tc.slices), now); got != tc.want {
 				t.Errorf("awaitingDNS = %v, want %v", got, tc.want)
 			}
 		})
