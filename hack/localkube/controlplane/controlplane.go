@@ -285,15 +285,24 @@ func (cp *ControlPlane) Stop(ctx context.Context) error {
 // an error naming it, with the tail of its log).
 func (cp *ControlPlane) Wait(ctx context.Context) error {
 	cp.mu.Lock()
-	procs := cp.procs
+	procs := make([]*Process, len(cp.procs))
+	for i, p := range cp.procs {
+		procs[i] = &Process{p: p}
+	}
 	cp.mu.Unlock()
-	exited := make(chan *process, len(procs))
+	return WaitAny(ctx, procs)
+}
+
+// WaitAny blocks until ctx is done (returning nil) or one of procs exits
+// (returning an error naming it, with the tail of its log).
+func WaitAny(ctx context.Context, procs []*Process) error {
+	exited := make(chan *Process, len(procs))
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Go(func() {
 			select {
-			case <-p.done:
+			case <-p.Done():
 				exited <- p
 			case <-quit:
 			}
@@ -305,8 +314,7 @@ func (cp *ControlPlane) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	case p := <-exited:
-		_, err := p.exited()
-		return componentError(p, exitError(err))
+		return componentError(p.p, p.Err())
 	}
 }
 

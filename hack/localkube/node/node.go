@@ -512,26 +512,7 @@ func (n *Node) Wait(ctx context.Context) error {
 	n.mu.Lock()
 	procs := n.procs
 	n.mu.Unlock()
-	cases := make(chan *controlplane.Process, len(procs))
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, p := range procs {
-		wg.Go(func() {
-			select {
-			case <-p.Done():
-				cases <- p
-			case <-quit:
-			}
-		})
-	}
-	defer wg.Wait()
-	defer close(quit)
-	select {
-	case <-ctx.Done():
-		return nil
-	case p := <-cases:
-		return componentError(p, p.Err())
-	}
+	return controlplane.WaitAny(ctx, procs)
 }
 
 // State is a copy of what state.json records.
