@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -73,6 +75,10 @@ func TestOperator(t *testing.T) {
 	e.tool(ctx, t, "kubectl", "apply", "-f", filepath.Join(repoRoot, "config", "samples", "raftkube_v1alpha1_raftcluster.yaml"))
 	waitCluster(ctx, t, c, "Available with 3 voters", available(3))
 	t.Logf("apply -> Available (3 voters): %v", time.Since(start).Round(100*time.Millisecond))
+	if e.real {
+		e.checkRestricted(t, ns+"/"+clusterName+"-0")
+		e.checkRestricted(t, operatorNS+"/"+managerPod(ctx, t, e))
+	}
 
 	// 2. Clients write (and read) during everything below.
 	w := startWorkload(ctx, t, e)
@@ -671,4 +677,62 @@ func (e *env) managerFailover(ctx context.Context, t *testing.T, c ctrlclient.Cl
 	e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=3")
 	waitCluster(ctx, t, c, "Available with 3 voters under the new manager", available(3))
 	e.waitGone(ctx, t, 3, 4)
+}
+
+// managerPod is the name of a manager pod.
+func managerPod(ctx context.Context, t *testing.T, e *env) string {
+	t.Helper()
+	pods, err := e.client.CoreV1().Pods(operatorNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=raftkube"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if !strings.Contains(p.Name, "test") && p.Status.Phase == corev1.PodRunning {
+			return p.Name
+		}
+	}
+	t.Fatalf("no running manager pod among %d", len(pods.Items))
+	return ""
+}
+
+// checkRestricted checks, on the real node, that the container of pod
+// (NAMESPACE/NAME) runs as 65532:65532 with no capabilities and a
+// read-only root filesystem: what the images and the pod templates promise.
+func (e *env) checkRestricted(t *testing.T, pod string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(buildDir, "localkube"), "node", "pid", "--state", e.controlDir, pod).Output()
+	if err != nil {
+		t.Fatalf("localkube node pid %s: %v", pod, err)
+	}
+	pid := strings.TrimSpace(string(out))
+	status, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	if fields["Uid"] != "65532 65532 65532 65532" || fields["Gid"] != "65532 65532 65532 65532" {
+		t.Errorf("%s runs as uid %q gid %q, want 65532", pod, fields["Uid"], fields["Gid"])
+	}
+	if fields["CapEff"] != "0000000000000000" || fields["NoNewPrivs"] != "1" {
+		t.Errorf("%s has capabilities %q, no_new_privs %q; want none and 1", pod, fields["CapEff"], fields["NoNewPrivs"])
+	}
+	mounts, err := os.ReadFile(filepath.Join("/proc", pid, "mountinfo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(mounts), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 5 && f[4] == "/" {
+			if !slices.Contains(strings.Split(f[5], ","), "ro") {
+				t.Errorf("%s's root filesystem is mounted %s, want ro", pod, f[5])
+			}
+			return
+		}
+	}
+	t.Errorf("%s: no root mount in its mountinfo", pod)
 }
