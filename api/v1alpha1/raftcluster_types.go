@@ -430,6 +430,8 @@ type RaftClusterStatus struct {
 // +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader`,description="Pod of the current leader"
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`,description="Summary of the cluster's state"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit, no dots): it names the cluster's Services"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 52",message="metadata.name may be at most 52 characters: the StatefulSet of that name labels its pods with NAME-<revision hash>, a label value of at most 63 characters"
 type RaftCluster struct {
 	metav1.TypeMeta `json:",inline"`
 	// Standard object metadata.

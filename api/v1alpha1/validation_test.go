@@ -341,6 +341,38 @@ func TestCreateRejectsBadSpecs(t *testing.T) {
 	}
 }
 
+// TestNames: names the operator cannot build objects from are refused when
+// the cluster is created, not discovered when it never starts.
+func TestNames(t *testing.T) {
+	s := server(t)
+	for _, tc := range []struct {
+		name string
+		want string // "" accepts
+	}{
+		{"demo", ""},
+		{"a" + strings.Repeat("b", 51), ""}, // 52, the longest
+		{"a" + strings.Repeat("b", 52), "at most 52 characters"},
+		{"a" + strings.Repeat("b", 58), "at most 52 characters"},
+		{"my.cluster", "DNS-1035 label"},
+		{"9lives", "DNS-1035 label"},
+		{"ends-", "DNS-1035 label"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := raftCluster(t, s.Namespace(t), "")
+			u.SetName(tc.name)
+			err := s.Client.Create(t.Context(), u)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("create %q: %v", tc.name, err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("create %q accepted, want refused with %q", tc.name, tc.want)
+			case tc.want != "" && (!apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("create %q: %v, want Invalid with %q", tc.name, err, tc.want)
+			}
+		})
+	}
+}
+
 func TestUpdateRules(t *testing.T) {
 	s := server(t)
 	tests := []struct {
