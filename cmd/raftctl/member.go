@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,7 +87,15 @@ func membersOf(st *serverpb.StatusResponse) []memberRow {
 			}
 		}
 	}
-	slices.Sort(ids)
+	// Ordered as people read pod names (demo-2 before demo-10), unnamed
+	// members last, ties by id.
+	slices.SortFunc(ids, func(a, b uint64) int {
+		na, nb := known[a].GetName(), known[b].GetName()
+		if c := compareNames(na, nb); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 	match := map[uint64]uint64{}
 	for _, p := range st.GetProgress() {
 		match[p.GetId()] = p.GetMatchIndex()
@@ -102,6 +111,47 @@ func membersOf(st *serverpb.StatusResponse) []memberRow {
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// compareNames orders names with their runs of digits compared as numbers
+// (demo-2 before demo-10); the empty name comes last.
+func compareNames(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == "":
+		return 1
+	case b == "":
+		return -1
+	}
+	for a != "" && b != "" {
+		da, db := leadingDigits(a), leadingDigits(b)
+		if da != "" && db != "" {
+			na, nb := strings.TrimLeft(da, "0"), strings.TrimLeft(db, "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[len(da):], b[len(db):]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// leadingDigits is the run of ASCII digits s starts with.
+func leadingDigits(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
 }
 
 func (a *app) memberListCommand() *cobra.Command {

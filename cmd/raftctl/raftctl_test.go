@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/raftkube/raftkube/internal/version"
 	"github.com/raftkube/raftkube/raftnode/client/clienttest"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig/tlstest"
 )
@@ -247,5 +249,33 @@ func TestVersion(t *testing.T) {
 	}
 	if want := "raftctl " + version.Get().String() + "\n"; out.String() != want {
 		t.Errorf("--version printed %q, want %q", out.String(), want)
+	}
+}
+
+// TestMembersOrderedByName: member list reads in pod order, not id order.
+func TestMembersOrderedByName(t *testing.T) {
+	named := func(id uint64, name string) *serverpb.Member { return &serverpb.Member{Id: id, Name: name} }
+	st := &serverpb.StatusResponse{Configuration: &serverpb.Configuration{
+		Voters:   []uint64{1, 2, 3, 4},
+		Learners: []uint64{5, 6},
+		Members:  []*serverpb.Member{named(1, "demo-10"), named(2, "demo-2"), named(3, "demo-0"), named(4, "demo-1"), named(6, "demo-9")},
+	}}
+	var got []string
+	for _, m := range membersOf(st) {
+		got = append(got, m.Name+"/"+m.ID)
+	}
+	want := []string{"demo-0/3", "demo-1/4", "demo-2/2", "demo-9/6", "demo-10/1", "/5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("member order %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"demo-2", "demo-10", -1}, {"demo-010", "demo-9", 1}, {"a", "a", 0}, {"", "z", 1}, {"x-1", "x-1a", -1}, {"demo-b", "demo-a", 1},
+	} {
+		if got := compareNames(tc.a, tc.b); got != tc.want {
+			t.Errorf("compareNames(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
 	}
 }
