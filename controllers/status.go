@@ -103,6 +103,10 @@ func computeStatus(p *pass, reconcileErr error) {
 	}
 
 	switch {
+	case p.paused:
+		// Whatever the state, nothing will change it until the annotation
+		// goes: the one thing a person must know first.
+		s.Phase = raftv1.PhasePaused
 	case !bootstrapped && len(p.statuses) == 0:
 		s.Phase = raftv1.PhasePending
 	case !bootstrapped || a.Kind == plan.FinishBootstrap:

@@ -378,7 +378,7 @@ func TestComputeStatus(t *testing.T) {
 		statuses:       steadyThree,
 		leader:         "demo-0",
 		paused:         true,
-		wantPhase:      raftv1.PhaseAvailable,
+		wantPhase:      raftv1.PhasePaused,
 		wantConditions: conds(availableTrue, notDegraded, "False/"+raftv1.ReasonPaused, notChanging),
 		wantReplicas:   3, wantReady: 3, wantLeader: "demo-0",
 		wantMembers: steadyMembers,

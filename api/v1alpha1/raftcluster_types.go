@@ -82,7 +82,7 @@ const (
 
 // ClusterPhase is a one-word summary of a RaftCluster's state for humans
 // (kubectl get). Automation should read the conditions instead.
-// +kubebuilder:validation:Enum=Pending;Bootstrapping;Available;Scaling;Upgrading;Degraded
+// +kubebuilder:validation:Enum=Pending;Bootstrapping;Available;Scaling;Upgrading;Degraded;Paused
 type ClusterPhase string
 
 // The phases of a RaftCluster.
@@ -101,6 +101,9 @@ const (
 	PhaseUpgrading ClusterPhase = "Upgrading"
 	// PhaseDegraded: some members are not ready or there is no leader.
 	PhaseDegraded ClusterPhase = "Degraded"
+	// PhasePaused: the raftkube.io/paused annotation stops the operator
+	// from changing anything; the conditions still tell the cluster's state.
+	PhasePaused ClusterPhase = "Paused"
 )
 
 // MemberRole is the role of a member as the member itself reports it.
@@ -404,7 +407,8 @@ type RaftClusterStatus struct {
 	Members []MemberStatus `json:"members,omitempty"`
 
 	// One-word summary for humans: Pending, Bootstrapping, Available,
-	// Scaling, Upgrading or Degraded. Automation should read the conditions.
+	// Scaling, Upgrading, Degraded or Paused. Automation should read the
+	// conditions.
 	// +optional
 	Phase ClusterPhase `json:"phase,omitempty"`
 
