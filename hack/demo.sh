@@ -41,9 +41,15 @@ esac
 [ "$NODE" = process ] || [ "$(id -u)" -eq 0 ] || die "the real node needs root (containerd, network namespaces, iptables); DEMO_NODE=process runs without a container runtime, also as root"
 
 kubelet_pid=
+# stopping_is_done is set once the demo only waits for Ctrl-C: stopping it
+# then is how it ends, not a failure (make must not report Error 130).
+stopping_is_done=
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	if [ "$rc" = 130 ] && [ -n "$stopping_is_done" ]; then
+		rc=0
+	fi
 	step "tearing down"
 	if [ -n "$kubelet_pid" ]; then
 		# The process kubelet stops its pods' processes with it.
@@ -179,4 +185,5 @@ The cluster keeps running until Ctrl-C. In another shell:
   $BIN/raftctl --endpoints $ip:2379 member list
 
 EOF
+stopping_is_done=1
 while :; do sleep 3600; done
