@@ -87,6 +87,16 @@ func (v *view) rollingRestart() (Action, bool) {
 		v.wait("rolling restart to revision %s waits for the configuration to settle: %s", rev, why)
 		return Action{}, false
 	}
+	// An outdated pod that cannot run its template (image pull failure,
+	// unschedulable, crash loop) is replaced at once: its member is down
+	// anyway, so this costs no availability, and waiting for it to become
+	// healthy would wait forever -- a bad template change could not be
+	// taken back.
+	for _, o := range stale {
+		if why, down := v.memberDown(o); down && v.othersUsable(o) {
+			return v.replaceBroken(o, len(stale), why)
+		}
+	}
 	for o := range v.obs.Desired {
 		if s, ok := v.podUsable(o); !ok {
 			v.wait("rolling restart to revision %s waits for every pod: %s", rev, s)
@@ -137,4 +147,35 @@ func (v *view) restart(o, stale int, role string) (Action, bool) {
 		reason += fmt.Sprintf("; with %d voters none can be restarted without losing the majority: the cluster is unavailable until %s is back", n, v.podName(o))
 	}
 	return Action{Kind: RestartPod, Pods: []string{v.podName(o)}, Ordinals: []int{o}, Reason: reason}, true
+}
+
+// memberDown says why the pod at ordinal o runs no member: it is not
+// running (image pull failure, unschedulable, crash loop). A pod that runs,
+// even one slow to answer or cut off, is not down: a restart would not help
+// it and could cost a working member.
+func (v *view) memberDown(o int) (string, bool) {
+	p := v.pods[o]
+	if p == nil || p.Terminating || p.Running {
+		return "", false
+	}
+	return "pod " + v.podName(o) + " is not running", true
+}
+
+// othersUsable: every wanted pod but o is ready, so replacing o keeps the
+// rollout at one pod away at a time.
+func (v *view) othersUsable(o int) bool {
+	for other := range v.obs.Desired {
+		if _, ok := v.podUsable(other); other != o && !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// replaceBroken is the RestartPod of outdated pod o, which is down.
+func (v *view) replaceBroken(o, stale int, why string) (Action, bool) {
+	rev := v.obs.StatefulSet.UpdateRevision
+	return Action{Kind: RestartPod, Pods: []string{v.podName(o)}, Ordinals: []int{o},
+		Reason: fmt.Sprintf("replacing %s, which cannot run its revision %s (%s), with revision %s at once: it is down either way (%d of %d pods outdated)",
+			v.podName(o), v.pods[o].Revision, why, rev, stale, v.obs.Desired)}, true
 }

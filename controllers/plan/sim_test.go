@@ -316,7 +316,8 @@ func (w *world) recycle(a Action) {
 func revisionName(r int) string { return fmt.Sprintf("%s-r%d", testName, r) }
 
 // restart deletes a pod for a rolling restart, checking that it is safe:
-// an outdated pod of a voter in a settled configuration, not the leader's
+// an outdated pod of a voter in a settled configuration (or a pod that does
+// not run, which costs nothing), not the leader's
 // (unless it is the only voter), no other restarted pod still not ready,
 // and a healthy majority among the other voters (unless there are only one
 // or two).
@@ -333,11 +334,18 @@ func (w *world) restart(a Action) {
 	// planner (it may be pending here): the configuration as applied is
 	// what must be settled.
 	id := w.runningID(o)
-	if !w.voters[id] || len(w.outgoing) > 0 || len(w.learners) > 0 {
-		w.fatalf("%v: pod %d runs %x, not a voter of a settled configuration", a, o, id)
-	}
-	if id == w.leader && len(w.voters) > 1 {
-		w.fatalf("%v: restarts the leader's pod while it leads", a)
+	// A pod that does not run costs no member when it goes: the planner
+	// replaces such an outdated pod at once. One that runs must be a
+	// follower of a settled configuration.
+	if p.running {
+		if !w.voters[id] || len(w.outgoing) > 0 || len(w.learners) > 0 {
+			w.fatalf("%v: pod %d runs %x, not a voter of a settled configuration", a, o, id)
+		}
+		if id == w.leader && len(w.voters) > 1 {
+			w.fatalf("%v: restarts the leader's pod while it leads", a)
+		}
+	} else if len(w.outgoing) > 0 || len(w.learners) > 0 {
+		w.fatalf("%v: replaces pod %d outside a settled configuration", a, o)
 	}
 	for other := range w.restarting {
 		if other != o && other < w.desired && !w.ready(other) {
