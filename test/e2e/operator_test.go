@@ -135,6 +135,12 @@ func TestOperator(t *testing.T) {
 		// leader last (after a transfer), under writes.
 		e.rollingRestart(ctx, t, c)
 
+		// An image that cannot be pulled stops the rollout at its first
+		// pod; taking the change back replaces that pod at once.
+		if e.real {
+			e.revertBadImage(ctx, t, c)
+		}
+
 		// Two managers: the one holding the lease is deleted, the other
 		// takes over and scales the cluster.
 		e.managerFailover(ctx, t, c)
@@ -735,4 +741,50 @@ func (e *env) checkRestricted(t *testing.T, pod string) {
 		}
 	}
 	t.Errorf("%s: no root mount in its mountinfo", pod)
+}
+
+// revertBadImage sets an image no registry serves: the rolling restart
+// replaces one follower, whose pod cannot pull it, and stops there with the
+// other two members serving. Removing the image from the spec again must
+// bring the cluster back to three ready voters on the default image without
+// anyone deleting a pod by hand.
+func (e *env) revertBadImage(ctx context.Context, t *testing.T, c ctrlclient.Client) {
+	t.Helper()
+	start := time.Now()
+	waitCluster(ctx, t, c, "Available with 3 voters", available(3))
+	// A loopback port nothing listens on: the pull fails at once.
+	const bad = "127.0.0.1:1/raftkube/raftnode:missing"
+	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"image":"`+bad+`"}}`)
+	var broken string
+	waitFor(ctx, t, "a pod failing to pull "+bad, func(ctx context.Context) (bool, error) {
+		pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
+		if err != nil {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
+					broken = p.Name
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	t.Logf("%s cannot pull %s; taking the change back", broken, bad)
+	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=json", "-p", `[{"op":"remove","path":"/spec/image"}]`)
+	waitCluster(ctx, t, c, "Available with 3 voters after the bad image was taken back", available(3))
+	waitFor(ctx, t, "every pod on the default image, ready", func(ctx context.Context) (bool, error) {
+		pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
+		if err != nil || len(pods.Items) != 3 {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Spec.Containers[0].Image != nodeImage() || !podReady(&p) || p.DeletionTimestamp != nil {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	t.Logf("bad image set and taken back: %v", time.Since(start).Round(100*time.Millisecond))
 }
