@@ -295,122 +295,15 @@ func (n *Node) start(ctx context.Context) error {
 	step := func(format string, args ...any) {
 		o.Logf("node: "+format+" at +%s", append(args, time.Since(began).Round(time.Millisecond))...)
 	}
-	nodeIP, err := nthAddr(o.PodCIDR, 1)
-	if err != nil {
-		return fmt.Errorf("pod CIDR: %w", err)
-	}
-	apiURL, err := url.Parse(o.ControlPlane.APIServerURL)
-	if err != nil {
-		return fmt.Errorf("apiserver URL: %w", err)
-	}
-	apiPort, err := strconv.Atoi(apiURL.Port())
-	if err != nil {
-		return fmt.Errorf("apiserver URL %s has no port: %w", o.ControlPlane.APIServerURL, err)
-	}
-	kubeAPIIP, err := nthAddr(o.ServiceCIDR, 1)
-	if err != nil {
-		return fmt.Errorf("service CIDR: %w", err)
-	}
-	// Before the bridge's name goes into state.json: Stop deletes the bridge it names.
-	if err := checkCIDRFree(o.PodCIDR, o.Bridge); err != nil {
-		return err
-	}
-	n.mu.Lock()
-	n.state = State{
-		StateDir:         l.dir,
-		NodeName:         o.NodeName,
-		NodeIP:           nodeIP.String(),
-		Bridge:           o.Bridge,
-		PodCIDR:          o.PodCIDR,
-		ServiceCIDR:      o.ServiceCIDR,
-		DNSServiceIP:     o.DNSServiceIP,
-		APIServerURL:     o.ControlPlane.APIServerURL,
-		AdminKubeconfig:  o.ControlPlane.Kubeconfig,
-		AdminToken:       o.ControlPlane.AdminToken,
-		CACertFile:       l.pki(caCertFile),
-		ContainerdSocket: l.containerdSock(),
-		Ctr:              o.Ctr,
-		LockFile:         o.LockFile,
-	}
-	n.mu.Unlock()
-	for _, d := range []string{l.logDir(), l.pkiDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("create %s: %w", d, err)
-		}
-	}
-	// The snapshot goes to disk before the first change, so a `down` after
-	// an `up` killed at any point restores what was there.
-	snap, err := snapshotHost(defaultHostPaths())
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	n.state.Host = snap
-	n.mu.Unlock()
-	if err := n.saveState(); err != nil {
-		return err
-	}
-	hp := defaultHostPaths()
-	loaded, err := prepareNetwork(ctx, hp.SysctlRoot, hp.Iptables, networkConfig{
-		Bridge: o.Bridge, NodeIP: nodeIP, PodCIDR: o.PodCIDR,
-		KubeAPIIP: kubeAPIIP.String(), APIServerPort: apiPort,
-	})
-	if loaded {
-		n.mu.Lock()
-		n.state.Host.LoadedBrNetfilter = true
-		n.mu.Unlock()
-		err = errors.Join(err, n.saveState())
-	}
+	nodeIP, kubeAPIIP, err := n.prepareHost(ctx)
 	if err != nil {
 		return err
 	}
 	step("bridge %s at %s, iptables chains and sysctls set", o.Bridge, nodeIP)
-
-	ports, err := freePorts(nodeIP, 1)
+	containerd, corednsImage, err := n.startRuntime(ctx, nodeIP, step)
 	if err != nil {
 		return err
 	}
-	loopPorts, err := freePorts(net.IPv4(127, 0, 0, 1), 3)
-	if err != nil {
-		return err
-	}
-	kc := kubeletConfig{
-		NodeIP: nodeIP.String(), Port: ports[0], HealthzPort: loopPorts[0],
-		CACertFile: l.pki(caCertFile), TLSCertFile: l.pki(kubeletServingCertFile), TLSKeyFile: l.pki(kubeletServingKeyFile),
-		ContainerdSocket: l.containerdSock(), ResolvConf: l.kubeletResolvConf(), PodLogsDir: l.podLogsDir(),
-		ClusterDNS: o.DNSServiceIP, PodCIDR: o.PodCIDR,
-	}
-	kpc := kubeProxyConfig{
-		Kubeconfig: o.ControlPlane.Kubeconfig, NodeIP: nodeIP.String(), NodeName: o.NodeName, PodCIDR: o.PodCIDR,
-		HealthzPort: loopPorts[1], MetricsPort: loopPorts[2],
-	}
-	// overlayfs where it mounts (fast, shared layers); native (copies) where not.
-	snapshotter := "overlayfs"
-	if !overlayWorks(l.dir) {
-		snapshotter = "native"
-	}
-	if err := n.writeConfigs(nodeIP, snapshotter, kc, kpc); err != nil {
-		return err
-	}
-
-	containerd, err := n.launch(Containerd, o.Containerd, containerdArgs(l))
-	if err != nil {
-		return err
-	}
-	if err := waitContainerd(ctx, containerd, o.Ctr, l.containerdSock(), o.ReadyTimeout); err != nil {
-		return componentError(containerd, err)
-	}
-	step("containerd ready (snapshotter %s)", snapshotter)
-	refs, err := importImages(ctx, o.Ctr, l.containerdSock(), snapshotter, o.Images)
-	if err != nil {
-		return err
-	}
-	corednsImage, err := findImage(refs, o.PauseImage, CoreDNSImagePrefix)
-	if err != nil {
-		return err
-	}
-	step("images imported (%s)", corednsImage)
-
 	kubelet, err := n.launch(Kubelet, filepath.Join(o.BinDir, Kubelet), kubeletArgs(l, o.NodeName, nodeIP.String()))
 	if err != nil {
 		return err
@@ -448,6 +341,134 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	step("a pod resolves kubernetes.default")
 	return nil
+}
+
+// prepareHost records the node's state and the host's before any change,
+// then makes the bridge, the iptables chains and the sysctls; it returns the
+// node's IP and the kubernetes Service's.
+func (n *Node) prepareHost(ctx context.Context) (net.IP, net.IP, error) {
+	o, l := n.opts, n.layout
+	nodeIP, err := nthAddr(o.PodCIDR, 1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pod CIDR: %w", err)
+	}
+	apiURL, err := url.Parse(o.ControlPlane.APIServerURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("apiserver URL: %w", err)
+	}
+	apiPort, err := strconv.Atoi(apiURL.Port())
+	if err != nil {
+		return nil, nil, fmt.Errorf("apiserver URL %s has no port: %w", o.ControlPlane.APIServerURL, err)
+	}
+	kubeAPIIP, err := nthAddr(o.ServiceCIDR, 1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("service CIDR: %w", err)
+	}
+	// Before the bridge's name goes into state.json: Stop deletes the bridge it names.
+	if err := checkCIDRFree(o.PodCIDR, o.Bridge); err != nil {
+		return nil, nil, err
+	}
+	n.mu.Lock()
+	n.state = State{
+		StateDir:         l.dir,
+		NodeName:         o.NodeName,
+		NodeIP:           nodeIP.String(),
+		Bridge:           o.Bridge,
+		PodCIDR:          o.PodCIDR,
+		ServiceCIDR:      o.ServiceCIDR,
+		DNSServiceIP:     o.DNSServiceIP,
+		APIServerURL:     o.ControlPlane.APIServerURL,
+		AdminKubeconfig:  o.ControlPlane.Kubeconfig,
+		AdminToken:       o.ControlPlane.AdminToken,
+		CACertFile:       l.pki(caCertFile),
+		ContainerdSocket: l.containerdSock(),
+		Ctr:              o.Ctr,
+		LockFile:         o.LockFile,
+	}
+	n.mu.Unlock()
+	for _, d := range []string{l.logDir(), l.pkiDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	// The snapshot goes to disk before the first change, so a `down` after
+	// an `up` killed at any point restores what was there.
+	snap, err := snapshotHost(defaultHostPaths())
+	if err != nil {
+		return nil, nil, err
+	}
+	n.mu.Lock()
+	n.state.Host = snap
+	n.mu.Unlock()
+	if err := n.saveState(); err != nil {
+		return nil, nil, err
+	}
+	hp := defaultHostPaths()
+	loaded, err := prepareNetwork(ctx, hp.SysctlRoot, hp.Iptables, networkConfig{
+		Bridge: o.Bridge, NodeIP: nodeIP, PodCIDR: o.PodCIDR,
+		KubeAPIIP: kubeAPIIP.String(), APIServerPort: apiPort,
+	})
+	if loaded {
+		n.mu.Lock()
+		n.state.Host.LoadedBrNetfilter = true
+		n.mu.Unlock()
+		err = errors.Join(err, n.saveState())
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return nodeIP, kubeAPIIP, nil
+}
+
+// startRuntime writes every component's configuration, starts containerd
+// and imports the images; it returns containerd and the CoreDNS image.
+func (n *Node) startRuntime(ctx context.Context, nodeIP net.IP, step func(string, ...any)) (*controlplane.Process, string, error) {
+	o, l := n.opts, n.layout
+	ports, err := freePorts(nodeIP, 1)
+	if err != nil {
+		return nil, "", err
+	}
+	loopPorts, err := freePorts(net.IPv4(127, 0, 0, 1), 3)
+	if err != nil {
+		return nil, "", err
+	}
+	kc := kubeletConfig{
+		NodeIP: nodeIP.String(), Port: ports[0], HealthzPort: loopPorts[0],
+		CACertFile: l.pki(caCertFile), TLSCertFile: l.pki(kubeletServingCertFile), TLSKeyFile: l.pki(kubeletServingKeyFile),
+		ContainerdSocket: l.containerdSock(), ResolvConf: l.kubeletResolvConf(), PodLogsDir: l.podLogsDir(),
+		ClusterDNS: o.DNSServiceIP, PodCIDR: o.PodCIDR,
+	}
+	kpc := kubeProxyConfig{
+		Kubeconfig: o.ControlPlane.Kubeconfig, NodeIP: nodeIP.String(), NodeName: o.NodeName, PodCIDR: o.PodCIDR,
+		HealthzPort: loopPorts[1], MetricsPort: loopPorts[2],
+	}
+	// overlayfs where it mounts (fast, shared layers); native (copies) where not.
+	snapshotter := "overlayfs"
+	if !overlayWorks(l.dir) {
+		snapshotter = "native"
+	}
+	if err := n.writeConfigs(nodeIP, snapshotter, kc, kpc); err != nil {
+		return nil, "", err
+	}
+
+	containerd, err := n.launch(Containerd, o.Containerd, containerdArgs(l))
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitContainerd(ctx, containerd, o.Ctr, l.containerdSock(), o.ReadyTimeout); err != nil {
+		return nil, "", componentError(containerd, err)
+	}
+	step("containerd ready (snapshotter %s)", snapshotter)
+	refs, err := importImages(ctx, o.Ctr, l.containerdSock(), snapshotter, o.Images)
+	if err != nil {
+		return nil, "", err
+	}
+	corednsImage, err := findImage(refs, o.PauseImage, CoreDNSImagePrefix)
+	if err != nil {
+		return nil, "", err
+	}
+	step("images imported (%s)", corednsImage)
+	return containerd, corednsImage, nil
 }
 
 // helper is how the node runs its own `node lookup` subcommand.
