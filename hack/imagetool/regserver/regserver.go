@@ -13,6 +13,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -45,6 +46,21 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		// flight get shutdownTimeout to finish instead of being cut at once.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Connections that have not sent a request yet (a client's transport
+	// opens some it may never use) count as busy for their first 5 s in
+	// Shutdown, as long as shutdownTimeout: they are closed first instead,
+	// which loses nothing.
+	var mu sync.Mutex
+	fresh := map[net.Conn]bool{}
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s == http.StateNew {
+			fresh[c] = true
+		} else {
+			delete(fresh, c)
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -54,6 +70,11 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	mu.Lock()
+	for c := range fresh {
+		_ = c.Close() // its serving goroutine sees the error and ends
+	}
+	mu.Unlock()
 	shutdownErr := srv.Shutdown(sctx)
 	if shutdownErr != nil {
 		// Requests still running after the timeout: cut them.

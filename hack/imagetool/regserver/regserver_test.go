@@ -48,3 +48,34 @@ func TestServeStops(t *testing.T) {
 		t.Error("the listener still accepts connections")
 	}
 }
+
+// TestServeStopsWithAnUnusedConnection: a client's transport may open a
+// connection it never sends on (parallel uploads); net/http's Shutdown
+// counts such a connection as busy for its first 5 s. Serve still stops
+// cleanly.
+func TestServeStopsWithAnUnusedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, ln, Handler("", io.Discard)) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	// Let the server accept it, so it is tracked as a new connection.
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve: %v, want nil after its context ended", err)
+		}
+	case <-time.After(3 * shutdownTimeout):
+		t.Fatal("Serve did not return after its context ended")
+	}
+}
