@@ -237,7 +237,7 @@ func TestFeatureConfChangeOnePending(t *testing.T) {
 	if err := lead.ProposeConfChange(pb.ConfChange{Type: pb.ConfChangeAddLearnerNode, NodeID: 4}); err != nil {
 		t.Fatal(err)
 	}
-	mustRefuse(t, nw, 1, pb.ConfChange{Type: pb.ConfChangeAddLearnerNode, NodeID: 5}, nil)
+	mustRefuse(t, nw, 1, pb.ConfChange{Type: pb.ConfChangeAddLearnerNode, NodeID: 5}, ErrConfChangePending)
 	// mustRefuse delivered the first change; now the next is accepted.
 	if err := nw.proposeConfChange(1, pb.ConfChange{Type: pb.ConfChangeAddLearnerNode, NodeID: 5}); err != nil {
 		t.Fatalf("change after the first was applied: %v", err)
@@ -325,8 +325,8 @@ func TestFeatureJointExplicit(t *testing.T) {
 		t.Fatalf("left the joint configuration by itself")
 	}
 
-	mustRefuse(t, nw, 1, pb.ConfChangeV2{Changes: []pb.ConfChangeSingle{addNode(5)}}, nil)
-	mustRefuse(t, nw, 1, pb.ConfChange{Type: pb.ConfChangeAddLearnerNode, NodeID: 5}, nil)
+	mustRefuse(t, nw, 1, pb.ConfChangeV2{Changes: []pb.ConfChangeSingle{addNode(5)}}, ErrConfChangePending)
+	mustRefuse(t, nw, 1, pb.ConfChange{Type: pb.ConfChangeAddLearnerNode, NodeID: 5}, ErrConfChangePending)
 
 	if err := nw.proposeConfChange(1, pb.ConfChangeV2{}); err != nil {
 		t.Fatalf("leave joint: %v", err)
@@ -342,7 +342,7 @@ func TestFeatureJointExplicit(t *testing.T) {
 func TestFeatureJointLeaveRefusedWhenNotJoint(t *testing.T) {
 	nw := newNetwork(t, threeVoters)
 	nw.campaign(1)
-	mustRefuse(t, nw, 1, pb.ConfChangeV2{}, nil)
+	mustRefuse(t, nw, 1, pb.ConfChangeV2{}, ErrNotJoint)
 }
 
 // While joint, commit needs a majority of both halves: here (1 2 4)&&(1 2 3).

@@ -40,6 +40,14 @@ var (
 	// ErrConfChangeRefused means a configuration change was refused before it was
 	// appended; the wrapping error says why. Nothing was changed.
 	ErrConfChangeRefused = errors.New("raft: configuration change refused")
+	// ErrConfChangePending refines ErrConfChangeRefused: another change is
+	// appended but not yet applied, or the configuration is joint and must be
+	// left first. The change may be proposed again once that is done.
+	ErrConfChangePending = fmt.Errorf("%w: another change is in progress", ErrConfChangeRefused)
+	// ErrNotJoint refines ErrConfChangeRefused: leaving the joint
+	// configuration was asked while there is none (an automatic leave may
+	// have got there first).
+	ErrNotJoint = fmt.Errorf("%w: not in a joint configuration", ErrConfChangeRefused)
 	// ErrStepLocalMsg means a local message (such as MsgHup) was passed to Step.
 	ErrStepLocalMsg = errors.New("raft: cannot step raft local message")
 	// ErrStepPeerNotFound means a response came from a member not in the

@@ -118,11 +118,11 @@ func (r *raft) checkConfChange(e *pb.Entry) error {
 	wantsLeaveJoint := len(cc.Changes) == 0
 	switch {
 	case alreadyPending:
-		return fmt.Errorf("%w: possible unapplied configuration change at index %d (applied to %d)", ErrConfChangeRefused, r.pendingConfIndex, r.raftLog.applied)
+		return fmt.Errorf("%w: possible unapplied configuration change at index %d (applied to %d)", ErrConfChangePending, r.pendingConfIndex, r.raftLog.applied)
 	case alreadyJoint && !wantsLeaveJoint:
-		return fmt.Errorf("%w: must leave the joint configuration first", ErrConfChangeRefused)
+		return fmt.Errorf("%w: must leave the joint configuration first", ErrConfChangePending)
 	case !alreadyJoint && wantsLeaveJoint:
-		return fmt.Errorf("%w: not in a joint configuration", ErrConfChangeRefused)
+		return ErrNotJoint
 	}
 	if _, _, err := r.changeConfig(cc); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfChangeRefused, err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -178,12 +177,12 @@ func confChangeError(err error) error {
 		return nil
 	case errors.Is(err, raft.ErrProposalDropped):
 		return notProposed("configuration change dropped: %v", err)
+	case errors.Is(err, raft.ErrConfChangePending), errors.Is(err, raft.ErrNotJoint):
+		// Not joint (any more) is the state moving on too: the caller
+		// reads it again and decides afresh.
+		return serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonChangeInProgress, err.Error())
 	case errors.Is(err, raft.ErrConfChangeRefused):
-		msg := err.Error()
-		if strings.Contains(msg, "unapplied configuration change") || strings.Contains(msg, "joint configuration") {
-			return serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonChangeInProgress, msg)
-		}
-		return status.Error(codes.InvalidArgument, msg)
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	if _, ok := status.FromError(err); ok {
 		return err

@@ -312,6 +312,9 @@ func TestBadInput(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "learner without id")
 	_, err = a.admin.LeaveJoint(ctx, &serverpb.LeaveJointRequest{})
 	wantCode(t, err, codes.FailedPrecondition, "leave joint when not joint")
+	if !serverpb.HasReason(err, serverpb.ReasonChangeInProgress) {
+		t.Errorf("leave joint when not joint: %v, want reason %s", err, serverpb.ReasonChangeInProgress)
+	}
 	_, err = a.admin.ChangeMembership(ctx, &serverpb.ChangeMembershipRequest{Changes: []*serverpb.MembershipChange{
 		{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: a.srv.ID()}}})
 	wantCode(t, err, codes.InvalidArgument, "removing the last voter")
