@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -56,10 +57,37 @@ func notSentError(method, ep string, err error) *Error {
 func sentError(method, ep string, err error, mutating bool) *Error {
 	code := codeOf(err)
 	e := &Error{Method: method, Endpoint: ep, Code: code, Kind: kindOf(code, err), Err: err}
-	if mutating && !refused(code) && !serverpb.HasReason(err, serverpb.ReasonNotProposed) {
+	if mutating && !refused(code) && !notProposed(err) {
 		e.OutcomeUnknown = true
 	}
 	return e
+}
+
+// notProposed reports whether a server said the request had no effect: it
+// did not propose it (no leader, a transfer in progress), or it is in no
+// configuration and could not (serverpb.ReasonNotMember).
+func notProposed(err error) bool {
+	return serverpb.HasReason(err, serverpb.ReasonNotProposed) || serverpb.HasReason(err, serverpb.ReasonNotMember)
+}
+
+// followHint records the leader a member outside the configuration named in
+// err, and returns the leader's endpoint when it is a configured one.
+func (c *Client) followHint(err error) string {
+	md, ok := serverpb.Reason(err, serverpb.ReasonNotMember)
+	if !ok {
+		return ""
+	}
+	id, perr := strconv.ParseUint(md[serverpb.MetadataLeaderID], 16, 64)
+	if perr != nil || id == 0 {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leaderID = id
+	if addr := md[serverpb.MetadataLeaderAddress]; addr != "" {
+		c.addressOf[id] = addr
+	}
+	return c.leaderEndpointLocked()
 }
 
 // read runs a request that is safe to repeat, following the package's retry
@@ -87,6 +115,7 @@ func read[R headered](ctx context.Context, c *Client, method string, fn rpc[R]) 
 				return zero, ep, last
 			}
 			c.suspect(ep)
+			c.followHint(err)
 			attempts++
 			c.log.Debug("raftkube client: retrying read", "method", method, "endpoint", ep, "attempt", attempts, "err", err)
 			if attempts >= c.cfg.MaxReadAttempts {
@@ -113,15 +142,16 @@ func retryableRead(e *Error) bool {
 }
 
 // write runs a request that must not be repeated once it may have reached a
-// server: it is repeated only when the server said it did not propose it
-// (serverpb.ReasonNotProposed: no leader, a transfer in progress), after a
-// backoff, up to MaxReadAttempts times in all.
+// server: it is repeated only when the servers said they did not propose it
+// (serverpb.ReasonNotProposed: no leader, a transfer in progress;
+// serverpb.ReasonNotMember), a round of endpoints after a backoff, up to
+// MaxReadAttempts rounds in all.
 func write[R headered](ctx context.Context, c *Client, method string, eps []string, fn rpc[R]) (R, string, error) {
 	pause := c.cfg.BackoffBase
 	for attempts := 1; ; attempts++ {
 		resp, ep, err := writeOnce(ctx, c, method, eps, fn)
 		var e *Error
-		if err == nil || !errors.As(err, &e) || e.OutcomeUnknown || !serverpb.HasReason(e.Err, serverpb.ReasonNotProposed) ||
+		if err == nil || !errors.As(err, &e) || e.OutcomeUnknown || !notProposed(e.Err) ||
 			attempts >= c.cfg.MaxReadAttempts {
 			return resp, ep, err
 		}
@@ -138,22 +168,39 @@ func write[R headered](ctx context.Context, c *Client, method string, eps []stri
 }
 
 // writeOnce makes one round of a write: the next endpoint is tried only when
-// the connection could not be opened or the member said it was removed. eps
+// the connection could not be opened, or the member said it was removed or
+// did not propose the write (then the leader it names, if any, is next). eps
 // nil means the leader's endpoint first, then the others.
 func writeOnce[R headered](ctx context.Context, c *Client, method string, eps []string, fn rpc[R]) (R, string, error) {
 	var zero R
 	var last *Error
-	if eps == nil {
+	follow := eps == nil
+	if follow {
 		c.resolveLeader(ctx)
 		eps = c.candidates()
 	}
-	for _, ep := range eps {
+	tried := make(map[string]bool, len(eps))
+	for len(eps) > 0 {
+		ep := eps[0]
+		eps = eps[1:]
+		if tried[ep] {
+			continue
+		}
+		tried[ep] = true
 		resp, sent, err := attempt(ctx, c, ep, fn)
 		if err == nil {
 			return resp, ep, nil
 		}
 		if sent {
 			last = sentError(method, ep, err, true)
+			if notProposed(err) {
+				c.suspect(ep)
+				if lead := c.followHint(err); follow && lead != "" && !tried[lead] {
+					eps = append([]string{lead}, eps...)
+				}
+				c.log.Debug("raftkube client: write not proposed, trying next endpoint", "method", method, "endpoint", ep, "err", err)
+				continue
+			}
 			if !errors.Is(last.Kind, ErrRemoved) {
 				if last.OutcomeUnknown {
 					c.suspect(ep)

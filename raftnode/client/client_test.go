@@ -360,3 +360,60 @@ func TestTLS(t *testing.T) {
 		})
 	}
 }
+
+// A member in no configuration (one waiting to be added) refuses at once; the
+// write goes on to the next endpoint in the same round, without a backoff.
+func TestPutToNonMemberTriesNextEndpoint(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	cl.Members[0].Fail("Put", clienttest.NotMemberError(nil))
+	cl.Members[0].Fail("Get", clienttest.NotMemberError(nil))
+	c, err := client.New(ctx(t), client.Config{Endpoints: cl.Endpoints(), BackoffBase: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Put(ctx(t), []byte("k"), []byte("v")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if _, _, err := c.Get(ctx(t), []byte("k")); err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if n := cl.Members[1].Calls("Put"); n != 1 {
+		t.Fatalf("second member Put calls = %d, want 1", n)
+	}
+}
+
+// A write one member did not propose (it knows no leader) goes on to the next
+// endpoint at once: it had no effect, and another member may know the leader.
+func TestPutNotProposedTriesNextEndpoint(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	cl.Members[0].Fail("Put", clienttest.NotProposedError())
+	c, err := client.New(ctx(t), client.Config{Endpoints: cl.Endpoints(), BackoffBase: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Put(ctx(t), []byte("k"), []byte("v")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if n0, n1 := cl.Members[0].Calls("Put"), cl.Members[1].Calls("Put"); n0 != 1 || n1 != 1 {
+		t.Fatalf("Put calls = %d, %d, want 1, 1", n0, n1)
+	}
+}
+
+// A non-member that names the leader sends the write straight there.
+func TestNonMemberLeaderHintIsFollowed(t *testing.T) {
+	cl := clienttest.Start(t, 3)
+	cl.SetLeader(3)
+	cl.Members[0].Fail("Put", clienttest.NotMemberError(cl.Members[2]))
+	c := newClient(t, cl.Endpoints()...)
+	if _, err := c.Put(ctx(t), []byte("k"), []byte("v")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if n1, n2 := cl.Members[1].Calls("Put"), cl.Members[2].Calls("Put"); n1 != 0 || n2 != 1 {
+		t.Fatalf("Put calls on members 2 and 3 = %d, %d, want 0, 1 (the leader named)", n1, n2)
+	}
+	if got := c.LeaderID(); got != 3 {
+		t.Fatalf("LeaderID = %d, want 3", got)
+	}
+}

@@ -32,7 +32,12 @@
 //     the next endpoint only when the attempt provably never reached a server:
 //     the connection to the endpoint could not be made ready within
 //     Config.DialTimeout, so the request was never written, or the member
-//     answered that it was removed (it serves nothing, so it did nothing). Once
+//     answered that it was removed (it serves nothing, so it did nothing), or
+//     that it did not propose the request (serverpb.ReasonNotProposed: it
+//     knows no leader; serverpb.ReasonNotMember: it is in no configuration
+//     yet, and then the leader it names, when it knows one, is tried next).
+//     When every endpoint said it did not propose the request, the round is
+//     repeated after the backoff, up to Config.MaxReadAttempts rounds. Once
 //     the request may have reached a server, a failure that does not say the
 //     request was refused (Unavailable, DeadlineExceeded, Canceled, Unknown,
 //     Internal, Aborted, DataLoss) is returned at once wrapped with

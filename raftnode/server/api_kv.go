@@ -52,7 +52,7 @@ func (s *Server) setupGRPC() {
 		grpc.MaxRecvMsgSize(transport.DefaultMaxMessageBytes+64<<10))...)
 	s.in.Register(s.peerGRPC)
 	s.clientGRPC = grpc.NewServer(grpc.Creds(s.creds.clientServe), grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes),
-		grpc.ChainUnaryInterceptor(s.refuseIfRemoved))
+		grpc.ChainUnaryInterceptor(s.refuseIfRemoved, s.refuseIfNotMember))
 	serverpb.RegisterKVServer(s.clientGRPC, &kvService{s: s})
 	serverpb.RegisterAdminServer(s.clientGRPC, &adminService{s: s})
 }
@@ -66,6 +66,46 @@ func (s *Server) refuseIfRemoved(ctx context.Context, req any, info *grpc.UnaryS
 		return nil, errRemoved
 	}
 	return h(ctx, req)
+}
+
+// needsMembership are the methods a member in no configuration cannot serve:
+// they need a leader (writes, linearizable reads, changes). Serializable
+// reads are served from whatever it holds, as they always are.
+var needsMembership = map[string]bool{
+	serverpb.KV_Put_FullMethodName: true, serverpb.KV_Delete_FullMethodName: true,
+	serverpb.KV_CompareAndSwap_FullMethodName: true, serverpb.KV_Get_FullMethodName: true,
+	serverpb.KV_Range_FullMethodName: true, serverpb.Admin_AddLearner_FullMethodName: true,
+	serverpb.Admin_ChangeMembership_FullMethodName: true, serverpb.Admin_LeaveJoint_FullMethodName: true,
+	serverpb.Admin_TransferLeadership_FullMethodName: true,
+}
+
+// refuseIfNotMember answers at once on a member in no configuration (one
+// waiting to be added): it would otherwise wait for a leader it cannot have,
+// while a client could try the next endpoint.
+func (s *Server) refuseIfNotMember(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if !s.inConfig.Load() && !s.removed.Load() && needsMembership[info.FullMethod] && !serializable(req) {
+		return nil, s.notMember()
+	}
+	return h(ctx, req)
+}
+
+func serializable(req any) bool {
+	r, ok := req.(interface{ GetConsistency() serverpb.Consistency })
+	return ok && r.GetConsistency() == serverpb.Consistency_CONSISTENCY_SERIALIZABLE
+}
+
+// notMember is the NOT_MEMBER refusal, naming the leader when it is known.
+func (s *Server) notMember() error {
+	var md map[string]string
+	msg := fmt.Sprintf("member %x is not in the cluster's configuration (yet): ask another member", s.id)
+	if lead := s.leader.Load(); lead != 0 {
+		md = map[string]string{serverpb.MetadataLeaderID: fmt.Sprintf("%x", lead)}
+		if m, ok := s.memberView(lead); ok && m.ClientAddress != "" {
+			md[serverpb.MetadataLeaderAddress] = m.ClientAddress
+			msg += fmt.Sprintf(" (the leader %x is at %s)", lead, m.ClientAddress)
+		}
+	}
+	return serverpb.ReasonErrorWithMetadata(codes.Unavailable, serverpb.ReasonNotMember, msg, md)
 }
 
 func (s *Server) header() *serverpb.ResponseHeader {

@@ -49,6 +49,16 @@
 // Outgoing messages go through a second transport made with the real cluster
 // id (when the member starts knowing it, or when it adopts it).
 //
+// # Members outside the configuration
+//
+// A member in no configuration (one waiting to be added, or one that has not
+// yet applied the change that added it) cannot serve a write, a linearizable
+// read or a membership change: it has no leader to forward to. It answers
+// them at once with codes.Unavailable and reason serverpb.ReasonNotMember,
+// naming the leader in the ErrorInfo metadata when it knows it, so that a
+// client goes on to another endpoint instead of waiting. Status and
+// serializable reads are served as always.
+//
 // # Log entries
 //
 // Normal entries carry an envelope: the magic byte 'R', the proposing member's

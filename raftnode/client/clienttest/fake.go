@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -34,6 +35,16 @@ func RemovedError() error {
 // propose with (no leader, a transfer in progress), as the real server sends it.
 func NotProposedError() error {
 	return serverpb.ReasonError(codes.Unavailable, serverpb.ReasonNotProposed, "proposal dropped (no leader)")
+}
+
+// NotMemberError is the status a member in no configuration answers with, as
+// the real server sends it; leader, when not nil, is the leader it names.
+func NotMemberError(leader *Member) error {
+	var md map[string]string
+	if leader != nil {
+		md = map[string]string{serverpb.MetadataLeaderID: strconv.FormatUint(leader.ID, 16), serverpb.MetadataLeaderAddress: leader.Addr}
+	}
+	return serverpb.ReasonErrorWithMetadata(codes.Unavailable, serverpb.ReasonNotMember, "not in the configuration", md)
 }
 
 // Cluster is a set of fake members sharing one store and configuration.

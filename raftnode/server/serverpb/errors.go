@@ -28,11 +28,47 @@ const (
 	// change was refused because another is not yet applied, or the
 	// configuration is still joint. Nothing changed; retry once it is done.
 	ReasonChangeInProgress = "CHANGE_IN_PROGRESS"
+
+	// ReasonNotMember (codes.Unavailable): the member answering is in no
+	// configuration yet (it waits to be added, or has not applied the change
+	// that added it), so it cannot serve or forward the request. Nothing was
+	// proposed: another member may serve it, retrying is safe. The ErrorInfo's
+	// metadata names the leader when the member knows it (MetadataLeaderID,
+	// MetadataLeaderAddress).
+	ReasonNotMember = "NOT_MEMBER"
+
+	// ReasonHasLeader (codes.FailedPrecondition): ForceNewCluster was refused
+	// because the member knows a leader: a quorum is there, the cluster needs
+	// no forcing. MetadataLeaderID names it.
+	ReasonHasLeader = "HAS_LEADER"
+
+	// ReasonNotVoter (codes.FailedPrecondition): ForceNewCluster was refused
+	// because the member is not a voter of the configuration it holds (a
+	// learner, or a voter the configuration is removing): it may lack
+	// committed entries, so it must not found the new configuration.
+	ReasonNotVoter = "NOT_VOTER"
+
+	// ReasonSenderRemoved (codes.FailedPrecondition) ends a peer stream whose
+	// sender was removed from the cluster: the sender learns it is removed.
+	ReasonSenderRemoved = "SENDER_REMOVED"
+)
+
+// ErrorInfo metadata keys.
+const (
+	// MetadataLeaderID is the leader's member id, in hex.
+	MetadataLeaderID = "leader_id"
+	// MetadataLeaderAddress is the leader's client address.
+	MetadataLeaderAddress = "leader_client_address"
 )
 
 // ReasonError returns a status error with code and msg that carries reason.
 func ReasonError(code codes.Code, reason, msg string) error {
-	st, err := status.New(code, msg).WithDetails(&errdetails.ErrorInfo{Domain: ErrorDomain, Reason: reason})
+	return ReasonErrorWithMetadata(code, reason, msg, nil)
+}
+
+// ReasonErrorWithMetadata is ReasonError with metadata in the ErrorInfo.
+func ReasonErrorWithMetadata(code codes.Code, reason, msg string, md map[string]string) error {
+	st, err := status.New(code, msg).WithDetails(&errdetails.ErrorInfo{Domain: ErrorDomain, Reason: reason, Metadata: md})
 	if err != nil {
 		panic(fmt.Sprintf("attach error details: %v", err)) // an ErrorInfo always marshals
 	}
@@ -41,14 +77,21 @@ func ReasonError(code codes.Code, reason, msg string) error {
 
 // HasReason reports whether err is a status carrying reason.
 func HasReason(err error, reason string) bool {
+	_, ok := Reason(err, reason)
+	return ok
+}
+
+// Reason returns the metadata of err's ErrorInfo with reason, and whether
+// err carries it.
+func Reason(err error, reason string) (map[string]string, bool) {
 	st, ok := status.FromError(err)
 	if !ok || err == nil {
-		return false
+		return nil, false
 	}
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain && info.GetReason() == reason {
-			return true
+			return info.GetMetadata(), true
 		}
 	}
-	return false
+	return nil, false
 }
