@@ -36,7 +36,7 @@ func (r *RaftClusterReconciler) act(ctx context.Context, p *pass) error {
 			// changing hands); the next pass observes and plans again.
 			log.FromContext(ctx).Info("step deferred", "action", a.String(), "reason", err.Error())
 			r.Metrics.step(a.Kind.String(), stepDeferred)
-			p.action = plan.Action{Kind: plan.Wait, Reason: fmt.Sprintf("%s deferred: %v", a.Kind, err)}
+			p.action = plan.Action{Kind: plan.Wait, Cause: plan.CauseDeferred, Reason: fmt.Sprintf("%s deferred: %v", a.Kind, err)}
 			return nil
 		}
 		r.event(p, corev1.EventTypeWarning, fmt.Sprintf("%s failed: %v", a.Kind, err))

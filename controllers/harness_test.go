@@ -95,8 +95,8 @@ func (h *harness) step(want plan.Kind) {
 	var got []string
 	h.lastEvents = h.events.take()
 	for _, e := range h.lastEvents {
-		if e.Reason == "EvenReplicas" {
-			continue
+		if e.Reason == "EvenReplicas" || e.Action == "Wait" {
+			continue // warnings about the spec or a stuck wait, not steps
 		}
 		got = append(got, e.Type+" "+e.Action)
 	}
@@ -172,6 +172,11 @@ func (h *harness) startPod(i int) {
 				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
 			},
 		}
+		// As the StatefulSet controller does: from its claim template.
+		sts := &appsv1.StatefulSet{}
+		if err := h.c.Get(h.ctx, h.key("demo"), sts); err == nil && len(sts.Spec.VolumeClaimTemplates) > 0 {
+			claim.Spec = *sts.Spec.VolumeClaimTemplates[0].Spec.DeepCopy()
+		}
 		if err := h.c.Create(h.ctx, claim); err != nil {
 			h.t.Fatalf("create claim: %v", err)
 		}
@@ -219,6 +224,26 @@ func (h *harness) startPod(i int) {
 		bootstrap = false
 	}
 	h.raft.start(name, claim.UID, podEndpoint(ip), bootstrap)
+}
+
+// cannotRun plays the kubelet failing to start pod demo-i's container for
+// reason (an image pull failure, a crash loop): the pod is Pending and not
+// ready, its member does not answer.
+func (h *harness) cannotRun(i int, reason string) {
+	h.t.Helper()
+	pod := &corev1.Pod{}
+	h.get(pod, fmt.Sprintf("demo-%d", i))
+	pod.Status = corev1.PodStatus{
+		Phase:      corev1.PodPending,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()}},
+		ContainerStatuses: []corev1.ContainerStatus{{
+			Name: containerName, Image: "raftnode:bad",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "cannot pull raftnode:bad"}},
+		}},
+	}
+	if err := h.c.Status().Update(h.ctx, pod); err != nil {
+		h.t.Fatalf("mark pod %s waiting: %v", pod.Name, err)
+	}
 }
 
 // setUpdateRevision plays the StatefulSet controller on a template

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -48,6 +49,9 @@ type pass struct {
 	observed bool
 	obs      plan.Observation
 	action   plan.Action
+	// storage is the StorageResizing condition ensureStorage computed; nil
+	// when no resize was ever asked for.
+	storage *metav1.Condition
 }
 
 func (p *pass) close() {
@@ -149,7 +153,8 @@ func observation(p *pass) plan.Observation {
 		obs.Retention = plan.RetentionRetain
 	}
 	if p.sts != nil {
-		obs.StatefulSet = &plan.StatefulSet{Replicas: int(ptrOr(p.sts.Spec.Replicas, 1)), UpdateRevision: p.sts.Status.UpdateRevision}
+		obs.StatefulSet = &plan.StatefulSet{Replicas: int(ptrOr(p.sts.Spec.Replicas, 1)),
+			CurrentRevision: p.sts.Status.CurrentRevision, UpdateRevision: p.sts.Status.UpdateRevision}
 	}
 	for _, pod := range p.pods {
 		ordinal := plan.ParseOrdinal(rc.Name, pod.Name)
@@ -162,6 +167,7 @@ func observation(p *pass) plan.Observation {
 			Terminating: pod.DeletionTimestamp != nil,
 			Pending:     pod.Status.Phase == corev1.PodPending,
 			Running:     podRunning(&pod),
+			CannotRun:   cannotRun(&pod),
 			Ready:       podReady(&pod),
 			Revision:    pod.Labels[appsv1.StatefulSetRevisionLabel],
 			AwaitingDNS: awaitingDNS(&pod, p.published, p.now),
@@ -300,4 +306,31 @@ func awaitingDNS(pod *corev1.Pod, published map[string]string, now time.Time) bo
 		return false
 	}
 	return published[pod.Name] != pod.Status.PodIP
+}
+
+// stuckWaiting are the waiting reasons of a container that will not start
+// without a change: the image, its pull, its configuration, or a crash loop.
+var stuckWaiting = map[string]bool{
+	"ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true, "ErrImageNeverPull": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
+	"CrashLoopBackOff": true,
+}
+
+// cannotRun says why the pod's raftnode container cannot start, or "" when
+// nothing says it cannot (it runs, or it is still starting).
+func cannotRun(pod *corev1.Pod) string {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return "Unschedulable: " + c.Message
+		}
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if w := cs.State.Waiting; cs.Name == containerName && w != nil && stuckWaiting[w.Reason] {
+			if w.Message == "" {
+				return w.Reason
+			}
+			return w.Reason + ": " + w.Message
+		}
+	}
+	return ""
 }

@@ -351,3 +351,32 @@ func TestAwaitingDNS(t *testing.T) {
 		})
 	}
 }
+
+func TestCannotRun(t *testing.T) {
+	waiting := func(reason string) podOpt {
+		return func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: containerName,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "details"}}}}
+		}
+	}
+	unschedulable := func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodPending
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available"})
+	}
+	for _, tc := range []struct {
+		name string
+		pod  corev1.Pod
+		want string
+	}{
+		{"running", testPod("demo-0"), ""},
+		{"starting", testPod("demo-0", waiting("ContainerCreating")), ""},
+		{"image pull failure", testPod("demo-0", waiting("ImagePullBackOff")), "ImagePullBackOff: details"},
+		{"crash loop", testPod("demo-0", waiting("CrashLoopBackOff")), "CrashLoopBackOff: details"},
+		{"unschedulable", testPod("demo-0", unschedulable), "Unschedulable: 0/1 nodes are available"},
+	} {
+		if got := cannotRun(&tc.pod); got != tc.want {
+			t.Errorf("%s: cannotRun %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

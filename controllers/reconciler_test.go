@@ -867,3 +867,44 @@ func TestEvenReplicasWarns(t *testing.T) {
 		t.Errorf("%d EvenReplicas warnings on the second pass of the same generation, want 0", n)
 	}
 }
+
+// A pod that cannot run is a stuck wait: a Warning event names the pod and
+// the fix, once, not on every pass; changing the template again replaces
+// the pod at once, without waiting for it to become healthy.
+func TestPodCannotRunWarnsOnceAndTemplateChangeReplacesIt(t *testing.T) {
+	h := newHarness(t, ptrTo(int32(3)))
+	h.revision = "demo-rev1"
+	h.converge()
+	h.setUpdateRevision("demo-rev1")
+	h.step(plan.Steady)
+	h.cannotRun(2, "ImagePullBackOff")
+
+	warnings := func() []testEvent {
+		var out []testEvent
+		for _, e := range h.lastEvents {
+			if e.Type == corev1.EventTypeWarning && e.Action == "Wait" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	h.step(plan.Wait)
+	w := warnings()
+	if len(w) != 1 || w[0].Reason != raftv1.ReasonPodCannotRun || !strings.Contains(w[0].Note, "pod demo-2 cannot run: ImagePullBackOff") ||
+		!strings.Contains(w[0].Note, "replaces the pod as soon as the pod template changes") {
+		t.Fatalf("warnings %+v, want one PodCannotRun naming demo-2 and the fix", w)
+	}
+	if got := condition(h.cluster(), raftv1.ConditionProgressing); got != "True/"+raftv1.ReasonPodCannotRun {
+		t.Errorf("Progressing %s, want True/%s", got, raftv1.ReasonPodCannotRun)
+	}
+	h.step(plan.Wait)
+	if w := warnings(); len(w) != 0 {
+		t.Errorf("warnings %+v on the second pass of the same wait, want none", w)
+	}
+
+	h.setUpdateRevision("demo-rev2") // the user reverts or fixes the image
+	h.step(plan.RestartPod)
+	if err := h.c.Get(h.ctx, h.key("demo-2"), &corev1.Pod{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("pod demo-2 not replaced: %v", err)
+	}
+}

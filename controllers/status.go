@@ -27,6 +27,9 @@ func (r *RaftClusterReconciler) writeStatus(ctx context.Context, p *pass, reconc
 			"%d voters tolerate no more failures than %d: an odd number is recommended", desiredReplicas(rc), desiredReplicas(rc)-1)
 	}
 	computeStatus(p, reconcileErr)
+	if progressChanged(before, &rc.Status) {
+		r.warnStuck(p)
+	}
 	if equality.Semantic.DeepEqual(before, &rc.Status) {
 		return nil
 	}
@@ -39,11 +42,19 @@ func (r *RaftClusterReconciler) writeStatus(ctx context.Context, p *pass, reconc
 	return nil
 }
 
+// progressChanged reports whether the Progressing condition says something
+// new: a stuck wait is reported once, not on every pass.
+func progressChanged(before, after *raftv1.RaftClusterStatus) bool {
+	b, a := before.Condition(raftv1.ConditionProgressing), after.Condition(raftv1.ConditionProgressing)
+	return b == nil || a == nil || b.Reason != a.Reason || b.Message != a.Message
+}
+
 // computeStatus fills rc.Status from what the pass observed and did.
 func computeStatus(p *pass, reconcileErr error) {
 	rc := p.cluster
 	s := &rc.Status
 	s.Selector = selectorString(rc)
+	setStorageCondition(p)
 	if !p.observed {
 		// The pass failed before it saw the members: what the last pass saw
 		// stands, and only Progressing tells what went wrong.
@@ -149,14 +160,17 @@ func progressReason(p *pass) string {
 	a := p.action
 	voters, desired := int(p.cluster.Status.Replicas), desiredReplicas(p.cluster)
 	switch {
+	case a.Kind == plan.Wait && a.Cause.Stuck():
+		// What a person must fix comes first, whatever is under way.
+		return causeReason(a.Cause)
 	case p.cluster.Status.ClusterID == "":
 		return raftv1.ReasonBootstrapping
 	case a.Kind == plan.Wait && p.leader == nil:
 		return raftv1.ReasonNoLeader
 	case rollingRestart(p):
 		return raftv1.ReasonRollingRestart
-	case a.Kind == plan.Wait && strings.Contains(a.Reason, "catching up"):
-		return raftv1.ReasonLearnerCatchingUp
+	case a.Kind == plan.Wait && causeReason(a.Cause) != "":
+		return causeReason(a.Cause)
 	case a.Kind == plan.Wait && voters > desired:
 		return raftv1.ReasonScalingDown
 	case a.Kind == plan.Wait && voters < desired:

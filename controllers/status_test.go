@@ -34,14 +34,15 @@ type statusCase struct {
 	// before is the status the cluster had.
 	before raftv1.RaftClusterStatus
 	sts    int32 // StatefulSet replicas; 0: none
-	// updateRevision is the StatefulSet's status.updateRevision.
-	updateRevision string
-	pods           []corev1.Pod
-	statuses       map[string]*serverpb.StatusResponse
-	leader         string // pod whose answer is the leader's
-	action         plan.Action
-	paused         bool
-	err            error
+	// updateRevision and currentRevision are the StatefulSet's
+	// status.updateRevision and status.currentRevision.
+	updateRevision, currentRevision string
+	pods                            []corev1.Pod
+	statuses                        map[string]*serverpb.StatusResponse
+	leader                          string // pod whose answer is the leader's
+	action                          plan.Action
+	paused                          bool
+	err                             error
 	// unobserved: the pass failed before observe completed.
 	unobserved bool
 
@@ -63,7 +64,7 @@ func (c statusCase) pass() *pass {
 	})
 	p := &pass{cluster: rc, pods: c.pods, statuses: c.statuses, action: c.action, paused: c.paused, observed: !c.unobserved}
 	if c.sts > 0 {
-		p.sts = &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptrTo(c.sts)}, Status: appsv1.StatefulSetStatus{UpdateRevision: c.updateRevision}}
+		p.sts = &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptrTo(c.sts)}, Status: appsv1.StatefulSetStatus{UpdateRevision: c.updateRevision, CurrentRevision: c.currentRevision}}
 	}
 	if c.leader != "" {
 		p.leader = c.statuses[c.leader]
@@ -142,7 +143,7 @@ func TestComputeStatus(t *testing.T) {
 		statuses: map[string]*serverpb.StatusResponse{
 			"demo-0": {Header: &serverpb.ResponseHeader{MemberId: 1}, Self: testMember(1, nil), Role: serverpb.Role_ROLE_FOLLOWER},
 		},
-		action:         plan.Action{Kind: plan.Wait, Reason: "waiting for demo-0 to bootstrap a one-member cluster"},
+		action:         plan.Action{Kind: plan.Wait, Cause: plan.CauseBootstrapping, Reason: "waiting for demo-0 to bootstrap a one-member cluster"},
 		wantPhase:      raftv1.PhaseBootstrapping,
 		wantConditions: conds(noLeaderFalse, noLeaderTrue, "True/"+raftv1.ReasonBootstrapping, notChanging),
 		wantMembers:    []raftv1.MemberStatus{ms("demo-0", "1", raftv1.RoleFollower, false, 0)},
@@ -183,7 +184,7 @@ func TestComputeStatus(t *testing.T) {
 			"demo-1": memberStatus(2, serverpb.Role_ROLE_FOLLOWER, learning),
 		},
 		leader:         "demo-0",
-		action:         plan.Action{Kind: plan.Wait, Reason: "scaling to 3 voters: learner 2 (demo-1) catching up: 7 entries behind"},
+		action:         plan.Action{Kind: plan.Wait, Cause: plan.CauseLearnerCatchingUp, Reason: "scaling to 3 voters: learner 2 (demo-1) catching up: 7 entries behind"},
 		wantPhase:      raftv1.PhaseScaling,
 		wantConditions: conds(availableTrue, notDegraded, "True/"+raftv1.ReasonLearnerCatchingUp, "True/"+raftv1.ReasonLearnerCatchingUp),
 		wantReplicas:   1, wantReady: 1, wantLeader: "demo-0",
@@ -215,7 +216,7 @@ func TestComputeStatus(t *testing.T) {
 		statuses: map[string]*serverpb.StatusResponse{
 			"demo-0": candidate(1), "demo-1": candidate(2), "demo-2": candidate(3),
 		},
-		action:         plan.Action{Kind: plan.Wait, Reason: "no leader answered"},
+		action:         plan.Action{Kind: plan.Wait, Cause: plan.CauseNoLeader, Reason: "no leader answered"},
 		wantPhase:      raftv1.PhaseDegraded,
 		wantConditions: conds(noLeaderFalse, noLeaderTrue, "True/"+raftv1.ReasonNoLeader, notChanging),
 		wantReplicas:   3, // the last known voters stay, for the scale subresource
@@ -232,7 +233,7 @@ func TestComputeStatus(t *testing.T) {
 		pods:           []corev1.Pod{testPod("demo-0"), testPod("demo-1"), testPod("demo-2", notReady)},
 		statuses:       steadyThree,
 		leader:         "demo-0",
-		action:         plan.Action{Kind: plan.Wait, Reason: "voter 3 (demo-2) is not healthy: pod demo-2 is not ready"},
+		action:         plan.Action{Kind: plan.Wait, Cause: plan.CausePodNotReady, Reason: "voter 3 (demo-2) is not healthy: pod demo-2 is not ready"},
 		wantPhase:      raftv1.PhaseDegraded,
 		wantConditions: conds(availableTrue, "True/"+raftv1.ReasonMembersNotReady, "True/"+raftv1.ReasonMembersNotReady, notChanging),
 		wantReplicas:   3, wantReady: 2, wantLeader: "demo-0",
@@ -260,11 +261,70 @@ func TestComputeStatus(t *testing.T) {
 		pods:           []corev1.Pod{testPod("demo-0", revision("rev1")), testPod("demo-1", revision("rev1")), testPod("demo-2", revision("rev2"), notReady)},
 		statuses:       steadyThree,
 		leader:         "demo-0",
-		action:         plan.Action{Kind: plan.Wait, Reason: "rolling restart to revision rev2 waits for every pod: pod demo-2 is not ready"},
+		action:         plan.Action{Kind: plan.Wait, Cause: plan.CausePodNotReady, Reason: "rolling restart to revision rev2 waits for every pod: pod demo-2 is not ready"},
 		wantPhase:      raftv1.PhaseUpgrading,
 		wantConditions: conds(availableTrue, "True/"+raftv1.ReasonMembersNotReady, "True/"+raftv1.ReasonRollingRestart, notChanging),
 		wantReplicas:   3, wantReady: 2, wantLeader: "demo-0",
 		wantMembers: []raftv1.MemberStatus{steadyMembers[0], steadyMembers[1], ms("demo-2", "3", raftv1.RoleFollower, false, 10)},
+	}, {
+		name:            "rolling restart: the last restarted pod not ready yet is Upgrading, not Degraded",
+		desired:         3,
+		clusterID:       "c1",
+		sts:             3,
+		updateRevision:  "rev2",
+		currentRevision: "rev1",
+		pods:            []corev1.Pod{testPod("demo-0", revision("rev2")), testPod("demo-1", revision("rev2")), testPod("demo-2", revision("rev2"), notReady)},
+		statuses:        steadyThree,
+		leader:          "demo-0",
+		action:          plan.Action{Kind: plan.Wait, Cause: plan.CausePodNotReady, Reason: "voter 3 (demo-2) is not healthy: pod demo-2 is not ready"},
+		wantPhase:       raftv1.PhaseUpgrading,
+		wantConditions:  conds(availableTrue, "True/"+raftv1.ReasonMembersNotReady, "True/"+raftv1.ReasonRollingRestart, notChanging),
+		wantReplicas:    3, wantReady: 2, wantLeader: "demo-0",
+		wantMembers: []raftv1.MemberStatus{steadyMembers[0], steadyMembers[1], ms("demo-2", "3", raftv1.RoleFollower, false, 10)},
+	}, {
+		name:            "after the rolling restart, a pod not ready is Degraded again",
+		desired:         3,
+		clusterID:       "c1",
+		sts:             3,
+		updateRevision:  "rev2",
+		currentRevision: "rev2",
+		pods:            []corev1.Pod{testPod("demo-0", revision("rev2")), testPod("demo-1", revision("rev2")), testPod("demo-2", revision("rev2"), notReady)},
+		statuses:        steadyThree,
+		leader:          "demo-0",
+		action:          plan.Action{Kind: plan.Wait, Cause: plan.CausePodNotReady, Reason: "voter 3 (demo-2) is not healthy: pod demo-2 is not ready"},
+		wantPhase:       raftv1.PhaseDegraded,
+		wantConditions:  conds(availableTrue, "True/"+raftv1.ReasonMembersNotReady, "True/"+raftv1.ReasonMembersNotReady, notChanging),
+		wantReplicas:    3, wantReady: 2, wantLeader: "demo-0",
+		wantMembers: []raftv1.MemberStatus{steadyMembers[0], steadyMembers[1], ms("demo-2", "3", raftv1.RoleFollower, false, 10)},
+	}, {
+		name:           "a pod that cannot run says so, even during a rolling restart",
+		desired:        3,
+		clusterID:      "c1",
+		sts:            3,
+		updateRevision: "rev2",
+		pods:           []corev1.Pod{testPod("demo-0", revision("rev1")), testPod("demo-1", revision("rev1")), testPod("demo-2", revision("rev2"), notReady)},
+		statuses:       steadyThree,
+		leader:         "demo-0",
+		action: plan.Action{Kind: plan.Wait, Cause: plan.CausePodCannotRun, Reason: "rolling restart to revision rev2 waits for every pod: pod demo-2 cannot run: ImagePullBackOff",
+			Blocked: []plan.Blocked{{Cause: plan.CausePodCannotRun, Text: "pod demo-2 cannot run: ImagePullBackOff"}}},
+		wantPhase:      raftv1.PhaseUpgrading,
+		wantConditions: conds(availableTrue, "True/"+raftv1.ReasonMembersNotReady, "True/"+raftv1.ReasonPodCannotRun, notChanging),
+		wantReplicas:   3, wantReady: 2, wantLeader: "demo-0",
+		wantMembers: []raftv1.MemberStatus{steadyMembers[0], steadyMembers[1], ms("demo-2", "3", raftv1.RoleFollower, false, 10)},
+		wantMessage: "cannot run: ImagePullBackOff",
+	}, {
+		name:           "the leader answers for another cluster",
+		desired:        3,
+		clusterID:      "c2",
+		sts:            3,
+		pods:           threePods,
+		statuses:       steadyThree,
+		leader:         "demo-0",
+		action:         plan.Action{Kind: plan.Wait, Cause: plan.CauseClusterMismatch, Reason: "the leader answers for cluster c1, but status.clusterID is c2"},
+		wantPhase:      raftv1.PhaseAvailable,
+		wantConditions: conds(availableTrue, notDegraded, "True/"+raftv1.ReasonClusterIDMismatch, notChanging),
+		wantReplicas:   3, wantReady: 3, wantLeader: "demo-0",
+		wantMembers: steadyMembers,
 	}, {
 		name:           "rolling restart: leadership moves off the last outdated pod",
 		desired:        3,
@@ -287,7 +347,7 @@ func TestComputeStatus(t *testing.T) {
 		pods:           threePods[:2],
 		statuses:       map[string]*serverpb.StatusResponse{"demo-0": steadyThree["demo-0"], "demo-1": steadyThree["demo-1"]},
 		leader:         "demo-0",
-		action:         plan.Action{Kind: plan.Wait, Reason: "voter 3 (demo-2) is not healthy: pod demo-2 does not exist"},
+		action:         plan.Action{Kind: plan.Wait, Cause: plan.CausePodNotReady, Reason: "voter 3 (demo-2) is not healthy: pod demo-2 does not exist"},
 		wantPhase:      raftv1.PhaseDegraded,
 		wantConditions: conds(availableTrue, "True/"+raftv1.ReasonMembersNotReady, "True/"+raftv1.ReasonMembersNotReady, notChanging),
 		wantReplicas:   3, wantReady: 2, wantLeader: "demo-0",

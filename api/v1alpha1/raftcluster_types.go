@@ -78,6 +78,38 @@ const (
 	// ReasonReconcileError: the operator failed to apply a change; the message
 	// says what failed.
 	ReasonReconcileError = "ReconcileError"
+
+	// The reasons below name a wait that does not end by itself, unless
+	// said otherwise; each comes with a Warning event of the same reason
+	// whose note names the object and the fix.
+
+	// ReasonInvalidSpec: the spec asks for something the operator cannot do.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonPodCannotRun: a pod's container cannot start (image pull
+	// failure, unschedulable, crash loop). Changing the pod template again
+	// replaces the pod at once.
+	ReasonPodCannotRun = "PodCannotRun"
+	// ReasonRetainedData: a new cluster's claims hold members of an earlier
+	// cluster, and the spec asks for a fresh start.
+	ReasonRetainedData = "RetainedData"
+	// ReasonClusterIDMismatch: the leader answers for another cluster than
+	// status.clusterID.
+	ReasonClusterIDMismatch = "ClusterIDMismatch"
+	// ReasonForeignMember: the configuration holds a voter that is not a pod
+	// of this cluster.
+	ReasonForeignMember = "ForeignMember"
+	// ReasonMemberConflict: a pod holds a removed member, or one of another
+	// cluster, that the leader still lists in the configuration.
+	ReasonMemberConflict = "MemberConflict"
+	// ReasonNoHealthyMajority: a change would leave fewer healthy voters than
+	// a majority; it waits for members to recover (ends by itself).
+	ReasonNoHealthyMajority = "NoHealthyMajority"
+	// ReasonAwaitingDNS: a new pod's DNS name is not published yet (ends by
+	// itself).
+	ReasonAwaitingDNS = "AwaitingDNS"
+	// ReasonLeaveNotRecorded: a member that left keeps its pod and claim
+	// until every remaining voter applied its removal (ends by itself).
+	ReasonLeaveNotRecorded = "LeaveNotRecorded"
 )
 
 // ClusterPhase is a one-word summary of a RaftCluster's state for humans

@@ -93,6 +93,11 @@ type Action struct {
 	Kind Kind
 	// Reason is for people: it goes to status conditions and events.
 	Reason string
+	// Cause is why a Wait waits: the first of Blocked (steps run in
+	// priority order). CauseNone for every other Kind.
+	Cause Cause
+	// Blocked are the reasons of every step that could not act (Wait only).
+	Blocked []Blocked
 	// Replicas is the StatefulSet's new spec.replicas (SetReplicas).
 	Replicas int
 	// ClusterID is the id to record (FinishBootstrap).

@@ -238,6 +238,14 @@ func restarted(ords ...int) opt {
 // revision sets pod ord's revision label (empty: none).
 func revision(ord int, rev string) opt { return func(o *Observation) { podOf(o, ord).Revision = rev } }
 
+// cannotRun: pod ord's container cannot start (it implies down).
+func cannotRun(ord int, why string) opt {
+	return func(o *Observation) {
+		down(ord)(o)
+		podOf(o, ord).CannotRun = why
+	}
+}
+
 func pending(ord int) opt  { return func(o *Observation) { podOf(o, ord).Pending = true } }
 func notReady(ord int) opt { return func(o *Observation) { podOf(o, ord).Ready = false } }
 

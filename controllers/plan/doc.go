@@ -33,44 +33,51 @@
 //  2. StatefulSet: a missing one is created, with one replica before
 //     bootstrap, else with a pod for every member (or, with no leader, for
 //     every claim).
-//  3. Bootstrap: until the cluster id is recorded, pod 0 founds a
+//  3. Replace down: a pod that runs no member (it cannot run: image pull
+//     failure, unschedulable, crash loop; or it has not started) and was
+//     created from an older pod template than the StatefulSet's update
+//     revision is deleted at once, so the StatefulSet re-creates it from the
+//     current template. Its member is down either way, so this costs no
+//     availability, and it is what lets a bad template change be taken
+//     back at any point: before bootstrap, with no leader, mid-rollout.
+//  4. Bootstrap: until the cluster id is recorded, pod 0 founds a
 //     one-member cluster alone; once a leader answers, FinishBootstrap
 //     records the id and switches pods to join mode, so a pod 0 that comes
 //     back empty joins as a new member instead of founding a second cluster.
 //     Nothing scales before. Replicas above one are never lowered here: that
 //     means the status was lost and voters may run there.
-//  4. No leader answered: wait. Nothing is changed blind.
-//  5. A leadership transfer in progress: wait for it.
-//  6. A joint configuration is left before anything else.
-//  7. Recycle: a wanted pod (ordinal < spec.replicas) whose member was
+//  5. No leader answered: wait. Nothing is changed blind.
+//  6. A leadership transfer in progress: wait for it.
+//  7. A joint configuration is left before anything else.
+//  8. Recycle: a wanted pod (ordinal < spec.replicas) whose member was
 //     removed, or belongs to another cluster, has its claim and pod deleted,
 //     so it comes back on an empty volume as a new member (it would
 //     otherwise stay removed forever). Never the pod of a member of the
 //     configuration. A recycle interrupted between the claim and the pod is
 //     finished the same way, and a pod that the StatefulSet re-created on a
 //     claim still being deleted (it stays Pending forever) is deleted again.
-//  8. Stuck learners are removed in one change: their ordinal is no longer
+//  9. Stuck learners are removed in one change: their ordinal is no longer
 //     wanted, or their pod now runs another member. A wanted learner whose
 //     pod is merely gone stays: the StatefulSet brings it back on its volume.
-//  9. Scale down: voters with ordinal >= spec.replicas (and a stale voter of
+//  10. Scale down: voters with ordinal >= spec.replicas (and a stale voter of
 //     an ordinal whose pod runs another voter) leave in one joint change,
 //     only if both the current and the new configuration keep a healthy
 //     majority. A leaving leader first hands leadership to the healthy
 //     staying voter with the highest match index: the leader is never in a
 //     removal.
-//  10. StatefulSet replicas are set to max(spec.replicas, highest ordinal of
+//  11. StatefulSet replicas are set to max(spec.replicas, highest ordinal of
 //     any member + 1): raised when growing (not over a claim still being
 //     deleted), lowered only once the leavers are out of the applied
 //     configuration. Learners count, so a promotion in flight keeps its pods.
-//  11. The member of each wanted pod that is not in the configuration is
+//  12. The member of each wanted pod that is not in the configuration is
 //     added as a learner, one per pass: new pods, and pods that came back
 //     on an empty volume with a new id (lost volume).
-//  12. Once every wanted ordinal has a voter or a learner of its current
+//  13. Once every wanted ordinal has a voter or a learner of its current
 //     member, and every such learner has caught up, all are promoted in one
 //     joint change that also removes the voters they replace (lost volume);
 //     again only if both halves keep a healthy majority. A voter that is
 //     down does not block this; a wanted pod not yet a learner does.
-//  13. Rolling restart: a wanted pod created from an older pod template
+//  14. Rolling restart: a wanted pod created from an older pod template
 //     than the StatefulSet's update revision (strategy OnDelete: a template
 //     change restarts nothing by itself) is deleted, one per pass, so the
 //     StatefulSet re-creates it from the new template on the same claim; the
@@ -82,11 +89,15 @@
 //     pod last, after leadership moved to the healthy follower with the
 //     highest match index. Never when the other voters would lack a healthy
 //     majority, except with one or two voters, which have none to keep.
-//  14. With retention Delete, claims beyond both the StatefulSet and the
+//  15. With retention Delete, claims beyond both the StatefulSet and the
 //     spec, without a pod and of no member, are deleted.
-//  15. Otherwise Steady, or Wait with the reasons of the blocked steps and of
+//  16. Otherwise Steady, or Wait with the reasons of the blocked steps and of
 //     every voter that is not healthy: Steady means as specified, healthy,
 //     and every wanted pod on the update revision.
+//
+// Every wait carries a Cause (see its constants for what ends each one);
+// the operator maps it to a condition reason, and a stuck Cause, one that
+// does not end by itself, to a Warning event naming the fix.
 //
 // MinAvailable gives the PodDisruptionBudget for the voters as observed.
 package plan

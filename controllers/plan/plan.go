@@ -38,6 +38,7 @@ type step func(*view) (Action, bool)
 var steps = []step{
 	(*view).checkSpec,
 	(*view).ensureStatefulSet,
+	(*view).replaceDown,
 	(*view).bootstrap,
 	(*view).needLeader,
 	(*view).transferInProgress,
@@ -63,14 +64,18 @@ func (p Policy) Next(obs Observation) Action {
 		}
 	}
 	if len(v.waits) > 0 {
-		return Action{Kind: Wait, Reason: strings.Join(v.waits, "; ")}
+		texts := make([]string, len(v.waits))
+		for i, b := range v.waits {
+			texts[i] = b.Text
+		}
+		return Action{Kind: Wait, Reason: strings.Join(texts, "; "), Cause: firstCause(v.waits), Blocked: v.waits}
 	}
 	return Action{Kind: Steady, Reason: fmt.Sprintf("%d voters on pods 0..%d, as specified", obs.Desired, obs.Desired-1)}
 }
 
 func (v *view) checkSpec() (Action, bool) {
 	if d := v.obs.Desired; d < 1 || d > MaxReplicas {
-		return waitAction("spec.replicas %d is outside 1..%d", d, MaxReplicas)
+		return waitAction(CauseSpecInvalid, "spec.replicas %d is outside 1..%d", d, MaxReplicas)
 	}
 	return Action{}, false
 }
@@ -114,7 +119,7 @@ func (v *view) bootstrap() (Action, bool) {
 		if v.obs.StatefulSet.Replicas < 1 {
 			return Action{Kind: SetReplicas, Replicas: 1, Reason: "not bootstrapped yet: pod 0 must found the cluster"}, true
 		}
-		return waitAction("waiting for %s to bootstrap a one-member cluster: %s", v.podName(0), v.podState(0))
+		return waitAction(CauseBootstrapping, "waiting for %s to bootstrap a one-member cluster: %s", v.podName(0), v.podState(0))
 	}
 	a := Action{Kind: FinishBootstrap, ClusterID: v.raft.ClusterID}
 	if len(v.raft.Voters) == 1 && !v.raft.Joint() {
@@ -130,25 +135,31 @@ func (v *view) bootstrap() (Action, bool) {
 func (v *view) needLeader() (Action, bool) {
 	if v.raft == nil {
 		var why []string
+		var cannotRun []Blocked
 		for o := range v.obs.StatefulSet.Replicas {
 			if s, ok := v.podUsable(o); !ok {
 				why = append(why, s)
+				if v.podCause(o) == CausePodCannotRun {
+					cannotRun = append(cannotRun, Blocked{Cause: CausePodCannotRun, Text: s})
+				}
 			}
 		}
 		if len(why) == 0 {
 			why = append(why, "every pod is ready")
 		}
-		return waitAction("no leader answered: %s", strings.Join(why, ", "))
+		a, ok := waitAction(CauseNoLeader, "no leader answered: %s", strings.Join(why, ", "))
+		a.Blocked = append(a.Blocked, cannotRun...)
+		return a, ok
 	}
 	if v.raft.ClusterID != v.obs.ClusterID {
-		return waitAction("the leader answers for cluster %x, but the cluster recorded is %x; a person must look", v.raft.ClusterID, v.obs.ClusterID)
+		return waitAction(CauseClusterMismatch, "the leader answers for cluster %x, but status.clusterID is %x: correct status.clusterID, or delete the claims that hold cluster %x", v.raft.ClusterID, v.obs.ClusterID, v.raft.ClusterID)
 	}
 	return Action{}, false
 }
 
 func (v *view) transferInProgress() (Action, bool) {
 	if t := v.raft.LeadTransferee; t != 0 {
-		return waitAction("leadership transfer from %s to %s in progress", v.describe(v.raft.LeaderID), v.describe(t))
+		return waitAction(CauseTransferring, "leadership transfer from %s to %s in progress", v.describe(v.raft.LeaderID), v.describe(t))
 	}
 	return Action{}, false
 }
@@ -226,7 +237,7 @@ func (v *view) recycleReason(o int) (string, bool) {
 	}
 	if v.inConfig(m.ID) {
 		// Never delete a member's data; the pod or the leader is confused.
-		v.wait("%s, yet it is in the configuration", why)
+		v.wait(CauseMemberConflict, "%s, yet it is in the configuration", why)
 		return "", false
 	}
 	return why, true
@@ -269,7 +280,7 @@ func (v *view) removeStuckLearners() (Action, bool) {
 func (v *view) unhealthyVoters() (Action, bool) {
 	for _, id := range v.voterIDs {
 		if v.ordinalOf(id) >= 0 && !v.healthy(id) { // no ordinal: leavers said so
-			v.wait("voter %s is not healthy: %s", v.describe(id), v.whyUnhealthy(id))
+			v.wait(v.memberCause(id), "voter %s is not healthy: %s", v.describe(id), v.whyUnhealthy(id))
 		}
 	}
 	return Action{}, false

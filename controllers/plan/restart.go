@@ -52,16 +52,18 @@ func (v *view) settled() (string, bool) {
 }
 
 // Upgrading reports whether obs is in a rolling restart: the configuration
-// is as specified and a wanted pod still runs an older pod template. (Once
-// the last outdated pod is deleted, waiting for it to come back looks like
-// any voter that is not ready.)
+// is as specified and a wanted pod still runs an older pod template, or the
+// StatefulSet has not seen every pod of the new one ready yet.
 func Upgrading(obs Observation) bool {
 	if obs.Raft == nil || obs.StatefulSet == nil {
 		return false
 	}
 	v := newView(obs, DefaultPolicy)
 	_, ok := v.settled()
-	return ok && len(v.outdated()) > 0
+	sts := obs.StatefulSet
+	// Until the last restarted pod is ready the StatefulSet keeps its
+	// current revision: waiting for that pod is still the upgrade.
+	return ok && (len(v.outdated()) > 0 || (sts.CurrentRevision != "" && sts.CurrentRevision != sts.UpdateRevision))
 }
 
 // rollingRestart deletes, one pod per pass, the wanted pods created from an
@@ -84,32 +86,22 @@ func (v *view) rollingRestart() (Action, bool) {
 	}
 	rev := v.obs.StatefulSet.UpdateRevision
 	if why, ok := v.settled(); !ok {
-		v.wait("rolling restart to revision %s waits for the configuration to settle: %s", rev, why)
+		v.wait(CauseNotSettled, "rolling restart to revision %s waits for the configuration to settle: %s", rev, why)
 		return Action{}, false
-	}
-	// An outdated pod that cannot run its template (image pull failure,
-	// unschedulable, crash loop) is replaced at once: its member is down
-	// anyway, so this costs no availability, and waiting for it to become
-	// healthy would wait forever -- a bad template change could not be
-	// taken back.
-	for _, o := range stale {
-		if why, down := v.memberDown(o); down && v.othersUsable(o) {
-			return v.replaceBroken(o, len(stale), why)
-		}
 	}
 	for o := range v.obs.Desired {
 		if s, ok := v.podUsable(o); !ok {
-			v.wait("rolling restart to revision %s waits for every pod: %s", rev, s)
+			v.wait(v.podCause(o), "rolling restart to revision %s waits for every pod: %s", rev, s)
 			return Action{}, false
 		}
 	}
 	for _, id := range v.voterIDs {
 		if !v.healthy(id) {
-			v.wait("rolling restart to revision %s waits for voter %s: %s", rev, v.describe(id), v.whyUnhealthy(id))
+			v.wait(v.memberCause(id), "rolling restart to revision %s waits for voter %s: %s", rev, v.describe(id), v.whyUnhealthy(id))
 			return Action{}, false
 		}
 		if lag := v.lag(id); lag > v.policy.MaxLearnerLag {
-			v.wait("rolling restart to revision %s waits for voter %s, %d entries behind", rev, v.describe(id), lag)
+			v.wait(CauseLearnerCatchingUp, "rolling restart to revision %s waits for voter %s, %d entries behind", rev, v.describe(id), lag)
 			return Action{}, false
 		}
 	}
@@ -126,7 +118,7 @@ func (v *view) rollingRestart() (Action, bool) {
 	others := slices.DeleteFunc(slices.Clone(v.voterIDs), func(id uint64) bool { return id == leader })
 	to, ok := v.transferTarget(others)
 	if !ok {
-		v.wait("rolling restart to revision %s: leader %s is last, but no follower is healthy to take over", rev, v.describe(leader))
+		v.wait(CauseNoTransferTarget, "rolling restart to revision %s: leader %s is last, but no follower is healthy to take over", rev, v.describe(leader))
 		return Action{}, false
 	}
 	o := v.ordinalOf(leader)
@@ -149,33 +141,33 @@ func (v *view) restart(o, stale int, role string) (Action, bool) {
 	return Action{Kind: RestartPod, Pods: []string{v.podName(o)}, Ordinals: []int{o}, Reason: reason}, true
 }
 
-// memberDown says why the pod at ordinal o runs no member: it is not
-// running (image pull failure, unschedulable, crash loop). A pod that runs,
-// even one slow to answer or cut off, is not down: a restart would not help
-// it and could cost a working member.
-func (v *view) memberDown(o int) (string, bool) {
-	p := v.pods[o]
-	if p == nil || p.Terminating || p.Running {
-		return "", false
+// replaceDown deletes, one per pass, a pod that runs no member and was
+// created from an older pod template than the StatefulSet's update
+// revision, so the StatefulSet re-creates it from the current one on the
+// same claim. Such a pod cannot run its template (image pull failure,
+// unschedulable, crash loop) or has not started yet: its member is down
+// either way, so replacing it costs no availability, whatever else is
+// under way. Waiting for it to become healthy first would wait forever: a
+// bad template change could not be taken back, not even before bootstrap
+// or while no leader is elected. Pods of every ordinal the StatefulSet
+// keeps count, not only the wanted ones: a leaving voter must run to leave.
+func (v *view) replaceDown() (Action, bool) {
+	sts := v.obs.StatefulSet
+	if sts.UpdateRevision == "" {
+		return Action{}, false
 	}
-	return "pod " + v.podName(o) + " is not running", true
-}
-
-// othersUsable: every wanted pod but o is ready, so replacing o keeps the
-// rollout at one pod away at a time.
-func (v *view) othersUsable(o int) bool {
-	for other := range v.obs.Desired {
-		if _, ok := v.podUsable(other); other != o && !ok {
-			return false
+	for o := range max(sts.Replicas, v.obs.Desired) {
+		p := v.pods[o]
+		if p == nil || p.Terminating || p.Running || p.Revision == "" || p.Revision == sts.UpdateRevision {
+			continue
 		}
+		why := "it has not started"
+		if p.CannotRun != "" {
+			why = "it cannot run: " + p.CannotRun
+		}
+		return Action{Kind: RestartPod, Pods: []string{p.Name}, Ordinals: []int{o},
+			Reason: fmt.Sprintf("replacing %s, which runs no member on its revision %s (%s), with revision %s at once: it is down either way",
+				p.Name, p.Revision, why, sts.UpdateRevision)}, true
 	}
-	return true
-}
-
-// replaceBroken is the RestartPod of outdated pod o, which is down.
-func (v *view) replaceBroken(o, stale int, why string) (Action, bool) {
-	rev := v.obs.StatefulSet.UpdateRevision
-	return Action{Kind: RestartPod, Pods: []string{v.podName(o)}, Ordinals: []int{o},
-		Reason: fmt.Sprintf("replacing %s, which cannot run its revision %s (%s), with revision %s at once: it is down either way (%d of %d pods outdated)",
-			v.podName(o), v.pods[o].Revision, why, rev, stale, v.obs.Desired)}, true
+	return Action{}, false
 }

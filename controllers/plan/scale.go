@@ -12,7 +12,7 @@ func (v *view) leavers() (ids []uint64, ordinals []int) {
 	for _, id := range v.voterIDs {
 		o := v.ordinalOf(id)
 		if o < 0 {
-			v.wait("voter %x is not a pod of %s (named %q); it is left alone", id, v.obs.Name, v.raft.Members[id].Name)
+			v.wait(CauseForeignVoter, "voter %x is not a pod of %s (named %q); it is left alone", id, v.obs.Name, v.raft.Members[id].Name)
 			continue
 		}
 		cur, ok := v.currentID(o)
@@ -38,13 +38,13 @@ func (v *view) scaleDown() (Action, bool) {
 		}
 	}
 	if why, ok := v.keepsMajority(v.voterIDs, staying); !ok {
-		v.wait("cannot remove %s: %s", v.describeIDs(leaving), why)
+		v.wait(CauseNoMajority, "cannot remove %s: %s", v.describeIDs(leaving), why)
 		return Action{}, false
 	}
 	if leader := v.raft.LeaderID; slices.Contains(leaving, leader) {
 		to, ok := v.transferTarget(staying)
 		if !ok {
-			v.wait("leader %s must leave, but no staying voter is healthy to take over", v.describe(leader))
+			v.wait(CauseNoTransferTarget, "leader %s must leave, but no staying voter is healthy to take over", v.describe(leader))
 			return Action{}, false
 		}
 		return Action{Kind: TransferLeadership, TransferTo: to, Ordinals: []int{v.ordinalOf(to)},
@@ -84,7 +84,7 @@ func (v *view) fitStatefulSet() (Action, bool) {
 		for o := cur; o < want; o++ {
 			for _, c := range v.claims[o] {
 				if c.Terminating {
-					v.wait("claim %s is being deleted; raising the StatefulSet to %d after it is gone", c.Name, want)
+					v.wait(CauseClaimDeleting, "claim %s is being deleted; raising the StatefulSet to %d after it is gone", c.Name, want)
 					return Action{}, false
 				}
 			}
@@ -111,7 +111,7 @@ func (v *view) addLearner() (Action, bool) {
 		if v.pods[o].AwaitingDNS {
 			// The leader would look the name up at once and the cluster
 			// DNS would remember it as missing.
-			v.wait("%s's DNS name is not published by the peer Service yet; adding its member after it is", v.podName(o))
+			v.wait(CauseAwaitingDNS, "%s's DNS name is not published by the peer Service yet; adding its member after it is", v.podName(o))
 			continue
 		}
 		a := Action{Kind: AddLearner, Ordinals: []int{o}, Pods: []string{v.podName(o)},
@@ -140,14 +140,14 @@ func (v *view) hasLearnerAt(o int) bool { return len(v.learnersByOrdinal[o]) > 0
 func (v *view) promote() (Action, bool) {
 	var promote, replaced []uint64
 	var ordinals []int
-	var blocked []string
+	var blocked []Blocked
 	for o := range v.obs.Desired {
 		id, ok := v.currentID(o)
 		switch {
 		case !ok && (len(v.votersAt(o)) == 0 || v.hasLearnerAt(o)):
 			// A wanted ordinal without a voter, or with a learner to promote
 			// once its pod answers again.
-			blocked = append(blocked, v.podState(o))
+			blocked = append(blocked, Blocked{v.podCause(o), v.podState(o)})
 		case !ok || v.voters[id]:
 		case v.learners[id]:
 			promote, ordinals = append(promote, id), append(ordinals, o)
@@ -157,7 +157,7 @@ func (v *view) promote() (Action, bool) {
 				}
 			}
 		default:
-			blocked = append(blocked, fmt.Sprintf("%s's member %x is not a learner yet", v.podName(o), id))
+			blocked = append(blocked, Blocked{CausePodNotReady, fmt.Sprintf("%s's member %x is not a learner yet", v.podName(o), id)})
 		}
 	}
 	if len(promote) == 0 && len(blocked) == 0 {
@@ -166,18 +166,22 @@ func (v *view) promote() (Action, bool) {
 	for _, id := range promote {
 		switch lag := v.lag(id); {
 		case !v.healthy(id):
-			blocked = append(blocked, fmt.Sprintf("learner %s is not healthy: %s", v.describe(id), v.whyUnhealthy(id)))
+			blocked = append(blocked, Blocked{v.memberCause(id), fmt.Sprintf("learner %s is not healthy: %s", v.describe(id), v.whyUnhealthy(id))})
 		case lag > v.policy.MaxLearnerLag:
-			blocked = append(blocked, fmt.Sprintf("learner %s catching up: %d entries behind", v.describe(id), lag))
+			blocked = append(blocked, Blocked{CauseLearnerCatchingUp, fmt.Sprintf("learner %s catching up: %d entries behind", v.describe(id), lag)})
 		}
 	}
 	if len(blocked) > 0 {
-		v.wait("scaling to %d voters: %s", v.obs.Desired, strings.Join(blocked, ", "))
+		texts := make([]string, len(blocked))
+		for i, b := range blocked {
+			texts[i] = b.Text
+		}
+		v.wait(firstCause(blocked), "scaling to %d voters: %s", v.obs.Desired, strings.Join(texts, ", "))
 		return Action{}, false
 	}
 	if slices.Contains(replaced, v.raft.LeaderID) {
 		// Cannot be, as the leader's pod runs the leader; the status is stale.
-		v.wait("leader %s's pod runs another member; waiting for a new leader", v.describe(v.raft.LeaderID))
+		v.wait(CauseStaleStatus, "leader %s's pod runs another member; waiting for a new leader", v.describe(v.raft.LeaderID))
 		return Action{}, false
 	}
 	incoming := slices.Clone(promote)
@@ -188,7 +192,7 @@ func (v *view) promote() (Action, bool) {
 	}
 	slices.Sort(incoming)
 	if why, ok := v.keepsMajority(v.voterIDs, incoming); !ok {
-		v.wait("cannot promote %s: %s", v.describeIDs(promote), why)
+		v.wait(CauseNoMajority, "cannot promote %s: %s", v.describeIDs(promote), why)
 		return Action{}, false
 	}
 	a := Action{Kind: PromoteLearners, Promote: promote, Ordinals: ordinals,
@@ -219,7 +223,7 @@ func (v *view) deleteClaims() (Action, bool) {
 		switch {
 		case c.Ordinal < cut || c.Terminating || inUse[c.Ordinal]:
 		case v.pods[c.Ordinal] != nil:
-			v.wait("claim %s is deleted once %s is gone", c.Name, v.podName(c.Ordinal))
+			v.wait(CauseClaimDeleting, "claim %s is deleted once %s is gone", c.Name, v.podName(c.Ordinal))
 		default:
 			a.Claims, a.Ordinals = append(a.Claims, c.Name), append(a.Ordinals, c.Ordinal)
 		}

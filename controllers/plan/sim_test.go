@@ -316,11 +316,10 @@ func (w *world) recycle(a Action) {
 func revisionName(r int) string { return fmt.Sprintf("%s-r%d", testName, r) }
 
 // restart deletes a pod for a rolling restart, checking that it is safe:
-// an outdated pod of a voter in a settled configuration (or a pod that does
-// not run, which costs nothing), not the leader's
-// (unless it is the only voter), no other restarted pod still not ready,
-// and a healthy majority among the other voters (unless there are only one
-// or two).
+// a pod that does not run, which costs nothing, or an outdated pod of a
+// voter in a settled configuration, not the leader's (unless it is the
+// only voter), no other restarted pod still not ready, and a healthy
+// majority among the other voters (unless there are only one or two).
 func (w *world) restart(a Action) {
 	o := a.Ordinals[0]
 	p := w.pods[o]
@@ -335,8 +334,10 @@ func (w *world) restart(a Action) {
 	// what must be settled.
 	id := w.runningID(o)
 	// A pod that does not run costs no member when it goes: the planner
-	// replaces such an outdated pod at once. One that runs must be a
-	// follower of a settled configuration.
+	// replaces such an outdated pod at once, whatever is under way. One
+	// that runs must be a follower of a settled configuration, go only
+	// after the pod restarted before it is back, and leave a healthy
+	// majority among the other voters.
 	if p.running {
 		if !w.voters[id] || len(w.outgoing) > 0 || len(w.learners) > 0 {
 			w.fatalf("%v: pod %d runs %x, not a voter of a settled configuration", a, o, id)
@@ -344,16 +345,14 @@ func (w *world) restart(a Action) {
 		if id == w.leader && len(w.voters) > 1 {
 			w.fatalf("%v: restarts the leader's pod while it leads", a)
 		}
-	} else if len(w.outgoing) > 0 || len(w.learners) > 0 {
-		w.fatalf("%v: replaces pod %d outside a settled configuration", a, o)
-	}
-	for other := range w.restarting {
-		if other != o && other < w.desired && !w.ready(other) {
-			w.fatalf("%v: pod %d, restarted before, is not ready yet", a, other)
+		for other := range w.restarting {
+			if other != o && other < w.desired && !w.ready(other) {
+				w.fatalf("%v: pod %d, restarted before, is not ready yet", a, other)
+			}
 		}
-	}
-	if n := len(w.voters); n > 2 && count(w.voters, func(v uint64) bool { return v != id && w.healthy(v) }) < Majority(n) {
-		w.fatalf("%v: the other voters lack a healthy majority", a)
+		if n := len(w.voters); n > 2 && count(w.voters, func(v uint64) bool { return v != id && w.healthy(v) }) < Majority(n) {
+			w.fatalf("%v: the other voters lack a healthy majority", a)
+		}
 	}
 	p.terminating = true
 	w.restarting[o] = true

@@ -48,6 +48,11 @@ func (o Observation) Bootstrapped() bool { return o.ClusterID != 0 }
 type StatefulSet struct {
 	// Replicas is spec.replicas of the StatefulSet (not the pods that run).
 	Replicas int
+	// CurrentRevision is status.currentRevision: the StatefulSet controller
+	// sets it to UpdateRevision once every pod runs that revision and is
+	// ready, so the two differ for the whole of a rolling restart,
+	// including the wait for the last restarted pod.
+	CurrentRevision string
 	// UpdateRevision is status.updateRevision: the revision of the current
 	// pod template, which the StatefulSet gives the pods it creates. Empty
 	// until the StatefulSet controller reported it; then no pod counts as
@@ -77,6 +82,11 @@ type Pod struct {
 	// kubeadm's CoreDNS settings): a learner added that early is not
 	// reached for that long.
 	AwaitingDNS bool
+	// CannotRun, when set, says why the pod's container cannot start and
+	// will not without a change: an image that cannot be pulled, a pod no
+	// node can take, a container in a crash loop. Empty while it merely
+	// starts.
+	CannotRun string
 	// Revision is the pod template revision the pod was created from (its
 	// controller-revision-hash label); empty when unknown. A pod whose
 	// revision differs from the StatefulSet's UpdateRevision is outdated:

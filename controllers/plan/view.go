@@ -25,7 +25,7 @@ type view struct {
 	votersByOrdinal, learnersByOrdinal map[int][]uint64
 	// waits collects why steps that could not act are blocked, for the
 	// final Wait when no later step acts either.
-	waits []string
+	waits []Blocked
 }
 
 func newView(obs Observation, p Policy) *view {
@@ -235,6 +235,8 @@ func (v *view) podUsable(ordinal int) (string, bool) {
 		return "pod " + name + " does not exist", false
 	case p.Terminating:
 		return "pod " + name + " is terminating", false
+	case p.CannotRun != "":
+		return "pod " + name + " cannot run: " + p.CannotRun, false
 	case !p.Running:
 		return "pod " + name + " is not running", false
 	case p.Member == nil:
@@ -243,6 +245,23 @@ func (v *view) podUsable(ordinal int) (string, bool) {
 		return "pod " + name + " is not ready", false
 	}
 	return "pod " + name + " is ready", true
+}
+
+// podCause is the Cause of waiting for the pod at ordinal to be usable.
+func (v *view) podCause(ordinal int) Cause {
+	if p := v.pods[ordinal]; p != nil && !p.Terminating && p.CannotRun != "" {
+		return CausePodCannotRun
+	}
+	return CausePodNotReady
+}
+
+// memberCause is the Cause of waiting for member id to be healthy.
+func (v *view) memberCause(id uint64) Cause {
+	o := v.ordinalOf(id)
+	if _, ok := v.podUsable(o); !ok {
+		return v.podCause(o)
+	}
+	return CauseVoterUnhealthy
 }
 
 // highestOrdinal is the highest pod ordinal among ids, -1 for none.
@@ -254,10 +273,13 @@ func (v *view) highestOrdinal(ids []uint64) int {
 	return h
 }
 
-func (v *view) wait(format string, args ...any) {
-	v.waits = append(v.waits, fmt.Sprintf(format, args...))
+func (v *view) wait(c Cause, format string, args ...any) {
+	v.waits = append(v.waits, Blocked{Cause: c, Text: fmt.Sprintf(format, args...)})
 }
 
-func waitAction(format string, args ...any) (Action, bool) {
-	return Action{Kind: Wait, Reason: fmt.Sprintf(format, args...)}, true
+// waitAction is a Wait for one cause, taken at once (nothing after the step
+// may act).
+func waitAction(c Cause, format string, args ...any) (Action, bool) {
+	b := Blocked{Cause: c, Text: fmt.Sprintf(format, args...)}
+	return Action{Kind: Wait, Reason: b.Text, Cause: c, Blocked: []Blocked{b}}, true
 }
