@@ -12,82 +12,82 @@ import "fmt"
 type Cause int
 
 const (
-	// CauseNone: the action is not a Wait.
+	// CauseNone means the action is not a Wait.
 	CauseNone Cause = iota
-	// CauseSpecInvalid: spec.replicas is outside 1..MaxReplicas (the API's
+	// CauseSpecInvalid means spec.replicas is outside 1..MaxReplicas (the API's
 	// validation refuses it; only an object written around it gets here).
 	// Stuck: ends when the spec is fixed.
 	CauseSpecInvalid
-	// CauseBootstrapping: pod 0 has not founded the cluster yet. Ends when
+	// CauseBootstrapping means pod 0 has not founded the cluster yet. Ends when
 	// pod 0 runs and answers; a pod 0 that cannot run its template ends it
 	// as soon as the template changes (the pod is replaced at once).
 	CauseBootstrapping
-	// CauseRetainedData: the cluster is not bootstrapped, but its claims
+	// CauseRetainedData means the cluster is not bootstrapped, but its claims
 	// hold members of an earlier cluster, and the spec asks for a fresh
 	// start. Stuck: ends when the user deletes the named claims or removes
 	// spec.bootstrap.fresh to adopt the earlier cluster.
 	CauseRetainedData
-	// CauseNoLeader: no member answered as leader. Ends when a majority of
+	// CauseNoLeader means no member answered as leader. Ends when a majority of
 	// voters runs and elects one; pods that cannot run an outdated template
 	// are replaced at once when the template changes.
 	CauseNoLeader
-	// CauseClusterMismatch: the leader answers for another cluster than the
+	// CauseClusterMismatch means the leader answers for another cluster than the
 	// one recorded in status. Stuck: ends when status.clusterID is
 	// corrected, or the claims holding the other cluster are deleted.
 	CauseClusterMismatch
-	// CauseTransferring: a leadership transfer is under way. Ends when it
+	// CauseTransferring means a leadership transfer is under way. Ends when it
 	// completes or the leader aborts it (one election timeout).
 	CauseTransferring
-	// CauseForeignVoter: a voter of the configuration is not a pod of this
+	// CauseForeignVoter means a voter of the configuration is not a pod of this
 	// cluster. Stuck: ends when a person removes it (raftctl member remove).
 	CauseForeignVoter
-	// CauseMemberConflict: a pod holds a removed member or one of another
+	// CauseMemberConflict means a pod holds a removed member or one of another
 	// cluster, yet the leader lists it in the configuration. Stuck: the
 	// pod or the leader reports stale data; ends when they agree.
 	CauseMemberConflict
-	// CauseNoMajority: a membership change would leave fewer healthy voters
+	// CauseNoMajority means a membership change would leave fewer healthy voters
 	// than a majority in the current or the new configuration. Ends when
 	// enough voters are healthy again, or when the spec change that asked
 	// for it is reverted.
 	CauseNoMajority
-	// CauseNoTransferTarget: the leader must hand over (it leaves, or its
+	// CauseNoTransferTarget means the leader must hand over (it leaves, or its
 	// pod is the last to restart) but no other voter is healthy. Ends when
 	// one is.
 	CauseNoTransferTarget
-	// CauseClaimDeleting: a claim is being deleted and the pod that will use
+	// CauseClaimDeleting means a claim is being deleted and the pod that will use
 	// it must wait. Ends when the claim is gone (its old pod went).
 	CauseClaimDeleting
-	// CauseAwaitingDNS: a new pod's DNS name is not published yet. Ends when
+	// CauseAwaitingDNS means a new pod's DNS name is not published yet. Ends when
 	// the peer Service's EndpointSlice lists it, or after a minute.
 	CauseAwaitingDNS
-	// CauseLearnerCatchingUp: a learner is too far behind to be promoted.
+	// CauseLearnerCatchingUp means a learner is too far behind to be promoted.
 	// Ends when it catches up; scaling back down removes it.
 	CauseLearnerCatchingUp
-	// CausePodNotReady: a pod the next step needs is missing, starting, not
+	// CausePodNotReady means a pod the next step needs is missing, starting, not
 	// answering or not ready. Ends when it is ready; scaling down past it,
 	// or a template change if it cannot run, ends it too.
 	CausePodNotReady
-	// CausePodCannotRun: a pod's container cannot start (image pull
+	// CausePodCannotRun means a pod's container cannot start (image pull
 	// failure, unschedulable, crash loop). Stuck: ends when the pod
 	// template is fixed (the pod is replaced at once) or the cause outside
 	// (a node, a registry) is.
 	CausePodCannotRun
-	// CauseVoterUnhealthy: a voter's pod runs, but the leader has not heard
+	// CauseVoterUnhealthy means a voter's pod runs, but the leader has not heard
 	// from it recently or it runs another member. Ends when it is healthy
 	// again or is replaced.
 	CauseVoterUnhealthy
-	// CauseNotSettled: a rolling restart waits for a membership change to
+	// CauseNotSettled means a rolling restart waits for a membership change to
 	// finish. Ends when the configuration is as specified.
 	CauseNotSettled
-	// CauseLeaveNotRecorded: a member that left keeps its pod and claim
+	// CauseLeaveNotRecorded means a member that left keeps its pod and claim
 	// until every remaining voter has applied its removal, so that none can
 	// restart into a configuration that needs it. Ends when each remaining
 	// voter reports the new configuration.
 	CauseLeaveNotRecorded
-	// CauseStaleStatus: the leader's status contradicts a pod's (a
+	// CauseStaleStatus means the leader's status contradicts a pod's (a
 	// replaced voter is the leader). Ends at the next election or status.
 	CauseStaleStatus
-	// CauseDeferred: the leader refused the step for now (a change not
+	// CauseDeferred means the leader refused the step for now (a change not
 	// applied yet, an election, a transfer). Set by the operator, not the
 	// planner; the next pass plans again.
 	CauseDeferred
