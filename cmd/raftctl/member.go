@@ -25,9 +25,12 @@ func (a *app) memberCommand() *cobra.Command {
 
 // memberRow is the JSON form of one member in member list.
 type memberRow struct {
-	ID            string  `json:"id"`
-	Name          string  `json:"name"`
-	Role          string  `json:"role"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Config says, while the configuration is joint, which of its halves a
+	// voter belongs to: incoming, outgoing or both; empty otherwise.
+	Config        string  `json:"config,omitempty"`
 	Leader        bool    `json:"leader"`
 	PeerAddress   string  `json:"peer_address"`
 	ClientAddress string  `json:"client_address"`
@@ -48,6 +51,24 @@ func roleOf(cfg *serverpb.Configuration, id uint64) string {
 		return "learner-next"
 	}
 	return "unknown"
+}
+
+// halfOf names, while cfg is joint, the halves voter id belongs to: incoming,
+// outgoing or both; "" when cfg is not joint or id is no voter.
+func halfOf(cfg *serverpb.Configuration, id uint64) string {
+	if len(cfg.GetOutgoingVoters()) == 0 {
+		return ""
+	}
+	in, out := slices.Contains(cfg.GetVoters(), id), slices.Contains(cfg.GetOutgoingVoters(), id)
+	switch {
+	case in && out:
+		return "both"
+	case in:
+		return "incoming"
+	case out:
+		return "outgoing"
+	}
+	return ""
 }
 
 // bestStatus is the leader's status when some member leads (it alone knows
@@ -103,7 +124,7 @@ func membersOf(st *serverpb.StatusResponse) []memberRow {
 	rows := make([]memberRow, 0, len(ids))
 	for _, id := range ids {
 		m := known[id]
-		r := memberRow{ID: hexID(id), Name: m.GetName(), Role: roleOf(cfg, id), Leader: id == st.GetHeader().GetLeaderId(),
+		r := memberRow{ID: hexID(id), Name: m.GetName(), Role: roleOf(cfg, id), Config: halfOf(cfg, id), Leader: id == st.GetHeader().GetLeaderId(),
 			PeerAddress: m.GetPeerAddress(), ClientAddress: m.GetClientAddress()}
 		if mi, ok := match[id]; ok {
 			r.MatchIndex = &mi
@@ -157,7 +178,7 @@ func leadingDigits(s string) string {
 func (a *app) memberListCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "List members: id, name, role, addresses, match index (from the leader)",
+		Short: "List members: id, name, role, configuration half while joint, addresses, match index (from the leader)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
@@ -170,13 +191,14 @@ func (a *app) memberListCommand() *cobra.Command {
 					return err
 				}
 				members := membersOf(st)
-				rows := [][]string{{"ID", "NAME", "ROLE", "LEADER", "PEER_ADDRESS", "CLIENT_ADDRESS", "MATCH_INDEX"}}
+				rows := [][]string{{"ID", "NAME", "ROLE", "CONFIG", "LEADER", "PEER_ADDRESS", "CLIENT_ADDRESS", "MATCH_INDEX"}}
 				for _, m := range members {
 					match := "-"
 					if m.MatchIndex != nil {
 						match = u(*m.MatchIndex)
 					}
-					rows = append(rows, []string{m.ID, m.Name, m.Role, fmt.Sprint(m.Leader), m.PeerAddress, m.ClientAddress, match})
+					half := cmp.Or(m.Config, "-")
+					rows = append(rows, []string{m.ID, m.Name, m.Role, half, fmt.Sprint(m.Leader), m.PeerAddress, m.ClientAddress, match})
 				}
 				return a.emit(members, rows)
 			})

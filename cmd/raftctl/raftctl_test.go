@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -277,5 +278,50 @@ func TestMembersOrderedByName(t *testing.T) {
 		if got := compareNames(tc.a, tc.b); got != tc.want {
 			t.Errorf("compareNames(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestMemberListJoint: while the configuration is joint, each voter shows the
+// halves it belongs to; learners show none, nor does anyone when not joint.
+func TestMemberListJoint(t *testing.T) {
+	named := func(id uint64, name string) *serverpb.Member { return &serverpb.Member{Id: id, Name: name} }
+	joint := &serverpb.StatusResponse{Configuration: &serverpb.Configuration{
+		Voters:         []uint64{1, 2, 4},
+		OutgoingVoters: []uint64{1, 2, 3},
+		Learners:       []uint64{5},
+		Members:        []*serverpb.Member{named(1, "demo-0"), named(2, "demo-1"), named(3, "demo-2"), named(4, "demo-3"), named(5, "demo-4")},
+	}}
+	var got []string
+	for _, m := range membersOf(joint) {
+		got = append(got, m.Name+"="+m.Role+"/"+m.Config)
+	}
+	want := []string{"demo-0=voter/both", "demo-1=voter/both", "demo-2=outgoing/outgoing", "demo-3=voter/incoming", "demo-4=learner/"}
+	if !slices.Equal(got, want) {
+		t.Errorf("joint member list %v, want %v", got, want)
+	}
+	joint.Configuration.OutgoingVoters = nil
+	for _, m := range membersOf(joint) {
+		if m.Config != "" {
+			t.Errorf("%s shows half %q outside a joint configuration", m.Name, m.Config)
+		}
+	}
+
+	// Through the command, table and JSON.
+	cl := clienttest.Start(t, 3)
+	eps := cl.Endpoints()
+	mustRun(t, eps, "member", "add-learner", "a", "m10", "peer:2380", "client:2379")
+	mustRun(t, eps, "member", "change", "--promote", "a", "--remove", "3", "--explicit-leave")
+	rows := decode[[]memberRow](t, mustRun(t, eps, "member", "list", "-o", "json"))
+	got = nil
+	for _, r := range rows {
+		got = append(got, r.ID+"="+r.Config)
+	}
+	if want := []string{"1=both", "2=both", "3=outgoing", "a=incoming"}; !slices.Equal(got, want) {
+		t.Errorf("member list -o json in joint: %v, want %v", got, want)
+	}
+	out := mustRun(t, eps, "member", "list")
+	if !strings.Contains(out, "CONFIG") || !regexp.MustCompile(`(?m)^3\s+m3\s+outgoing\s+outgoing\s`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^a\s+m10\s+voter\s+incoming\s`).MatchString(out) {
+		t.Errorf("member list table in joint:\n%s", out)
 	}
 }
