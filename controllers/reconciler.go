@@ -101,6 +101,11 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if p.paused {
 		return ctrl.Result{}, nil
 	}
+	if held, err := r.ensureStorage(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	} else if held {
+		return ctrl.Result{RequeueAfter: requeueChanging}, nil
+	}
 	if err := r.ensureBudget(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
