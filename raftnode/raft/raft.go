@@ -48,6 +48,12 @@ var (
 	// configuration was asked while there is none (an automatic leave may
 	// have got there first).
 	ErrNotJoint = fmt.Errorf("%w: not in a joint configuration", ErrConfChangeRefused)
+	// ErrHasLeader means ForceNewConfiguration was refused because this member
+	// knows a leader (it may be the leader): a quorum is there.
+	ErrHasLeader = errors.New("raft: a leader is known")
+	// ErrNotVoter means ForceNewConfiguration was refused because this member
+	// is not a voter of its configuration's incoming half.
+	ErrNotVoter = errors.New("raft: not a voter")
 	// ErrStepLocalMsg means a local message (such as MsgHup) was passed to Step.
 	ErrStepLocalMsg = errors.New("raft: cannot step raft local message")
 	// ErrStepPeerNotFound means a response came from a member not in the
@@ -664,6 +670,9 @@ func (r *raft) applyConfChange(cc pb.ConfChangeV2) pb.ConfState {
 // changeConfig computes the configuration cc leads to, without installing it.
 func (r *raft) changeConfig(cc pb.ConfChangeV2) (tracker.Config, tracker.ProgressMap, error) {
 	changer := confchange.Changer{Tracker: r.trk, LastIndex: r.raftLog.lastIndex()}
+	if cc.Forced() {
+		return confchange.Restore(changer, forcedConfState(cc))
+	}
 	if cc.LeaveJoint() {
 		return changer.LeaveJoint()
 	}

@@ -113,6 +113,9 @@ func (r *raft) checkConfChange(e *pb.Entry) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfChangeRefused, err)
 	}
+	if cc.Forced() {
+		return fmt.Errorf("%w: a forced configuration cannot be proposed (see RawNode.ForceNewConfiguration)", ErrConfChangeRefused)
+	}
 	alreadyPending := r.pendingConfIndex > r.raftLog.applied
 	alreadyJoint := len(r.trk.Config.Voters[1]) > 0
 	wantsLeaveJoint := len(cc.Changes) == 0

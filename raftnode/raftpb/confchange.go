@@ -42,6 +42,10 @@ func (c ConfChangeV2) EnterJoint() (autoLeave bool, ok bool) {
 	return false, false
 }
 
+// Forced reports whether c is a forced configuration
+// (ConfChangeTransitionForce), which neither enters nor leaves a joint one.
+func (c ConfChangeV2) Forced() bool { return c.Transition == ConfChangeTransitionForce }
+
 // LeaveJoint reports whether c is the empty change that leaves a joint
 // configuration.
 func (c ConfChangeV2) LeaveJoint() bool {

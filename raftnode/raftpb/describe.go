@@ -61,6 +61,8 @@ func transitionName(t ConfChangeTransition) string {
 		return "JointImplicit"
 	case ConfChangeTransitionJointExplicit:
 		return "JointExplicit"
+	case ConfChangeTransitionForce:
+		return "Force"
 	default:
 		return "ConfChangeTransition(" + strconv.Itoa(int(t)) + ")"
 	}

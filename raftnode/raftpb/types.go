@@ -210,6 +210,12 @@ const (
 	// ConfChangeTransitionJointExplicit always uses joint consensus and stays joint
 	// until the caller proposes an empty ConfChangeV2 to leave.
 	ConfChangeTransitionJointExplicit ConfChangeTransition = 2
+	// ConfChangeTransitionForce replaces the configuration in force, whatever
+	// it is, with one whose only members are the voters its ConfChangeAddNode
+	// changes name. It breaks Raft's membership rules on purpose, for disaster
+	// recovery: only RawNode.ForceNewConfiguration appends it, and a proposal
+	// carrying it is refused.
+	ConfChangeTransitionForce ConfChangeTransition = 3
 )
 
 // ConfChangeV2 changes several members at once. The empty ConfChangeV2 leaves a

@@ -273,6 +273,10 @@ const (
 	ConfChangeTransition_ConfChangeTransitionJointImplicit ConfChangeTransition = 1
 	// Always joint consensus, left when the caller proposes an empty ConfChangeV2.
 	ConfChangeTransition_ConfChangeTransitionJointExplicit ConfChangeTransition = 2
+	// Replaces the configuration, whatever it is, with the voters its AddNode
+	// changes name (disaster recovery; never proposed, see
+	// RawNode.ForceNewConfiguration).
+	ConfChangeTransition_ConfChangeTransitionForce ConfChangeTransition = 3
 )
 
 // Enum value maps for ConfChangeTransition.
@@ -281,11 +285,13 @@ var (
 		0: "ConfChangeTransitionAuto",
 		1: "ConfChangeTransitionJointImplicit",
 		2: "ConfChangeTransitionJointExplicit",
+		3: "ConfChangeTransitionForce",
 	}
 	ConfChangeTransition_value = map[string]int32{
 		"ConfChangeTransitionAuto":          0,
 		"ConfChangeTransitionJointImplicit": 1,
 		"ConfChangeTransitionJointExplicit": 2,
+		"ConfChangeTransitionForce":         3,
 	}
 )
 
@@ -1101,11 +1107,12 @@ const file_raft_proto_rawDesc = "" +
 	"\x11ConfChangeAddNode\x10\x00\x12\x18\n" +
 	"\x14ConfChangeRemoveNode\x10\x01\x12\x18\n" +
 	"\x14ConfChangeUpdateNode\x10\x02\x12\x1c\n" +
-	"\x18ConfChangeAddLearnerNode\x10\x03*\x82\x01\n" +
+	"\x18ConfChangeAddLearnerNode\x10\x03*\xa1\x01\n" +
 	"\x14ConfChangeTransition\x12\x1c\n" +
 	"\x18ConfChangeTransitionAuto\x10\x00\x12%\n" +
 	"!ConfChangeTransitionJointImplicit\x10\x01\x12%\n" +
-	"!ConfChangeTransitionJointExplicit\x10\x02B5Z3github.com/raftkube/raftkube/raftnode/raftpb/wirepbb\x06proto3"
+	"!ConfChangeTransitionJointExplicit\x10\x02\x12\x1d\n" +
+	"\x19ConfChangeTransitionForce\x10\x03B5Z3github.com/raftkube/raftkube/raftnode/raftpb/wirepbb\x06proto3"
 
 var (
 	file_raft_proto_rawDescOnce sync.Once
