@@ -4,7 +4,16 @@
 // PersistentVolume, pre-bound to the claim, whose directory it creates on this
 // machine; the controller-manager then binds the two. When a claim is deleted
 // its volume is Released, and the provisioner deletes the directory and the
-// volume, so deleting a claim really deletes its data.
+// volume, so deleting a claim really deletes its data. It serves the class it
+// installs and every other class that names it as provisioner.
+//
+// It is also the resizer of its volumes: when a bound claim of a class that
+// allows expansion asks for more than it has, the volume's capacity and then
+// the claim's status.capacity are set to the request, what external-resizer
+// does for a CSI driver without node expansion. A directory has no size of
+// its own to change. kube-controller-manager's expand controller leaves such
+// claims alone: it finds no in-tree plugin that expands a hostPath volume and
+// only records that it waits for an external controller.
 //
 // The local kubelet (package kubelet) runs it in-process; the real node runs
 // it as a host process next to the kubelet (cmd/hostpath-provisioner), which
@@ -19,6 +28,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +38,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -38,6 +49,10 @@ const (
 	// AnnSelectedNode is where the scheduler names the node a claim's volume
 	// must be reachable from (WaitForFirstConsumer classes).
 	AnnSelectedNode = "volume.kubernetes.io/selected-node"
+	// AnnStorageResizer names the controller expanding a claim, as
+	// kube-controller-manager and external-resizer mark the claims they
+	// expand.
+	AnnStorageResizer = "volume.kubernetes.io/storage-resizer"
 	// annDefaultClass makes a StorageClass the one claims without a class get.
 	annDefaultClass = "storageclass.kubernetes.io/is-default-class"
 	// resync is how often every claim and volume is looked at again: a
@@ -68,7 +83,8 @@ type Config struct {
 	// volumes' pv.kubernetes.io/provisioned-by annotation.
 	Provisioner string
 	// StorageClass is the class whose claims get volumes; Run installs it
-	// (Immediate binding, reclaim policy Delete) unless it exists.
+	// (Immediate binding, reclaim policy Delete) unless it exists. Claims of
+	// any other class whose provisioner is Provisioner get volumes too.
 	StorageClass string
 	// DefaultClass marks the installed class as the cluster's default, so
 	// claims that name no class get it.
@@ -82,6 +98,8 @@ type Config struct {
 type Provisioner struct {
 	cfg Config
 	log *slog.Logger
+	// classes reads StorageClasses from Run's informer; nil before Run.
+	classes storagelisters.StorageClassLister
 }
 
 // New checks cfg and returns a Provisioner; Run starts it.
@@ -128,6 +146,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		return err
 	}
 	f := informers.NewSharedInformerFactory(p.cfg.Client, resync)
+	p.classes = f.Storage().V1().StorageClasses().Lister()
 	if _, err := f.Core().V1().PersistentVolumeClaims().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.claimChanged(ctx, o) },
 		UpdateFunc: func(_, o any) { p.claimChanged(ctx, o) },
@@ -180,14 +199,28 @@ func (p *Provisioner) installClass(ctx context.Context) error {
 	return nil
 }
 
-// claimChanged provisions a volume for an unbound claim of our class.
+// claimChanged provisions a volume for an unbound claim of one of our
+// classes, and expands the volume of a bound one that asks for more.
 func (p *Provisioner) claimChanged(ctx context.Context, o any) {
 	pvc, ok := o.(*corev1.PersistentVolumeClaim)
-	if !ok || pvc.Spec.VolumeName != "" || pvc.DeletionTimestamp != nil ||
-		pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != p.cfg.StorageClass {
+	if !ok || pvc.DeletionTimestamp != nil || pvc.Spec.StorageClassName == nil {
 		return
 	}
 	log := p.log.With("claim", pvc.Namespace+"/"+pvc.Name)
+	class, ours, err := p.class(ctx, *pvc.Spec.StorageClassName)
+	if err != nil {
+		log.Warn("read the claim's storage class (retried within a minute)", "err", err)
+		return
+	}
+	if !ours {
+		return
+	}
+	if pvc.Spec.VolumeName != "" {
+		if err := p.resize(ctx, pvc, class); err != nil {
+			log.Warn("expand a volume (retried within a minute)", "err", err)
+		}
+		return
+	}
 	if node := pvc.Annotations[AnnSelectedNode]; p.cfg.NodeName != "" && node != "" && node != p.cfg.NodeName {
 		return // the scheduler wants it on another node
 	}
@@ -198,6 +231,79 @@ func (p *Provisioner) claimChanged(ctx context.Context, o any) {
 	if err := p.provision(ctx, pvc); err != nil {
 		log.Warn("provision a volume (retried within a minute)", "err", err)
 	}
+}
+
+// class returns the StorageClass of that name (nil if there is none) and
+// whether its claims are ours: it is the class we install, or names us as
+// its provisioner.
+func (p *Provisioner) class(ctx context.Context, name string) (*storagev1.StorageClass, bool, error) {
+	sc, err := p.classes.Get(name)
+	if apierrors.IsNotFound(err) {
+		// The informer may not have seen a class created just now.
+		sc, err = p.cfg.Client.StorageV1().StorageClasses().Get(ctx, name, metav1.GetOptions{})
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, name == p.cfg.StorageClass, nil
+	case err != nil:
+		return nil, false, err
+	}
+	return sc, name == p.cfg.StorageClass || sc.Provisioner == p.cfg.Provisioner, nil
+}
+
+// resize expands the volume of a bound claim whose request exceeds its
+// capacity, when its class allows expansion and the volume is one we made
+// for it: the claim is marked as ours to expand, the volume's capacity set,
+// then the claim's status.capacity (which tells the claim's users the
+// resize is done).
+func (p *Provisioner) resize(ctx context.Context, pvc *corev1.PersistentVolumeClaim, class *storagev1.StorageClass) error {
+	want := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	have := pvc.Status.Capacity[corev1.ResourceStorage]
+	if pvc.Status.Phase != corev1.ClaimBound || want.Cmp(have) <= 0 ||
+		class == nil || class.AllowVolumeExpansion == nil || !*class.AllowVolumeExpansion {
+		return nil
+	}
+	pvs := p.cfg.Client.CoreV1().PersistentVolumes()
+	pv, err := pvs.Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get volume %s: %w", pvc.Spec.VolumeName, err)
+	}
+	if pv.Annotations[AnnProvisionedBy] != p.cfg.Provisioner || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != pvc.UID {
+		return nil // not a volume we made for this claim
+	}
+	claims := p.cfg.Client.CoreV1().PersistentVolumeClaims(pvc.Namespace)
+	if pvc.Annotations[AnnStorageResizer] != p.cfg.Provisioner {
+		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, AnnStorageResizer, p.cfg.Provisioner)
+		if _, err := claims.Patch(ctx, pvc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("mark claim as expanded by %s: %w", p.cfg.Provisioner, err)
+		}
+	}
+	if c := pv.Spec.Capacity[corev1.ResourceStorage]; c.Cmp(want) < 0 {
+		pv.Spec.Capacity[corev1.ResourceStorage] = want
+		if _, err := pvs.Update(ctx, pv, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("set capacity of volume %s to %s: %w", pv.Name, want.String(), err)
+		}
+	}
+	// The latest claim: the annotation changed it, and its status must be
+	// written over what is there now.
+	cur, err := claims.Get(ctx, pvc.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get claim: %w", err)
+	}
+	if cur.UID != pvc.UID {
+		return nil // re-created meanwhile
+	}
+	cur.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: want}
+	cur.Status.AllocatedResources = corev1.ResourceList{corev1.ResourceStorage: want}
+	delete(cur.Status.AllocatedResourceStatuses, corev1.ResourceStorage)
+	cur.Status.Conditions = slices.DeleteFunc(cur.Status.Conditions, func(c corev1.PersistentVolumeClaimCondition) bool {
+		return c.Type == corev1.PersistentVolumeClaimResizing || c.Type == corev1.PersistentVolumeClaimFileSystemResizePending
+	})
+	if _, err := claims.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("report capacity %s in the claim's status: %w", want.String(), err)
+	}
+	p.log.Info("expanded volume", "claim", pvc.Namespace+"/"+pvc.Name, "volume", pv.Name, "from", have.String(), "to", want.String())
+	return nil
 }
 
 // provision creates the claim's directory and its volume.
@@ -216,7 +322,7 @@ func (p *Provisioner) provision(ctx context.Context, pvc *corev1.PersistentVolum
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: pvc.Spec.Resources.Requests[corev1.ResourceStorage]},
 			AccessModes:                   pvc.Spec.AccessModes,
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-			StorageClassName:              p.cfg.StorageClass,
+			StorageClassName:              *pvc.Spec.StorageClassName,
 			ClaimRef: &corev1.ObjectReference{
 				Kind: "PersistentVolumeClaim", APIVersion: "v1",
 				Namespace: pvc.Namespace, Name: pvc.Name, UID: pvc.UID,

@@ -352,3 +352,101 @@ func TestByClaimName(t *testing.T) {
 		return os.IsNotExist(err)
 	})
 }
+
+// bind plays the controller-manager's binder: the claim is bound to its
+// volume with the volume's capacity.
+func bind(t *testing.T, client kubernetes.Interface, name, volume string) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	ctx := context.Background()
+	pvc, err := client.CoreV1().PersistentVolumeClaims("ns").Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvc.Spec.VolumeName = volume
+	pvc.Status.Phase = corev1.ClaimBound
+	pvc.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: pvc.Spec.Resources.Requests[corev1.ResourceStorage]}
+	if pvc, err = client.CoreV1().PersistentVolumeClaims("ns").Update(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return pvc
+}
+
+// request sets the claim's storage request, as a user expanding it does.
+func request(t *testing.T, client kubernetes.Interface, pvc *corev1.PersistentVolumeClaim, size string) {
+	t.Helper()
+	pvc = pvc.DeepCopy()
+	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse(size)
+	if _, err := client.CoreV1().PersistentVolumeClaims("ns").Update(context.Background(), pvc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func capacity(l corev1.ResourceList) string {
+	q := l[corev1.ResourceStorage]
+	return q.String()
+}
+
+// TestResizes: a bound claim of a class that names this provisioner and
+// allows expansion gets its volume's capacity, then its status.capacity, set
+// to what it asks for, and is marked as expanded by this provisioner; claims
+// of the installed class (no expansion), of another provisioner's class,
+// and of a volume not ours are left alone.
+func TestResizes(t *testing.T) {
+	yes := true
+	client := fake.NewClientset(
+		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "expandable"}, Provisioner: testProvisioner, AllowVolumeExpansion: &yes},
+		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "theirs"}, Provisioner: "someone.else/local", AllowVolumeExpansion: &yes},
+	)
+	start(t, client, Config{})
+	ctx := context.Background()
+	create(t, client, claim("fixed", testClass, "u1"), claim("grows", "expandable", "u2"), claim("foreign", "expandable", "u3"))
+	waitVolume(t, client, "pvc-u1")
+	pv := waitVolume(t, client, "pvc-u2")
+	if pv.Spec.StorageClassName != "expandable" {
+		t.Errorf("volume of a claim of class expandable has class %q", pv.Spec.StorageClassName)
+	}
+	// A volume someone else made, bound to claim foreign.
+	foreign := waitVolume(t, client, "pvc-u3").DeepCopy()
+	foreign.Annotations[AnnProvisionedBy] = "someone.else/local"
+	if _, err := client.CoreV1().PersistentVolumes().Update(ctx, foreign, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	create(t, client, claim("other", "theirs", "u4"))
+
+	// Changed in this order; the informer delivers them in order, so once
+	// the last is expanded the others have been looked at.
+	request(t, client, bind(t, client, "fixed", "pvc-u1"), "2Gi")
+	request(t, client, bind(t, client, "foreign", "pvc-u3"), "2Gi")
+	request(t, client, bind(t, client, "grows", "pvc-u2"), "2Gi")
+	var got *corev1.PersistentVolumeClaim
+	eventually(t, "claim grows expanded", func() bool {
+		var err error
+		got, err = client.CoreV1().PersistentVolumeClaims("ns").Get(ctx, "grows", metav1.GetOptions{})
+		return err == nil && capacity(got.Status.Capacity) == "2Gi"
+	})
+	if capacity(got.Status.AllocatedResources) != "2Gi" || got.Annotations[AnnStorageResizer] != testProvisioner {
+		t.Errorf("expanded claim: allocated %s, %s=%q; want 2Gi, %s", capacity(got.Status.AllocatedResources),
+			AnnStorageResizer, got.Annotations[AnnStorageResizer], testProvisioner)
+	}
+	for name, want := range map[string]string{"pvc-u1": "1Gi", "pvc-u2": "2Gi", "pvc-u3": "1Gi"} {
+		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := capacity(pv.Spec.Capacity); got != want {
+			t.Errorf("volume %s capacity %s, want %s", name, got, want)
+		}
+	}
+	for _, name := range []string{"fixed", "foreign"} {
+		c, err := client.CoreV1().PersistentVolumeClaims("ns").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if capacity(c.Status.Capacity) != "1Gi" || c.Annotations[AnnStorageResizer] != "" {
+			t.Errorf("claim %s: capacity %s, resizer %q; want it left alone", name, capacity(c.Status.Capacity), c.Annotations[AnnStorageResizer])
+		}
+	}
+	if names := volumeNames(t, client); slices.Contains(names, "pvc-u4") {
+		t.Errorf("a claim of another provisioner's class got a volume: %v", names)
+	}
+}
