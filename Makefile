@@ -45,7 +45,7 @@ IMAGETOOL := $(BIN)/imagetool
 IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGISTRY)' IMAGETOOL='$(IMAGETOOL)' HELM='$(BIN)/helm'
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
-.PHONY: demo test-e2e run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
+.PHONY: demo test-e2e e2e-fuzz run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
 .PHONY: images node-images node-tools push images-reproducible
 
 help: ## list the targets
@@ -184,6 +184,14 @@ demo: k8s-tools host-packages node-tools ## the operator on a local cluster with
 
 test-e2e: k8s-tools host-packages node-tools ## every end-to-end scenario on the real node (incl. spec changed mid-change, manager killed mid-change, rolling restart, manager failover)
 	$(GO) test -count=1 -timeout 40m -v -run '^(TestStatefulSet|TestOperator)$$' ./test/e2e/ -e2e.all
+
+# The spec fuzzer: random spec changes, reverts, pod, claim and manager
+# deletions under a checked writer, with convergence checks (not in `make test`).
+E2E_FUZZ_DURATION ?= 30m
+E2E_FUZZ_SEED     ?= 0
+
+e2e-fuzz: k8s-tools host-packages node-tools ## randomized spec fuzzer on the real node (E2E_FUZZ_DURATION=30m, E2E_FUZZ_SEED=0: from the clock, printed to replay)
+	$(GO) test -count=1 -timeout 3h -v -run '^TestSpecFuzz$$' ./test/e2e/ -e2e.fuzz=$(E2E_FUZZ_DURATION) -e2e.fuzz.seed=$(E2E_FUZZ_SEED)
 
 run-local: ## a 3-member raftkube cluster on loopback until Ctrl-C (KEEP_DATA=1 keeps its data)
 	hack/run-local.sh
