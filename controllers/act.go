@@ -112,6 +112,13 @@ func (r *RaftClusterReconciler) perform(ctx context.Context, p *pass) error {
 			}
 		}
 		return nil
+	case plan.StartBootstrap:
+		// The ConfigMap first: the pod reads it when it starts again.
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: rc.Namespace, Name: bootstrapName(rc)}}
+		if err := r.apply(ctx, p, cm, func() { mutateBootstrap(rc, cm, false) }); err != nil {
+			return err
+		}
+		return r.deleteOwned(ctx, p, &corev1.Pod{}, a.Pods[0])
 	case plan.RestartPod:
 		// The claim stays: the StatefulSet re-creates the pod on it from the
 		// new template, and the member comes back with its id and data.
@@ -200,7 +207,7 @@ func stepReason(p *pass) string {
 // eventReason maps a step to the condition reason it belongs to.
 func eventReason(k plan.Kind) string {
 	switch k {
-	case plan.FinishBootstrap:
+	case plan.FinishBootstrap, plan.StartBootstrap:
 		return raftv1.ReasonBootstrapping
 	case plan.AddLearner, plan.PromoteLearners:
 		return raftv1.ReasonScalingUp

@@ -52,7 +52,7 @@ func causeFix(c plan.Cause) string {
 	case plan.CausePodCannotRun:
 		return "fix the image, node selector, tolerations or resources in the spec (or revert the last change); the operator replaces the pod as soon as the pod template changes"
 	case plan.CauseRetainedData:
-		return "delete the named claims to start afresh, or remove spec.bootstrap.fresh to adopt the earlier cluster"
+		return "delete the named claims to start afresh, or set spec.bootstrap to Adopt to keep the earlier cluster and its data"
 	case plan.CauseClusterMismatch:
 		return "correct status.clusterID (kubectl edit --subresource=status) if it was changed by hand, or delete the claims that hold the other cluster"
 	case plan.CauseForeignVoter:

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/controllers/plan"
 )
 
@@ -30,8 +31,18 @@ func (r *RaftClusterReconciler) ensureObjects(ctx context.Context, p *pass) erro
 	if err := r.apply(ctx, p, svc, func() { mutateClientService(rc, svc) }); err != nil {
 		return err
 	}
+	retained, err := r.retainedClaims(ctx, rc)
+	if err != nil {
+		return err
+	}
 	cm := &corev1.ConfigMap{ObjectMeta: meta(bootstrapName(rc))}
-	if err := r.apply(ctx, p, cm, func() { mutateBootstrap(rc, cm, rc.Status.ClusterID != "" || joinMode(cm)) }); err != nil {
+	if err := r.apply(ctx, p, cm, func() {
+		// Claims that exist before the ConfigMap does were kept from an
+		// earlier cluster of this name: no pod may found a cluster over
+		// them (the planner adopts what they hold).
+		adopt := cm.CreationTimestamp.IsZero() && retained && rc.Spec.Bootstrap != raftv1.BootstrapFresh
+		mutateBootstrap(rc, cm, rc.Status.ClusterID != "" || joinMode(cm) || adopt)
+	}); err != nil {
 		return err
 	}
 	sts := &appsv1.StatefulSet{}
@@ -39,6 +50,19 @@ func (r *RaftClusterReconciler) ensureObjects(ctx context.Context, p *pass) erro
 		return client.IgnoreNotFound(err)
 	}
 	return r.apply(ctx, p, sts, func() { mutateStatefulSet(rc, sts, r.Settings, 0) })
+}
+
+// retainedClaims reports whether claims of the cluster's pods exist while
+// its cluster id is not recorded; only then does it matter.
+func (r *RaftClusterReconciler) retainedClaims(ctx context.Context, rc *raftv1.RaftCluster) (bool, error) {
+	if rc.Status.ClusterID != "" {
+		return false, nil
+	}
+	var claims corev1.PersistentVolumeClaimList
+	if err := r.List(ctx, &claims, client.InNamespace(rc.Namespace), client.MatchingLabels(selectorLabels(rc)), client.Limit(1)); err != nil {
+		return false, fmt.Errorf("list claims: %w", err)
+	}
+	return len(claims.Items) > 0, nil
 }
 
 // joinMode reports whether the existing bootstrap ConfigMap already names

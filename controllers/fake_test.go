@@ -77,16 +77,21 @@ func (f *fakeRaft) address(name string, port int) string {
 func (f *fakeRaft) start(name string, claim types.UID, endpoint string, bootstrap bool) *fakeNode {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, n := range f.nodes {
-		if n.claim == claim {
-			n.endpoint = endpoint
-			return n
+	var n *fakeNode
+	for _, old := range f.nodes {
+		if old.claim == claim {
+			n = old
 		}
 	}
-	n := &fakeNode{id: f.nextID, name: name, claim: claim, endpoint: endpoint}
-	f.nextID++
-	f.nodes = append(f.nodes, n)
-	if bootstrap {
+	if n == nil {
+		n = &fakeNode{id: f.nextID, name: name, claim: claim}
+		f.nextID++
+		f.nodes = append(f.nodes, n)
+	}
+	n.endpoint = endpoint
+	// Like raftnode: bootstrap mode founds a cluster only on a volume that
+	// holds none.
+	if bootstrap && n.clusterID == 0 {
 		f.clusterID, f.term, f.commit, f.leader = 0xc1, 1, 1, n.id
 		f.voters = []uint64{n.id}
 		f.members[n.id] = n.member(f)

@@ -218,8 +218,8 @@ func (h *harness) startPod(i int) {
 		h.t.Fatalf("mark pod %s running: %v", name, err)
 	}
 	// raftnode ignores bootstrap mode on a volume that holds data.
-	bootstrap := fresh && cm.Data[bootstrapKey] == name
-	if bootstrap && h.raft.clusterID != 0 {
+	bootstrap := cm.Data[bootstrapKey] == name
+	if bootstrap && fresh && h.raft.clusterID != 0 {
 		h.t.Errorf("pod %s starts in bootstrap mode on an empty volume while cluster %x exists: it would found a second cluster", name, h.raft.clusterID)
 		bootstrap = false
 	}

@@ -29,9 +29,12 @@ type pass struct {
 	cluster *raftv1.RaftCluster
 	paused  bool
 	// sts is nil when the StatefulSet does not exist.
-	sts    *appsv1.StatefulSet
-	pods   []corev1.Pod
-	claims []corev1.PersistentVolumeClaim
+	sts *appsv1.StatefulSet
+	// foundingNobody: the bootstrap ConfigMap exists and names no pod, so
+	// no pod may found a cluster.
+	foundingNobody bool
+	pods           []corev1.Pod
+	claims         []corev1.PersistentVolumeClaim
 	// published are the pod IPs the peer Service's EndpointSlices list by
 	// pod name: those pods' DNS names resolve. nil when they list no pod at
 	// all (nothing publishes them here, or not yet).
@@ -70,6 +73,13 @@ func (r *RaftClusterReconciler) observe(ctx context.Context, p *pass) error {
 		p.sts = sts
 	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("get StatefulSet: %w", err)
+	}
+	cm := &corev1.ConfigMap{}
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: rc.Namespace, Name: bootstrapName(rc)}, cm); {
+	case err == nil:
+		p.foundingNobody = joinMode(cm)
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("get the bootstrap ConfigMap: %w", err)
 	}
 	sel := []client.ListOption{client.InNamespace(rc.Namespace), client.MatchingLabels(selectorLabels(rc))}
 	var pods corev1.PodList
@@ -144,11 +154,13 @@ func (r *RaftClusterReconciler) askMembers(ctx context.Context, p *pass) error {
 func observation(p *pass) plan.Observation {
 	rc := p.cluster
 	obs := plan.Observation{
-		Name:      rc.Name,
-		Desired:   desiredReplicas(rc),
-		Retention: plan.RetentionDelete,
-		ClusterID: parseID(rc.Status.ClusterID),
+		Name:       rc.Name,
+		Desired:    desiredReplicas(rc),
+		Retention:  plan.RetentionDelete,
+		ClusterID:  parseID(rc.Status.ClusterID),
+		FreshStart: rc.Spec.Bootstrap == raftv1.BootstrapFresh,
 	}
+	obs.Adopting = !obs.Bootstrapped() && p.foundingNobody
 	if rc.Spec.PersistentVolumeClaimRetentionPolicy.WhenScaled == raftv1.RetentionRetain {
 		obs.Retention = plan.RetentionRetain
 	}

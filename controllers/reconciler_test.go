@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -906,5 +907,147 @@ func TestPodCannotRunWarnsOnceAndTemplateChangeReplacesIt(t *testing.T) {
 	h.step(plan.RestartPod)
 	if err := h.c.Get(h.ctx, h.key("demo-2"), &corev1.Pod{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("pod demo-2 not replaced: %v", err)
+	}
+}
+
+// deleteCluster deletes the RaftCluster and, playing the garbage collector
+// that envtest lacks, every object it owns but the claims (whenDeleted
+// Retain keeps them); the pods' members stop.
+func (h *harness) deleteCluster() {
+	h.t.Helper()
+	rc := h.cluster()
+	owned := []client.Object{
+		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: statefulSetName(rc)}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: bootstrapName(rc)}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: peerServiceName(rc)}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: clientServiceName(rc)}},
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: budgetName(rc)}},
+	}
+	var pods corev1.PodList
+	if err := h.c.List(h.ctx, &pods, client.InNamespace(h.ns)); err != nil {
+		h.t.Fatal(err)
+	}
+	for i := range pods.Items {
+		owned = append(owned, &pods.Items[i])
+	}
+	for _, o := range append(owned, rc) {
+		o.SetNamespace(h.ns)
+		if err := h.c.Delete(h.ctx, o, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
+			h.t.Fatalf("delete %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	h.kubelet() // the members stop
+}
+
+// A RaftCluster deleted with its claims retained and created again under
+// the same name adopts the cluster its claims hold: the same members and
+// cluster id, and no pod ever starts in bootstrap mode (the harness fails
+// the test if one does on an empty volume).
+func TestRecreatedClusterAdoptsRetainedClaims(t *testing.T) {
+	h := newHarness(t, ptrTo(int32(3)))
+	h.converge()
+	before := map[string]uint64{}
+	for _, name := range []string{"demo-0", "demo-1", "demo-2"} {
+		before[name] = h.raft.idOf(name)
+	}
+	h.deleteCluster()
+	rc := &raftv1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "demo"}, Spec: raftv1.RaftClusterSpec{Replicas: ptrTo(int32(3))}}
+	if err := h.c.Create(h.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+
+	h.step(plan.SetReplicas)
+	if n := h.statefulSetReplicas(); n != 3 {
+		t.Fatalf("StatefulSet created with %d replicas, want 3: a pod on every retained claim", n)
+	}
+	cm := &corev1.ConfigMap{}
+	if h.get(cm, "demo-bootstrap"); cm.Data[bootstrapKey] != "" {
+		t.Fatalf("bootstrap ConfigMap names %q over retained claims, want nobody", cm.Data[bootstrapKey])
+	}
+	h.kubelet()
+	h.step(plan.FinishBootstrap)
+	h.converge()
+	if got := h.cluster().Status.ClusterID; got != "c1" {
+		t.Errorf("status.clusterID %q, want the earlier cluster's c1", got)
+	}
+	for name, id := range before {
+		if got := h.raft.idOf(name); got != id {
+			t.Errorf("%s runs member %x, want %x: its data was not kept", name, got, id)
+		}
+	}
+}
+
+// With spec.bootstrap Fresh, claims kept from an earlier cluster stop the
+// new one with a condition and a Warning event naming them; deleting them
+// lets it start.
+func TestFreshBootstrapRefusesRetainedClaims(t *testing.T) {
+	h := newHarness(t, ptrTo(int32(1)))
+	h.converge()
+	h.deleteCluster()
+	rc := &raftv1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "demo"},
+		Spec: raftv1.RaftClusterSpec{Replicas: ptrTo(int32(1)), Bootstrap: raftv1.BootstrapFresh}}
+	if err := h.c.Create(h.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	h.step(plan.Wait)
+	if got := condition(h.cluster(), raftv1.ConditionProgressing); got != "True/"+raftv1.ReasonRetainedData {
+		t.Errorf("Progressing %s, want True/%s", got, raftv1.ReasonRetainedData)
+	}
+	if len(h.lastEvents) != 1 || h.lastEvents[0].Type != corev1.EventTypeWarning || !strings.Contains(h.lastEvents[0].Note, "data-demo-0") {
+		t.Errorf("events %+v, want one Warning naming data-demo-0", h.lastEvents)
+	}
+	if err := h.c.Get(h.ctx, h.key("demo"), &appsv1.StatefulSet{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("StatefulSet exists (%v), want none while the claims are there", err)
+	}
+	claim := &corev1.PersistentVolumeClaim{}
+	h.get(claim, "data-demo-0")
+	if err := h.c.Delete(h.ctx, claim); err != nil {
+		t.Fatal(err)
+	}
+	h.releaseClaim(claim.Name)
+	// The earlier cluster is gone with its only claim: a new one is founded.
+	h.raft = newFakeRaft(h.ns)
+	h.r.Members = h.raft.factory
+	h.step(plan.SetReplicas)
+	h.kubelet()
+	h.step(plan.FinishBootstrap)
+	if got := h.cluster().Status.ClusterID; got == "" {
+		t.Error("no cluster founded after the claims were deleted")
+	}
+}
+
+// Claims that exist when a cluster is created but hold no cluster (kept from
+// one deleted before it ever started, or made by hand) do not leave it
+// stuck: once every pod answered empty, pod 0 is restarted in bootstrap mode.
+func TestRetainedEmptyClaimsFoundACluster(t *testing.T) {
+	h := newHarness(t, ptrTo(int32(3)))
+	rc := h.cluster()
+	for i := range 2 {
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: fmt.Sprintf("data-demo-%d", i), Labels: selectorLabels(rc)},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		}
+		if err := h.c.Create(h.ctx, claim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.step(plan.SetReplicas)
+	if n := h.statefulSetReplicas(); n != 2 {
+		t.Fatalf("StatefulSet created with %d replicas, want 2: a pod on every claim", n)
+	}
+	h.kubelet()
+	h.step(plan.StartBootstrap)
+	cm := &corev1.ConfigMap{}
+	if h.get(cm, "demo-bootstrap"); cm.Data[bootstrapKey] != "demo-0" {
+		t.Fatalf("bootstrap ConfigMap names %q, want demo-0", cm.Data[bootstrapKey])
+	}
+	h.kubelet()
+	h.step(plan.FinishBootstrap)
+	h.converge()
+	if got := len(h.cluster().Status.Members); got != 3 {
+		t.Errorf("%d members, want 3", got)
 	}
 }

@@ -224,7 +224,30 @@ type RaftClusterSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	PersistentVolumeClaimRetentionPolicy PersistentVolumeClaimRetentionPolicy `json:"persistentVolumeClaimRetentionPolicy,omitzero"`
+
+	// What a new cluster does with claims of its name that exist before it
+	// starts, kept from an earlier cluster of the same name (the default
+	// whenDeleted is Retain). Adopt, the default, starts a pod on each and
+	// adopts the cluster they hold, keeping its data; no pod founds a new
+	// cluster over them. Fresh starts nothing while such claims exist, and
+	// says which to delete. Read only until the cluster is bootstrapped.
+	// +kubebuilder:default=Adopt
+	// +optional
+	Bootstrap BootstrapPolicy `json:"bootstrap,omitempty"`
 }
+
+// BootstrapPolicy says what a new cluster does with claims that exist
+// before it starts.
+// +kubebuilder:validation:Enum=Adopt;Fresh
+type BootstrapPolicy string
+
+// The bootstrap policies.
+const (
+	// BootstrapAdopt adopts the cluster found on existing claims.
+	BootstrapAdopt BootstrapPolicy = "Adopt"
+	// BootstrapFresh refuses to start over existing claims.
+	BootstrapFresh BootstrapPolicy = "Fresh"
+)
 
 // StorageSpec describes the persistent volume claim of each member.
 // +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storageClassName cannot be set, changed or removed after the cluster is created: the members' existing volumes stay in their class"

@@ -51,6 +51,11 @@ const (
 	// StatefulSet's update revision: the StatefulSet re-creates it from the
 	// new template on the same claim, so the member keeps its id and data.
 	RestartPod
+	// StartBootstrap names pod 0 in the bootstrap ConfigMap and deletes the
+	// pod Pods[0], so that it starts again and founds the cluster: claims
+	// found at creation turned out to hold no cluster (every pod answered
+	// and none is a member of one).
+	StartBootstrap
 )
 
 var kindNames = [...]string{
@@ -68,6 +73,7 @@ var kindNames = [...]string{
 	DeleteClaims:       "DeleteClaims",
 	RecyclePod:         "RecyclePod",
 	RestartPod:         "RestartPod",
+	StartBootstrap:     "StartBootstrap",
 }
 
 func (k Kind) String() string {

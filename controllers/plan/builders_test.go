@@ -57,6 +57,13 @@ func retain() opt          { return func(o *Observation) { o.Retention = Retenti
 func leader(ord int) opt   { return func(o *Observation) { o.Raft.LeaderID = id(ord) } }
 func notBootstrapped() opt { return func(o *Observation) { o.ClusterID = 0 } }
 
+// adopting: not bootstrapped, and no pod may found a cluster (claims were
+// found when the cluster was created).
+func adopting() opt {
+	return func(o *Observation) { o.ClusterID, o.Adopting = 0, true }
+}
+func fresh() opt { return func(o *Observation) { o.FreshStart = true } }
+
 // withPod makes pod ord exist, run, be ready and answer as member mid.
 func withPod(ord int, mid uint64) opt {
 	return func(o *Observation) {

@@ -25,8 +25,13 @@ const (
 	// CauseRetainedData means the cluster is not bootstrapped, but its claims
 	// hold members of an earlier cluster, and the spec asks for a fresh
 	// start. Stuck: ends when the user deletes the named claims or removes
-	// spec.bootstrap.fresh to adopt the earlier cluster.
+	// sets spec.bootstrap to Adopt.
 	CauseRetainedData
+	// CauseAdopting means the cluster id is not recorded and the pods'
+	// volumes hold an earlier cluster, whose voters have not elected a
+	// leader yet. Ends when a majority of them runs; if the claims of a
+	// majority are gone, only the disaster-recovery action ends it.
+	CauseAdopting
 	// CauseNoLeader means no member answered as leader. Ends when a majority of
 	// voters runs and elects one; pods that cannot run an outdated template
 	// are replaced at once when the template changes.
@@ -98,6 +103,7 @@ var causeNames = [...]string{
 	CauseSpecInvalid:       "SpecInvalid",
 	CauseBootstrapping:     "Bootstrapping",
 	CauseRetainedData:      "RetainedData",
+	CauseAdopting:          "Adopting",
 	CauseNoLeader:          "NoLeader",
 	CauseClusterMismatch:   "ClusterMismatch",
 	CauseTransferring:      "Transferring",

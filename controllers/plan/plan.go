@@ -37,6 +37,7 @@ type step func(*view) (Action, bool)
 // steps is the planner, in priority order; see the package doc.
 var steps = []step{
 	(*view).checkSpec,
+	(*view).refuseRetained,
 	(*view).ensureStatefulSet,
 	(*view).replaceDown,
 	(*view).bootstrap,
@@ -92,19 +93,45 @@ func (v *view) ensureStatefulSet() (Action, bool) {
 		return Action{}, false
 	}
 	switch {
+	case !v.obs.Bootstrapped() && v.obs.Adopting:
+		n := max(1, v.claimFloor())
+		return Action{Kind: SetReplicas, Replicas: n,
+			Reason: fmt.Sprintf("creating the StatefulSet with a pod for every claim found (%d), none founding a cluster: the claims may hold an earlier one, to adopt", n)}, true
 	case !v.obs.Bootstrapped():
 		return Action{Kind: SetReplicas, Replicas: 1, Reason: "creating the StatefulSet with pod 0 alone, to bootstrap the cluster"}, true
 	case v.raft == nil:
 		// Without a leader the voters are unknown; every claim may hold one.
-		n := v.obs.Desired
-		for o := range v.claims {
-			n = max(n, o+1)
-		}
+		n := max(v.obs.Desired, v.claimFloor())
 		return Action{Kind: SetReplicas, Replicas: n, Reason: fmt.Sprintf("re-creating the StatefulSet with a pod for every claim (%d)", n)}, true
 	default:
 		n := v.floor()
 		return Action{Kind: SetReplicas, Replicas: n, Reason: fmt.Sprintf("re-creating the StatefulSet with a pod for every member (%d)", n)}, true
 	}
+}
+
+// claimFloor is the highest ordinal of any claim plus one: the replicas that
+// give every claim its pod.
+func (v *view) claimFloor() int {
+	n := 0
+	for o := range v.claims {
+		n = max(n, o+1)
+	}
+	return n
+}
+
+// refuseRetained: a cluster created with spec.bootstrap Fresh over claims of
+// its name (kept from an earlier cluster of that name) starts nothing: the
+// user expected no data, and the operator never deletes data on its own.
+func (v *view) refuseRetained() (Action, bool) {
+	if v.obs.Bootstrapped() || v.obs.StatefulSet != nil || !v.obs.FreshStart || len(v.obs.Claims) == 0 {
+		return Action{}, false
+	}
+	names := make([]string, len(v.obs.Claims))
+	for i, c := range v.obs.Claims {
+		names[i] = c.Name
+	}
+	slices.Sort(names)
+	return waitAction(CauseRetainedData, "spec.bootstrap is Fresh, but claims of an earlier cluster of this name exist: %s", strings.Join(names, ", "))
 }
 
 // bootstrap: until the cluster id is recorded, the cluster is pod 0 alone.
@@ -114,6 +141,9 @@ func (v *view) ensureStatefulSet() (Action, bool) {
 func (v *view) bootstrap() (Action, bool) {
 	if v.obs.Bootstrapped() {
 		return Action{}, false
+	}
+	if (v.raft == nil || v.raft.ClusterID == 0) && v.obs.Adopting {
+		return v.adopt()
 	}
 	if v.raft == nil || v.raft.ClusterID == 0 {
 		if v.obs.StatefulSet.Replicas < 1 {
@@ -130,6 +160,43 @@ func (v *view) bootstrap() (Action, bool) {
 			v.describe(v.raft.LeaderID), v.raft.ClusterID, len(v.raft.Voters))
 	}
 	return a, true
+}
+
+// adopt waits, before any cluster id is recorded and with no pod allowed to
+// found one, for the cluster the pods' volumes hold to elect a leader
+// (bootstrap then records it). When every pod answered and none holds a
+// cluster, the claims were empty after all: pod 0 founds one.
+func (v *view) adopt() (Action, bool) {
+	if n := v.claimFloor(); v.obs.StatefulSet.Replicas < n {
+		return Action{Kind: SetReplicas, Replicas: n, Reason: fmt.Sprintf("a pod for every claim found (%d), to find the cluster they hold", n)}, true
+	}
+	var held []string
+	var waiting []string
+	for o := range max(1, v.obs.StatefulSet.Replicas) {
+		m, ok := v.answered(o)
+		switch {
+		case !ok:
+			waiting = append(waiting, v.podState(o))
+		case m.ClusterID != 0:
+			held = append(held, fmt.Sprintf("%s holds member %x of cluster %x", v.podName(o), m.ID, m.ClusterID))
+		}
+	}
+	switch {
+	case len(held) > 0:
+		return waitAction(CauseAdopting, "adopting the cluster found on the claims (%s): waiting for its voters to elect a leader%s",
+			strings.Join(held, ", "), andWaiting(waiting))
+	case len(waiting) > 0:
+		return waitAction(CausePodNotReady, "looking for a cluster on the claims found: %s", strings.Join(waiting, ", "))
+	}
+	return Action{Kind: StartBootstrap, Pods: []string{v.podName(0)}, Ordinals: []int{0},
+		Reason: fmt.Sprintf("no pod holds a cluster (%d answered, every one empty); restarting %s to found one", v.obs.StatefulSet.Replicas, v.podName(0))}, true
+}
+
+func andWaiting(waiting []string) string {
+	if len(waiting) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(waiting, ", ")
 }
 
 func (v *view) needLeader() (Action, bool) {

@@ -30,6 +30,16 @@ type Observation struct {
 	// bootstrap; 0 until then. Non-zero means bootstrapped: pods start in
 	// join mode, never in bootstrap mode.
 	ClusterID uint64
+	// Adopting is set while the cluster id is not recorded and no pod may
+	// found a cluster (the bootstrap ConfigMap names none): claims existed
+	// when the cluster was created, or the status was lost. The pods'
+	// volumes may hold an earlier cluster, which is adopted, never founded
+	// over.
+	Adopting bool
+	// FreshStart is spec.bootstrap Fresh: the user expects no earlier data,
+	// so claims found before the StatefulSet exists are refused, not
+	// adopted.
+	FreshStart bool
 	// StatefulSet is nil when the StatefulSet does not exist.
 	StatefulSet *StatefulSet
 	// Pods are the StatefulSet's existing pods, in any order.
