@@ -24,7 +24,7 @@ const (
 	CauseBootstrapping
 	// CauseRetainedData means the cluster is not bootstrapped, but its claims
 	// hold members of an earlier cluster, and the spec asks for a fresh
-	// start. Stuck: ends when the user deletes the named claims or removes
+	// start. Stuck: ends when the user deletes the named claims or
 	// sets spec.bootstrap to Adopt.
 	CauseRetainedData
 	// CauseAdopting means the cluster id is not recorded and the pods'
