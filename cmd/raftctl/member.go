@@ -19,7 +19,7 @@ func (a *app) memberCommand() *cobra.Command {
 	cmd.AddCommand(a.memberListCommand(), a.memberAddLearnerCommand(),
 		a.memberSimpleChange("promote", "Promote learners to voters (one joint change)", serverpb.MembershipChange_TYPE_ADD_VOTER),
 		a.memberSimpleChange("remove", "Remove members (one joint change)", serverpb.MembershipChange_TYPE_REMOVE),
-		a.memberChangeCommand(), a.memberLeaveJointCommand())
+		a.memberChangeCommand(), a.memberLeaveJointCommand(), a.memberForceNewClusterCommand())
 	return cmd
 }
 
@@ -360,4 +360,43 @@ func (a *app) memberLeaveJointCommand() *cobra.Command {
 			})
 		},
 	}
+}
+
+func (a *app) memberForceNewClusterCommand() *cobra.Command {
+	var confirm bool
+	cmd := &cobra.Command{
+		Use:   "force-new-cluster --confirm",
+		Short: "Disaster recovery: make the one member in --endpoints the only voter of a new configuration",
+		Long: "Disaster recovery, when a majority of the voters is lost for good (their data is gone).\n" +
+			"The member named by --endpoints (exactly one) becomes the only voter of a new configuration:\n" +
+			"same cluster and member id, its whole log kept and committed, every other member recorded as\n" +
+			"removed (they are refused, and learn it, if they come back). It then leads; add new members\n" +
+			"as learners the usual way. Writes the chosen member did not hold are lost: pick the most\n" +
+			"up-to-date survivor (highest commit index in 'raftctl status'). Refused while the member\n" +
+			"knows a leader (HAS_LEADER) and on a member that is not a voter (NOT_VOTER).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !confirm {
+				return errors.New("force-new-cluster drops every other member for good: pass --confirm")
+			}
+			var eps []string
+			for _, ep := range a.endpoints {
+				if ep = strings.TrimSpace(ep); ep != "" {
+					eps = append(eps, ep)
+				}
+			}
+			if len(eps) != 1 {
+				return fmt.Errorf("force-new-cluster needs exactly one member in --endpoints, the survivor to keep; got %d", len(eps))
+			}
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				resp, err := c.ForceNewCluster(ctx, eps[0])
+				if err != nil {
+					return err
+				}
+				return a.emitMembership(resp)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&confirm, "confirm", false, "confirm that the other members are lost for good")
+	return cmd
 }

@@ -325,3 +325,28 @@ func TestMemberListJoint(t *testing.T) {
 		t.Errorf("member list table in joint:\n%s", out)
 	}
 }
+
+// TestMemberForceNewCluster: the verb needs --confirm and exactly one
+// endpoint, passes a refusal on (a leader is known), and prints the forced
+// configuration.
+func TestMemberForceNewCluster(t *testing.T) {
+	cl := clienttest.Start(t, 3)
+	eps := cl.Endpoints()
+	if _, errOut, code := raftctl(t, eps[2:], "member", "force-new-cluster"); code != 1 || !strings.Contains(errOut, "--confirm") {
+		t.Fatalf("without --confirm: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := raftctl(t, eps, "member", "force-new-cluster", "--confirm"); code != 1 || !strings.Contains(errOut, "exactly one member") {
+		t.Fatalf("with three endpoints: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := raftctl(t, eps[2:], "member", "force-new-cluster", "--confirm"); code != 1 || !strings.Contains(errOut, "a leader is known") {
+		t.Fatalf("with a leader: exit %d, %q", code, errOut)
+	}
+	cl.SetLeader(0)
+	out := mustRun(t, eps[2:], "member", "force-new-cluster", "--confirm")
+	if !strings.Contains(out, "voters=3") {
+		t.Fatalf("force-new-cluster printed %q", out)
+	}
+	if cfg := cl.Configuration(); !slices.Equal(cfg.Voters, []uint64{3}) || !slices.Equal(cfg.Removed, []uint64{1, 2}) {
+		t.Fatalf("configuration after forcing: %v", cfg)
+	}
+}

@@ -165,3 +165,28 @@ func (c *Client) Snapshot(ctx context.Context, endpoint string) (*serverpb.Snaps
 	})
 	return resp, err
 }
+
+// ForceNewCluster asks the member at endpoint, which must be one of
+// Config.Endpoints, to become the only voter of a new configuration: disaster
+// recovery when a majority of the voters is lost for good (see the Admin
+// service's ForceNewCluster). It is sent once, never retried, and never to
+// another member. Refusals carry serverpb.ReasonHasLeader,
+// serverpb.ReasonNotVoter or serverpb.ReasonNotMember (test with
+// serverpb.HasReason).
+func (c *Client) ForceNewCluster(ctx context.Context, endpoint string) (*serverpb.MembershipResponse, error) {
+	const method = "Admin.ForceNewCluster"
+	if _, ok := c.conns[endpoint]; !ok {
+		return nil, &Error{Method: method, Endpoint: endpoint, Code: codes.InvalidArgument, Kind: ErrInvalidArgument,
+			Err: fmt.Errorf("%q is not a configured endpoint", endpoint)}
+	}
+	resp, sent, err := attempt(ctx, c, endpoint, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.MembershipResponse, error) {
+		return serverpb.NewAdminClient(cc).ForceNewCluster(ctx, &serverpb.ForceNewClusterRequest{Confirm: true})
+	})
+	switch {
+	case err == nil:
+		return resp, nil
+	case !sent:
+		return nil, notSentError(method, endpoint, err)
+	}
+	return nil, sentError(method, endpoint, err, true)
+}

@@ -76,7 +76,7 @@ var needsMembership = map[string]bool{
 	serverpb.KV_CompareAndSwap_FullMethodName: true, serverpb.KV_Get_FullMethodName: true,
 	serverpb.KV_Range_FullMethodName: true, serverpb.Admin_AddLearner_FullMethodName: true,
 	serverpb.Admin_ChangeMembership_FullMethodName: true, serverpb.Admin_LeaveJoint_FullMethodName: true,
-	serverpb.Admin_TransferLeadership_FullMethodName: true,
+	serverpb.Admin_TransferLeadership_FullMethodName: true, serverpb.Admin_ForceNewCluster_FullMethodName: true,
 }
 
 // refuseIfNotMember answers at once on a member in no configuration (one

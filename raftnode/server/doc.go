@@ -59,6 +59,19 @@
 // client goes on to another endpoint instead of waiting. Status and
 // serializable reads are served as always.
 //
+// # Removed members and ForceNewCluster
+//
+// A member refuses the peer streams of a member its table records as removed
+// and that is in no configuration in force (serverpb.ReasonSenderRemoved);
+// the refused member learns from it that it was removed (as from a removal
+// probe, see removal.go) and stops taking part in Raft: it no longer ticks or
+// steps messages, so it neither leads nor votes for members still in the old
+// configuration. The Admin ForceNewCluster makes a voter that knows no leader
+// the only voter of a new configuration (raft.RawNode.ForceNewConfiguration):
+// the forced change is written synchronously (it commits entries on this
+// member's copy alone), its application records every other member of the
+// configuration before it as removed, and the member campaigns at once.
+//
 // # Log entries
 //
 // Normal entries carry an envelope: the magic byte 'R', the proposing member's

@@ -46,6 +46,9 @@ func (s *Server) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+			if s.outcast {
+				continue
+			}
 			s.rn.Tick()
 			s.retryReads()
 			s.maybeProbeRemoval(ctx)
@@ -72,6 +75,10 @@ func (s *Server) loop(ctx context.Context) error {
 			}
 		case <-s.reportc:
 			for _, r := range s.takeReports() {
+				if r.removedBy {
+					s.learnRemoved(r.id)
+					continue
+				}
 				if r.snapshot {
 					s.rn.ReportSnapshot(r.id, r.status)
 				} else {
@@ -105,6 +112,16 @@ func (s *Server) drain() {
 }
 
 func (s *Server) step(m pb.Message) {
+	if s.outcast {
+		return
+	}
+	if s.table.isRemoved(m.From) && !s.configIDs()[m.From] {
+		// A removed member, left out of the configuration (after a
+		// ForceNewCluster, one that came back with its old log): its
+		// messages would drag this member back into the old configuration.
+		s.log.Debug("dropped a message from a removed member", "type", m.Type, "from", fmt.Sprintf("%x", m.From))
+		return
+	}
 	s.noteLeaderContact(m)
 	if err := s.rn.Step(m); err != nil {
 		s.log.Debug("step", "type", m.Type, "from", m.From, "err", err)
@@ -222,7 +239,10 @@ func (s *Server) handleReady() error {
 		}
 		s.recordWrite(seq, needSync, rd)
 		synced := uint64(0)
-		if snap {
+		if snap || s.syncNow {
+			// A forced configuration (syncNow) commits entries on this
+			// member's copy alone: it must be durable before they apply.
+			s.syncNow = false
 			if synced, err = s.wal.Sync(); err != nil {
 				return fmt.Errorf("persist ready: %w", err)
 			}
@@ -243,6 +263,12 @@ func (s *Server) handleReady() error {
 		s.rn.Advance(rd)
 		if synced > 0 {
 			s.onSynced(synced)
+		}
+		if s.campaignNow {
+			// Alone in the forced configuration: no need to wait an
+			// election timeout (the core refuses until it is applied).
+			s.campaignNow = false
+			_ = s.rn.Campaign()
 		}
 		if err := s.maybeSnapshot(); err != nil {
 			return err
@@ -352,6 +378,10 @@ func (s *Server) applyConfChange(e pb.Entry) error {
 	} else if err := cc.Unmarshal(e.Data); err != nil {
 		return fmt.Errorf("decode conf change: %w", err)
 	}
+	var before map[uint64]bool
+	if cc.Forced() {
+		before = s.configIDs()
+	}
 	s.confState = s.rn.ApplyConfChange(cc)
 	store := s.store.Load()
 	if e.Index > store.AppliedIndex() {
@@ -373,6 +403,9 @@ func (s *Server) applyConfChange(e pb.Entry) error {
 			s.table.markRemoved(c.NodeID)
 		}
 	}
+	if cc.Forced() {
+		s.applyForced(e.Index, before)
+	}
 	s.publishView()
 	s.syncPeers()
 	s.log.Info("applied configuration", "index", e.Index, "voters", s.confState.Voters,
@@ -384,6 +417,27 @@ func (s *Server) applyConfChange(e pb.Entry) error {
 		s.w.trigger(cctx.RequestID, confApplied{index: e.Index, cs: s.confState})
 	}
 	return nil
+}
+
+// applyForced records the members a forced configuration dropped (every
+// member of the configuration before it but the ones it keeps) as removed, so
+// that they are refused and learn it when they come back.
+func (s *Server) applyForced(index uint64, before map[uint64]bool) {
+	kept := s.configIDs()
+	var dropped []uint64
+	for id := range before {
+		if !kept[id] {
+			s.table.markRemoved(id)
+			dropped = append(dropped, id)
+		}
+	}
+	slices.Sort(dropped)
+	s.log.Warn("applied a forced configuration (ForceNewCluster): the other members are removed",
+		"index", index, "voters", s.confState.Voters, "removed", dropped)
+	if index == s.forceIndex {
+		s.forceIndex = 0
+		s.campaignNow = true
+	}
 }
 
 // checkRemoved marks this member removed once a configuration it applied
@@ -405,6 +459,19 @@ func (s *Server) checkRemoved() error {
 	}
 	s.log.Warn("this member was removed from the cluster", "member", fmt.Sprintf("%x", s.id))
 	return s.markRemoved()
+}
+
+// learnRemoved marks this member removed on member by's word (ReportRefused).
+func (s *Server) learnRemoved(by uint64) {
+	if s.removed.Load() || !s.wasMember {
+		return
+	}
+	s.log.Warn("this member was removed from the cluster; a member refused its messages as a removed member's",
+		"member", fmt.Sprintf("%x", s.id), "told_by", fmt.Sprintf("%x", by))
+	s.outcast = true
+	if err := s.markRemoved(); err != nil {
+		s.log.Error("record removal", "err", err)
+	}
 }
 
 // markRemoved stops serving and records the removal in member.json, so a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/raftkube/raftkube/raftnode/raft"
 	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 	"github.com/raftkube/raftkube/raftnode/transport/transportpb"
 )
 
@@ -39,6 +40,16 @@ func (s *Server) Process(ctx context.Context, m pb.Message) error {
 
 // ReportUnreachable implements transport.Handler.
 func (s *Server) ReportUnreachable(id uint64) { s.queueReport(report{id: id}) }
+
+// ReportRefused implements transport.RefusalReporter: a member that refuses
+// this member's stream as that of a removed member (it is in the same
+// cluster: the refusal comes after the cluster id check) says this member was
+// removed, as a removal probe would learn.
+func (s *Server) ReportRefused(id uint64, err error) {
+	if serverpb.HasReason(err, serverpb.ReasonSenderRemoved) {
+		s.queueReport(report{id: id, removedBy: true})
+	}
+}
 
 // ReportSnapshot implements transport.Handler.
 func (s *Server) ReportSnapshot(id uint64, st raft.SnapshotStatus) {
@@ -126,6 +137,12 @@ func (s *Server) admit(ctx context.Context, clusterID *uint64, from uint64, raws
 			"cluster id mismatch: sender is in cluster %x, this member (%x) in cluster %x", *clusterID, s.id, known)
 	}
 	*clusterID = 0
+	if s.removedOutsideConfig(from) {
+		// Typically an old member that comes back after ForceNewCluster:
+		// the refusal tells it (see ReportRefused).
+		return serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonSenderRemoved,
+			fmt.Sprintf("member %x was removed from cluster %x", from, known))
+	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if addrs := md.Get(mdPeerAddress); len(addrs) == 1 && addrs[0] != "" {
 			s.learnPeerHint(from, addrs[0])

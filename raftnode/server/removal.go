@@ -63,6 +63,7 @@ func (s *Server) maybeProbeRemoval(ctx context.Context) {
 			if by != "" && !s.removed.Load() {
 				s.log.Warn("this member was removed from the cluster; it missed the change and learned it from another member",
 					"member", fmt.Sprintf("%x", s.id), "told_by", by)
+				s.outcast = true
 				if err := s.markRemoved(); err != nil {
 					s.log.Error("record removal", "err", err)
 				}

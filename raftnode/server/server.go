@@ -49,6 +49,12 @@ type Server struct {
 	confState pb.ConfState
 	// wasMember is set once a configuration in force included this member.
 	wasMember bool
+	// outcast is set once this member learned from another member (a removal
+	// probe, a refused stream) that it was removed, while its own
+	// configuration still holds it: it then stops taking part in Raft, so
+	// that it neither leads nor votes for members that still believe in the
+	// old configuration (see removal.go).
+	outcast bool
 	// pending is a received snapshot persisted but not yet applied.
 	pending *restored
 	// received is the last snapshot decoded by Process, for the loop to take.
@@ -82,9 +88,19 @@ type Server struct {
 	probingRemoval bool
 	probes         sync.WaitGroup
 
-	// viewMu guards view, a copy of the table for RPC goroutines.
-	viewMu sync.RWMutex
-	view   *membership
+	// viewMu guards view, a copy of the table for RPC goroutines, and
+	// viewConfig, the ids of the configuration in force.
+	viewMu     sync.RWMutex
+	view       *membership
+	viewConfig map[uint64]bool
+
+	// forceIndex is the index of the forced configuration this process
+	// appended (ForceNewCluster), until it is applied; syncNow makes the next
+	// Ready's write synchronous, and campaignNow makes the member campaign
+	// after the next Advance (see forceNewCluster).
+	forceIndex  uint64
+	syncNow     bool
+	campaignNow bool
 
 	removed atomic.Bool
 	// inConfig is set while the configuration applied includes this member.
@@ -131,6 +147,8 @@ type report struct {
 	id       uint64
 	snapshot bool
 	status   raft.SnapshotStatus
+	// removedBy is set when member id refused this member as removed.
+	removedBy bool
 }
 
 // New opens (or creates) the member in cfg.DataDir and listens, but serves
@@ -263,7 +281,9 @@ func (s *Server) open() error {
 	}
 	snap, _ := s.wal.Snapshot()
 	s.confState, s.snapIndex = cs, snap.Metadata.Index
+	s.publishView()
 	_ = s.checkRemoved() // sets wasMember; cannot mark removed yet
+	s.outcast = s.removed.Load() && s.inConfig.Load()
 	if s.snapIndex > store.AppliedIndex() {
 		return fmt.Errorf("the log starts after its snapshot at index %d, but the newest readable kv snapshot is at %d "+
 			"(newer ones are missing or corrupt, see the warnings above): this member cannot recover its state locally; "+
@@ -393,12 +413,22 @@ func (s *Server) startOutbound(cid uint64) error {
 	return nil
 }
 
-// publishView copies the table for RPC goroutines.
+// publishView copies the table and the configuration's ids for RPC and
+// transport goroutines.
 func (s *Server) publishView() {
-	v := s.table.clone()
+	v, cfg := s.table.clone(), s.configIDs()
 	s.viewMu.Lock()
-	s.view = v
+	s.view, s.viewConfig = v, cfg
 	s.viewMu.Unlock()
+}
+
+// removedOutsideConfig reports whether id was removed and is in no
+// configuration in force: its messages are stale (a member removed by a
+// joint change still takes part until the joint configuration is left).
+func (s *Server) removedOutsideConfig(id uint64) bool {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	return s.view.isRemoved(id) && !s.viewConfig[id]
 }
 
 func (s *Server) memberView(id uint64) (memberInfo, bool) {

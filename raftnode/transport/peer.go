@@ -12,6 +12,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	pb "github.com/raftkube/raftkube/raftnode/raftpb"
@@ -260,10 +262,16 @@ func (p *peer) next(s *outStream) (*pb.Message, error) {
 	}
 }
 
-// fail reports one failure of the stream.
+// fail reports one failure of the stream, and the peer's refusal, if it was
+// one, to a Handler that is a RefusalReporter.
 func (p *peer) fail(err error) {
 	p.t.cfg.Logger.Warn("stream to peer failed", "peer", p.id, "addr", p.addr, "err", err)
 	p.t.cfg.Handler.ReportUnreachable(p.id)
+	if rr, ok := p.t.cfg.Handler.(RefusalReporter); ok {
+		if code := status.Code(err); code == codes.FailedPrecondition || code == codes.InvalidArgument {
+			rr.ReportRefused(p.id, err)
+		}
+	}
 }
 
 // pause waits the backoff after the given number of consecutive failures, and

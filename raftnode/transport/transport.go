@@ -93,6 +93,13 @@ type Handler interface {
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
 }
 
+// RefusalReporter may be implemented by a Handler to learn why a peer ended a
+// stream: err is the status the peer refused it with (its cluster id check,
+// or the receiving server's own refusal, such as of a removed member).
+type RefusalReporter interface {
+	ReportRefused(id uint64, err error)
+}
+
 // Backoff bounds the wait between attempts to open a stream to a failed peer. The
 // wait doubles with each failed attempt, from Min to at most Max, and a random half
 // of it is taken off so that members do not retry in lockstep.

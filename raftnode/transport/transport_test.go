@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -416,5 +417,41 @@ func TestDialHostTriesEveryAddress(t *testing.T) {
 				_ = conn.Close()
 			}
 		})
+	}
+}
+
+// refusals is a recorder that is also a RefusalReporter.
+type refusals struct {
+	*recorder
+	refused chan error
+}
+
+func (r *refusals) ReportRefused(id uint64, err error) {
+	select {
+	case r.refused <- fmt.Errorf("member %d: %w", id, err):
+	default:
+	}
+}
+
+// A peer's refusal reaches a Handler that is a RefusalReporter, with the
+// status the peer sent.
+func TestRefusalReported(t *testing.T) {
+	b := newNode(t, 2, 7)
+	rr := &refusals{recorder: newRecorder(), refused: make(chan error, 16)}
+	a := newNode(t, 1, 8, func(c *Config) { c.Handler = rr })
+	a.tr.AddPeer(2, b.addr)
+	deadline := time.After(waitFor)
+	for index := uint64(0); ; index++ {
+		a.tr.Send([]pb.Message{msgApp(1, 2, index, 0, 0)})
+		select {
+		case err := <-rr.refused:
+			if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "member 2: ") {
+				t.Fatalf("refusal reported as %v, want member 2's FailedPrecondition", err)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("refusal not reported")
+		}
 	}
 }

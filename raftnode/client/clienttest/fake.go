@@ -539,3 +539,31 @@ func DownAddr(t testing.TB) string {
 	lis.Close()
 	return addr
 }
+
+// ForceNewCluster implements serverpb.AdminServer: the member becomes the
+// only voter and the leader, the others are recorded as removed. Like the
+// real server, it refuses while the member reports a leader (the cluster's,
+// unless ReportLeader says otherwise; ReportLeader(0) with SetLeader(0) is
+// "no leader").
+func (m *Member) ForceNewCluster(ctx context.Context, req *serverpb.ForceNewClusterRequest) (*serverpb.MembershipResponse, error) {
+	if !req.GetConfirm() {
+		return nil, status.Error(codes.InvalidArgument, "confirm is required")
+	}
+	if lead := m.header().GetLeaderId(); lead != 0 {
+		return nil, serverpb.ReasonErrorWithMetadata(codes.FailedPrecondition, serverpb.ReasonHasLeader, "a leader is known",
+			map[string]string{serverpb.MetadataLeaderID: strconv.FormatUint(lead, 16)})
+	}
+	resp, err := m.membership(ctx, "ForceNewCluster", func(cfg *serverpb.Configuration) error {
+		for _, id := range slices.Concat(cfg.Voters, cfg.OutgoingVoters, cfg.Learners) {
+			if id != m.ID && !slices.Contains(cfg.Removed, id) {
+				cfg.Removed = append(cfg.Removed, id)
+			}
+		}
+		cfg.Voters, cfg.OutgoingVoters, cfg.Learners = []uint64{m.ID}, nil, nil
+		return nil
+	})
+	if err == nil {
+		m.c.SetLeader(m.ID)
+	}
+	return resp, err
+}

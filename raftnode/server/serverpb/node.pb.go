@@ -1618,6 +1618,51 @@ func (x *SnapshotResponse) GetIndex() uint64 {
 	return 0
 }
 
+type ForceNewClusterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// confirm must be true: the caller knows the old majority is gone for good.
+	Confirm       bool `protobuf:"varint,1,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForceNewClusterRequest) Reset() {
+	*x = ForceNewClusterRequest{}
+	mi := &file_node_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForceNewClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForceNewClusterRequest) ProtoMessage() {}
+
+func (x *ForceNewClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForceNewClusterRequest.ProtoReflect.Descriptor instead.
+func (*ForceNewClusterRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ForceNewClusterRequest) GetConfirm() bool {
+	if x != nil {
+		return x.Confirm
+	}
+	return false
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -1723,7 +1768,9 @@ const file_node_proto_rawDesc = "" +
 	"\x0fSnapshotRequest\"b\n" +
 	"\x10SnapshotResponse\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .raftkube.node.v1.ResponseHeaderR\x06header\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index*I\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"2\n" +
+	"\x16ForceNewClusterRequest\x12\x18\n" +
+	"\aconfirm\x18\x01 \x01(\bR\aconfirm*I\n" +
 	"\vConsistency\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x00\x12\x1c\n" +
 	"\x18CONSISTENCY_SERIALIZABLE\x10\x01*l\n" +
@@ -1738,7 +1785,7 @@ const file_node_proto_rawDesc = "" +
 	"\x03Get\x12\x1c.raftkube.node.v1.GetRequest\x1a\x1d.raftkube.node.v1.GetResponse\x12K\n" +
 	"\x06Delete\x12\x1f.raftkube.node.v1.DeleteRequest\x1a .raftkube.node.v1.DeleteResponse\x12H\n" +
 	"\x05Range\x12\x1e.raftkube.node.v1.RangeRequest\x1a\x1f.raftkube.node.v1.RangeResponse\x12c\n" +
-	"\x0eCompareAndSwap\x12'.raftkube.node.v1.CompareAndSwapRequest\x1a(.raftkube.node.v1.CompareAndSwapResponse2\xaf\x04\n" +
+	"\x0eCompareAndSwap\x12'.raftkube.node.v1.CompareAndSwapRequest\x1a(.raftkube.node.v1.CompareAndSwapResponse2\x92\x05\n" +
 	"\x05Admin\x12K\n" +
 	"\x06Status\x12\x1f.raftkube.node.v1.StatusRequest\x1a .raftkube.node.v1.StatusResponse\x12W\n" +
 	"\n" +
@@ -1747,7 +1794,8 @@ const file_node_proto_rawDesc = "" +
 	"\n" +
 	"LeaveJoint\x12#.raftkube.node.v1.LeaveJointRequest\x1a$.raftkube.node.v1.MembershipResponse\x12o\n" +
 	"\x12TransferLeadership\x12+.raftkube.node.v1.TransferLeadershipRequest\x1a,.raftkube.node.v1.TransferLeadershipResponse\x12Q\n" +
-	"\bSnapshot\x12!.raftkube.node.v1.SnapshotRequest\x1a\".raftkube.node.v1.SnapshotResponseB7Z5github.com/raftkube/raftkube/raftnode/server/serverpbb\x06proto3"
+	"\bSnapshot\x12!.raftkube.node.v1.SnapshotRequest\x1a\".raftkube.node.v1.SnapshotResponse\x12a\n" +
+	"\x0fForceNewCluster\x12(.raftkube.node.v1.ForceNewClusterRequest\x1a$.raftkube.node.v1.MembershipResponseB7Z5github.com/raftkube/raftkube/raftnode/server/serverpbb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -1762,7 +1810,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_node_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: raftkube.node.v1.Consistency
 	(Role)(0),                          // 1: raftkube.node.v1.Role
@@ -1792,29 +1840,30 @@ var file_node_proto_goTypes = []any{
 	(*TransferLeadershipResponse)(nil), // 25: raftkube.node.v1.TransferLeadershipResponse
 	(*SnapshotRequest)(nil),            // 26: raftkube.node.v1.SnapshotRequest
 	(*SnapshotResponse)(nil),           // 27: raftkube.node.v1.SnapshotResponse
-	(*kvpb.Result)(nil),                // 28: raftkube.kv.v1.Result
-	(*kvpb.KeyValue)(nil),              // 29: raftkube.kv.v1.KeyValue
-	(*kvpb.Delete)(nil),                // 30: raftkube.kv.v1.Delete
-	(*kvpb.RangeRequest)(nil),          // 31: raftkube.kv.v1.RangeRequest
-	(*kvpb.RangeResponse)(nil),         // 32: raftkube.kv.v1.RangeResponse
-	(*kvpb.CompareAndSwap)(nil),        // 33: raftkube.kv.v1.CompareAndSwap
+	(*ForceNewClusterRequest)(nil),     // 28: raftkube.node.v1.ForceNewClusterRequest
+	(*kvpb.Result)(nil),                // 29: raftkube.kv.v1.Result
+	(*kvpb.KeyValue)(nil),              // 30: raftkube.kv.v1.KeyValue
+	(*kvpb.Delete)(nil),                // 31: raftkube.kv.v1.Delete
+	(*kvpb.RangeRequest)(nil),          // 32: raftkube.kv.v1.RangeRequest
+	(*kvpb.RangeResponse)(nil),         // 33: raftkube.kv.v1.RangeResponse
+	(*kvpb.CompareAndSwap)(nil),        // 34: raftkube.kv.v1.CompareAndSwap
 }
 var file_node_proto_depIdxs = []int32{
 	3,  // 0: raftkube.node.v1.PutResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	28, // 1: raftkube.node.v1.PutResponse.result:type_name -> raftkube.kv.v1.Result
+	29, // 1: raftkube.node.v1.PutResponse.result:type_name -> raftkube.kv.v1.Result
 	0,  // 2: raftkube.node.v1.GetRequest.consistency:type_name -> raftkube.node.v1.Consistency
 	3,  // 3: raftkube.node.v1.GetResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	29, // 4: raftkube.node.v1.GetResponse.kv:type_name -> raftkube.kv.v1.KeyValue
-	30, // 5: raftkube.node.v1.DeleteRequest.delete:type_name -> raftkube.kv.v1.Delete
+	30, // 4: raftkube.node.v1.GetResponse.kv:type_name -> raftkube.kv.v1.KeyValue
+	31, // 5: raftkube.node.v1.DeleteRequest.delete:type_name -> raftkube.kv.v1.Delete
 	3,  // 6: raftkube.node.v1.DeleteResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	28, // 7: raftkube.node.v1.DeleteResponse.result:type_name -> raftkube.kv.v1.Result
-	31, // 8: raftkube.node.v1.RangeRequest.range:type_name -> raftkube.kv.v1.RangeRequest
+	29, // 7: raftkube.node.v1.DeleteResponse.result:type_name -> raftkube.kv.v1.Result
+	32, // 8: raftkube.node.v1.RangeRequest.range:type_name -> raftkube.kv.v1.RangeRequest
 	0,  // 9: raftkube.node.v1.RangeRequest.consistency:type_name -> raftkube.node.v1.Consistency
 	3,  // 10: raftkube.node.v1.RangeResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	32, // 11: raftkube.node.v1.RangeResponse.range:type_name -> raftkube.kv.v1.RangeResponse
-	33, // 12: raftkube.node.v1.CompareAndSwapRequest.cas:type_name -> raftkube.kv.v1.CompareAndSwap
+	33, // 11: raftkube.node.v1.RangeResponse.range:type_name -> raftkube.kv.v1.RangeResponse
+	34, // 12: raftkube.node.v1.CompareAndSwapRequest.cas:type_name -> raftkube.kv.v1.CompareAndSwap
 	3,  // 13: raftkube.node.v1.CompareAndSwapResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	28, // 14: raftkube.node.v1.CompareAndSwapResponse.result:type_name -> raftkube.kv.v1.Result
+	29, // 14: raftkube.node.v1.CompareAndSwapResponse.result:type_name -> raftkube.kv.v1.Result
 	14, // 15: raftkube.node.v1.Configuration.members:type_name -> raftkube.node.v1.Member
 	3,  // 16: raftkube.node.v1.StatusResponse.header:type_name -> raftkube.node.v1.ResponseHeader
 	14, // 17: raftkube.node.v1.StatusResponse.self:type_name -> raftkube.node.v1.Member
@@ -1841,19 +1890,21 @@ var file_node_proto_depIdxs = []int32{
 	23, // 38: raftkube.node.v1.Admin.LeaveJoint:input_type -> raftkube.node.v1.LeaveJointRequest
 	24, // 39: raftkube.node.v1.Admin.TransferLeadership:input_type -> raftkube.node.v1.TransferLeadershipRequest
 	26, // 40: raftkube.node.v1.Admin.Snapshot:input_type -> raftkube.node.v1.SnapshotRequest
-	5,  // 41: raftkube.node.v1.KV.Put:output_type -> raftkube.node.v1.PutResponse
-	7,  // 42: raftkube.node.v1.KV.Get:output_type -> raftkube.node.v1.GetResponse
-	9,  // 43: raftkube.node.v1.KV.Delete:output_type -> raftkube.node.v1.DeleteResponse
-	11, // 44: raftkube.node.v1.KV.Range:output_type -> raftkube.node.v1.RangeResponse
-	13, // 45: raftkube.node.v1.KV.CompareAndSwap:output_type -> raftkube.node.v1.CompareAndSwapResponse
-	18, // 46: raftkube.node.v1.Admin.Status:output_type -> raftkube.node.v1.StatusResponse
-	22, // 47: raftkube.node.v1.Admin.AddLearner:output_type -> raftkube.node.v1.MembershipResponse
-	22, // 48: raftkube.node.v1.Admin.ChangeMembership:output_type -> raftkube.node.v1.MembershipResponse
-	22, // 49: raftkube.node.v1.Admin.LeaveJoint:output_type -> raftkube.node.v1.MembershipResponse
-	25, // 50: raftkube.node.v1.Admin.TransferLeadership:output_type -> raftkube.node.v1.TransferLeadershipResponse
-	27, // 51: raftkube.node.v1.Admin.Snapshot:output_type -> raftkube.node.v1.SnapshotResponse
-	41, // [41:52] is the sub-list for method output_type
-	30, // [30:41] is the sub-list for method input_type
+	28, // 41: raftkube.node.v1.Admin.ForceNewCluster:input_type -> raftkube.node.v1.ForceNewClusterRequest
+	5,  // 42: raftkube.node.v1.KV.Put:output_type -> raftkube.node.v1.PutResponse
+	7,  // 43: raftkube.node.v1.KV.Get:output_type -> raftkube.node.v1.GetResponse
+	9,  // 44: raftkube.node.v1.KV.Delete:output_type -> raftkube.node.v1.DeleteResponse
+	11, // 45: raftkube.node.v1.KV.Range:output_type -> raftkube.node.v1.RangeResponse
+	13, // 46: raftkube.node.v1.KV.CompareAndSwap:output_type -> raftkube.node.v1.CompareAndSwapResponse
+	18, // 47: raftkube.node.v1.Admin.Status:output_type -> raftkube.node.v1.StatusResponse
+	22, // 48: raftkube.node.v1.Admin.AddLearner:output_type -> raftkube.node.v1.MembershipResponse
+	22, // 49: raftkube.node.v1.Admin.ChangeMembership:output_type -> raftkube.node.v1.MembershipResponse
+	22, // 50: raftkube.node.v1.Admin.LeaveJoint:output_type -> raftkube.node.v1.MembershipResponse
+	25, // 51: raftkube.node.v1.Admin.TransferLeadership:output_type -> raftkube.node.v1.TransferLeadershipResponse
+	27, // 52: raftkube.node.v1.Admin.Snapshot:output_type -> raftkube.node.v1.SnapshotResponse
+	22, // 53: raftkube.node.v1.Admin.ForceNewCluster:output_type -> raftkube.node.v1.MembershipResponse
+	42, // [42:54] is the sub-list for method output_type
+	30, // [30:42] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name
 	30, // [30:30] is the sub-list for extension extendee
 	0,  // [0:30] is the sub-list for field type_name
@@ -1870,7 +1921,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -292,6 +292,7 @@ const (
 	Admin_LeaveJoint_FullMethodName         = "/raftkube.node.v1.Admin/LeaveJoint"
 	Admin_TransferLeadership_FullMethodName = "/raftkube.node.v1.Admin/TransferLeadership"
 	Admin_Snapshot_FullMethodName           = "/raftkube.node.v1.Admin/Snapshot"
+	Admin_ForceNewCluster_FullMethodName    = "/raftkube.node.v1.Admin/ForceNewCluster"
 )
 
 // AdminClient is the client API for Admin service.
@@ -313,6 +314,20 @@ type AdminClient interface {
 	// Snapshot makes this member write a snapshot of its state machine now and
 	// compact its log behind it.
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotResponse, error)
+	// ForceNewCluster is disaster recovery, for when a majority of the voters
+	// is lost for good: it makes this member the only voter of a new
+	// configuration (same cluster id and member id, its whole log kept and
+	// committed, every other member of the old configuration recorded as
+	// removed), durably, and waits until it leads. New members are then added
+	// as learners the normal way. Acknowledged writes this member did not hold
+	// are lost: call it on the most up-to-date survivor.
+	//
+	// Refused (codes.FailedPrecondition) with reason HAS_LEADER while this
+	// member knows a leader, NOT_VOTER unless it is a voter of its
+	// configuration's incoming half; NOT_MEMBER (codes.Unavailable) on a
+	// member in no configuration, MEMBER_REMOVED on a removed one; and
+	// codes.InvalidArgument without confirm.
+	ForceNewCluster(ctx context.Context, in *ForceNewClusterRequest, opts ...grpc.CallOption) (*MembershipResponse, error)
 }
 
 type adminClient struct {
@@ -383,6 +398,16 @@ func (c *adminClient) Snapshot(ctx context.Context, in *SnapshotRequest, opts ..
 	return out, nil
 }
 
+func (c *adminClient) ForceNewCluster(ctx context.Context, in *ForceNewClusterRequest, opts ...grpc.CallOption) (*MembershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MembershipResponse)
+	err := c.cc.Invoke(ctx, Admin_ForceNewCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -402,6 +427,20 @@ type AdminServer interface {
 	// Snapshot makes this member write a snapshot of its state machine now and
 	// compact its log behind it.
 	Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error)
+	// ForceNewCluster is disaster recovery, for when a majority of the voters
+	// is lost for good: it makes this member the only voter of a new
+	// configuration (same cluster id and member id, its whole log kept and
+	// committed, every other member of the old configuration recorded as
+	// removed), durably, and waits until it leads. New members are then added
+	// as learners the normal way. Acknowledged writes this member did not hold
+	// are lost: call it on the most up-to-date survivor.
+	//
+	// Refused (codes.FailedPrecondition) with reason HAS_LEADER while this
+	// member knows a leader, NOT_VOTER unless it is a voter of its
+	// configuration's incoming half; NOT_MEMBER (codes.Unavailable) on a
+	// member in no configuration, MEMBER_REMOVED on a removed one; and
+	// codes.InvalidArgument without confirm.
+	ForceNewCluster(context.Context, *ForceNewClusterRequest) (*MembershipResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -429,6 +468,9 @@ func (UnimplementedAdminServer) TransferLeadership(context.Context, *TransferLea
 }
 func (UnimplementedAdminServer) Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedAdminServer) ForceNewCluster(context.Context, *ForceNewClusterRequest) (*MembershipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForceNewCluster not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -559,6 +601,24 @@ func _Admin_Snapshot_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ForceNewCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForceNewClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ForceNewCluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ForceNewCluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ForceNewCluster(ctx, req.(*ForceNewClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -589,6 +649,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Snapshot",
 			Handler:    _Admin_Snapshot_Handler,
+		},
+		{
+			MethodName: "ForceNewCluster",
+			Handler:    _Admin_ForceNewCluster_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
