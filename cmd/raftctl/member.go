@@ -372,7 +372,7 @@ func (a *app) memberForceNewClusterCommand() *cobra.Command {
 			"same cluster and member id, its whole log kept and committed, every other member recorded as\n" +
 			"removed (they are refused, and learn it, if they come back). It then leads; add new members\n" +
 			"as learners the usual way. Writes the chosen member did not hold are lost: pick the most\n" +
-			"up-to-date survivor (highest commit index in 'raftctl status'). Refused while the member\n" +
+			"up-to-date survivor (highest LAST_LOG in 'raftctl status': term, then index). Refused while the member\n" +
 			"knows a leader (HAS_LEADER) and on a member that is not a voter (NOT_VOTER).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -21,9 +21,12 @@ type statusRow struct {
 	Leader       string `json:"leader,omitempty"`
 	CommitIndex  uint64 `json:"commit_index,omitempty"`
 	AppliedIndex uint64 `json:"applied_index,omitempty"`
-	Config       string `json:"config,omitempty"`
-	Removed      bool   `json:"removed,omitempty"`
-	Error        string `json:"error,omitempty"`
+	// LastLog is the last entry of the member's log as term/index: the
+	// highest is the most up-to-date member (see member force-new-cluster).
+	LastLog string `json:"last_log,omitempty"`
+	Config  string `json:"config,omitempty"`
+	Removed bool   `json:"removed,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 func roleName(r serverpb.Role) string {
@@ -37,7 +40,8 @@ func toStatusRow(s client.EndpointStatus) statusRow {
 	st := s.Status
 	r := statusRow{Endpoint: s.Endpoint, ID: hexID(st.GetHeader().GetMemberId()), Name: st.GetSelf().GetName(),
 		Role: roleName(st.GetRole()), Term: st.GetHeader().GetTerm(), CommitIndex: st.GetCommitIndex(),
-		AppliedIndex: st.GetAppliedIndex(), Config: configString(st.GetConfiguration()), Removed: st.GetRemoved()}
+		AppliedIndex: st.GetAppliedIndex(), Config: configString(st.GetConfiguration()), Removed: st.GetRemoved(),
+		LastLog: fmt.Sprintf("%d/%d", st.GetLastLogTerm(), st.GetLastLogIndex())}
 	if l := st.GetHeader().GetLeaderId(); l != 0 {
 		r.Leader = hexID(l)
 	}
@@ -56,20 +60,20 @@ func (a *app) statusCommand() *cobra.Command {
 					return err
 				}
 				out := make([]statusRow, 0, len(sts))
-				rows := [][]string{{"ENDPOINT", "ID", "NAME", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "CONFIG", "ERROR"}}
+				rows := [][]string{{"ENDPOINT", "ID", "NAME", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST_LOG", "CONFIG", "ERROR"}}
 				failed := 0
 				for _, s := range sts {
 					r := toStatusRow(s)
 					out = append(out, r)
 					if r.Error != "" {
 						failed++
-						rows = append(rows, []string{r.Endpoint, "-", "-", "-", "-", "-", "-", "-", "-", r.Error})
+						rows = append(rows, []string{r.Endpoint, "-", "-", "-", "-", "-", "-", "-", "-", "-", r.Error})
 						continue
 					}
 					if r.Removed {
 						r.Role += " (removed)"
 					}
-					rows = append(rows, []string{r.Endpoint, r.ID, r.Name, r.Role, u(r.Term), r.Leader, u(r.CommitIndex), u(r.AppliedIndex), r.Config, ""})
+					rows = append(rows, []string{r.Endpoint, r.ID, r.Name, r.Role, u(r.Term), r.Leader, u(r.CommitIndex), u(r.AppliedIndex), r.LastLog, r.Config, ""})
 				}
 				if err := a.emit(out, rows); err != nil {
 					return err

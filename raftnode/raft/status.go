@@ -16,6 +16,10 @@ type BasicStatus struct {
 	Applied uint64
 	// LeadTransferee is the member leadership is being handed to, or None.
 	LeadTransferee uint64
+	// LastIndex and LastTerm are the last entry of the log, durable or not:
+	// of several members, the one with the highest (LastTerm, LastIndex) holds
+	// every entry the others hold that a leader may have committed (§5.4.1).
+	LastIndex, LastTerm uint64
 }
 
 // Status is a member's state; on a leader it includes every member's progress.
@@ -34,6 +38,8 @@ func getBasicStatus(r *raft) BasicStatus {
 		SoftState:      r.softState(),
 		Applied:        r.raftLog.applied,
 		LeadTransferee: r.leadTransferee,
+		LastIndex:      r.raftLog.lastIndex(),
+		LastTerm:       r.raftLog.lastTerm(),
 	}
 }
 

@@ -343,6 +343,8 @@ func (s *Server) buildStatus() *serverpb.StatusResponse {
 		Configuration:  s.configuration(s.confState),
 		Removed:        s.removed.Load(),
 		LeadTransferee: st.LeadTransferee,
+		LastLogIndex:   st.LastIndex,
+		LastLogTerm:    st.LastTerm,
 	}
 	resp.Header.Term = st.Term
 	resp.Header.LeaderId = st.Lead

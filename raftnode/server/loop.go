@@ -115,10 +115,11 @@ func (s *Server) step(m pb.Message) {
 	if s.outcast {
 		return
 	}
-	if s.table.isRemoved(m.From) && !s.configIDs()[m.From] {
+	if m.Type != pb.MsgTimeoutNow && s.table.isRemoved(m.From) && !s.configIDs()[m.From] {
 		// A removed member, left out of the configuration (after a
 		// ForceNewCluster, one that came back with its old log): its
 		// messages would drag this member back into the old configuration.
+		// A leader that removed itself still hands over as it steps down.
 		s.log.Debug("dropped a message from a removed member", "type", m.Type, "from", fmt.Sprintf("%x", m.From))
 		return
 	}

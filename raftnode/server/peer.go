@@ -137,9 +137,10 @@ func (s *Server) admit(ctx context.Context, clusterID *uint64, from uint64, raws
 			"cluster id mismatch: sender is in cluster %x, this member (%x) in cluster %x", *clusterID, s.id, known)
 	}
 	*clusterID = 0
-	if s.removedOutsideConfig(from) {
+	if s.removedOutsideConfig(from) && !carriesType(raws, pb.MsgTimeoutNow) {
 		// Typically an old member that comes back after ForceNewCluster:
-		// the refusal tells it (see ReportRefused).
+		// the refusal tells it (see ReportRefused). A leader that removed
+		// itself still hands over with MsgTimeoutNow as it steps down.
 		return serverpb.ReasonError(codes.FailedPrecondition, serverpb.ReasonSenderRemoved,
 			fmt.Sprintf("member %x was removed from cluster %x", from, known))
 	}
@@ -149,6 +150,17 @@ func (s *Server) admit(ctx context.Context, clusterID *uint64, from uint64, raws
 		}
 	}
 	return nil
+}
+
+// carriesType reports whether one of raws is a message of type t.
+func carriesType(raws [][]byte, t pb.MessageType) bool {
+	for _, raw := range raws {
+		var m pb.Message
+		if m.Unmarshal(raw) == nil && m.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 func carriesLeaderMessage(raws [][]byte) bool {

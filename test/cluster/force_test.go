@@ -100,6 +100,16 @@ func TestForceNewClusterFromSurvivor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Status says how far each log goes: what an operator picks the survivor by.
+	for _, n := range c.Members() {
+		st, err := n.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GetLastLogTerm() == 0 || st.GetLastLogIndex() < st.GetCommitIndex() || st.GetCommitIndex() == 0 {
+			t.Errorf("%s: last log %d/%d, commit %d", n.Name(), st.GetLastLogTerm(), st.GetLastLogIndex(), st.GetCommitIndex())
+		}
+	}
 	lost := loseMajority(ctx, t, c, survivor, true)
 
 	if got := forceWithRaftctl(ctx, t, survivor); !slices.Equal(got, []string{strconv.FormatUint(survivor.ID(), 16)}) {

@@ -1077,7 +1077,13 @@ type StatusResponse struct {
 	Removed        bool   `protobuf:"varint,8,opt,name=removed,proto3" json:"removed,omitempty"`
 	LeadTransferee uint64 `protobuf:"varint,9,opt,name=lead_transferee,json=leadTransferee,proto3" json:"lead_transferee,omitempty"`
 	// leader is what is known of the current leader.
-	Leader        *Member `protobuf:"bytes,10,opt,name=leader,proto3" json:"leader,omitempty"`
+	Leader *Member `protobuf:"bytes,10,opt,name=leader,proto3" json:"leader,omitempty"`
+	// last_log_index and last_log_term are the last entry of this member's
+	// log, committed or not. Of several survivors, the one with the highest
+	// (last_log_term, last_log_index) is the most up-to-date: the one to call
+	// ForceNewCluster on.
+	LastLogIndex  uint64 `protobuf:"varint,11,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
+	LastLogTerm   uint64 `protobuf:"varint,12,opt,name=last_log_term,json=lastLogTerm,proto3" json:"last_log_term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1180,6 +1186,20 @@ func (x *StatusResponse) GetLeader() *Member {
 		return x.Leader
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetLastLogIndex() uint64 {
+	if x != nil {
+		return x.LastLogIndex
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetLastLogTerm() uint64 {
+	if x != nil {
+		return x.LastLogTerm
+	}
+	return 0
 }
 
 type AddLearnerRequest struct {
@@ -1729,7 +1749,7 @@ const file_node_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x12#\n" +
 	"\rrecent_active\x18\x05 \x01(\bR\frecentActive\x12\x18\n" +
 	"\alearner\x18\x06 \x01(\bR\alearner\"\x0f\n" +
-	"\rStatusRequest\"\xe0\x03\n" +
+	"\rStatusRequest\"\xaa\x04\n" +
 	"\x0eStatusResponse\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .raftkube.node.v1.ResponseHeaderR\x06header\x12,\n" +
 	"\x04self\x18\x02 \x01(\v2\x18.raftkube.node.v1.MemberR\x04self\x12*\n" +
@@ -1741,7 +1761,9 @@ const file_node_proto_rawDesc = "" +
 	"\aremoved\x18\b \x01(\bR\aremoved\x12'\n" +
 	"\x0flead_transferee\x18\t \x01(\x04R\x0eleadTransferee\x120\n" +
 	"\x06leader\x18\n" +
-	" \x01(\v2\x18.raftkube.node.v1.MemberR\x06leader\"E\n" +
+	" \x01(\v2\x18.raftkube.node.v1.MemberR\x06leader\x12$\n" +
+	"\x0elast_log_index\x18\v \x01(\x04R\flastLogIndex\x12\"\n" +
+	"\rlast_log_term\x18\f \x01(\x04R\vlastLogTerm\"E\n" +
 	"\x11AddLearnerRequest\x120\n" +
 	"\x06member\x18\x01 \x01(\v2\x18.raftkube.node.v1.MemberR\x06member\"\xea\x01\n" +
 	"\x10MembershipChange\x12;\n" +
