@@ -44,6 +44,8 @@
 //     ErrOutcomeUnknown: the write may or may not have been applied, and only
 //     the caller knows whether repeating it is safe (a CompareAndSwap with
 //     ExpectedModIndex is; a blind Put usually is; an append is not).
+//   - ForceNewCluster (disaster recovery) goes to the one endpoint given, once,
+//     and is never retried.
 //
 // # Errors
 //
