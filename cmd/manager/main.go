@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/raftkube/raftkube/internal/version"
 )
 
@@ -34,6 +36,12 @@ func main() {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.probeTimeout)
 		defer cancel()
 		if err := probe(ctx, cfg.probeURL); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+			os.Exit(1)
+		}
+		return
+	case cfg.stopDeployment.Name != "":
+		if err := stopMain(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
 			os.Exit(1)
 		}
@@ -70,6 +78,12 @@ type config struct {
 	// which has no shell or HTTP client.
 	probeURL     string
 	probeTimeout time.Duration
+	// stopDeployment, when set, makes the process scale that Deployment to
+	// zero and wait for its pods to exit, at most stopTimeout, instead of
+	// running: the chart's pre-delete hook, so that the manager releases its
+	// Lease before `helm uninstall` deletes its RBAC.
+	stopDeployment types.NamespacedName
+	stopTimeout    time.Duration
 }
 
 // nodeImageRepository is where the release's raftnode image is published;
@@ -97,6 +111,9 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and commit, and exit")
 	fs.StringVar(&c.probeURL, "probe", "", "GET this http(s) URL, exit 0 if it answers 2xx and 1 otherwise, instead of running (for `helm test`)")
 	fs.DurationVar(&c.probeTimeout, "probe-timeout", 10*time.Second, "how long --probe may take")
+	var stopDeployment string
+	fs.StringVar(&stopDeployment, "stop-deployment", "", "NAMESPACE/NAME: scale this manager Deployment to zero and wait for its pods to exit, instead of running (the chart's pre-delete hook)")
+	fs.DurationVar(&c.stopTimeout, "stop-timeout", time.Minute, "how long --stop-deployment waits for the pods to exit before it gives up with a warning")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -114,6 +131,16 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.nodeImage == "" {
 		return config{}, errors.New("--node-image must not be empty")
+	}
+	if stopDeployment != "" {
+		ns, name, ok := strings.Cut(stopDeployment, "/")
+		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return config{}, fmt.Errorf("--stop-deployment must be NAMESPACE/NAME, got %q", stopDeployment)
+		}
+		c.stopDeployment = types.NamespacedName{Namespace: ns, Name: name}
+	}
+	if c.stopTimeout <= 0 {
+		return config{}, fmt.Errorf("--stop-timeout must be positive, got %s", c.stopTimeout)
 	}
 	for ns := range strings.SplitSeq(namespaces, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {

@@ -27,15 +27,20 @@ import (
 	"github.com/raftkube/raftkube/controllers"
 )
 
+// logHandler writes the manager's logs to stderr at the configured level
+// and format.
+func logHandler(c config) slog.Handler {
+	if c.logFormat == "text" {
+		return slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})
+	}
+	return slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})
+}
+
 // failpointExit is the exit code of a manager stopped by a failpoint.
 const failpointExit = 42
 
 func run(ctx context.Context, c config) error {
-	var handler slog.Handler = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})
-	if c.logFormat == "text" {
-		handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})
-	}
-	logger := logr.FromSlogHandler(handler)
+	logger := logr.FromSlogHandler(logHandler(c))
 	ctrl.SetLogger(logger)
 
 	scheme := runtime.NewScheme()
