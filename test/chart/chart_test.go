@@ -5,9 +5,10 @@
 // object decodes strictly, the manager's rules are exactly the ones
 // controller-gen generates into config/rbac/role.yaml (cluster-wide, or per
 // watched namespace), nothing grants a wildcard, leader election gets its Role
-// only when on, a bad value combination fails to render, the chart's CRD is the
-// generated one, `helm lint --strict` passes, and a real API server (envtest)
-// accepts every object.
+// only when on, `helm uninstall`'s pre-delete hook stops the manager with
+// least privilege, a bad value combination fails to render, the chart's CRD
+// is the generated one, `helm lint --strict` passes, and a real API server
+// (envtest) accepts every object.
 package chart
 
 import (
@@ -28,9 +29,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -50,6 +53,7 @@ const (
 	managerRole    = "raftkube-manager"
 	leaderElection = "raftkube-leader-election"
 	serviceAccount = "raftkube"
+	uninstallHook  = "raftkube-uninstall"
 
 	// replicasWithoutElection is the start of the message that refuses
 	// replicaCount > 1 without leader election.
@@ -249,6 +253,10 @@ var valueSets = []struct {
 		wantFailpoints: "after-AddLearner,after-Promote",
 	},
 	{
+		name: "uninstall hook off",
+		sets: []string{"uninstallHook.enabled=false"},
+	},
+	{
 		// What test/e2e does: `helm upgrade --set failpoints=NAME`.
 		name:           "failpoint string",
 		sets:           []string{"failpoints=after-AddLearner"},
@@ -394,8 +402,13 @@ func TestManagerRulesEqualGeneratedRole(t *testing.T) {
 	}
 	binding := get[*rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "", managerRole)
 	checkBinding(t, binding.RoleRef, binding.Subjects, "ClusterRole", managerRole)
-	if roles := find(objs, "Role"); len(roles) != 1 || roles[0].name != leaderElection {
-		t.Errorf("Roles %s, want only %s", names(roles), leaderElection)
+	var roles []string
+	for _, o := range find(objs, "Role") {
+		roles = append(roles, o.name)
+	}
+	slices.Sort(roles)
+	if want := []string{leaderElection, uninstallHook}; !slices.Equal(roles, want) {
+		t.Errorf("Roles %q, want only %q", roles, want)
 	}
 }
 
@@ -489,6 +502,7 @@ func TestRejectedValues(t *testing.T) {
 		{"wrong type", []string{"watchNamespaces=team-a"}, "watchNamespaces"},
 		{"service monitor without metrics", []string{"metrics.enabled=false", "metrics.serviceMonitor.enabled=true"}, "metrics.serviceMonitor.enabled needs metrics.enabled"},
 		{"existing service account without a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
+		{"uninstall hook giving up before the kubelet", []string{"uninstallHook.timeoutSeconds=40"}, "uninstallHook.timeoutSeconds (40) must exceed terminationGracePeriodSeconds (40)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render(t, tc.sets...)
@@ -537,6 +551,121 @@ func TestHelmTestHook(t *testing.T) {
 	dep := get[*appsv1.Deployment](t, objs, "Deployment", namespace, release)
 	if !matches(svc.Spec.Selector, dep.Spec.Template.Labels) {
 		t.Errorf("the Service's selector %v misses the manager's pods %v", svc.Spec.Selector, dep.Spec.Template.Labels)
+	}
+}
+
+// TestUninstallHook: `helm uninstall` first runs a pre-delete Job, of the
+// manager's image, that stops the manager Deployment (manager
+// --stop-deployment) while the manager's RBAC still exists, so the manager
+// can release its Lease. Its ServiceAccount, Role and RoleBinding are hooks
+// created before it; all four are deleted however the hook ends. The Job is
+// bounded, its wait outlasts the manager's termination grace period, its
+// Role grants only what the command does, and no selector of the manager's
+// picks its pod.
+func TestUninstallHook(t *testing.T) {
+	out, err := render(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := parse(t, out)
+	dep := get[*appsv1.Deployment](t, objs, "Deployment", namespace, release)
+	job := get[*batchv1.Job](t, objs, "Job", namespace, uninstallHook)
+	sa := get[*corev1.ServiceAccount](t, objs, "ServiceAccount", namespace, uninstallHook)
+	role := get[*rbacv1.Role](t, objs, "Role", namespace, uninstallHook)
+	binding := get[*rbacv1.RoleBinding](t, objs, "RoleBinding", namespace, uninstallHook)
+
+	for _, o := range []struct {
+		kind   string
+		meta   metav1.ObjectMeta
+		weight string
+	}{{"ServiceAccount", sa.ObjectMeta, "-1"}, {"Role", role.ObjectMeta, "-1"}, {"RoleBinding", binding.ObjectMeta, "-1"}, {"Job", job.ObjectMeta, "0"}} {
+		a := o.meta.Annotations
+		if a["helm.sh/hook"] != "pre-delete" || a["helm.sh/hook-weight"] != o.weight {
+			t.Errorf("%s %s: hook %q weight %q, want pre-delete with weight %s (the RBAC before the Job)", o.kind, o.meta.Name, a["helm.sh/hook"], a["helm.sh/hook-weight"], o.weight)
+		}
+		policies := strings.Split(a["helm.sh/hook-delete-policy"], ",")
+		for _, want := range []string{"before-hook-creation", "hook-succeeded", "hook-failed"} {
+			if !slices.Contains(policies, want) {
+				t.Errorf("%s %s: delete policy %q lacks %s: it would outlive the uninstall", o.kind, o.meta.Name, policies, want)
+			}
+		}
+	}
+	if got := job.Annotations["helm.sh/hook-output-log-policy"]; got != "hook-succeeded,hook-failed" {
+		t.Errorf("Job log policy %q, want hook-succeeded,hook-failed: helm prints what the hook did", got)
+	}
+
+	pod := job.Spec.Template.Spec
+	if pod.ServiceAccountName != uninstallHook {
+		t.Errorf("the Job runs as %q, want its own %s", pod.ServiceAccountName, uninstallHook)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want one", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if want := "ghcr.io/raftkube/manager:" + appVersion(); c.Image != want || len(c.Command) != 0 {
+		t.Errorf("image %q command %q, want the entrypoint of %s", c.Image, c.Command, want)
+	}
+	if want := "--stop-deployment=" + namespace + "/" + dep.Name; !slices.Contains(c.Args, want) {
+		t.Errorf("args %q lack %q", c.Args, want)
+	}
+	grace := *dep.Spec.Template.Spec.TerminationGracePeriodSeconds
+	var timeout int64
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--stop-timeout="); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				t.Fatalf("--stop-timeout %q: %v", v, err)
+			}
+			timeout = int64(d.Seconds())
+		}
+	}
+	if timeout <= grace {
+		t.Errorf("--stop-timeout %ds, want more than the manager's termination grace period %ds", timeout, grace)
+	}
+	if job.Spec.ActiveDeadlineSeconds == nil || *job.Spec.ActiveDeadlineSeconds <= timeout {
+		t.Errorf("activeDeadlineSeconds %v, want a bound above the command's wait of %ds", job.Spec.ActiveDeadlineSeconds, timeout)
+	}
+	if job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 || pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("backoffLimit %v restartPolicy %s, want 0 and Never", job.Spec.BackoffLimit, pod.RestartPolicy)
+	}
+	if !reflect.DeepEqual(pod.SecurityContext, dep.Spec.Template.Spec.SecurityContext) || !reflect.DeepEqual(c.SecurityContext, dep.Spec.Template.Spec.Containers[0].SecurityContext) {
+		t.Errorf("security contexts %+v %+v, want the manager's", pod.SecurityContext, c.SecurityContext)
+	}
+	svc := get[*corev1.Service](t, objs, "Service", namespace, release)
+	if sel := dep.Spec.Selector.MatchLabels; matches(sel, job.Spec.Template.Labels) || matches(svc.Spec.Selector, job.Spec.Template.Labels) {
+		t.Errorf("the manager's selectors %v / %v pick the hook's pod %v", sel, svc.Spec.Selector, job.Spec.Template.Labels)
+	}
+
+	wantRules := []rbacv1.PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{dep.Name}, Verbs: []string{"get"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, ResourceNames: []string{dep.Name}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+	}
+	if !reflect.DeepEqual(role.Rules, wantRules) {
+		t.Errorf("hook rules %+v, want %+v", role.Rules, wantRules)
+	}
+	wantSubjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: uninstallHook, Namespace: namespace}}
+	if binding.RoleRef.Kind != "Role" || binding.RoleRef.Name != uninstallHook || !reflect.DeepEqual(binding.Subjects, wantSubjects) {
+		t.Errorf("hook binding %+v %+v, want Role %s to %+v", binding.RoleRef, binding.Subjects, uninstallHook, wantSubjects)
+	}
+
+	// Another image, a longer wait; or no hook at all.
+	out, err = render(t, "uninstallHook.image=example.com/manager:v2", "uninstallHook.timeoutSeconds=300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job = get[*batchv1.Job](t, parse(t, out), "Job", namespace, uninstallHook)
+	if c := job.Spec.Template.Spec.Containers[0]; c.Image != "example.com/manager:v2" || !slices.Contains(c.Args, "--stop-timeout=300s") {
+		t.Errorf("image %q args %q, want example.com/manager:v2 with --stop-timeout=300s", c.Image, c.Args)
+	}
+	out, err = render(t, "uninstallHook.enabled=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range parse(t, out) {
+		if o.name == uninstallHook {
+			t.Errorf("%s %s rendered with uninstallHook.enabled=false", o.kind, o.name)
+		}
 	}
 }
 

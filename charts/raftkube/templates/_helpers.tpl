@@ -52,6 +52,20 @@ app.kubernetes.io/component: manager
 {{- end }}
 
 {{/*
+Labels of the uninstall hook's objects: the release's, with their own
+component, so that no selector of the manager's matches the hook's pod.
+*/}}
+{{- define "raftkube.uninstallLabels" -}}
+helm.sh/chart: {{ include "raftkube.chart" . }}
+app.kubernetes.io/name: {{ include "raftkube.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: uninstall
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: raftkube
+{{- end }}
+
+{{/*
 The manager's ServiceAccount.
 */}}
 {{- define "raftkube.serviceAccountName" -}}
@@ -106,6 +120,9 @@ Deployment so that a bad combination fails every render.
 {{- define "raftkube.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail (printf "replicaCount is %d but leaderElection.enabled is false: several managers without leader election would reconcile the same RaftClusters at once; enable leader election or set replicaCount to 1" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and .Values.uninstallHook.enabled (le (int .Values.uninstallHook.timeoutSeconds) (int .Values.terminationGracePeriodSeconds)) }}
+{{- fail (printf "uninstallHook.timeoutSeconds (%d) must exceed terminationGracePeriodSeconds (%d): the uninstall hook would give up before the kubelet has stopped the manager" (int .Values.uninstallHook.timeoutSeconds) (int .Values.terminationGracePeriodSeconds)) }}
 {{- end }}
 {{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.healthPort)) }}
 {{- fail "metrics.port and healthPort must differ" }}
