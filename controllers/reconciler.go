@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -145,6 +146,7 @@ func (r *RaftClusterReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 		// The peer Service's EndpointSlices carry its labels: a new pod's
 		// address being published lets its member be added.
 		Watches(&discoveryv1.EndpointSlice{}, byCluster, managed).
+		Watches(&storagev1.StorageClass{}, handler.EnqueueRequestsFromMapFunc(r.clustersAwaitingClass)).
 		WithOptions(opts).
 		Named("raftcluster").
 		Complete(r)

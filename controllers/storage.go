@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/controllers/plan"
@@ -319,6 +320,24 @@ func (r *RaftClusterReconciler) storageEvent(p *pass, eventType, reason, action,
 	if r.Recorder != nil {
 		r.Recorder.Eventf(p.cluster, nil, eventType, reason, action, "%s", note)
 	}
+}
+
+// clustersAwaitingClass maps a StorageClass change to the clusters whose
+// resize waits for a class to allow expansion, so that allowing it takes
+// effect at once.
+func (r *RaftClusterReconciler) clustersAwaitingClass(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list raftv1.RaftClusterList
+	if err := r.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "list RaftClusters after a StorageClass change")
+		return nil
+	}
+	var out []reconcile.Request
+	for _, rc := range list.Items {
+		if c := rc.Status.Condition(raftv1.ConditionStorageResizing); c != nil && c.Reason == raftv1.ReasonExpansionNotSupported {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rc)})
+		}
+	}
+	return out
 }
 
 // setStorageCondition copies the pass's StorageResizing condition, if it

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/controllers/plan"
@@ -277,6 +278,13 @@ func TestStorageExpansionNotSupported(t *testing.T) {
 		t.Errorf("the next pass recorded %v again, want nothing new", events)
 	}
 
+	// Changing the class looks at the clusters waiting for it, only them.
+	other := newHarness(t, nil)
+	other.converge()
+	reqs := h.r.clustersAwaitingClass(h.ctx, sc)
+	if !slices.Contains(reqs, reconcile.Request{NamespacedName: h.key("demo")}) || slices.Contains(reqs, reconcile.Request{NamespacedName: other.key("demo")}) {
+		t.Errorf("a StorageClass change enqueues %v, want %s/demo and not %s/demo", reqs, h.ns, other.ns)
+	}
 	allow := true
 	sc.AllowVolumeExpansion = &allow
 	if err := h.c.Update(h.ctx, sc); err != nil {
