@@ -44,9 +44,12 @@ const (
 // TestOperator installs the chart, applies the sample RaftCluster and scales
 // it 3 -> 5 -> 3 while clients write, then checks that no acknowledged write
 // was lost and the history is linearizable, that `helm uninstall` leaves
-// the CRD and the cluster in place, and that deleting the cluster garbage
-// collects what it owns but keeps its volumes. With -e2e.all it also changes the spec
-// in the middle of a change and crashes the manager between two steps.
+// the CRD and the cluster in place, that deleting the cluster garbage
+// collects what it owns but keeps its volumes, and that the cluster created
+// again under its name adopts them with every acknowledged write. On the
+// real node a bad image is set and taken back. With -e2e.all it also
+// changes the spec in the middle of a change, crashes the manager between
+// two steps, restarts every member and fails the manager over.
 func TestOperator(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -135,19 +138,19 @@ func TestOperator(t *testing.T) {
 		// leader last (after a transfer), under writes.
 		e.rollingRestart(ctx, t, c)
 
-		// An image that cannot be pulled stops the rollout at its first
-		// pod; taking the change back replaces that pod at once.
-		if e.real {
-			e.revertBadImage(ctx, t, c)
-		}
-
 		// Two managers: the one holding the lease is deleted, the other
 		// takes over and scales the cluster.
 		e.managerFailover(ctx, t, c)
 	}
 
+	// An image that cannot be pulled stops the rollout at its first pod;
+	// taking the change back replaces that pod at once.
+	if e.real {
+		e.revertBadImage(ctx, t, c)
+	}
+
 	// 7. No acknowledged write lost; the history linearizable.
-	w.stopAndCheck(ctx, t)
+	acked := w.stopAndCheck(ctx, t)
 
 	// 8. helm uninstall leaves the CRD and the cluster's data.
 	e.tool(ctx, t, "helm", "uninstall", "raftkube", "--namespace", operatorNS, "--wait", "--timeout", "2m")
@@ -199,6 +202,27 @@ func TestOperator(t *testing.T) {
 		if _, err := e.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, fmt.Sprintf("data-%s-%d", clusterName, i), metav1.GetOptions{}); err != nil {
 			t.Errorf("claim of %s-%d after the cluster was deleted (whenDeleted: Retain): %v", clusterName, i, err)
 		}
+	}
+
+	// 10. The same cluster created again over its retained claims: the
+	// operator adopts the cluster they hold (same id, every acknowledged
+	// write), founding none over it.
+	e.tool(ctx, t, "helm", "install", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
+		"--namespace", operatorNS, "--wait", "--timeout", "3m")
+	start = time.Now()
+	e.tool(ctx, t, "kubectl", "apply", "-f", filepath.Join(repoRoot, "config", "samples", "raftkube_v1alpha1_raftcluster.yaml"))
+	again := waitCluster(ctx, t, c, "Available with 3 voters on the retained claims", available(3))
+	t.Logf("re-created over retained claims -> Available: %v", time.Since(start).Round(100*time.Millisecond))
+	if again.Status.ClusterID != rc.Status.ClusterID {
+		t.Errorf("re-created cluster has id %s, want the retained cluster's %s", again.Status.ClusterID, rc.Status.ClusterID)
+	}
+	w = &workload{e: e}
+	if err := w.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.client().Close() }()
+	if lost := readBack(ctx, t, w.client(), acked); lost > 0 {
+		t.Errorf("%d acknowledged writes lost across delete and re-create", lost)
 	}
 }
 
@@ -470,13 +494,13 @@ func (w *workload) shared(ctx context.Context, session int) {
 
 // stopAndCheck stops the clients, reads back every acknowledged unique write
 // and checks the recorded history with porcupine.
-func (w *workload) stopAndCheck(ctx context.Context, t *testing.T) {
+func (w *workload) stopAndCheck(ctx context.Context, t *testing.T) (acked map[string]string) {
 	t.Helper()
 	w.cancel()
 	w.wg.Wait()
 	w.mu.Lock()
 	w.checked = time.Time{}
-	acked := w.acked
+	acked = w.acked
 	w.mu.Unlock()
 	if err := w.refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -492,17 +516,7 @@ func (w *workload) stopAndCheck(ctx context.Context, t *testing.T) {
 	if len(acked) < 10 {
 		t.Errorf("only %d writes acknowledged during the scenarios", len(acked))
 	}
-	lost := 0
-	for key, want := range acked {
-		kv, found, err := w.client().Get(ctx, []byte(key))
-		if err != nil {
-			t.Fatalf("read back %s: %v", key, err)
-		}
-		if !found || string(kv.GetValue()) != want {
-			lost++
-			t.Errorf("acknowledged write %s=%s reads back as %q (found %v)", key, want, kv.GetValue(), found)
-		}
-	}
+	lost := readBack(ctx, t, w.client(), acked)
 	t.Logf("acknowledged writes lost: %d of %d", lost, len(acked))
 	v, err := linearizability.Check(w.rec.History(), w.rec.Annotations(), time.Minute, filepath.Join(t.TempDir(), "history.html"))
 	if err != nil {
@@ -511,6 +525,24 @@ func (w *workload) stopAndCheck(ctx context.Context, t *testing.T) {
 	if v.Result != porcupine.Ok {
 		t.Errorf("history not linearizable (%s): keys %v\n%s", v.Result, v.IllegalKeys, strings.Join(v.Explanations, "\n"))
 	}
+	return acked
+}
+
+// readBack reads every acknowledged key (linearizably) and counts those
+// missing or changed.
+func readBack(ctx context.Context, t *testing.T, c *client.Client, acked map[string]string) (lost int) {
+	t.Helper()
+	for key, want := range acked {
+		kv, found, err := c.Get(ctx, []byte(key))
+		if err != nil {
+			t.Fatalf("read back %s: %v", key, err)
+		}
+		if !found || string(kv.GetValue()) != want {
+			lost++
+			t.Errorf("acknowledged write %s=%s reads back as %q (found %v)", key, want, kv.GetValue(), found)
+		}
+	}
+	return lost
 }
 
 func errString(err error) string {
