@@ -186,11 +186,13 @@ func observation(p *pass) plan.Observation {
 		}
 		if st := p.statuses[pod.Name]; st != nil {
 			op.Member = &plan.MemberStatus{
-				ID:            st.GetSelf().GetId(),
-				ClusterID:     st.GetHeader().GetClusterId(),
-				Removed:       st.GetRemoved(),
-				PeerAddress:   st.GetSelf().GetPeerAddress(),
-				ClientAddress: st.GetSelf().GetClientAddress(),
+				ID:             st.GetSelf().GetId(),
+				ClusterID:      st.GetHeader().GetClusterId(),
+				Removed:        st.GetRemoved(),
+				PeerAddress:    st.GetSelf().GetPeerAddress(),
+				ClientAddress:  st.GetSelf().GetClientAddress(),
+				Voters:         st.GetConfiguration().GetVoters(),
+				OutgoingVoters: st.GetConfiguration().GetOutgoingVoters(),
 			}
 		}
 		obs.Pods = append(obs.Pods, op)

@@ -167,9 +167,9 @@ func TestObservation(t *testing.T) {
 			StatefulSet: &plan.StatefulSet{Replicas: 3, UpdateRevision: "demo-rev2"},
 			Pods: []plan.Pod{
 				{Ordinal: 0, Name: "demo-0", Running: true, Ready: true, Revision: "demo-rev1",
-					Member: &plan.MemberStatus{ID: 1, ClusterID: testClusterID, PeerAddress: "demo-0:2380", ClientAddress: "demo-0:2379"}},
+					Member: &plan.MemberStatus{ID: 1, ClusterID: testClusterID, PeerAddress: "demo-0:2380", ClientAddress: "demo-0:2379", Voters: []uint64{1, 2, 3}}},
 				{Ordinal: 1, Name: "demo-1", Running: true,
-					Member: &plan.MemberStatus{ID: 2, ClusterID: testClusterID, Removed: true, PeerAddress: "demo-1:2380", ClientAddress: "demo-1:2379"}},
+					Member: &plan.MemberStatus{ID: 2, ClusterID: testClusterID, Removed: true, PeerAddress: "demo-1:2380", ClientAddress: "demo-1:2379", Voters: []uint64{1, 2, 3}}},
 				{Ordinal: 2, Name: "demo-2", Pending: true},
 				{Ordinal: 3, Name: "demo-3", Terminating: true, Running: true, Ready: true},
 			},

@@ -244,6 +244,7 @@ func memberStatuses(p *pass) []raftv1.MemberStatus {
 			ms.ID = formatID(id)
 			ms.Role = roleOf(st, cfg)
 			ms.MatchIndex = int64(progress[id])
+			ms.ConfigurationApplied = sameConfiguration(st.GetConfiguration(), cfg)
 			if i := slices.IndexFunc(inConfig[pod.Name], func(old uint64) bool { return old != id && isVoter(old) }); i >= 0 {
 				ms.ReplacesID = formatID(inConfig[pod.Name][i])
 			}
@@ -265,6 +266,15 @@ func memberStatuses(p *pass) []raftv1.MemberStatus {
 		return cmp.Or(cmp.Compare(plan.ParseOrdinal(p.cluster.Name, a.Name), plan.ParseOrdinal(p.cluster.Name, b.Name)), strings.Compare(a.Name, b.Name))
 	})
 	return out
+}
+
+// sameConfiguration: a member applied the leader's configuration cfg.
+func sameConfiguration(own, cfg *serverpb.Configuration) bool {
+	same := func(a, b []uint64) bool {
+		return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+	}
+	return cfg != nil && same(own.GetVoters(), cfg.GetVoters()) && same(own.GetOutgoingVoters(), cfg.GetOutgoingVoters()) &&
+		same(own.GetLearners(), cfg.GetLearners())
 }
 
 // roleOf is a member's role as it reports it, a learner or removed member

@@ -75,8 +75,15 @@ func (c statusCase) pass() *pass {
 	return p
 }
 
+// ms is a member's status; one that answered has applied the leader's
+// configuration unless stale says otherwise.
 func ms(name, id string, role raftv1.MemberRole, ready bool, match int64) raftv1.MemberStatus {
-	return raftv1.MemberStatus{Name: name, ID: id, Role: role, Ready: ready, MatchIndex: match}
+	return raftv1.MemberStatus{Name: name, ID: id, Role: role, Ready: ready, MatchIndex: match, ConfigurationApplied: role != raftv1.RoleUnknown}
+}
+
+func stale(m raftv1.MemberStatus) raftv1.MemberStatus {
+	m.ConfigurationApplied = false
+	return m
 }
 
 func conds(available, degraded, progressing, changing string) map[string]string {
@@ -146,7 +153,7 @@ func TestComputeStatus(t *testing.T) {
 		action:         plan.Action{Kind: plan.Wait, Cause: plan.CauseBootstrapping, Reason: "waiting for demo-0 to bootstrap a one-member cluster"},
 		wantPhase:      raftv1.PhaseBootstrapping,
 		wantConditions: conds(noLeaderFalse, noLeaderTrue, "True/"+raftv1.ReasonBootstrapping, notChanging),
-		wantMembers:    []raftv1.MemberStatus{ms("demo-0", "1", raftv1.RoleFollower, false, 0)},
+		wantMembers:    []raftv1.MemberStatus{stale(ms("demo-0", "1", raftv1.RoleFollower, false, 0))},
 	}, {
 		name:           "bootstrap finished in this pass",
 		desired:        1,
@@ -221,9 +228,10 @@ func TestComputeStatus(t *testing.T) {
 		wantConditions: conds(noLeaderFalse, noLeaderTrue, "True/"+raftv1.ReasonNoLeader, notChanging),
 		wantReplicas:   3, // the last known voters stay, for the scale subresource
 		wantMembers: []raftv1.MemberStatus{
-			ms("demo-0", "1", raftv1.RoleCandidate, false, 0),
-			ms("demo-1", "2", raftv1.RoleCandidate, false, 0),
-			ms("demo-2", "3", raftv1.RoleCandidate, false, 0),
+			// No leader: nothing to have applied.
+			stale(ms("demo-0", "1", raftv1.RoleCandidate, false, 0)),
+			stale(ms("demo-1", "2", raftv1.RoleCandidate, false, 0)),
+			stale(ms("demo-2", "3", raftv1.RoleCandidate, false, 0)),
 		},
 	}, {
 		name:           "a voter not ready",
@@ -391,7 +399,7 @@ func TestComputeStatus(t *testing.T) {
 		wantReplicas:   3, wantReady: 2, wantLeader: "demo-0",
 		wantMembers: []raftv1.MemberStatus{
 			steadyMembers[0], steadyMembers[1],
-			{Name: "demo-2", ID: "9", ReplacesID: "3", Role: raftv1.RoleLearner, Ready: true, MatchIndex: 10},
+			{Name: "demo-2", ID: "9", ReplacesID: "3", Role: raftv1.RoleLearner, Ready: true, MatchIndex: 10, ConfigurationApplied: true},
 		},
 	}, {
 		name:      "a stuck learner under the name of a pod that runs its voter",
@@ -426,8 +434,9 @@ func TestComputeStatus(t *testing.T) {
 		wantReplicas:   1, wantReady: 1, wantLeader: "demo-0",
 		wantMembers: []raftv1.MemberStatus{
 			ms("demo-0", "1", raftv1.RoleLeader, true, 12),
-			ms("demo-1", "2", raftv1.RoleRemoved, true, 0),
-			ms("demo-2", "3", raftv1.RoleRemoved, true, 0),
+			// The removed members still hold the configuration that had them.
+			stale(ms("demo-1", "2", raftv1.RoleRemoved, true, 0)),
+			stale(ms("demo-2", "3", raftv1.RoleRemoved, true, 0)),
 		},
 	}, {
 		name:           "paused",

@@ -422,6 +422,13 @@ type MemberStatus struct {
 	// the leader's own to see how far a member lags.
 	// +optional
 	MatchIndex int64 `json:"matchIndex,omitempty"`
+
+	// Whether the member has applied the configuration the leader has. A
+	// member that left keeps its pod and claim until every remaining voter
+	// has, so that none restarts into a configuration that still needs it
+	// (the Progressing reason is LeaveNotRecorded meanwhile).
+	// +optional
+	ConfigurationApplied bool `json:"configurationApplied,omitempty"`
 }
 
 // RaftClusterStatus is the observed state of a RaftCluster.

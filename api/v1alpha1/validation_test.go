@@ -70,6 +70,7 @@ func defaultSpec() raftv1.RaftClusterSpec {
 			WhenScaled:  raftv1.RetentionDelete,
 			WhenDeleted: raftv1.RetentionRetain,
 		},
+		Bootstrap: raftv1.BootstrapAdopt,
 	}
 }
 
@@ -85,6 +86,7 @@ func TestCreateAcceptsGoodSpecsAndFillsDefaults(t *testing.T) {
 		{name: "empty spec gets every default", spec: "{}", want: func(*raftv1.RaftClusterSpec) {}},
 		{name: "one member", spec: "replicas: 1", want: func(w *raftv1.RaftClusterSpec) { w.Replicas = int32p(1) }},
 		{name: "nine members", spec: "replicas: 9", want: func(w *raftv1.RaftClusterSpec) { w.Replicas = int32p(9) }},
+		{name: "a fresh start", spec: "bootstrap: Fresh", want: func(w *raftv1.RaftClusterSpec) { w.Bootstrap = raftv1.BootstrapFresh }},
 		{
 			name: "storage given partly keeps the other defaults",
 			spec: "storage: {storageClassName: fast}",
@@ -267,6 +269,7 @@ func TestCreateRejectsBadSpecs(t *testing.T) {
 		{name: "no members", spec: "replicas: 0", want: []string{"spec.replicas", "greater than or equal to 1"}},
 		{name: "ten members", spec: "replicas: 10", want: []string{"spec.replicas", "less than or equal to 9"}},
 		{name: "negative members", spec: "replicas: -3", want: []string{"spec.replicas", "greater than or equal to 1"}},
+		{name: "unknown bootstrap policy", spec: "bootstrap: Wipe", want: []string{"spec.bootstrap", `supported values: "Adopt", "Fresh"`}},
 		{
 			name: "election timeout of one heartbeat",
 			spec: "raft: {electionTicks: 1, heartbeatTicks: 1}",

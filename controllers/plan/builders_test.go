@@ -44,7 +44,19 @@ func cluster(n int, opts ...opt) Observation {
 	for _, f := range opts {
 		f(&obs)
 	}
+	// Unless an option said otherwise, every member applied the leader's
+	// configuration.
+	for i := range obs.Pods {
+		if m := obs.Pods[i].Member; m != nil && m.Voters == nil && m.OutgoingVoters == nil && obs.Raft != nil {
+			m.Voters, m.OutgoingVoters = obs.Raft.Voters, obs.Raft.OutgoingVoters
+		}
+	}
 	return obs
+}
+
+// applied: pod ord's member has applied the configuration of voters.
+func applied(ord int, voters ...uint64) opt {
+	return func(o *Observation) { podOf(o, ord).Member.Voters = voters }
 }
 
 func desired(n int) opt { return func(o *Observation) { o.Desired = n } }

@@ -307,6 +307,10 @@ func (v *view) recycleReason(o int) (string, bool) {
 		v.wait(CauseMemberConflict, "%s, yet it is in the configuration", why)
 		return "", false
 	}
+	if leave, ok := v.leaveRecorded(); !ok && v.isRemoved(m) {
+		v.wait(CauseLeaveNotRecorded, "%s; its data stays until every voter applied its removal: %s", why, leave)
+		return "", false
+	}
 	return why, true
 }
 
@@ -340,6 +344,32 @@ func (v *view) removeStuckLearners() (Action, bool) {
 		return Action{}, false
 	}
 	return Action{Kind: RemoveLearners, Remove: ids, Ordinals: ordinals, Reason: "removing stuck learners: " + strings.Join(why, "; ")}, true
+}
+
+// leaveRecorded says which voter has not applied the leader's
+// configuration yet, or that all have. A member that left keeps its pod and
+// claim until then: a voter that restarts before applying its removal comes
+// back in the configuration that still counts the leaver, and could need it
+// to elect a leader.
+func (v *view) leaveRecorded() (string, bool) {
+	for _, id := range v.voterIDs {
+		o := v.ordinalOf(id)
+		m, ok := v.answered(o)
+		switch {
+		case ok && m.ID != id:
+			// Its pod came back with a new member: its data, old
+			// configuration included, is gone and cannot come back.
+		case !ok:
+			return fmt.Sprintf("voter %s did not answer", v.describe(id)), false
+		case len(m.OutgoingVoters) > 0 || !sameIDs(m.Voters, v.voterIDs):
+			return fmt.Sprintf("voter %s has not applied the configuration without the leavers yet", v.describe(id)), false
+		}
+	}
+	return "", true
+}
+
+func sameIDs(a, b []uint64) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 // unhealthyVoters keeps a cluster with a voter down from being Steady:

@@ -91,6 +91,10 @@ func (v *view) fitStatefulSet() (Action, bool) {
 		}
 		return Action{Kind: SetReplicas, Replicas: want, Reason: fmt.Sprintf("raising the StatefulSet from %d to %d replicas", cur, want)}, true
 	case cur > want:
+		if why, ok := v.leaveRecorded(); !ok {
+			v.wait(CauseLeaveNotRecorded, "the leavers' pods %s..%s stay until every voter applied their removal: %s", v.podName(want), v.podName(cur-1), why)
+			return Action{}, false
+		}
 		return Action{Kind: SetReplicas, Replicas: want, Reason: fmt.Sprintf("the leavers are out of the configuration; lowering the StatefulSet from %d to %d replicas", cur, want)}, true
 	}
 	return Action{}, false
@@ -229,6 +233,10 @@ func (v *view) deleteClaims() (Action, bool) {
 		}
 	}
 	if len(a.Claims) == 0 {
+		return Action{}, false
+	}
+	if why, ok := v.leaveRecorded(); !ok {
+		v.wait(CauseLeaveNotRecorded, "claims %s stay until every voter applied their members' removal: %s", strings.Join(a.Claims, ", "), why)
 		return Action{}, false
 	}
 	slices.Sort(a.Claims)

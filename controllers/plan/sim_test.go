@@ -35,6 +35,9 @@ type volume struct {
 	id      uint64 // 0: empty
 	cluster uint64
 	removed bool
+	// voters and outgoing are the configuration the member applied last,
+	// which lags behind the leader's while it is down or slow.
+	voters, outgoing []uint64
 }
 
 type simPod struct {
@@ -201,7 +204,7 @@ func (w *world) observe() Observation {
 			v := w.claims[o].vol
 			pod.Ready = w.inConfig(id) && !v.removed && w.leader != 0
 			if p.answers {
-				pod.Member = &MemberStatus{ID: id, ClusterID: v.cluster, Removed: v.removed}
+				pod.Member = &MemberStatus{ID: id, ClusterID: v.cluster, Removed: v.removed, Voters: v.voters, OutgoingVoters: v.outgoing}
 			}
 		}
 		obs.Pods = append(obs.Pods, pod)
@@ -261,6 +264,9 @@ func (w *world) apply(a Action, obs Observation) {
 		if h := w.highestVoterOrdinal(); a.Replicas < h+1 {
 			w.fatalf("%v: below the highest voter ordinal %d + 1", a, h)
 		}
+		if w.stsExists && a.Replicas < w.replicas {
+			w.checkLeaveApplied(a)
+		}
 		w.stsExists, w.replicas = true, a.Replicas
 	case FinishBootstrap:
 		if w.leader == 0 || a.ClusterID != w.cluster {
@@ -277,6 +283,7 @@ func (w *world) apply(a Action, obs Observation) {
 	case RestartPod:
 		w.restart(a)
 	case DeleteClaims:
+		w.checkLeaveApplied(a)
 		for _, name := range a.Claims {
 			o := ParseOrdinal("data-"+testName, name)
 			c := w.claims[o]
@@ -489,6 +496,31 @@ func (w *world) applyPending() {
 	}
 }
 
+// checkLeaveApplied: a leaver's pod or claim goes only once every voter has
+// applied the configuration without it, so none can restart into one that
+// needs the leaver to elect a leader.
+func (w *world) checkLeaveApplied(a Action) {
+	for id := range w.voters {
+		c := w.claims[w.ordinal[id]]
+		if c == nil || c.vol.id != id {
+			continue // its volume was lost: no old configuration to restart into
+		}
+		if v := c.vol; len(v.outgoing) > 0 || !slices.Equal(v.voters, sorted(w.voters)) {
+			w.fatalf("%v: voter %x has applied %v (outgoing %v), not the configuration %v", a, id, v.voters, v.outgoing, sorted(w.voters))
+		}
+	}
+}
+
+// catchUpConfig: members that run apply the leader's configuration, each
+// with probability pct (all at once in an eager world).
+func (w *world) catchUpConfig(pct int) {
+	for _, id := range slices.Sorted(maps.Keys(w.ordinal)) {
+		if c := w.claims[w.ordinal[id]]; c != nil && c.vol.id == id && w.alive(id) && w.inConfig(id) && (id == w.leader || w.chance(pct)) {
+			c.vol.voters, c.vol.outgoing = sorted(w.voters), sorted(w.outgoing)
+		}
+	}
+}
+
 func (w *world) markRemoved(id uint64) {
 	w.removed[id] = true
 	if o := w.ordinal[id]; w.runningID(o) == id {
@@ -541,6 +573,9 @@ func (w *world) advance() {
 	}
 	if w.pending != nil && w.chance(50) {
 		w.applyPending()
+	}
+	if w.leader != 0 {
+		w.catchUpConfig(60)
 	}
 	if w.chaos && w.chance(4) {
 		w.desired = 1 + w.rng.IntN(MaxReplicas)
@@ -621,6 +656,7 @@ func (w *world) start(o int) {
 			w.resetRaft(w.rng.Uint64() | 1)
 			v.cluster = w.cluster
 			w.voters[v.id], w.ordinal[v.id], w.match[v.id], w.leader = true, 0, 0, v.id
+			v.voters = []uint64{v.id}
 		}
 	case w.removed[v.id] && v.cluster == w.cluster:
 		v.removed = true // told by its peers

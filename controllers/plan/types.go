@@ -121,6 +121,9 @@ type MemberStatus struct {
 	// are passed on when the member is added.
 	PeerAddress   string
 	ClientAddress string
+	// Voters and OutgoingVoters are the configuration this member has
+	// applied, which may lag behind the leader's.
+	Voters, OutgoingVoters []uint64
 }
 
 // Claim is one data PersistentVolumeClaim of the StatefulSet.
