@@ -112,6 +112,27 @@ func (r *RaftClusterReconciler) perform(ctx context.Context, p *pass) error {
 			}
 		}
 		return nil
+	case plan.ForceNewCluster:
+		ep := ""
+		for _, pod := range p.pods {
+			if pod.Name == a.Pods[0] && pod.Status.PodIP != "" {
+				ep = podEndpoint(pod.Status.PodIP)
+			}
+		}
+		if ep == "" || p.members == nil {
+			return fmt.Errorf("pod %s has no address to ask", a.Pods[0])
+		}
+		ctx, cancel := context.WithTimeout(ctx, changeTimeout)
+		defer cancel()
+		if _, err := p.members.ForceNewCluster(ctx, ep); err != nil {
+			return err
+		}
+		// Loud: members were dropped, and writes only they held are lost.
+		if r.Recorder != nil {
+			r.Recorder.Eventf(p.cluster, nil, corev1.EventTypeWarning, raftv1.ReasonForcedNewCluster, a.Kind.String(),
+				"%s: every other member was dropped from the configuration; writes acknowledged only by the lost members are lost; new members replace them", a.Reason)
+		}
+		return r.dropForceRequest(ctx, p)
 	case plan.StartBootstrap:
 		// The ConfigMap first: the pod reads it when it starts again.
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: rc.Namespace, Name: bootstrapName(rc)}}
@@ -225,10 +246,48 @@ func eventReason(k plan.Kind) string {
 	return raftv1.ReasonCreatingObjects
 }
 
+// dropForceRequest removes the disaster-recovery annotation: done, or not
+// needed. The next pass must not force again.
+func (r *RaftClusterReconciler) dropForceRequest(ctx context.Context, p *pass) error {
+	rc := p.cluster
+	if _, ok := rc.Annotations[raftv1.AnnotationForceNewCluster]; !ok {
+		return nil
+	}
+	orig := rc.DeepCopy()
+	delete(rc.Annotations, raftv1.AnnotationForceNewCluster)
+	if err := r.Patch(ctx, rc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("remove the %s annotation: %w", raftv1.AnnotationForceNewCluster, err)
+	}
+	return nil
+}
+
+// refuseForceRequest drops a disaster-recovery annotation that cannot be
+// acted on, saying why: it names another cluster id, or the cluster has a
+// leader (nothing to force, or already forced).
+func (r *RaftClusterReconciler) refuseForceRequest(ctx context.Context, p *pass) error {
+	rc := p.cluster
+	v, ok := rc.Annotations[raftv1.AnnotationForceNewCluster]
+	if !ok || (forceRequested(rc) && p.leader == nil) {
+		return nil
+	}
+	why := fmt.Sprintf("the cluster has a leader (%s): nothing to force", p.leader.GetSelf().GetName())
+	if !forceRequested(rc) {
+		why = fmt.Sprintf("its value %q is not this cluster's status.clusterID %q", v, rc.Status.ClusterID)
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(rc, nil, corev1.EventTypeWarning, raftv1.ReasonForcedNewCluster, "Validate",
+			"the %s annotation was removed without effect: %s", raftv1.AnnotationForceNewCluster, why)
+	}
+	return r.dropForceRequest(ctx, p)
+}
+
 // busy reports a membership call the cluster refused for now without
 // failing: another configuration change not yet applied or still joint
 // (CHANGE_IN_PROGRESS), or a proposal the leader dropped (NOT_PROPOSED, e.g.
 // during an election or a leadership transfer).
 func busy(err error) bool {
-	return serverpb.HasReason(err, serverpb.ReasonChangeInProgress) || serverpb.HasReason(err, serverpb.ReasonNotProposed)
+	return serverpb.HasReason(err, serverpb.ReasonChangeInProgress) || serverpb.HasReason(err, serverpb.ReasonNotProposed) ||
+		// A leader that lost its quorum steps down within an election
+		// timeout; a forced configuration waits for that.
+		serverpb.HasReason(err, serverpb.ReasonHasLeader)
 }

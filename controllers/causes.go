@@ -40,6 +40,12 @@ func causeReason(c plan.Cause) string {
 		return raftv1.ReasonRollingRestart
 	case plan.CauseLeaveNotRecorded:
 		return raftv1.ReasonLeaveNotRecorded
+	case plan.CauseNoSurvivor:
+		return raftv1.ReasonNoSurvivor
+	case plan.CauseQuorumLost:
+		return raftv1.ReasonQuorumLost
+	case plan.CauseAdopting:
+		return raftv1.ReasonBootstrapping
 	}
 	return ""
 }
@@ -57,6 +63,11 @@ func causeFix(c plan.Cause) string {
 		return "correct status.clusterID (kubectl edit --subresource=status) if it was changed by hand, or delete the claims that hold the other cluster"
 	case plan.CauseForeignVoter:
 		return "remove it with raftctl member remove ID if it is not wanted; the operator never changes members it does not own"
+	case plan.CauseQuorumLost:
+		return "if those volumes cannot be brought back, annotate the RaftCluster " + raftv1.AnnotationForceNewCluster +
+			"=<status.clusterID> to continue from the most up-to-date survivor (writes only the lost members held are lost)"
+	case plan.CauseNoSurvivor:
+		return "start a pod of a surviving voter (its claim intact), or remove the " + raftv1.AnnotationForceNewCluster + " annotation"
 	case plan.CauseMemberConflict:
 		return "check the pod's member with raftctl status; the operator never deletes the data of a member in the configuration"
 	}

@@ -415,3 +415,30 @@ func (r *fakeRecorder) take() []testEvent {
 	r.events = nil
 	return e
 }
+
+// ForceNewCluster makes the member at endpoint the only voter, as the node
+// does, when no leader is reachable.
+func (c *fakeClient) ForceNewCluster(_ context.Context, endpoint string) (*serverpb.MembershipResponse, error) {
+	f := c.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail["ForceNewCluster"]; err != nil {
+		delete(f.fail, "ForceNewCluster")
+		f.calls = append(f.calls, "ForceNewCluster "+endpoint+" -> error")
+		return nil, err
+	}
+	f.calls = append(f.calls, "ForceNewCluster "+endpoint)
+	j := slices.IndexFunc(f.nodes, func(n *fakeNode) bool { return n.endpoint == endpoint })
+	if j < 0 {
+		return nil, fmt.Errorf("dial %s: connection refused", endpoint)
+	}
+	n := f.nodes[j]
+	for _, id := range f.configIDs() {
+		if id != n.id {
+			f.removed = append(f.removed, id)
+		}
+	}
+	f.voters, f.outgoing, f.learners, f.leader = []uint64{n.id}, nil, nil, n.id
+	f.term++
+	return &serverpb.MembershipResponse{Configuration: f.config()}, nil
+}

@@ -18,6 +18,9 @@ type MemberClient interface {
 	ChangeMembership(ctx context.Context, changes []*serverpb.MembershipChange, explicitLeave bool) (*serverpb.MembershipResponse, error)
 	LeaveJoint(ctx context.Context) (*serverpb.MembershipResponse, error)
 	TransferLeadership(ctx context.Context, to uint64) (*serverpb.TransferLeadershipResponse, error)
+	// ForceNewCluster makes the member at endpoint the only voter of a new
+	// configuration (disaster recovery); sent once, to that member only.
+	ForceNewCluster(ctx context.Context, endpoint string) (*serverpb.MembershipResponse, error)
 	Close() error
 }
 

@@ -161,6 +161,7 @@ func observation(p *pass) plan.Observation {
 		FreshStart: rc.Spec.Bootstrap == raftv1.BootstrapFresh,
 	}
 	obs.Adopting = !obs.Bootstrapped() && p.foundingNobody
+	obs.ForceNewCluster = forceRequested(rc)
 	if rc.Spec.PersistentVolumeClaimRetentionPolicy.WhenScaled == raftv1.RetentionRetain {
 		obs.Retention = plan.RetentionRetain
 	}
@@ -193,6 +194,8 @@ func observation(p *pass) plan.Observation {
 				ClientAddress:  st.GetSelf().GetClientAddress(),
 				Voters:         st.GetConfiguration().GetVoters(),
 				OutgoingVoters: st.GetConfiguration().GetOutgoingVoters(),
+				LastLogTerm:    st.GetLastLogTerm(),
+				LastLogIndex:   st.GetLastLogIndex(),
 			}
 		}
 		obs.Pods = append(obs.Pods, op)
@@ -347,4 +350,12 @@ func cannotRun(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// forceRequested: the disaster-recovery annotation names this cluster's id.
+// Naming the id guards against an annotation meant for an earlier cluster
+// of the same name.
+func forceRequested(rc *raftv1.RaftCluster) bool {
+	v, ok := rc.Annotations[raftv1.AnnotationForceNewCluster]
+	return ok && rc.Status.ClusterID != "" && v == rc.Status.ClusterID
 }

@@ -110,6 +110,9 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.ensureBudget(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.refuseForceRequest(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	}
 	p.action = plan.Next(p.obs)
 	log.FromContext(ctx).V(1).Info("planned", "action", p.action.String())
 	if err := r.act(ctx, p); err != nil {

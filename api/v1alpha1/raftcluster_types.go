@@ -25,6 +25,17 @@ const (
 // has ReasonPaused.
 const AnnotationPaused = "raftkube.io/paused"
 
+// AnnotationForceNewCluster is the disaster-recovery action: set to the
+// cluster's status.clusterID while no leader can be elected because a
+// majority of the voters is lost for good, it makes the operator choose
+// the most up-to-date surviving voter (highest last log term, then index)
+// and force a configuration of that voter alone, which then leads; the
+// other members are dropped (recorded as removed) and replaced by new ones
+// as usual. Writes acknowledged by the lost majority but not held by the
+// survivor are lost. The operator removes the annotation once done, or at
+// once when the cluster has a leader.
+const AnnotationForceNewCluster = "raftkube.io/force-new-cluster"
+
 // Condition types of a RaftCluster (status.conditions[].type).
 const (
 	// ConditionAvailable is True while the cluster has a leader and a majority
@@ -110,6 +121,13 @@ const (
 	// ReasonLeaveNotRecorded: a member that left keeps its pod and claim
 	// until every remaining voter applied its removal (ends by itself).
 	ReasonLeaveNotRecorded = "LeaveNotRecorded"
+	// ReasonNoSurvivor: the raftkube.io/force-new-cluster annotation asks
+	// for a new configuration, but no pod answers as a voter to force it
+	// from.
+	ReasonNoSurvivor = "NoSurvivor"
+	// ReasonForcedNewCluster: the event of a forced configuration (see
+	// AnnotationForceNewCluster).
+	ReasonForcedNewCluster = "ForcedNewCluster"
 )
 
 // ClusterPhase is a one-word summary of a RaftCluster's state for humans

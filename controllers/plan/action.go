@@ -56,6 +56,9 @@ const (
 	// found at creation turned out to hold no cluster (every pod answered
 	// and none is a member of one).
 	StartBootstrap
+	// ForceNewCluster makes Member, of pod Pods[0], the only voter of a new
+	// configuration (disaster recovery, asked for by the user).
+	ForceNewCluster
 )
 
 var kindNames = [...]string{
@@ -74,6 +77,7 @@ var kindNames = [...]string{
 	RecyclePod:         "RecyclePod",
 	RestartPod:         "RestartPod",
 	StartBootstrap:     "StartBootstrap",
+	ForceNewCluster:    "ForceNewCluster",
 }
 
 func (k Kind) String() string {

@@ -76,6 +76,21 @@ func adopting() opt {
 }
 func fresh() opt { return func(o *Observation) { o.FreshStart = true } }
 
+// forced: the user asked for a forced new configuration.
+func forced() opt { return func(o *Observation) { o.ForceNewCluster = true } }
+
+// lastLog: pod ord's member's log ends at (term, index), and it has
+// applied a configuration of voters 0..n-1 (it answers without a leader).
+func lastLog(ord int, term, index uint64, n int) opt {
+	return func(o *Observation) {
+		m := podOf(o, ord).Member
+		m.LastLogTerm, m.LastLogIndex = term, index
+		for i := range n {
+			m.Voters = append(m.Voters, id(i))
+		}
+	}
+}
+
 // withPod makes pod ord exist, run, be ready and answer as member mid.
 func withPod(ord int, mid uint64) opt {
 	return func(o *Observation) {

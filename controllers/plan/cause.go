@@ -36,6 +36,11 @@ const (
 	// voters runs and elects one; pods that cannot run an outdated template
 	// are replaced at once when the template changes.
 	CauseNoLeader
+	// CauseQuorumLost means no leader can be elected: every pod answers,
+	// and fewer than a majority of the voters the survivors know still run
+	// on any pod (their volumes were lost). Stuck: only the
+	// disaster-recovery action (raftkube.io/force-new-cluster) ends it.
+	CauseQuorumLost
 	// CauseClusterMismatch means the leader answers for another cluster than the
 	// one recorded in status. Stuck: ends when status.clusterID is
 	// corrected, or the claims holding the other cluster are deleted.
@@ -92,6 +97,10 @@ const (
 	// CauseStaleStatus means the leader's status contradicts a pod's (a
 	// replaced voter is the leader). Ends at the next election or status.
 	CauseStaleStatus
+	// CauseNoSurvivor means the user asked to force a new configuration but
+	// no pod answers as a voter of the cluster. Stuck: ends when a voter's
+	// pod runs again, or the annotation is removed.
+	CauseNoSurvivor
 	// CauseDeferred means the leader refused the step for now (a change not
 	// applied yet, an election, a transfer). Set by the operator, not the
 	// planner; the next pass plans again.
@@ -105,6 +114,7 @@ var causeNames = [...]string{
 	CauseRetainedData:      "RetainedData",
 	CauseAdopting:          "Adopting",
 	CauseNoLeader:          "NoLeader",
+	CauseQuorumLost:        "QuorumLost",
 	CauseClusterMismatch:   "ClusterMismatch",
 	CauseTransferring:      "Transferring",
 	CauseForeignVoter:      "ForeignVoter",
@@ -120,6 +130,7 @@ var causeNames = [...]string{
 	CauseNotSettled:        "NotSettled",
 	CauseLeaveNotRecorded:  "LeaveNotRecorded",
 	CauseStaleStatus:       "StaleStatus",
+	CauseNoSurvivor:        "NoSurvivor",
 	CauseDeferred:          "Deferred",
 }
 
@@ -134,7 +145,7 @@ func (c Cause) String() string {
 // the spec, an object, or something outside the cluster.
 func (c Cause) Stuck() bool {
 	switch c {
-	case CauseSpecInvalid, CauseRetainedData, CauseClusterMismatch, CauseForeignVoter, CauseMemberConflict, CausePodCannotRun:
+	case CauseSpecInvalid, CauseRetainedData, CauseClusterMismatch, CauseForeignVoter, CauseMemberConflict, CausePodCannotRun, CauseNoSurvivor, CauseQuorumLost:
 		return true
 	}
 	return false

@@ -41,6 +41,7 @@ var steps = []step{
 	(*view).ensureStatefulSet,
 	(*view).replaceDown,
 	(*view).bootstrap,
+	(*view).forceNewCluster,
 	(*view).needLeader,
 	(*view).transferInProgress,
 	(*view).leaveJoint,
@@ -199,6 +200,73 @@ func andWaiting(waiting []string) string {
 	return "; " + strings.Join(waiting, ", ")
 }
 
+// forceNewCluster: asked by the user, with no leader, the most up-to-date
+// surviving voter (highest last log term, then index; lowest ordinal on a
+// tie) becomes the only voter of a new configuration. With a leader there
+// is nothing to force (the operator drops the request).
+func (v *view) forceNewCluster() (Action, bool) {
+	if !v.obs.ForceNewCluster || v.raft != nil {
+		return Action{}, false
+	}
+	best := -1
+	for o := range v.obs.StatefulSet.Replicas {
+		m, ok := v.answered(o)
+		if !ok || m.Removed || m.ClusterID != v.obs.ClusterID || !slices.Contains(m.Voters, m.ID) {
+			continue
+		}
+		if best < 0 {
+			best = o
+			continue
+		}
+		b := v.pods[best].Member
+		if m.LastLogTerm > b.LastLogTerm || (m.LastLogTerm == b.LastLogTerm && m.LastLogIndex > b.LastLogIndex) {
+			best = o
+		}
+	}
+	if best < 0 {
+		return waitAction(CauseNoSurvivor, "%s asks for a new configuration, but no pod answers as a voter of cluster %x",
+			"the raftkube.io/force-new-cluster annotation", v.obs.ClusterID)
+	}
+	m := v.pods[best].Member
+	return Action{Kind: ForceNewCluster, Pods: []string{v.podName(best)}, Ordinals: []int{best},
+		Member: Member{ID: m.ID, Name: v.podName(best), PeerAddress: m.PeerAddress, ClientAddress: m.ClientAddress},
+		Reason: fmt.Sprintf("disaster recovery asked for: forcing a configuration of %x (%s) alone, the most up-to-date voter that answers (last entry term %d, index %d)",
+			m.ID, v.podName(best), m.LastLogTerm, m.LastLogIndex)}, true
+}
+
+// quorumLost: with no leader, every pod of the StatefulSet answers, and of
+// the voters a surviving member of this cluster knows, fewer than a
+// majority still run on any pod. Their volumes are gone (the pods came back
+// as new members): no election can ever succeed.
+func (v *view) quorumLost() (string, bool) {
+	var known []uint64
+	for o := range v.obs.StatefulSet.Replicas {
+		m, ok := v.answered(o)
+		if !ok {
+			return "", false // it may hold a voter
+		}
+		if m.ClusterID == v.obs.ClusterID && !m.Removed && len(m.Voters) > len(known) {
+			known = m.Voters
+		}
+	}
+	if len(known) == 0 {
+		return "", false
+	}
+	var running []string
+	for _, id := range known {
+		for o := range v.obs.StatefulSet.Replicas {
+			if m, _ := v.answered(o); m.ID == id {
+				running = append(running, fmt.Sprintf("%x (%s)", id, v.podName(o)))
+			}
+		}
+	}
+	if len(running) >= Majority(len(known)) {
+		return "", false
+	}
+	return fmt.Sprintf("of the %d voters %s, only %d still run (%s): the others' volumes are gone",
+		len(known), hexIDs(known), len(running), strings.Join(running, ", ")), true
+}
+
 func (v *view) needLeader() (Action, bool) {
 	if v.raft == nil {
 		var why []string
@@ -213,6 +281,9 @@ func (v *view) needLeader() (Action, bool) {
 		}
 		if len(why) == 0 {
 			why = append(why, "every pod is ready")
+		}
+		if lost, ok := v.quorumLost(); ok {
+			return waitAction(CauseQuorumLost, "no leader can be elected: %s", lost)
 		}
 		a, ok := waitAction(CauseNoLeader, "no leader answered: %s", strings.Join(why, ", "))
 		a.Blocked = append(a.Blocked, cannotRun...)
@@ -242,10 +313,7 @@ func (v *view) leaveJoint() (Action, bool) {
 
 // recycleRemoved re-creates, on an empty volume, a wanted pod whose data is
 // a removed member (or a member of another cluster): otherwise it would
-// stay a removed member forever. It also deletes again a pod that the
-// StatefulSet re-created on a claim still being deleted (a recycle races
-// with the StatefulSet controller): such a pod stays Pending and holds the
-// claim forever.
+// stay a removed member forever.
 func (v *view) recycleRemoved() (Action, bool) {
 	for _, o := range slices.Sorted(maps.Keys(v.pods)) {
 		if o >= v.obs.Desired {
@@ -282,12 +350,7 @@ func (v *view) recycleReason(o int) (string, bool) {
 	}
 	m, answered := v.answered(o)
 	if !answered {
-		// Only a pod that never started, on a claim already being deleted:
-		// it runs no member, and the data on the claim goes either way.
-		if !p.Pending || !v.claimDeleting(o) {
-			return "", false
-		}
-		return fmt.Sprintf("%s was re-created on its claim while the claim is being deleted", v.podName(o)), true
+		return "", false // a pod that never started on a claim being deleted: see replaceDown
 	}
 	var why string
 	switch {

@@ -153,6 +153,20 @@ func (v *view) restart(o, stale int, role string) (Action, bool) {
 // keeps count, not only the wanted ones: a leaving voter must run to leave.
 func (v *view) replaceDown() (Action, bool) {
 	sts := v.obs.StatefulSet
+	for o := range max(sts.Replicas, v.obs.Desired) {
+		// A pod re-created on a claim being deleted never starts and holds
+		// the claim forever; it runs no member and the claim's data goes
+		// either way. Not only with a leader: when members lose their
+		// volumes, this is how their pods come back.
+		if p := v.pods[o]; p != nil && !p.Terminating && p.Pending && p.Member == nil && v.claimDeleting(o) {
+			a := Action{Kind: RecyclePod, Pods: []string{p.Name}, Ordinals: []int{o},
+				Reason: fmt.Sprintf("%s was re-created on its claim while the claim is being deleted; deleting it so it comes back on a new claim", p.Name)}
+			for _, c := range v.claims[o] {
+				a.Claims = append(a.Claims, c.Name)
+			}
+			return a, true
+		}
+	}
 	if sts.UpdateRevision == "" {
 		return Action{}, false
 	}

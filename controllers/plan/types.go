@@ -36,6 +36,10 @@ type Observation struct {
 	// volumes may hold an earlier cluster, which is adopted, never founded
 	// over.
 	Adopting bool
+	// ForceNewCluster is the user's disaster-recovery request (the
+	// raftkube.io/force-new-cluster annotation naming this cluster): with no
+	// leader, the most up-to-date surviving voter is made the only one.
+	ForceNewCluster bool
 	// FreshStart is spec.bootstrap Fresh: the user expects no earlier data,
 	// so claims found before the StatefulSet exists are refused, not
 	// adopted.
@@ -124,6 +128,9 @@ type MemberStatus struct {
 	// Voters and OutgoingVoters are the configuration this member has
 	// applied, which may lag behind the leader's.
 	Voters, OutgoingVoters []uint64
+	// LastLogTerm and LastLogIndex are the last entry of the member's log:
+	// the highest pair is the most up-to-date member.
+	LastLogTerm, LastLogIndex uint64
 }
 
 // Claim is one data PersistentVolumeClaim of the StatefulSet.
