@@ -74,19 +74,27 @@ func TestSpecFuzz(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("spec fuzzer FAILED with seed %d after %d actions:\n%s", seed, len(f.log), strings.Join(f.log, "\n"))
+			if f.counts.acked == 0 {
+				f.counts.acked = len(f.w.snapshot())
+			}
+			f.counts.report(t, seed)
 		}
 	})
 
 	deadline := time.Now().Add(*fuzzDuration)
-	for n := 1; time.Now().Before(deadline); n++ {
+	unchecked := 0 // actions since the last convergence check
+	for time.Now().Before(deadline) {
 		f.act(ctx)
-		if n%*fuzzEvery == 0 {
+		if unchecked++; unchecked == *fuzzEvery {
 			f.checkpoint(ctx)
+			unchecked = 0
 		} else {
 			f.pause(ctx)
 		}
 	}
-	f.checkpoint(ctx)
+	if unchecked > 0 {
+		f.checkpoint(ctx)
+	}
 	f.w.stopAndReadAll(ctx, t, &f.counts)
 	f.counts.report(t, seed)
 }
@@ -120,12 +128,12 @@ type fuzzer struct {
 	w    *checkedWriter
 	// undo is the spec before the last change, nil once it was taken back.
 	undo *raftv1.RaftClusterSpec
-	// lastBad: the last change made the template one that cannot run.
-	lastBad bool
-	serial  int // makes each template change distinct
-	start   time.Time
-	log     []string
-	counts  fuzzCounts
+	// bad: the spec's template is one that cannot run.
+	bad    bool
+	serial int // makes each template change distinct
+	start  time.Time
+	log    []string
+	counts fuzzCounts
 }
 
 // record logs one action with the time since the run began.
@@ -148,7 +156,7 @@ func (f *fuzzer) act(ctx context.Context) {
 	revertWeight := 0
 	if f.undo != nil {
 		revertWeight = 12
-		if f.lastBad {
+		if f.bad {
 			revertWeight = 45
 		}
 	}
@@ -205,12 +213,22 @@ func (f *fuzzer) update(ctx context.Context, mutate func(*raftv1.RaftClusterSpec
 		}
 		before = *rc.Spec.DeepCopy()
 		mutate(&rc.Spec)
-		return f.c.Update(ctx, rc)
+		if err := f.c.Update(ctx, rc); err != nil {
+			return err
+		}
+		f.bad = cannotRun(rc.Spec)
+		return nil
 	})
 	if err != nil {
 		f.t.Fatalf("update the spec of %s: %v", clusterName, err)
 	}
 	return before
+}
+
+// cannotRun says whether s holds one of the fuzzer's templates that cannot run.
+func cannotRun(s raftv1.RaftClusterSpec) bool {
+	_, unschedulable := s.Pod.NodeSelector[fuzzSelectorKey]
+	return s.Image == fuzzBadImage || unschedulable
 }
 
 func (f *fuzzer) get(ctx context.Context) (*raftv1.RaftCluster, error) {
@@ -224,7 +242,7 @@ func (f *fuzzer) get(ctx context.Context) (*raftv1.RaftCluster, error) {
 // change applies a spec change that the next revert takes back.
 func (f *fuzzer) change(ctx context.Context, bad bool, what string, mutate func(*raftv1.RaftClusterSpec)) {
 	before := f.update(ctx, mutate)
-	f.undo, f.lastBad = &before, bad
+	f.undo = &before
 	f.counts.changes++
 	if bad {
 		f.counts.badChanges++
@@ -289,8 +307,8 @@ func (f *fuzzer) badTemplate(ctx context.Context) {
 func (f *fuzzer) revert(ctx context.Context) {
 	undo := *f.undo
 	f.update(ctx, func(s *raftv1.RaftClusterSpec) { *s = undo })
-	f.record("revert the last change (it could not run: %v)", f.lastBad)
-	f.undo, f.lastBad = nil, false
+	f.record("revert the last change (the spec can run now: %v)", !f.bad)
+	f.undo = nil
 	f.counts.reverts++
 }
 
@@ -401,7 +419,7 @@ func (f *fuzzer) checkpoint(ctx context.Context) {
 		s.Image = ""
 		delete(s.Pod.NodeSelector, fuzzSelectorKey)
 	})
-	f.undo, f.lastBad = nil, false
+	f.undo = nil
 	rc, err := f.get(ctx)
 	if err != nil {
 		f.t.Fatal(err)
