@@ -179,8 +179,11 @@ chart-lint: ## helm lint --strict the chart with several value sets; a bad combi
 bench: $(BENCHSTAT) ## benchmarks side by side with etcd raft v3.6.0 and v3.7.0
 	BENCHSTAT=$(BENCHSTAT) hack/bench.sh
 
+# On a terminal the demo runs as a job of its own (bash -m), which the terminal
+# gives Ctrl-C to, not make: make would otherwise die of the signal and exit
+# 130 although the demo stopped as asked.
 demo: k8s-tools host-packages node-tools ## the operator on a local cluster with a real node (containerd, kubelet, CoreDNS): helm install, a 3-member RaftCluster scaled to 5 and back; runs until Ctrl-C
-	hack/demo.sh
+	@if [ -t 0 ]; then bash -m -c 'hack/demo.sh; status=$$?; exit $$status'; else hack/demo.sh; fi
 
 test-e2e: k8s-tools host-packages node-tools ## every end-to-end scenario on the real node (incl. spec changed mid-change, manager killed mid-change, rolling restart, manager failover)
 	$(GO) test -count=1 -timeout 40m -v -run '^(TestStatefulSet|TestOperator)$$' ./test/e2e/ -e2e.all
