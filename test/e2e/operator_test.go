@@ -20,6 +20,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -224,6 +225,75 @@ func TestOperator(t *testing.T) {
 	if lost := readBack(ctx, t, w.client(), acked); lost > 0 {
 		t.Errorf("%d acknowledged writes lost across delete and re-create", lost)
 	}
+
+	// 11. Disaster: two of the three voters lose their volumes at once. The
+	// operator says the quorum is lost for good; the user's annotation
+	// continues from the survivor (which holds every write: all three
+	// members were caught up), and new members replace the lost ones.
+	e.disasterRecovery(ctx, t, c, acked)
+}
+
+// disasterRecovery deletes the claims and pods of members 1 and 2 of a
+// caught-up 3-member cluster, waits for the QuorumLost condition, sets the
+// disaster-recovery annotation and checks that the cluster comes back with
+// its id and every acknowledged write.
+func (e *env) disasterRecovery(ctx context.Context, t *testing.T, c ctrlclient.Client, acked map[string]string) {
+	t.Helper()
+	rc := waitCluster(ctx, t, c, "three voters caught up", func(rc *raftv1.RaftCluster) bool {
+		if !available(3)(rc) || len(rc.Status.Members) != 3 {
+			return false
+		}
+		for _, m := range rc.Status.Members {
+			if m.MatchIndex == 0 || m.MatchIndex != rc.Status.Members[0].MatchIndex {
+				return false
+			}
+		}
+		return true
+	})
+	start := time.Now()
+	for _, i := range []int{1, 2} {
+		e.tool(ctx, t, "kubectl", "delete", "pvc", fmt.Sprintf("data-%s-%d", clusterName, i), "--namespace", ns, "--wait=false")
+	}
+	e.tool(ctx, t, "kubectl", "delete", "pod", clusterName+"-1", clusterName+"-2", "--namespace", ns, "--wait=false")
+	waitCluster(ctx, t, c, "QuorumLost", func(rc *raftv1.RaftCluster) bool {
+		return condition(rc, raftv1.ConditionProgressing) == "True/"+raftv1.ReasonQuorumLost
+	})
+	t.Logf("two volumes lost -> QuorumLost reported: %v", time.Since(start).Round(100*time.Millisecond))
+	start = time.Now()
+	e.tool(ctx, t, "kubectl", "annotate", "raft/"+clusterName, "--namespace", ns, raftv1.AnnotationForceNewCluster+"="+rc.Status.ClusterID)
+	after := waitCluster(ctx, t, c, "Available with 3 voters after disaster recovery", available(3))
+	t.Logf("annotated -> Available with 3 voters: %v", time.Since(start).Round(100*time.Millisecond))
+	if after.Status.ClusterID != rc.Status.ClusterID {
+		t.Errorf("cluster id %s after recovery, want %s", after.Status.ClusterID, rc.Status.ClusterID)
+	}
+	if _, ok := after.Annotations[raftv1.AnnotationForceNewCluster]; ok {
+		t.Errorf("the %s annotation is still set after the recovery", raftv1.AnnotationForceNewCluster)
+	}
+	events, err := e.client.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(events.Items, func(ev eventsv1.Event) bool {
+		return ev.Reason == raftv1.ReasonForcedNewCluster && ev.Type == corev1.EventTypeWarning && ev.Regarding.Name == clusterName
+	}) {
+		t.Errorf("no Warning event %s on the cluster", raftv1.ReasonForcedNewCluster)
+	}
+	w := &workload{e: e}
+	if err := w.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.client().Close() }()
+	if lost := readBack(ctx, t, w.client(), acked); lost > 0 {
+		t.Errorf("%d acknowledged writes lost across the disaster recovery", lost)
+	}
+}
+
+func condition(rc *raftv1.RaftCluster, typ string) string {
+	c := rc.Status.Condition(typ)
+	if c == nil {
+		return ""
+	}
+	return string(c.Status) + "/" + c.Reason
 }
 
 // clusterClient is a controller-runtime client that knows RaftClusters.
