@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -651,6 +652,7 @@ func (e *env) rollingRestart(ctx context.Context, t *testing.T, c ctrlclient.Cli
 	}
 	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"raft":{"snapshotEntries":5000}}}`)
 	maxDown := 0
+	phases := map[raftv1.ClusterPhase]bool{}
 	waitFor(ctx, t, "every pod restarted on the new template", func(ctx context.Context) (bool, error) {
 		// One List: a consistent view of all three pods at one moment.
 		pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
@@ -680,9 +682,13 @@ func (e *env) rollingRestart(ctx context.Context, t *testing.T, c ctrlclient.Cli
 		if err := c.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: clusterName}, rc); err != nil {
 			return false, err
 		}
+		phases[rc.Status.Phase] = true
 		return restarted == 3 && available(3)(rc), nil
 	})
-	t.Logf("rolling restart of 3 members: %v, at most %d pod(s) down at once", time.Since(start).Round(100*time.Millisecond), maxDown)
+	t.Logf("rolling restart of 3 members: %v, at most %d pod(s) down at once, phases %v", time.Since(start).Round(100*time.Millisecond), maxDown, slices.Sorted(maps.Keys(phases)))
+	if phases[raftv1.PhaseDegraded] {
+		t.Errorf("the phase was Degraded during the rolling restart: a restarted pod coming back is part of the upgrade")
+	}
 	if maxDown > 1 {
 		t.Errorf("%d pods were down at once during the rolling restart", maxDown)
 	}
