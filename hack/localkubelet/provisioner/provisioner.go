@@ -272,9 +272,11 @@ func (p *Provisioner) resize(ctx context.Context, pvc *corev1.PersistentVolumeCl
 		return nil // not a volume we made for this claim
 	}
 	claims := p.cfg.Client.CoreV1().PersistentVolumeClaims(pvc.Namespace)
+	cur := pvc.DeepCopy()
 	if pvc.Annotations[AnnStorageResizer] != p.cfg.Provisioner {
-		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, AnnStorageResizer, p.cfg.Provisioner)
-		if _, err := claims.Patch(ctx, pvc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		// The UID precondition: a claim re-created meanwhile is not ours to mark.
+		patch := fmt.Appendf(nil, `{"metadata":{"uid":%q,"annotations":{%q:%q}}}`, pvc.UID, AnnStorageResizer, p.cfg.Provisioner)
+		if cur, err = claims.Patch(ctx, pvc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("mark claim as expanded by %s: %w", p.cfg.Provisioner, err)
 		}
 	}
@@ -284,15 +286,8 @@ func (p *Provisioner) resize(ctx context.Context, pvc *corev1.PersistentVolumeCl
 			return fmt.Errorf("set capacity of volume %s to %s: %w", pv.Name, want.String(), err)
 		}
 	}
-	// The latest claim: the annotation changed it, and its status must be
-	// written over what is there now.
-	cur, err := claims.Get(ctx, pvc.Name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get claim: %w", err)
-	}
-	if cur.UID != pvc.UID {
-		return nil // re-created meanwhile
-	}
+	// cur is the claim as the annotation left it: a change since makes the
+	// status update conflict, and the change's event brings the claim back.
 	cur.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: want}
 	cur.Status.AllocatedResources = corev1.ResourceList{corev1.ResourceStorage: want}
 	delete(cur.Status.AllocatedResourceStatuses, corev1.ResourceStorage)

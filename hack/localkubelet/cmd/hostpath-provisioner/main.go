@@ -68,6 +68,9 @@ func run(cfg provisioner.Config, kubeconfig string) error {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	rc.UserAgent = "hostpath-provisioner"
+	// client-go's default (5 requests/s, bursts of 10) delays the resize
+	// of a few claims by seconds; one machine's API server takes more.
+	rc.QPS, rc.Burst = 50, 100
 	if cfg.Client, err = kubernetes.NewForConfig(rc); err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
