@@ -45,7 +45,7 @@ IMAGETOOL := $(BIN)/imagetool
 IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGISTRY)' IMAGETOOL='$(IMAGETOOL)' HELM='$(BIN)/helm'
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
-.PHONY: demo test-e2e e2e-fuzz run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
+.PHONY: demo test-e2e e2e-fuzz e2e-gaps run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
 .PHONY: images node-images node-tools push images-reproducible
 
 help: ## list the targets
@@ -195,6 +195,12 @@ E2E_FUZZ_SEED     ?= 0
 
 e2e-fuzz: k8s-tools host-packages node-tools ## randomized spec fuzzer on the real node (E2E_FUZZ_DURATION=30m, E2E_FUZZ_SEED=0: from the clock, printed to replay)
 	$(GO) test -count=1 -timeout 3h -v -run '^TestSpecFuzz$$' ./test/e2e/ -e2e.fuzz=$(E2E_FUZZ_DURATION) -e2e.fuzz.seed=$(E2E_FUZZ_SEED)
+
+# Write availability per operator step: a benchmark that prints a table.
+E2E_GAPS_ROUNDS ?= 3
+
+e2e-gaps: k8s-tools host-packages node-tools ## longest gap between acknowledged writes per operator step, Go client and raftctl (E2E_GAPS_ROUNDS=3), printed as a table
+	$(GO) test -count=1 -timeout 40m -v -run '^TestWriteGaps$$' ./test/e2e/ -e2e.gaps -e2e.gaps.rounds=$(E2E_GAPS_ROUNDS)
 
 run-local: ## a 3-member raftkube cluster on loopback until Ctrl-C (KEEP_DATA=1 keeps its data)
 	hack/run-local.sh
