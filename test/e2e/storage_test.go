@@ -30,7 +30,8 @@ import (
 // pods, no restart, their revision still the StatefulSet's, data intact),
 // and members added afterwards get the new size. A cluster on the default
 // class, which does not allow expansion, gets StorageResizing
-// False/ExpansionNotSupported and a Warning event, its claims unchanged.
+// False/ExpansionNotSupported and a Warning event, its claims unchanged,
+// until the class is changed to allow it.
 // The seconds each takes are logged (measurements, not asserted).
 func TestStorage(t *testing.T) {
 	if testing.Short() {
@@ -124,6 +125,13 @@ func (e *env) growOnline(ctx context.Context, t *testing.T, c ctrlclient.Client,
 	})
 	t.Logf("storage 1Gi -> 2Gi: claims at 2Gi in %.1fs, StatefulSet re-created and Resized in %.1fs (%s)",
 		claimsDone.Seconds(), time.Since(start).Seconds(), rc.Status.Condition(raftv1.ConditionStorageResizing).Message)
+	// Where the time went: when the manager asked each claim for the size.
+	t.Logf("spec changed at %s", start.UTC().Format(time.RFC3339Nano))
+	for line := range strings.SplitSeq(e.managerLog(ctx, t), "\n") {
+		if strings.Contains(line, "claim expansion requested") && strings.Contains(line, "data-"+name+"-") {
+			t.Log(line)
+		}
+	}
 
 	// The same pods, never restarted, adopted by the new StatefulSet on its
 	// update revision: the rolling restart has nothing to do.
@@ -181,7 +189,7 @@ func (e *env) growOnline(ctx context.Context, t *testing.T, c ctrlclient.Client,
 
 // growRefused grows a cluster on the default class, which does not allow
 // expansion: the condition and a Warning event name the class and the fix,
-// and nothing changes.
+// and nothing changes until the class allows expansion.
 func (e *env) growRefused(ctx context.Context, t *testing.T, c ctrlclient.Client, name string) {
 	t.Helper()
 	oldSts, err := e.client.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
@@ -228,6 +236,23 @@ func (e *env) growRefused(ctx context.Context, t *testing.T, c ctrlclient.Client
 	}
 	if sts.UID != oldSts.UID {
 		t.Error("the StatefulSet was re-created although no claim can grow")
+	}
+
+	// Allowing expansion on the class (the provisioner can resize) lets the
+	// resize go on at once: the operator watches classes.
+	pod := e.podsOf(ctx, t, name)[name+"-0"]
+	start = time.Now()
+	if _, err := e.client.StorageV1().StorageClasses().Patch(ctx, "local", types.MergePatchType,
+		[]byte(`{"allowVolumeExpansion":true}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitNamed(ctx, t, c, name, "StorageResizing False/Resized and Available", func(rc *raftv1.RaftCluster) bool {
+		cond := rc.Status.Condition(raftv1.ConditionStorageResizing)
+		return available(1)(rc) && cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == raftv1.ReasonResized
+	})
+	t.Logf("class allows expansion -> claim at 2Gi, Resized: %.1fs", time.Since(start).Seconds())
+	if p := e.podsOf(ctx, t, name)[name+"-0"]; p.UID != pod.UID || restarts(p) != restarts(pod) {
+		t.Errorf("the member's pod was restarted or re-created by the resize")
 	}
 }
 
