@@ -328,3 +328,21 @@ func TestResizeProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestNotExpandable: the message names each refusing class with its claims
+// and the fix, and claims of no class.
+func TestNotExpandable(t *testing.T) {
+	named := func(names ...string) []claimState {
+		var out []claimState
+		for _, n := range names {
+			out = append(out, claimState{claim: &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: n}}})
+		}
+		return out
+	}
+	got := notExpandable(map[string][]claimState{"slow": named("data-demo-0", "data-demo-1"), "": named("data-demo-2")}, resource.MustParse("2Gi"))
+	want := "spec.storage.size 2Gi: no claim changed: claims data-demo-2 have no storage class, and only claims of a class that allows expansion can grow; " +
+		"storage class slow of claims data-demo-0, data-demo-1 does not allow volume expansion; if its driver can expand volumes, set allowVolumeExpansion: true on it (kubectl patch storageclass slow -p '{\"allowVolumeExpansion\":true}')"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
