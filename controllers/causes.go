@@ -44,6 +44,8 @@ func causeReason(c plan.Cause) string {
 		return raftv1.ReasonNoSurvivor
 	case plan.CauseQuorumLost:
 		return raftv1.ReasonQuorumLost
+	case plan.CauseRecreatingStatefulSet:
+		return raftv1.ReasonRecreatingStatefulSet
 	case plan.CauseAdopting:
 		return raftv1.ReasonBootstrapping
 	}

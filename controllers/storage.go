@@ -121,7 +121,7 @@ func (r *RaftClusterReconciler) ensureStorage(ctx context.Context, p *pass) (hel
 	if err != nil || !(terminating || recreating) {
 		return false, err
 	}
-	p.action = plan.Action{Kind: plan.Wait, Reason: fmt.Sprintf(
+	p.action = plan.Action{Kind: plan.Wait, Cause: plan.CauseRecreatingStatefulSet, Reason: fmt.Sprintf(
 		"StatefulSet %s is being deleted; its pods are kept and adopted by the one created next", p.sts.Name)}
 	return true, nil
 }

@@ -278,6 +278,15 @@ func TestStorageExpansionNotSupported(t *testing.T) {
 		t.Errorf("the next pass recorded %v again, want nothing new", events)
 	}
 
+	// The change can be taken back: the claims have the size asked for.
+	h.setStorageSize("1Gi")
+	h.storagePass()
+	if c := storageCondition(h); c == nil || c.Status != metav1.ConditionFalse || c.Reason != raftv1.ReasonResized {
+		t.Errorf("StorageResizing %+v after the size was taken back, want False/Resized", c)
+	}
+	h.setStorageSize("2Gi")
+	h.storagePass()
+
 	// Changing the class looks at the clusters waiting for it, only them.
 	other := newHarness(t, nil)
 	other.converge()

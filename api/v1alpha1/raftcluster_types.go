@@ -269,11 +269,11 @@ const (
 
 // StorageSpec describes the persistent volume claim of each member.
 // +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storageClassName cannot be set, changed or removed after the cluster is created: the members' existing volumes stay in their class"
-// +kubebuilder:validation:XValidation:rule="!has(self.size) || !has(oldSelf.size) || !isQuantity(string(self.size)) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="size may not decrease: a volume cannot shrink below the data already on it"
 type StorageSpec struct {
 	// Requested size of each member's volume, for example 1Gi or 500Mi. It may
 	// grow later (the existing claims are expanded, which the storage class
-	// must allow) but never shrink.
+	// must allow). Volumes never shrink: a smaller size takes back an
+	// increase not applied yet, and leaves larger claims as they are.
 	// +kubebuilder:default="1Gi"
 	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))",message="size must be greater than zero"
 	// +optional

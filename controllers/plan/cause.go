@@ -101,6 +101,11 @@ const (
 	// no pod answers as a voter of the cluster. Stuck: ends when a voter's
 	// pod runs again, or the annotation is removed.
 	CauseNoSurvivor
+	// CauseRecreatingStatefulSet means the StatefulSet is being deleted,
+	// its pods kept, to be created again with a new claim template (storage
+	// growth). Set by the operator. Ends when the garbage collector removed
+	// it (seconds).
+	CauseRecreatingStatefulSet
 	// CauseDeferred means the leader refused the step for now (a change not
 	// applied yet, an election, a transfer). Set by the operator, not the
 	// planner; the next pass plans again.
@@ -108,30 +113,31 @@ const (
 )
 
 var causeNames = [...]string{
-	CauseNone:              "None",
-	CauseSpecInvalid:       "SpecInvalid",
-	CauseBootstrapping:     "Bootstrapping",
-	CauseRetainedData:      "RetainedData",
-	CauseAdopting:          "Adopting",
-	CauseNoLeader:          "NoLeader",
-	CauseQuorumLost:        "QuorumLost",
-	CauseClusterMismatch:   "ClusterMismatch",
-	CauseTransferring:      "Transferring",
-	CauseForeignVoter:      "ForeignVoter",
-	CauseMemberConflict:    "MemberConflict",
-	CauseNoMajority:        "NoMajority",
-	CauseNoTransferTarget:  "NoTransferTarget",
-	CauseClaimDeleting:     "ClaimDeleting",
-	CauseAwaitingDNS:       "AwaitingDNS",
-	CauseLearnerCatchingUp: "LearnerCatchingUp",
-	CausePodNotReady:       "PodNotReady",
-	CausePodCannotRun:      "PodCannotRun",
-	CauseVoterUnhealthy:    "VoterUnhealthy",
-	CauseNotSettled:        "NotSettled",
-	CauseLeaveNotRecorded:  "LeaveNotRecorded",
-	CauseStaleStatus:       "StaleStatus",
-	CauseNoSurvivor:        "NoSurvivor",
-	CauseDeferred:          "Deferred",
+	CauseNone:                  "None",
+	CauseSpecInvalid:           "SpecInvalid",
+	CauseBootstrapping:         "Bootstrapping",
+	CauseRetainedData:          "RetainedData",
+	CauseAdopting:              "Adopting",
+	CauseNoLeader:              "NoLeader",
+	CauseQuorumLost:            "QuorumLost",
+	CauseClusterMismatch:       "ClusterMismatch",
+	CauseTransferring:          "Transferring",
+	CauseForeignVoter:          "ForeignVoter",
+	CauseMemberConflict:        "MemberConflict",
+	CauseNoMajority:            "NoMajority",
+	CauseNoTransferTarget:      "NoTransferTarget",
+	CauseClaimDeleting:         "ClaimDeleting",
+	CauseAwaitingDNS:           "AwaitingDNS",
+	CauseLearnerCatchingUp:     "LearnerCatchingUp",
+	CausePodNotReady:           "PodNotReady",
+	CausePodCannotRun:          "PodCannotRun",
+	CauseVoterUnhealthy:        "VoterUnhealthy",
+	CauseNotSettled:            "NotSettled",
+	CauseLeaveNotRecorded:      "LeaveNotRecorded",
+	CauseStaleStatus:           "StaleStatus",
+	CauseNoSurvivor:            "NoSurvivor",
+	CauseRecreatingStatefulSet: "RecreatingStatefulSet",
+	CauseDeferred:              "Deferred",
 }
 
 func (c Cause) String() string {
