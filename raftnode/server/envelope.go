@@ -83,6 +83,14 @@ func (w *waiters) trigger(id uint64, v any) {
 	}
 }
 
+// waiting reports whether the request id still waits for its result.
+func (w *waiters) waiting(id uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.m[id]
+	return ok
+}
+
 // cancel forgets the request id.
 func (w *waiters) cancel(id uint64) {
 	w.mu.Lock()

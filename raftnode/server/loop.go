@@ -147,6 +147,10 @@ func (s *Server) propose(first proposal) {
 	}
 	err := s.rn.Step(pb.Message{Type: pb.MsgProp, From: s.id, Entries: ents})
 	if err == nil {
+		term := s.term.Load()
+		for _, p := range batch {
+			s.proposedIn[p.reqID] = term
+		}
 		return
 	}
 	s.metrics.proposalsDropped.Add(float64(len(batch)))
@@ -335,7 +339,34 @@ func (s *Server) applyEntries(ents []pb.Entry) error {
 			return fmt.Errorf("apply entry %d: %w", ents[i].Index, err)
 		}
 	}
+	if len(ents) > 0 {
+		s.settleProposals(ents[len(ents)-1].Term)
+	}
 	return nil
+}
+
+// settleProposals answers the writes proposed in a term before applied, the
+// term of the entry applied last, that are still waiting: log terms only
+// grow, so none of them can be applied in the term it was proposed in any
+// more. It was dropped, or relayed to a newer leader and may still apply;
+// either way the client learns now that the outcome is unknown, rather than
+// after its deadline. Requests no longer waiting are forgotten.
+func (s *Server) settleProposals(applied uint64) {
+	if applied <= s.settledTerm {
+		return // nothing new since the last look: the common case, kept cheap
+	}
+	s.settledTerm = applied
+	for id, term := range s.proposedIn {
+		switch {
+		case !s.w.waiting(id):
+			delete(s.proposedIn, id)
+		case term < applied:
+			delete(s.proposedIn, id)
+			s.metrics.proposalsDropped.Inc()
+			s.w.trigger(id, status.Errorf(codes.Unavailable,
+				"the leader changed before the write was applied (proposed in term %d, now %d); its outcome is unknown", term, applied))
+		}
+	}
 }
 
 func (s *Server) applyNormal(e pb.Entry) error {
@@ -357,6 +388,7 @@ func (s *Server) applyNormal(e pb.Entry) error {
 	}
 	if proposer == s.id {
 		s.metrics.proposalsApplied.Inc()
+		delete(s.proposedIn, reqID)
 		s.w.trigger(reqID, res)
 	}
 	return nil
