@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -41,9 +42,13 @@ type peer struct {
 	once sync.Once // guards stop
 
 	// Owned by the run goroutine.
-	carry   *pb.Message  // drained but did not fit the previous batch
-	scratch []pb.Message // the messages of the batch being built
-	sizes   []int        // their encoded sizes
+	// announce is set until a stream has carried the peer's first batch, an
+	// empty one: the member learns where we are before we send it anything
+	// (see the package doc, "Addresses").
+	announce bool
+	carry    *pb.Message  // drained but did not fit the previous batch
+	scratch  []pb.Message // the messages of the batch being built
+	sizes    []int        // their encoded sizes
 
 	mu      sync.Mutex
 	stopped bool
@@ -110,6 +115,9 @@ func (p *peer) client() (transportpb.RaftClient, error) {
 				MinConnectTimeout: 5 * time.Second,
 			}),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.t.maxBatchBytes() + 1024)),
+			// The peer is talked to for as long as it is one; idleness
+			// would only recreate its subchannel (see retryNow).
+			grpc.WithIdleTimeout(0),
 		}, p.t.cfg.DialOptions...)
 		// passthrough: the address is resolved by each connection attempt
 		// (the dialer below), which retries on the backoff above. gRPC's own
@@ -199,6 +207,7 @@ func (p *peer) run(prevDone <-chan struct{}) {
 	}
 	var s *outStream
 	defer func() { s.close() }()
+	p.announce = true
 	failures := 0
 	for {
 		err := p.step(&s)
@@ -222,6 +231,9 @@ func (p *peer) run(prevDone <-chan struct{}) {
 // step waits for the next message or the end of the stream *s, and sends one
 // batch, opening the stream first if there is none. An error means *s failed.
 func (p *peer) step(s **outStream) error {
+	if p.announce {
+		return p.announceSelf(s)
+	}
 	first, err := p.next(*s)
 	if err != nil || first == nil {
 		return err
@@ -238,6 +250,25 @@ func (p *peer) step(s **outStream) error {
 	if err := (*s).send(b); err != nil {
 		return fmt.Errorf("send batch of %d messages: %w", len(b.Messages), err)
 	}
+	return nil
+}
+
+// announceSelf opens the stream and sends a batch of no messages on it, so
+// that the member notes the address we are at now (Transport.SeenAt) even if
+// we have nothing to send it: a restarted member that is a follower sends
+// only to the leader, and the others could not reach it at its new address
+// until it campaigns. Queued messages wait for it, so their order holds.
+func (p *peer) announceSelf(s **outStream) error {
+	if *s == nil {
+		var err error
+		if *s, err = p.openStream(); err != nil {
+			return err
+		}
+	}
+	if err := (*s).send(p.header()); err != nil {
+		return fmt.Errorf("announce ourselves: %w", err)
+	}
+	p.announce = false
 	return nil
 }
 
@@ -299,7 +330,11 @@ func (p *peer) retryNow() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.conn != nil {
+	// Only a connection in transient failure waits out a backoff. And only
+	// there is ResetConnectBackoff safe: it reads the connection's subchannel
+	// map unlocked (grpc-go PR 9155), which gRPC writes as the connection
+	// leaves idle -- once, as idleness is off -- but never in transient failure.
+	if p.conn != nil && p.conn.GetState() == connectivity.TransientFailure {
 		p.conn.ResetConnectBackoff()
 	}
 }
@@ -370,7 +405,14 @@ func (p *peer) encode(total int) *transportpb.Batch {
 		buf = p.scratch[i].MarshalAppend(buf)
 		msgs[i] = buf[start:len(buf):len(buf)]
 	}
-	return &transportpb.Batch{ClusterId: p.t.cfg.ClusterID, From: p.t.cfg.ID, To: p.id, Messages: msgs}
+	b := p.header()
+	b.Messages = msgs
+	return b
+}
+
+// header returns a Batch of no messages from us to the peer.
+func (p *peer) header() *transportpb.Batch {
+	return &transportpb.Batch{ClusterId: p.t.cfg.ClusterID, From: p.t.cfg.ID, To: p.id}
 }
 
 // outStream is an open Stream call to a peer and the goroutine waiting for its

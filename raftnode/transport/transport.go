@@ -4,8 +4,10 @@
 // # Sending
 //
 // Each peer has a bounded queue and one goroutine that owns one long-lived
-// client-streaming Stream call to that peer. The connection is dialled lazily, on
-// the first message. The goroutine drains everything queued into one Batch (up to
+// client-streaming Stream call to that peer. The goroutine opens it as the peer is
+// added (or its address updated) and sends a Batch of no messages on it first, the
+// announcement (see Addresses); after a failure the stream is reopened on the next
+// message. The goroutine drains everything queued into one Batch (up to
 // Config.MaxMessageBytes) per Send on the stream, so a busy leader sends few large
 // gRPC messages rather than many small ones. When the stream fails, or cannot be
 // opened, the peer is reported unreachable once for that failure and the goroutine
@@ -26,7 +28,8 @@
 // cluster is refused with codes.FailedPrecondition, one addressed to another member
 // or holding a malformed message with codes.InvalidArgument, one holding a message
 // over Config.MaxMessageBytes with codes.ResourceExhausted; each refusal ends the
-// stream. Accepted messages go to Handler.Process in the order they were sent.
+// stream. Accepted messages go to Handler.Process in the order they were sent. A
+// batch of no messages, an announcement, is accepted like any other.
 //
 // # Addresses
 //
@@ -36,12 +39,15 @@
 // address the member last opened a stream to us from (Transport.SeenAt, which
 // the receiving side calls; Config.SeenAt when receiving and sending are two
 // Transports), on the peer address's port; a new such address ends the
-// backoff at once. In Kubernetes a
-// restarted member has a new IP, and the cluster DNS keeps answering with its
-// absence (or its old IP) for as long as it caches the answer, 30 s with
-// kubeadm's CoreDNS settings; the member itself reaches the others by then
-// (it campaigns after an election timeout), so they reach it back at once.
-// TLS still verifies the peer's certificate against the name in its address.
+// backoff at once. In Kubernetes a restarted member has a new IP, and the
+// cluster DNS keeps answering with its absence (or its old IP) for as long
+// as it caches the answer, 30 s with kubeadm's CoreDNS settings. So that
+// every peer can reach it at once, not only the leader it sends to as a
+// follower, a member announces itself: each peer's goroutine starts with an
+// empty Batch on a new stream, retried with backoff until one is sent, and
+// the receiving side notes its source as for any first batch. Queued
+// messages wait behind the announcement. TLS still verifies the peer's
+// certificate against the name in its address.
 //
 // The server must accept gRPC messages a little over MaxMessageBytes (a batch adds
 // a few bytes of framing per message): pass ServerOptions to grpc.NewServer, or set

@@ -201,8 +201,8 @@ func TestQueueFullReportsUnreachable(t *testing.T) {
 	_ = lis.Close()
 	a := newNode(t, 1, 7, func(c *Config) { c.QueueSize = 4; c.Backoff = Backoff{Min: time.Minute, Max: time.Minute} })
 	a.tr.AddPeer(2, addr)
-	a.tr.Send([]pb.Message{msgApp(1, 2, 0, 0, 0)})
-	recv(t, a.rec.unreachable, "stream failure") // now in a minute of backoff
+	// The peer's announcement fails: now in a minute of backoff.
+	recv(t, a.rec.unreachable, "stream failure")
 	msgs := make([]pb.Message, 20)
 	for i := range msgs {
 		msgs[i] = msgApp(1, 2, uint64(i+1), 0, 0)
@@ -221,8 +221,11 @@ func TestUpdatePeer(t *testing.T) {
 	recv(t, a.rec.unreachable, "unreachable report")
 	a.tr.UpdatePeer(2, b.addr)
 	a.tr.Send([]pb.Message{msgApp(1, 2, 1, 0, 0)})
-	if m := recv(t, b.rec.msgs, "message"); m.Index != 1 {
-		t.Fatalf("got %+v, want index 1", m)
+	// The first message waited in the queue behind the failed announcement.
+	for _, want := range []uint64{0, 1} {
+		if m := recv(t, b.rec.msgs, "message"); m.Index != want {
+			t.Fatalf("got %+v, want index %d", m, want)
+		}
 	}
 }
 
@@ -265,6 +268,8 @@ func TestRefusedBatches(t *testing.T) {
 	}{
 		{"malformed", &transportpb.Batch{ClusterId: 7, From: 1, To: 2, Messages: [][]byte{good, {0xff, 0xff}}}, codes.InvalidArgument},
 		{"wrong member", &transportpb.Batch{ClusterId: 7, From: 1, To: 3, Messages: [][]byte{good}}, codes.InvalidArgument},
+		{"empty, wrong member", &transportpb.Batch{ClusterId: 7, From: 1, To: 3}, codes.InvalidArgument},
+		{"empty, other cluster", &transportpb.Batch{ClusterId: 8, From: 1, To: 2}, codes.FailedPrecondition},
 		{"wrong sender", &transportpb.Batch{ClusterId: 7, From: 3, To: 2, Messages: [][]byte{good}}, codes.InvalidArgument},
 		{"oversize", &transportpb.Batch{ClusterId: 7, From: 1, To: 2, Messages: [][]byte{encode(t, msgApp(1, 2, 0, 1, 2000))}}, codes.ResourceExhausted},
 	}
@@ -352,14 +357,13 @@ func TestReachedWhereItConnectedFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.tr.AddPeer(2, net.JoinHostPort("member-2.peers.test", port))
-	b.tr.AddPeer(1, a.addr)
 
 	// Before member 2 has connected, its name is all a has: unreachable.
-	a.tr.Send([]pb.Message{msgApp(1, 2, 0, 0, 0)})
 	if id := recv(t, a.rec.unreachable, "member 2 unreachable"); id != 2 {
 		t.Fatalf("unreachable %d, want 2", id)
 	}
 	// Member 2 opens a stream to a (it campaigns, say).
+	b.tr.AddPeer(1, a.addr)
 	b.tr.Send([]pb.Message{msgApp(2, 1, 5, 0, 0)})
 	if m := recv(t, a.rec.msgs, "member 2's message"); m.From != 2 {
 		t.Fatalf("a got %+v, want a message from 2", m)
@@ -385,6 +389,61 @@ func TestReachedWhereItConnectedFrom(t *testing.T) {
 			t.Fatal("timed out waiting for a's message to reach member 2")
 		}
 	}
+}
+
+// TestRestartedMemberAnnouncesItself: a member that restarts on a new
+// address while the cluster DNS still answers with its old one is reached
+// there at once by a peer it has sent nothing (a restarted follower sends
+// only to the leader, and another peer may lead next): as it starts, it
+// opens a stream to every peer with an empty batch.
+func TestRestartedMemberAnnouncesItself(t *testing.T) {
+	b := newNode(t, 2, 7) // restarted, now at 127.0.0.1
+	_, port, err := net.SplitHostPort(b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The DNS still answers with b's old address, where nothing listens.
+	stale := func(context.Context, string) ([]string, error) { return []string{"127.0.0.2"}, nil }
+	c := newNode(t, 3, 7, func(cfg *Config) { cfg.LookupHost = stale })
+	c.tr.AddPeer(2, net.JoinHostPort("member-2.peers.test", port))
+	b.tr.AddPeer(3, c.addr) // b starts with its configuration
+
+	// c sends on, as a leader's heartbeats do, until one reaches b; b sends
+	// c no message at all.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitFor)
+	for reached := false; !reached; {
+		select {
+		case m := <-b.rec.msgs:
+			reached = m.From == 3
+		case <-tick.C:
+			c.tr.Send([]pb.Message{msgApp(3, 2, 1, 0, 0)})
+		case <-deadline:
+			t.Fatal("timed out waiting for c's message to reach the restarted member")
+		}
+	}
+	if got := c.tr.SeenAddress(2); got != "127.0.0.1" {
+		t.Fatalf("c noted member 2 at %q, want 127.0.0.1", got)
+	}
+	// One announcement, no Raft message, and nothing resent.
+	if got := c.batches.Load(); got != 1 {
+		t.Fatalf("c received %d batches from member 2, want its one announcement", got)
+	}
+	expectNone(t, c.rec.msgs, "message from member 2")
+}
+
+// A batch of no messages (an announcement) is accepted and tells where its
+// sender is.
+func TestEmptyBatchNotesSource(t *testing.T) {
+	b := newNode(t, 2, 7)
+	if err := sendRaw(t, b, &transportpb.Batch{ClusterId: 7, From: 1, To: 2}); err != nil {
+		t.Fatalf("empty batch refused: %v", err)
+	}
+	if got := b.tr.SeenAddress(1); got != "127.0.0.1" {
+		t.Fatalf("member 1 noted at %q, want 127.0.0.1", got)
+	}
+	expectNone(t, b.rec.msgs, "message")
 }
 
 func TestDialHostTriesEveryAddress(t *testing.T) {
@@ -453,5 +512,20 @@ func TestRefusalReported(t *testing.T) {
 		case <-deadline:
 			t.Fatal("refusal not reported")
 		}
+	}
+}
+
+// A member seen at new addresses while its peer's connection is being made
+// (announcements cross as members start) does not race with gRPC's making
+// of it; run with -race.
+func TestSeenAtWhileConnecting(t *testing.T) {
+	b := newNode(t, 2, 7)
+	for range 20 {
+		a := newNode(t, 1, 7)
+		a.tr.AddPeer(2, b.addr)
+		for i := range 200 {
+			a.tr.SeenAt(2, fmt.Sprintf("127.0.0.%d", i%2+2))
+		}
+		a.stop()
 	}
 }
