@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -349,6 +350,41 @@ func (h *harness) kubelet() {
 		}
 	}
 	h.startMissingPods()
+	h.probe()
+}
+
+// probe plays the kubelet's readiness probes: a pod is ready while its
+// member is in the configuration and not removed, as raftnode's /readyz.
+func (h *harness) probe() {
+	h.t.Helper()
+	var pods corev1.PodList
+	if err := h.c.List(h.ctx, &pods, client.InNamespace(h.ns)); err != nil {
+		h.t.Fatalf("list pods: %v", err)
+	}
+	config := h.raft.configIDs()
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Status.PodIP == "" {
+			continue
+		}
+		for _, n := range h.raft.nodes {
+			if n.endpoint != podEndpoint(p.Status.PodIP) {
+				continue
+			}
+			ready := !n.removed && slices.Contains(config, n.id)
+			if ready == podReady(p) {
+				continue
+			}
+			status := corev1.ConditionFalse
+			if ready {
+				status = corev1.ConditionTrue
+			}
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Now()}}
+			if err := h.c.Status().Update(h.ctx, p); err != nil {
+				h.t.Fatalf("set pod %s ready=%v: %v", p.Name, ready, err)
+			}
+		}
+	}
 }
 
 // createPendingPod creates pod demo-i as the StatefulSet controller does,
@@ -383,6 +419,17 @@ func (h *harness) deletePod(i int) {
 		h.t.Fatalf("delete pod: %v", err)
 	}
 	h.raft.stop(podEndpoint(pod.Status.PodIP))
+}
+
+// drain is the pass that waits for the leavers' pods to stop being ready,
+// then the readiness probes that withdraw it.
+func (h *harness) drain() {
+	h.t.Helper()
+	h.step(plan.Wait)
+	if c := h.cluster().Status.Condition(raftv1.ConditionProgressing); !strings.Contains(c.Message, "stays until its readiness is withdrawn") {
+		h.t.Fatalf("Progressing %q, want a wait for the leavers' readiness", c.Message)
+	}
+	h.probe()
 }
 
 // converge runs passes, starting the pods the StatefulSet asks for and

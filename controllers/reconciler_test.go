@@ -261,6 +261,7 @@ func TestScaleDownMovesLeadershipFirst(t *testing.T) {
 		t.Errorf("StatefulSet replicas %d before the removal was observed applied, want 3", got)
 	}
 
+	h.drain()
 	h.step(plan.SetReplicas)
 	if got := h.statefulSetReplicas(); got != 1 {
 		t.Errorf("StatefulSet replicas %d, want 1", got)
@@ -664,6 +665,7 @@ func TestRetainedClaimsAreRecycled(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.step(plan.RemoveVoters)
+	h.drain()
 	h.step(plan.SetReplicas)
 	h.deletePod(1)
 	h.deletePod(2)
@@ -706,6 +708,7 @@ func TestRetainedClaimsAreRecycled(t *testing.T) {
 	h.kubelet() // and demo-2
 	h.step(plan.AddLearner)
 	h.step(plan.AddLearner)
+	h.probe() // the learners' pods become ready
 	h.step(plan.PromoteLearners)
 	h.step(plan.Steady)
 	if a, b := h.raft.idOf("demo-1"), h.raft.idOf("demo-2"); a == id1 || b == id2 {
@@ -753,6 +756,7 @@ func TestScaleDownMidScaleUp(t *testing.T) {
 	if got, want := h.raft.takeCalls(), []string{fmt.Sprintf("ChangeMembership REMOVE:%x explicitLeave=false", id1)}; !slices.Equal(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
 	}
+	h.drain()
 	h.step(plan.SetReplicas)
 	if got := h.statefulSetReplicas(); got != 1 {
 		t.Errorf("StatefulSet replicas %d, want 1", got)

@@ -94,6 +94,10 @@ const (
 	// restart into a configuration that needs it. Ends when each remaining
 	// voter reports the new configuration.
 	CauseLeaveNotRecorded
+	// CauseDraining means a member that left keeps its pod until the pod is
+	// no longer ready, so the client Service stops routing to it before it
+	// goes. Ends within the readiness probe's failure window.
+	CauseDraining
 	// CauseStaleStatus means the leader's status contradicts a pod's (a
 	// replaced voter is the leader). Ends at the next election or status.
 	CauseStaleStatus
@@ -134,6 +138,7 @@ var causeNames = [...]string{
 	CauseVoterUnhealthy:        "VoterUnhealthy",
 	CauseNotSettled:            "NotSettled",
 	CauseLeaveNotRecorded:      "LeaveNotRecorded",
+	CauseDraining:              "Draining",
 	CauseStaleStatus:           "StaleStatus",
 	CauseNoSurvivor:            "NoSurvivor",
 	CauseRecreatingStatefulSet: "RecreatingStatefulSet",

@@ -82,7 +82,9 @@
 //     any member + 1): raised when growing (not over a claim still being
 //     deleted), lowered only once the leavers are out of the applied
 //     configuration and every voter applied it (a voter restarting into a
-//     configuration that counts a leaver could need it to elect a leader).
+//     configuration that counts a leaver could need it to elect a leader),
+//     and the leavers' pods are no longer ready, so the client Service
+//     stopped routing to them before they go.
 //     Learners count, so a promotion in flight keeps its pods.
 //  13. The member of each wanted pod that is not in the configuration is
 //     added as a learner, one per pass: new pods, and pods that came back

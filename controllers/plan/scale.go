@@ -95,6 +95,16 @@ func (v *view) fitStatefulSet() (Action, bool) {
 			v.wait(CauseLeaveNotRecorded, "the leavers' pods %s..%s stay until every voter applied their removal: %s", v.podName(want), v.podName(cur-1), why)
 			return Action{}, false
 		}
+		// A removed member's readiness fails, and the client Service stops
+		// routing to its pod; deleted while still ready, the pod would
+		// take new connections into the void until every node's proxy
+		// has caught up.
+		for o := want; o < cur; o++ {
+			if p := v.pods[o]; p != nil && !p.Terminating && p.Ready {
+				v.wait(CauseDraining, "%s left the configuration and stays until its readiness is withdrawn, so the client Service stops routing to it first", v.podName(o))
+				return Action{}, false
+			}
+		}
 		return Action{Kind: SetReplicas, Replicas: want, Reason: fmt.Sprintf("the leavers are out of the configuration; lowering the StatefulSet from %d to %d replicas", cur, want)}, true
 	}
 	return Action{}, false
