@@ -286,6 +286,20 @@ func (s *Server) onSoftState(ss raft.SoftState) {
 	if prev := s.leader.Swap(ss.Lead); prev != ss.Lead {
 		s.metrics.leaderChanges.Inc()
 		s.log.Info("leader changed", "leader", fmt.Sprintf("%x", ss.Lead), "role", ss.RaftState.String())
+		if ss.Lead == raft.None {
+			// Cut off from any leader, this member may not apply anything
+			// for a long time; its writes learn that now.
+			s.failProposals("this member lost its leader before the write was applied; its outcome is unknown")
+		}
+	}
+}
+
+// failProposals answers every write still waiting with msg, as of unknown
+// outcome: each may still be applied by the leader it reached.
+func (s *Server) failProposals(msg string) {
+	for id := range s.proposedIn {
+		delete(s.proposedIn, id)
+		s.w.trigger(id, status.Error(codes.Unavailable, msg))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
@@ -162,6 +163,59 @@ func gapSteps(ctx context.Context, t *testing.T, e *env, c ctrlclient.Client, tl
 		}
 		begun("the leader's pod to go")
 		settled("the leader's pod deleted")
+	})
+	// The issue's scenarios that touch the members: a bad image set and
+	// taken back, a size the storage class cannot give and taken back, the
+	// manager's pod deleted (it is not in the data path: no gap expected).
+	step("bad image set and taken back", func() {
+		const bad = "127.0.0.1:1/raftkube/raftnode:missing"
+		e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"image":"`+bad+`"}}`)
+		waitFor(ctx, t, "a pod failing to pull "+bad, func(ctx context.Context) (bool, error) {
+			pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
+			if err != nil {
+				return false, err
+			}
+			for _, p := range pods.Items {
+				for _, cs := range p.Status.ContainerStatuses {
+					if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
+						return true, nil
+					}
+				}
+			}
+			return false, nil
+		})
+		tl.note("a pod cannot pull %s; taking the change back", bad)
+		e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=json", "-p", `[{"op":"remove","path":"/spec/image"}]`)
+		settled("the bad image taken back")
+	})
+	step("storage size the class cannot give, taken back", func() {
+		size := rc(ctx).Spec.Storage.Size.String()
+		e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"storage":{"size":"100Gi"}}}`)
+		waitFor(ctx, t, "StorageResizing ExpansionNotSupported", func(ctx context.Context) (bool, error) {
+			return condition(rc(ctx), raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonExpansionNotSupported, nil
+		})
+		e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"storage":{"size":"`+size+`"}}}`)
+		waitFor(ctx, t, "StorageResizing Resized", func(ctx context.Context) (bool, error) {
+			return condition(rc(ctx), raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonResized, nil
+		})
+		settled("the size taken back")
+	})
+	step("manager's pod deleted", func() {
+		pod := managerPod(ctx, t, e)
+		tl.note("delete the manager's pod %s", pod)
+		if err := e.client.CoreV1().Pods(operatorNS).Delete(ctx, pod, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(ctx, t, "a new manager pod ready", func(ctx context.Context) (bool, error) {
+			pods, err := e.client.CoreV1().Pods(operatorNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=raftkube"})
+			if err != nil {
+				return false, err
+			}
+			return slices.ContainsFunc(pods.Items, func(p corev1.Pod) bool {
+				return p.Name != pod && !strings.Contains(p.Name, "test") && podReady(&p)
+			}), nil
+		})
+		settled("the manager's restart")
 	})
 }
 
