@@ -327,20 +327,7 @@ func available(n int32) func(*raftv1.RaftCluster) bool {
 // waitCluster polls the sample cluster until cond holds.
 func waitCluster(ctx context.Context, t *testing.T, c ctrlclient.Client, what string, cond func(*raftv1.RaftCluster) bool) *raftv1.RaftCluster {
 	t.Helper()
-	var rc *raftv1.RaftCluster
-	waitFor(ctx, t, clusterName+": "+what, func(ctx context.Context) (bool, error) {
-		got := &raftv1.RaftCluster{}
-		if err := c.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: clusterName}, got); err != nil {
-			return false, err
-		}
-		rc = got
-		if cond(got) {
-			return true, nil
-		}
-		b, _ := json.Marshal(got.Status)
-		return false, fmt.Errorf("status %s", b)
-	})
-	return rc
+	return waitNamed(ctx, t, c, clusterName, what, cond)
 }
 
 // waitGone waits until the pods and claims of the ordinals are gone.
