@@ -230,11 +230,14 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 			Annotations: maps.Clone(o.Annotations),
 		},
 		Spec: corev1.PodSpec{
-			NodeSelector:                  o.NodeSelector,
-			Affinity:                      o.Affinity,
-			Tolerations:                   o.Tolerations,
-			TopologySpreadConstraints:     o.TopologySpreadConstraints,
-			SecurityContext:               podSecurityContext(o.SecurityContext),
+			NodeSelector:              o.NodeSelector,
+			Affinity:                  o.Affinity,
+			Tolerations:               o.Tolerations,
+			TopologySpreadConstraints: o.TopologySpreadConstraints,
+			SecurityContext:           podSecurityContext(o.SecurityContext),
+			// raftnode never talks to the Kubernetes API: a token in the
+			// pod would only be a credential to steal.
+			AutomountServiceAccountToken:  new(false),
 			PriorityClassName:             o.PriorityClassName,
 			TerminationGracePeriodSeconds: &grace,
 			Containers: []corev1.Container{{

@@ -167,6 +167,9 @@ func TestPodTemplateSecurity(t *testing.T) {
 		p.SeccompProfile == nil || p.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("default pod security context %+v, want non-root 65532, fsGroup 65532, seccomp RuntimeDefault", p)
 	}
+	if a := s.AutomountServiceAccountToken; a == nil || *a {
+		t.Errorf("automountServiceAccountToken %v, want false: raftnode never calls the Kubernetes API", a)
+	}
 	c := s.Containers[0].SecurityContext
 	if c == nil || c.ReadOnlyRootFilesystem == nil || !*c.ReadOnlyRootFilesystem || c.AllowPrivilegeEscalation == nil ||
 		*c.AllowPrivilegeEscalation || c.Capabilities == nil || !reflect.DeepEqual(c.Capabilities.Drop, []corev1.Capability{"ALL"}) {

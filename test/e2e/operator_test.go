@@ -82,6 +82,7 @@ func TestOperator(t *testing.T) {
 	t.Logf("apply -> Available (3 voters): %v", time.Since(start).Round(100*time.Millisecond))
 	if e.real {
 		e.checkRestricted(t, ns+"/"+clusterName+"-0")
+		e.checkNoToken(t, ns+"/"+clusterName+"-0")
 		e.checkRestricted(t, operatorNS+"/"+managerPod(ctx, t, e))
 	}
 
@@ -836,6 +837,25 @@ func (e *env) checkRestricted(t *testing.T, pod string) {
 		}
 	}
 	t.Errorf("%s: no root mount in its mountinfo", pod)
+}
+
+// checkNoToken checks, on the real node, that no service-account token is
+// mounted in the container of pod (NAMESPACE/NAME).
+func (e *env) checkNoToken(t *testing.T, pod string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(buildDir, "localkube"), "node", "pid", "--state", e.controlDir, pod).Output()
+	if err != nil {
+		t.Fatalf("localkube node pid %s: %v", pod, err)
+	}
+	mounts, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(out)), "mountinfo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], "/var/run/secrets/kubernetes.io") {
+			t.Errorf("%s mounts a service-account token at %s", pod, f[4])
+		}
+	}
 }
 
 // revertBadImage sets an image no registry serves: the rolling restart
