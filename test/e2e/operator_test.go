@@ -797,16 +797,23 @@ func managerPod(ctx context.Context, t *testing.T, e *env) string {
 	return ""
 }
 
-// checkRestricted checks, on the real node, that the container of pod
-// (NAMESPACE/NAME) runs as 65532:65532 with no capabilities and a
-// read-only root filesystem: what the images and the pod templates promise.
-func (e *env) checkRestricted(t *testing.T, pod string) {
+// podPid is the host pid of the container of pod (NAMESPACE/NAME) on the
+// real node.
+func (e *env) podPid(t *testing.T, pod string) string {
 	t.Helper()
 	out, err := exec.Command(filepath.Join(buildDir, "localkube"), "node", "pid", "--state", e.controlDir, pod).Output()
 	if err != nil {
 		t.Fatalf("localkube node pid %s: %v", pod, err)
 	}
-	pid := strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out))
+}
+
+// checkRestricted checks, on the real node, that the container of pod
+// (NAMESPACE/NAME) runs as 65532:65532 with no capabilities and a
+// read-only root filesystem: what the images and the pod templates promise.
+func (e *env) checkRestricted(t *testing.T, pod string) {
+	t.Helper()
+	pid := e.podPid(t, pod)
 	status, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
 	if err != nil {
 		t.Fatal(err)
@@ -843,11 +850,7 @@ func (e *env) checkRestricted(t *testing.T, pod string) {
 // mounted in the container of pod (NAMESPACE/NAME).
 func (e *env) checkNoToken(t *testing.T, pod string) {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(buildDir, "localkube"), "node", "pid", "--state", e.controlDir, pod).Output()
-	if err != nil {
-		t.Fatalf("localkube node pid %s: %v", pod, err)
-	}
-	mounts, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(out)), "mountinfo"))
+	mounts, err := os.ReadFile(filepath.Join("/proc", e.podPid(t, pod), "mountinfo"))
 	if err != nil {
 		t.Fatal(err)
 	}
