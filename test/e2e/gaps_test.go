@@ -168,23 +168,8 @@ func gapSteps(ctx context.Context, t *testing.T, e *env, c ctrlclient.Client, tl
 	// taken back, a size the storage class cannot give and taken back, the
 	// manager's pod deleted (it is not in the data path: no gap expected).
 	step("bad image set and taken back", func() {
-		const bad = "127.0.0.1:1/raftkube/raftnode:missing"
-		e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"image":"`+bad+`"}}`)
-		waitFor(ctx, t, "a pod failing to pull "+bad, func(ctx context.Context) (bool, error) {
-			pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
-			if err != nil {
-				return false, err
-			}
-			for _, p := range pods.Items {
-				for _, cs := range p.Status.ContainerStatuses {
-					if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
-						return true, nil
-					}
-				}
-			}
-			return false, nil
-		})
-		tl.note("a pod cannot pull %s; taking the change back", bad)
+		e.setBadImage(ctx, t)
+		tl.note("a pod cannot pull %s; taking the change back", badImage)
 		e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=json", "-p", `[{"op":"remove","path":"/spec/image"}]`)
 		settled("the bad image taken back")
 	})

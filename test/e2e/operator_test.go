@@ -861,25 +861,21 @@ func (e *env) checkNoToken(t *testing.T, pod string) {
 	}
 }
 
-// revertBadImage sets an image no registry serves: the rolling restart
-// replaces one follower, whose pod cannot pull it, and stops there with the
-// other two members serving. Removing the image from the spec again must
-// bring the cluster back to three ready voters on the default image without
-// anyone deleting a pod by hand.
-func (e *env) revertBadImage(ctx context.Context, t *testing.T, c ctrlclient.Client) {
+// badImage is on a loopback port nothing listens on: its pull fails at once.
+const badImage = "127.0.0.1:1/raftkube/raftnode:missing"
+
+// setBadImage sets badImage on the sample cluster and waits until one of its
+// pods fails to pull it; it returns that pod's name.
+func (e *env) setBadImage(ctx context.Context, t *testing.T) string {
 	t.Helper()
-	start := time.Now()
-	waitCluster(ctx, t, c, "Available with 3 voters", available(3))
-	// A loopback port nothing listens on: the pull fails at once.
-	const bad = "127.0.0.1:1/raftkube/raftnode:missing"
-	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"image":"`+bad+`"}}`)
+	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"image":"`+badImage+`"}}`)
 	var broken string
-	waitFor(ctx, t, "a pod failing to pull "+bad, func(ctx context.Context) (bool, error) {
-		pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
+	waitFor(ctx, t, "a pod failing to pull "+badImage, func(ctx context.Context) (bool, error) {
+		pods, err := e.clusterPods(ctx)
 		if err != nil {
 			return false, err
 		}
-		for _, p := range pods.Items {
+		for _, p := range pods {
 			for _, cs := range p.Status.ContainerStatuses {
 				if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
 					broken = p.Name
@@ -889,7 +885,20 @@ func (e *env) revertBadImage(ctx context.Context, t *testing.T, c ctrlclient.Cli
 		}
 		return false, nil
 	})
-	t.Logf("%s cannot pull %s; taking the change back", broken, bad)
+	return broken
+}
+
+// revertBadImage sets an image no registry serves: the rolling restart
+// replaces one follower, whose pod cannot pull it, and stops there with the
+// other two members serving. Removing the image from the spec again must
+// bring the cluster back to three ready voters on the default image without
+// anyone deleting a pod by hand.
+func (e *env) revertBadImage(ctx context.Context, t *testing.T, c ctrlclient.Client) {
+	t.Helper()
+	start := time.Now()
+	waitCluster(ctx, t, c, "Available with 3 voters", available(3))
+	broken := e.setBadImage(ctx, t)
+	t.Logf("%s cannot pull %s; taking the change back", broken, badImage)
 	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=json", "-p", `[{"op":"remove","path":"/spec/image"}]`)
 	waitCluster(ctx, t, c, "Available with 3 voters after the bad image was taken back", available(3))
 	waitFor(ctx, t, "every pod on the default image, ready", func(ctx context.Context) (bool, error) {
