@@ -387,12 +387,12 @@ func (f *fuzzer) claimUnsafe(ctx context.Context, rc *raftv1.RaftCluster) string
 }
 
 func (f *fuzzer) restartManager(ctx context.Context) {
-	pods, err := f.e.client.CoreV1().Pods(operatorNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=raftkube"})
+	pods, err := f.e.managerPods(ctx)
 	if err != nil {
-		f.t.Fatalf("list manager pods: %v", err)
+		f.t.Fatal(err)
 	}
-	for _, p := range pods.Items {
-		if strings.Contains(p.Name, "test") || p.DeletionTimestamp != nil {
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
 			continue
 		}
 		if err := f.e.client.CoreV1().Pods(operatorNS).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {

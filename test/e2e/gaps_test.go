@@ -192,13 +192,11 @@ func gapSteps(ctx context.Context, t *testing.T, e *env, c ctrlclient.Client, tl
 			t.Fatal(err)
 		}
 		waitFor(ctx, t, "a new manager pod ready", func(ctx context.Context) (bool, error) {
-			pods, err := e.client.CoreV1().Pods(operatorNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=raftkube"})
+			pods, err := e.managerPods(ctx)
 			if err != nil {
 				return false, err
 			}
-			return slices.ContainsFunc(pods.Items, func(p corev1.Pod) bool {
-				return p.Name != pod && !strings.Contains(p.Name, "test") && podReady(&p)
-			}), nil
+			return slices.ContainsFunc(pods, func(p corev1.Pod) bool { return p.Name != pod && podReady(&p) }), nil
 		})
 		settled("the manager's restart")
 	})

@@ -781,19 +781,28 @@ func (e *env) managerFailover(ctx context.Context, t *testing.T, c ctrlclient.Cl
 	e.waitGone(ctx, t, 3, 4)
 }
 
+// managerPods are the chart's pods but its `helm test` one.
+func (e *env) managerPods(ctx context.Context) ([]corev1.Pod, error) {
+	pods, err := e.client.CoreV1().Pods(operatorNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=raftkube"})
+	if err != nil {
+		return nil, fmt.Errorf("list manager pods: %w", err)
+	}
+	return slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return strings.Contains(p.Name, "test") }), nil
+}
+
 // managerPod is the name of a manager pod.
 func managerPod(ctx context.Context, t *testing.T, e *env) string {
 	t.Helper()
-	pods, err := e.client.CoreV1().Pods(operatorNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=raftkube"})
+	pods, err := e.managerPods(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range pods.Items {
-		if !strings.Contains(p.Name, "test") && p.Status.Phase == corev1.PodRunning {
+	for _, p := range pods {
+		if p.Status.Phase == corev1.PodRunning {
 			return p.Name
 		}
 	}
-	t.Fatalf("no running manager pod among %d", len(pods.Items))
+	t.Fatalf("no running manager pod among %d", len(pods))
 	return ""
 }
 
