@@ -35,6 +35,18 @@ func newClient(t *testing.T, eps ...string) *client.Client {
 	return c
 }
 
+// newClientNoBackoff returns a client whose backoff outlasts the test: a
+// request that waits one out fails on its deadline.
+func newClientNoBackoff(t *testing.T, eps ...string) *client.Client {
+	t.Helper()
+	c, err := client.New(ctx(t), client.Config{Endpoints: eps, BackoffBase: time.Hour})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func ctx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -367,11 +379,7 @@ func TestPutToNonMemberTriesNextEndpoint(t *testing.T) {
 	cl := clienttest.Start(t, 2)
 	cl.Members[0].Fail("Put", clienttest.NotMemberError(nil))
 	cl.Members[0].Fail("Get", clienttest.NotMemberError(nil))
-	c, err := client.New(ctx(t), client.Config{Endpoints: cl.Endpoints(), BackoffBase: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newClientNoBackoff(t, cl.Endpoints()...)
 	if _, err := c.Put(ctx(t), []byte("k"), []byte("v")); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
@@ -388,11 +396,7 @@ func TestPutToNonMemberTriesNextEndpoint(t *testing.T) {
 func TestPutNotProposedTriesNextEndpoint(t *testing.T) {
 	cl := clienttest.Start(t, 2)
 	cl.Members[0].Fail("Put", clienttest.NotProposedError())
-	c, err := client.New(ctx(t), client.Config{Endpoints: cl.Endpoints(), BackoffBase: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newClientNoBackoff(t, cl.Endpoints()...)
 	if _, err := c.Put(ctx(t), []byte("k"), []byte("v")); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
