@@ -379,12 +379,7 @@ func (a *app) memberForceNewClusterCommand() *cobra.Command {
 			if !confirm {
 				return errors.New("force-new-cluster drops every other member for good: pass --confirm")
 			}
-			var eps []string
-			for _, ep := range a.endpoints {
-				if ep = strings.TrimSpace(ep); ep != "" {
-					eps = append(eps, ep)
-				}
-			}
+			eps := a.endpointList()
 			if len(eps) != 1 {
 				return fmt.Errorf("force-new-cluster needs exactly one member in --endpoints, the survivor to keep; got %d", len(eps))
 			}

@@ -83,6 +83,17 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	return root
 }
 
+// endpointList is --endpoints without blanks and surrounding spaces.
+func (a *app) endpointList() []string {
+	var eps []string
+	for _, ep := range a.endpoints {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			eps = append(eps, ep)
+		}
+	}
+	return eps
+}
+
 // withClient runs fn with a connected client under the command timeout.
 func (a *app) withClient(cmd *cobra.Command, fn func(ctx context.Context, c *client.Client) error) error {
 	return a.withClientTimeout(cmd, a.commandTimeout, fn)
@@ -98,17 +109,11 @@ func (a *app) withClientTimeout(cmd *cobra.Command, timeout time.Duration, fn fu
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var eps []string
-	for _, ep := range a.endpoints {
-		if ep = strings.TrimSpace(ep); ep != "" {
-			eps = append(eps, ep)
-		}
-	}
 	tlsConf, err := a.tlsConfig()
 	if err != nil {
 		return err
 	}
-	c, err := client.New(ctx, client.Config{Endpoints: eps, DialTimeout: a.dialTimeout, TLS: tlsConf})
+	c, err := client.New(ctx, client.Config{Endpoints: a.endpointList(), DialTimeout: a.dialTimeout, TLS: tlsConf})
 	if err != nil {
 		return err
 	}
