@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -124,7 +125,8 @@ func (g *gatedStream) RecvMsg(m any) error {
 func (s *Server) admit(ctx context.Context, clusterID *uint64, from uint64, raws [][]byte) error {
 	known := s.clusterID.Load()
 	if known == 0 {
-		if !carriesLeaderMessage(raws) {
+		// Only a leader's messages make a member adopt their cluster.
+		if !carriesType(raws, pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap) {
 			return status.Errorf(codes.FailedPrecondition, "member %x has not joined a cluster yet and waits for a leader", s.id)
 		}
 		if err := s.adoptCluster(*clusterID); err != nil {
@@ -152,25 +154,11 @@ func (s *Server) admit(ctx context.Context, clusterID *uint64, from uint64, raws
 	return nil
 }
 
-// carriesType reports whether one of raws is a message of type t.
-func carriesType(raws [][]byte, t pb.MessageType) bool {
+// carriesType reports whether one of raws is a message of one of types.
+func carriesType(raws [][]byte, types ...pb.MessageType) bool {
 	for _, raw := range raws {
 		var m pb.Message
-		if m.Unmarshal(raw) == nil && m.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
-func carriesLeaderMessage(raws [][]byte) bool {
-	for _, raw := range raws {
-		var m pb.Message
-		if m.Unmarshal(raw) != nil {
-			continue
-		}
-		switch m.Type {
-		case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
+		if m.Unmarshal(raw) == nil && slices.Contains(types, m.Type) {
 			return true
 		}
 	}
