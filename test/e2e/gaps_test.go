@@ -176,12 +176,12 @@ func gapSteps(ctx context.Context, t *testing.T, e *env, c ctrlclient.Client, tl
 	step("storage size the class cannot give, taken back", func() {
 		size := rc(ctx).Spec.Storage.Size.String()
 		e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"storage":{"size":"100Gi"}}}`)
-		waitFor(ctx, t, "StorageResizing ExpansionNotSupported", func(ctx context.Context) (bool, error) {
-			return condition(rc(ctx), raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonExpansionNotSupported, nil
+		waitCluster(ctx, t, c, "StorageResizing ExpansionNotSupported", func(rc *raftv1.RaftCluster) bool {
+			return condition(rc, raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonExpansionNotSupported
 		})
 		e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=merge", "-p", `{"spec":{"storage":{"size":"`+size+`"}}}`)
-		waitFor(ctx, t, "StorageResizing Resized", func(ctx context.Context) (bool, error) {
-			return condition(rc(ctx), raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonResized, nil
+		waitCluster(ctx, t, c, "StorageResizing Resized", func(rc *raftv1.RaftCluster) bool {
+			return condition(rc, raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonResized
 		})
 		settled("the size taken back")
 	})

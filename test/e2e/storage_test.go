@@ -120,8 +120,7 @@ func (e *env) growOnline(ctx context.Context, t *testing.T, c ctrlclient.Client,
 		return size.String() == "2Gi", fmt.Errorf("claim template %s", size.String())
 	})
 	rc := waitNamed(ctx, t, c, name, "StorageResizing False/Resized and Available", func(rc *raftv1.RaftCluster) bool {
-		cond := rc.Status.Condition(raftv1.ConditionStorageResizing)
-		return available(3)(rc) && cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == raftv1.ReasonResized
+		return available(3)(rc) && condition(rc, raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonResized
 	})
 	t.Logf("storage 1Gi -> 2Gi: claims at 2Gi in %.1fs, StatefulSet re-created and Resized in %.1fs (%s)",
 		claimsDone.Seconds(), time.Since(start).Seconds(), rc.Status.Condition(raftv1.ConditionStorageResizing).Message)
@@ -199,8 +198,7 @@ func (e *env) growRefused(ctx context.Context, t *testing.T, c ctrlclient.Client
 	start := time.Now()
 	setSize(ctx, t, c, name, "2Gi")
 	rc := waitNamed(ctx, t, c, name, "StorageResizing False/ExpansionNotSupported", func(rc *raftv1.RaftCluster) bool {
-		cond := rc.Status.Condition(raftv1.ConditionStorageResizing)
-		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == raftv1.ReasonExpansionNotSupported
+		return condition(rc, raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonExpansionNotSupported
 	})
 	msg := rc.Status.Condition(raftv1.ConditionStorageResizing).Message
 	t.Logf("storage class without expansion -> condition in %.1fs: %s", time.Since(start).Seconds(), msg)
@@ -247,8 +245,7 @@ func (e *env) growRefused(ctx context.Context, t *testing.T, c ctrlclient.Client
 		t.Fatal(err)
 	}
 	waitNamed(ctx, t, c, name, "StorageResizing False/Resized and Available", func(rc *raftv1.RaftCluster) bool {
-		cond := rc.Status.Condition(raftv1.ConditionStorageResizing)
-		return available(1)(rc) && cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == raftv1.ReasonResized
+		return available(1)(rc) && condition(rc, raftv1.ConditionStorageResizing) == "False/"+raftv1.ReasonResized
 	})
 	t.Logf("class allows expansion -> claim at 2Gi, Resized: %.1fs", time.Since(start).Seconds())
 	if p := e.podsOf(ctx, t, name)[name+"-0"]; p.UID != pod.UID || restarts(p) != restarts(pod) {
