@@ -752,27 +752,11 @@ func (e *env) managerFailover(ctx context.Context, t *testing.T, c ctrlclient.Cl
 	start := time.Now()
 	e.tool(ctx, t, "helm", "upgrade", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
 		"--namespace", operatorNS, "--reuse-values", "--set", "replicaCount=2", "--wait", "--timeout", "3m")
-	holder := func(ctx context.Context) (string, error) {
-		l, err := e.client.CoordinationV1().Leases(operatorNS).Get(ctx, "raftkube-operator.raftkube.io", metav1.GetOptions{})
-		if err != nil || l.Spec.HolderIdentity == nil {
-			return "", err
-		}
-		pod, _, _ := strings.Cut(*l.Spec.HolderIdentity, "_")
-		return pod, nil
-	}
-	var leader string
-	waitFor(ctx, t, "a manager holding the lease", func(ctx context.Context) (bool, error) {
-		var err error
-		leader, err = holder(ctx)
-		return leader != "", err
-	})
+	leader := e.waitLeader(ctx, t, "")
 	if err := e.client.CoreV1().Pods(operatorNS).Delete(ctx, leader, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete the leading manager %s: %v", leader, err)
 	}
-	waitFor(ctx, t, "another manager holding the lease", func(ctx context.Context) (bool, error) {
-		h, err := holder(ctx)
-		return h != "" && h != leader, err
-	})
+	e.waitLeader(ctx, t, leader)
 	t.Logf("manager failover (2 replicas, leader %s deleted): %v", leader, time.Since(start).Round(100*time.Millisecond))
 	e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=5")
 	waitCluster(ctx, t, c, "Available with 5 voters under the new manager", available(5))
