@@ -35,12 +35,9 @@ var (
 	fuzzBound    = flag.Duration("e2e.fuzz.bound", 5*time.Minute, "how long a convergence check of the spec fuzzer may wait")
 )
 
-// Specs that cannot run: an image on a loopback port nothing listens on (the
-// pull fails at once), a node label no node has (the pod stays Pending).
-const (
-	fuzzBadImage    = "127.0.0.1:1/raftkube/raftnode:missing"
-	fuzzSelectorKey = "raftkube.io/fuzz-nowhere"
-)
+// fuzzSelectorKey is a node label no node has: a pod that asks for it stays
+// Pending. With badImage, the templates that cannot run.
+const fuzzSelectorKey = "raftkube.io/fuzz-nowhere"
 
 // TestSpecFuzz applies random valid spec changes to a RaftCluster (replicas
 // 1..7, pod template changes, templates that cannot run), takes changes
@@ -228,7 +225,7 @@ func (f *fuzzer) update(ctx context.Context, mutate func(*raftv1.RaftClusterSpec
 // cannotRun says whether s holds one of the fuzzer's templates that cannot run.
 func cannotRun(s raftv1.RaftClusterSpec) bool {
 	_, unschedulable := s.Pod.NodeSelector[fuzzSelectorKey]
-	return s.Image == fuzzBadImage || unschedulable
+	return s.Image == badImage || unschedulable
 }
 
 func (f *fuzzer) get(ctx context.Context) (*raftv1.RaftCluster, error) {
@@ -293,7 +290,7 @@ func (f *fuzzer) goodTemplate(ctx context.Context) {
 // badTemplate makes the template one no pod can run.
 func (f *fuzzer) badTemplate(ctx context.Context) {
 	if f.rng.IntN(2) == 0 {
-		f.change(ctx, true, "image "+fuzzBadImage+" (cannot be pulled)", func(s *raftv1.RaftClusterSpec) { s.Image = fuzzBadImage })
+		f.change(ctx, true, "image "+badImage+" (cannot be pulled)", func(s *raftv1.RaftClusterSpec) { s.Image = badImage })
 		return
 	}
 	f.change(ctx, true, "nodeSelector "+fuzzSelectorKey+"=true (no node has it)", func(s *raftv1.RaftClusterSpec) {
