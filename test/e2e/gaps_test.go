@@ -516,9 +516,7 @@ func (tl *timeline) watch(ctx context.Context, e *env, service string) {
 				set("member "+p.Name, fmt.Sprintf("%s, knows leader %x", st.GetRole(), st.GetLeader().GetId()))
 			}
 			tl.mu.Lock()
-			if !slices.Equal(eps, tl.podEPs) {
-				tl.podEPs = eps
-			}
+			tl.podEPs = eps
 			tl.mu.Unlock()
 			for ep, mc := range members {
 				if !slices.Contains(eps, ep) {
