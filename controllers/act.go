@@ -242,6 +242,8 @@ func eventReason(k plan.Kind) string {
 		return raftv1.ReasonTransferringLeadership
 	case plan.RestartPod:
 		return raftv1.ReasonRollingRestart
+	case plan.ForceNewCluster:
+		return raftv1.ReasonForcedNewCluster
 	}
 	return raftv1.ReasonCreatingObjects
 }

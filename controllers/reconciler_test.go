@@ -1055,3 +1055,64 @@ func TestRetainedEmptyClaimsFoundACluster(t *testing.T) {
 		t.Errorf("%d members, want 3", got)
 	}
 }
+
+// The disaster-recovery annotation: one naming another cluster id, or set
+// while a leader answers, is removed with a Warning and forces nothing;
+// naming this cluster with no leader, the survivor is made the only voter,
+// loudly, and the annotation goes.
+func TestForceNewClusterAnnotation(t *testing.T) {
+	h := newHarness(t, ptrTo(int32(3)))
+	h.converge()
+	annotate := func(v string) {
+		t.Helper()
+		rc := h.cluster()
+		if rc.Annotations == nil {
+			rc.Annotations = map[string]string{}
+		}
+		rc.Annotations[raftv1.AnnotationForceNewCluster] = v
+		if err := h.c.Update(h.ctx, rc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string, step plan.Kind, warning string) {
+		t.Helper()
+		if step == plan.ForceNewCluster {
+			// The step's event comes with a Warning of its own.
+			if _, err := h.reconcile(); err != nil {
+				t.Fatal(err)
+			}
+			h.lastEvents = h.events.take()
+		} else {
+			h.step(step)
+		}
+		if _, ok := h.cluster().Annotations[raftv1.AnnotationForceNewCluster]; ok {
+			t.Errorf("%s: the annotation is still there", when)
+		}
+		found := false
+		for _, e := range h.lastEvents {
+			found = found || (e.Type == corev1.EventTypeWarning && e.Reason == raftv1.ReasonForcedNewCluster && strings.Contains(e.Note, warning))
+		}
+		if !found {
+			t.Errorf("%s: events %+v, want a ForcedNewCluster Warning with %q", when, h.lastEvents, warning)
+		}
+	}
+	id := h.cluster().Status.ClusterID
+
+	annotate("0bad")
+	check("another cluster's id", plan.Steady, "is not this cluster's status.clusterID")
+	annotate(id)
+	check("a leader answers", plan.Steady, "the cluster has a leader")
+	if calls := h.raft.takeCalls(); len(calls) != 0 {
+		t.Errorf("calls %q, want none: nothing to force", calls)
+	}
+
+	h.raft.elect(0) // the majority is gone: no leader
+	annotate(id)
+	check("no leader", plan.ForceNewCluster, "every other member was dropped")
+	if calls := h.raft.takeCalls(); len(calls) != 1 || !strings.HasPrefix(calls[0], "ForceNewCluster ") {
+		t.Errorf("calls %q, want one ForceNewCluster", calls)
+	}
+	if got := condition(h.cluster(), raftv1.ConditionProgressing); got != "True/"+raftv1.ReasonForcedNewCluster {
+		t.Errorf("Progressing %s, want True/%s", got, raftv1.ReasonForcedNewCluster)
+	}
+}

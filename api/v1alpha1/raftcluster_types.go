@@ -125,8 +125,9 @@ const (
 	// for a new configuration, but no pod answers as a voter to force it
 	// from.
 	ReasonNoSurvivor = "NoSurvivor"
-	// ReasonForcedNewCluster: the event of a forced configuration (see
-	// AnnotationForceNewCluster).
+	// ReasonForcedNewCluster: a configuration is being forced from one
+	// survivor (see AnnotationForceNewCluster); also the reason of its
+	// Warning events.
 	ReasonForcedNewCluster = "ForcedNewCluster"
 )
 
