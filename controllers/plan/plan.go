@@ -254,10 +254,9 @@ func (v *view) quorumLost() (string, bool) {
 	}
 	var running []string
 	for _, id := range known {
-		for o := range v.obs.StatefulSet.Replicas {
-			if m, _ := v.answered(o); m.ID == id {
-				running = append(running, fmt.Sprintf("%x (%s)", id, v.podName(o)))
-			}
+		// Every pod answered: a voter still runs where a pod says it does.
+		if v.findOrdinal(id) >= 0 {
+			running = append(running, v.describe(id))
 		}
 	}
 	if len(running) >= Majority(len(known)) {
