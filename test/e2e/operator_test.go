@@ -643,13 +643,13 @@ func (e *env) rollingRestart(ctx context.Context, t *testing.T, c ctrlclient.Cli
 	phases := map[raftv1.ClusterPhase]bool{}
 	waitFor(ctx, t, "every pod restarted on the new template", func(ctx context.Context) (bool, error) {
 		// One List: a consistent view of all three pods at one moment.
-		pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
+		pods, err := e.clusterPods(ctx)
 		if err != nil {
 			return false, err
 		}
 		byName := map[string]*corev1.Pod{}
-		for i := range pods.Items {
-			byName[pods.Items[i].Name] = &pods.Items[i]
+		for i := range pods {
+			byName[pods[i].Name] = &pods[i]
 		}
 		restarted, down := 0, 0
 		for name, uid := range oldUID {
@@ -895,11 +895,11 @@ func (e *env) revertBadImage(ctx context.Context, t *testing.T, c ctrlclient.Cli
 	e.tool(ctx, t, "kubectl", "patch", "raft/"+clusterName, "--type=json", "-p", `[{"op":"remove","path":"/spec/image"}]`)
 	waitCluster(ctx, t, c, "Available with 3 voters after the bad image was taken back", available(3))
 	waitFor(ctx, t, "every pod on the default image, ready", func(ctx context.Context) (bool, error) {
-		pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: raftv1.LabelCluster + "=" + clusterName})
-		if err != nil || len(pods.Items) != 3 {
+		pods, err := e.clusterPods(ctx)
+		if err != nil || len(pods) != 3 {
 			return false, err
 		}
-		for _, p := range pods.Items {
+		for _, p := range pods {
 			if p.Spec.Containers[0].Image != nodeImage() || !podReady(&p) || p.DeletionTimestamp != nil {
 				return false, nil
 			}
