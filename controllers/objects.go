@@ -52,6 +52,10 @@ type Settings struct {
 	// ClusterDomain is the cluster's DNS domain, for the members' advertised
 	// names (POD.PEER-SERVICE.NAMESPACE.svc.DOMAIN).
 	ClusterDomain string
+	// OperatorNamespace is the namespace the manager runs in, whose pods
+	// the NetworkPolicy lets reach the members' client port. Empty: no
+	// namespace is let in for the operator's sake.
+	OperatorNamespace string
 }
 
 // Names of a cluster's owned objects.

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -253,7 +254,74 @@ type RaftClusterSpec struct {
 	// +kubebuilder:default=Adopt
 	// +optional
 	Bootstrap BootstrapPolicy `json:"bootstrap,omitempty"`
+
+	// Transport security of the members' ports. By default the operator runs
+	// a certificate authority for the cluster and the members speak mutual
+	// TLS on both ports.
+	// +kubebuilder:default={}
+	// +optional
+	TLS TLSSpec `json:"tls,omitzero"`
+
+	// The NetworkPolicy that limits who may connect to the members. Created
+	// by default.
+	// +kubebuilder:default={}
+	// +optional
+	NetworkPolicy NetworkPolicySpec `json:"networkPolicy,omitzero"`
 }
+
+// TLSSpec configures the members' certificates.
+type TLSSpec struct {
+	// Whether the members use TLS. True, the default: the peer port speaks
+	// mutual TLS among members only, the client port TLS with client
+	// certificates required, and the admin API answers only the operator's
+	// admin identity. False serves both ports in plaintext, open to any pod
+	// that can reach them; the operator warns about it with an event.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// How long the certificates the operator issues to members and clients
+	// are valid. They are renewed once two thirds of it have passed.
+	// +kubebuilder:default="2160h"
+	// +optional
+	CertificateLifetime metav1.Duration `json:"certificateLifetime,omitzero"`
+}
+
+// IsEnabled reports whether the cluster uses TLS (the default).
+func (t TLSSpec) IsEnabled() bool { return t.Enabled == nil || *t.Enabled }
+
+// NetworkPolicySpec configures the cluster's NetworkPolicy.
+type NetworkPolicySpec struct {
+	// Whether the operator creates the NetworkPolicy. True by default: the
+	// peer port is reachable only from the cluster's own pods; the client
+	// port from them, from the operator's namespace, from pods in the
+	// cluster's namespace labelled raftkube.io/client=<cluster name>, and
+	// from the peers listed in allowedClients. The health and metrics port
+	// stays open. Enforcement is the network plugin's: on a network that
+	// does not enforce NetworkPolicies the object changes nothing.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// More sources allowed to reach the client port, as in a NetworkPolicy
+	// ingress rule: for example pods of another namespace.
+	// +optional
+	AllowedClients []networkingv1.NetworkPolicyPeer `json:"allowedClients,omitempty"`
+}
+
+// IsEnabled reports whether the NetworkPolicy is wanted (the default).
+func (n NetworkPolicySpec) IsEnabled() bool { return n.Enabled == nil || *n.Enabled }
+
+// AntiAffinityMode says how strongly members avoid sharing a node.
+// +kubebuilder:validation:Enum=Preferred;Required;None
+type AntiAffinityMode string
+
+// The anti-affinity modes.
+const (
+	AntiAffinityPreferred AntiAffinityMode = "Preferred"
+	AntiAffinityRequired  AntiAffinityMode = "Required"
+	AntiAffinityNone      AntiAffinityMode = "None"
+)
 
 // BootstrapPolicy says what a new cluster does with claims that exist
 // before it starts.
@@ -313,6 +381,15 @@ type PodOverrides struct {
 	// majority alive when one node or zone fails.
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// How members are spread across nodes when affinity sets no pod
+	// anti-affinity: Preferred (the default) asks the scheduler to put no
+	// two members of the cluster on one node when it can; Required never
+	// does, leaving a member Pending rather than sharing a node; None does
+	// not ask.
+	// +kubebuilder:default=Preferred
+	// +optional
+	AntiAffinity AntiAffinityMode `json:"antiAffinity,omitempty"`
 
 	// Tolerations of the pods, to let members run on tainted nodes.
 	// +listType=atomic
@@ -501,6 +578,41 @@ type RaftClusterStatus struct {
 	// +patchMergeKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// The cluster's certificates, when spec.tls is enabled.
+	// +optional
+	TLS *TLSStatus `json:"tls,omitempty"`
+}
+
+// TLSStatus names the Secrets that hold the cluster's certificates, each of
+// type kubernetes.io/tls with tls.crt, tls.key and ca.crt (the CA bundle to
+// trust), ready for raftctl's --cert, --key and --cacert.
+type TLSStatus struct {
+	// Secret of the certificate for applications: key-value access, no
+	// admin API.
+	// +optional
+	ClientSecretName string `json:"clientSecretName,omitempty"`
+
+	// Secret of the admin certificate, which the operator uses and which
+	// may change membership: grant read access to it with care.
+	// +optional
+	AdminSecretName string `json:"adminSecretName,omitempty"`
+
+	// Secret of the cluster's certificate authority (its private key
+	// included).
+	// +optional
+	CASecretName string `json:"caSecretName,omitempty"`
+
+	// When the CA in use stops being valid; the operator rotates it before.
+	// +optional
+	CANotAfter *metav1.Time `json:"caNotAfter,omitempty"`
+
+	// Where a rotation of the CA stands: empty when none is under way;
+	// TrustingNewCA while members load a bundle with the old and the new
+	// CA, ReissuingCertificates while they load certificates of the new CA,
+	// DroppingOldCA while the old CA leaves the bundle.
+	// +optional
+	CARotation string `json:"caRotation,omitempty"`
 }
 
 // RaftCluster is a replicated key-value store of raftnode members run as a

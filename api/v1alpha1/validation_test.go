@@ -70,7 +70,9 @@ func defaultSpec() raftv1.RaftClusterSpec {
 			WhenScaled:  raftv1.RetentionDelete,
 			WhenDeleted: raftv1.RetentionRetain,
 		},
-		Bootstrap: raftv1.BootstrapAdopt,
+		Bootstrap:     raftv1.BootstrapAdopt,
+		TLS:           raftv1.TLSSpec{Enabled: new(true), CertificateLifetime: metav1.Duration{Duration: 90 * 24 * time.Hour}},
+		NetworkPolicy: raftv1.NetworkPolicySpec{Enabled: new(true)},
 	}
 }
 
@@ -119,6 +121,22 @@ func TestCreateAcceptsGoodSpecsAndFillsDefaults(t *testing.T) {
 			spec: "persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete}",
 			want: func(w *raftv1.RaftClusterSpec) {
 				w.PersistentVolumeClaimRetentionPolicy.WhenDeleted = raftv1.RetentionDelete
+			},
+		},
+		{
+			name: "plaintext, no network policy",
+			spec: "tls: {enabled: false}\nnetworkPolicy: {enabled: false}",
+			want: func(w *raftv1.RaftClusterSpec) {
+				w.TLS.Enabled = new(false)
+				w.NetworkPolicy.Enabled = new(false)
+			},
+		},
+		{
+			name: "pod overrides get the soft anti-affinity",
+			spec: "pod: {labels: {team: a}}",
+			want: func(w *raftv1.RaftClusterSpec) {
+				w.Pod.Labels = map[string]string{"team": "a"}
+				w.Pod.AntiAffinity = raftv1.AntiAffinityPreferred
 			},
 		},
 		{
