@@ -46,7 +46,7 @@ IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGI
 
 .PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
 .PHONY: demo test-e2e e2e-fuzz e2e-gaps run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
-.PHONY: images node-images node-tools push images-reproducible
+.PHONY: images test-images node-images node-tools push images-reproducible
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -69,6 +69,7 @@ NORACE_LIST  = $(filter-out $(RACE_LIST),$(shell $(GO) list $(PKGS)))
 unit: k8s-tools host-packages node-tools ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node); -race where goroutines run
 	$(GO) test -count=1 -timeout 30m $(NORACE_LIST)
 	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
+	$(GO) test -race -count=1 -tags failpoints ./cmd/manager/
 	cd hack/etcdbench && $(GO) vet ./...
 	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	cd hack/k8stools && $(GO) vet ./... && $(GO) test -count=1 ./...
@@ -105,11 +106,15 @@ linearizability: ## many long porcupine-checked histories on real clusters under
 sim: ## a long randomized simulation run (SIM_STEPS steps, default 5,000,000)
 	$(GO) test -count=1 -run '^TestSimulation$$' -timeout 2h ./raftnode/raft/ -sim.steps=$(SIM_STEPS) -v
 
+# The manager's failpoints exist only with -tags failpoints (test builds):
+# vet, lint and test both sets of files.
 vet: ## go vet
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags failpoints ./cmd/manager/
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (pinned in hack/lint)
 	$(GOLANGCI_LINT) run $(PKGS)
+	$(GOLANGCI_LINT) run --build-tags failpoints ./cmd/manager/...
 	cd hack/localkube && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 	cd hack/localkubelet && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 	cd hack/coredns && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
@@ -225,6 +230,9 @@ localkube-down: ## stop the node (undoing its host changes) and the control plan
 
 images: $(IMAGETOOL) ## OCI images of manager and raftnode (+raftctl), linux/amd64+arm64, into bin/images/*.tar; offline, reproducible
 	$(IMAGES_ENV) hack/images.sh images
+
+test-images: $(IMAGETOOL) ## TEST ONLY: the manager with failpoints (-tags failpoints) as manager:VERSION-failpoints into bin/images/manager-failpoints.tar (this platform; the e2e tests build it themselves)
+	$(IMAGES_ENV) PLATFORMS=linux/$$($(GO) env GOARCH) hack/images.sh test-images
 
 node-images: $(IMAGETOOL) ## the local node's pause and coredns images (this platform) into bin/images/ (needs bin/coredns)
 	$(IMAGES_ENV) hack/images.sh node-images

@@ -6,6 +6,10 @@
 #                 of static binaries (manager; raftnode and raftctl) plus an
 #                 /etc/passwd and /etc/group naming the user nonroot (65532),
 #                 which the images run as
+#   test-images   bin/images/manager-failpoints.tar: the manager built with
+#                 -tags failpoints (RAFTKUBE_FAILPOINTS crashes it at a named
+#                 step), as REGISTRY/manager:VERSION-failpoints, for the
+#                 end-to-end tests only; `images` and `push` never include it
 #   node-images   bin/images/pause.tar and bin/images/coredns.tar, this
 #                 machine's platform only, for the local Kubernetes node
 #                 (coredns needs bin/coredns: hack/build-k8s-tools.sh coredns)
@@ -25,7 +29,7 @@
 # commit's (SOURCE_DATE_EPOCH), and bin/imagetool writes sorted, root-owned tar
 # entries and gzip streams without names or times.
 #
-# Usage: hack/images.sh images|node-images|push|reproducible
+# Usage: hack/images.sh images|test-images|node-images|push|reproducible
 #
 # Environment:
 #   VERSION=<appVersion of charts/raftkube/Chart.yaml>  the images' tag, stamped
@@ -88,14 +92,15 @@ label_args() {
 }
 
 # gobuild OS/ARCH OUTDIR DIR PKG...: static, reproducible binaries of the
-# packages in module DIR, one per package, into OUTDIR. GOAMD64 and GOARM64
-# are pinned so a builder's environment cannot change the code generated.
+# packages in module DIR, one per package, into OUTDIR, with the build tags
+# in GOTAGS (none by default: release builds). GOAMD64 and GOARM64 are pinned
+# so a builder's environment cannot change the code generated.
 gobuild() {
 	local plat=$1 out=$2 dir=$3
 	shift 3
 	mkdir -p "$out"
 	(cd "$dir" && CGO_ENABLED=0 GOOS=${plat%/*} GOARCH=${plat#*/} GOAMD64=v1 GOARM64=v8.0 \
-		"$GO" build -trimpath -buildvcs=false -ldflags "$LDFLAGS" -o "$out/" "$@")
+		"$GO" build -trimpath -buildvcs=false -tags "${GOTAGS:-}" -ldflags "$LDFLAGS" -o "$out/" "$@")
 }
 
 # stage FILE... DIR: a fresh DIR holding the files (hard links when possible).
@@ -161,6 +166,27 @@ build_images() {
 		die "imagetool build failed"
 	log "images written in $((SECONDS - start))s"
 	report "$REGISTRY/raftnode:$VERSION" "$OUT/raftnode.tar" "$REGISTRY/manager:$VERSION" "$OUT/manager.tar"
+}
+
+# build_test_images: the manager with failpoints, for the end-to-end tests.
+# Its own tag and tarball, so nothing mistakes it for the release image.
+build_test_images() {
+	need_imagetool
+	local start=$SECONDS plat b manager_args=() manager_labels
+	local ref=$REGISTRY/manager:$VERSION-failpoints
+	log "building the test manager (failpoints) $VERSION ($COMMIT) for $PLATFORMS"
+	for plat in $PLATFORMS; do
+		b=$OUT/build/failpoints_${plat/\//_}
+		GOTAGS=failpoints gobuild "$plat" "$b" "$ROOT" ./cmd/manager
+		stage "$b/manager" "$OUT/rootfs/manager-failpoints/${plat/\//_}/usr/local/bin"
+		manager_args+=(--platform "$plat=$OUT/rootfs/manager-failpoints/${plat/\//_}")
+	done
+	mapfile -t manager_labels < <(label_args manager "TEST BUILD of the raftkube manager, with failpoints: never run it in production" "$VERSION-failpoints")
+	"$IMAGETOOL" build --ref "$ref" --out "$OUT/manager-failpoints.tar" --entrypoint /usr/local/bin/manager \
+		--user 65532:65532 --workdir / --env PATH=/usr/local/bin --nonroot-passwd --created "$CREATED" \
+		"${manager_labels[@]}" "${manager_args[@]}" >"$OUT/manager-failpoints.digest"
+	log "test manager image written in $((SECONDS - start))s"
+	report "$ref" "$OUT/manager-failpoints.tar"
 }
 
 # report REF TARBALL...: one line per image: name, index digest, size.
@@ -257,9 +283,10 @@ reproducible() {
 mkdir -p "$OUT"
 case $1 in
 images) build_images ;;
+test-images) build_test_images ;;
 node-images) build_node_images ;;
 push) push ;;
 reproducible) reproducible ;;
 -h | --help) usage ;;
-*) die "unknown command '$1' (want images, node-images, push or reproducible)" ;;
+*) die "unknown command '$1' (want images, test-images, node-images, push or reproducible)" ;;
 esac

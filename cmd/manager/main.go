@@ -30,7 +30,11 @@ func main() {
 	}
 	switch {
 	case cfg.showVersion:
-		fmt.Println("manager", version.Get())
+		if failpointsBuilt {
+			fmt.Println("manager", version.Get(), "(test build: failpoints)")
+		} else {
+			fmt.Println("manager", version.Get())
+		}
 		return
 	case cfg.probeURL != "":
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.probeTimeout)
@@ -85,6 +89,10 @@ type config struct {
 	stopDeployment types.NamespacedName
 	stopTimeout    time.Duration
 }
+
+// failpointsEnv names the steps at which a manager built with -tags
+// failpoints exits, comma-separated.
+const failpointsEnv = "RAFTKUBE_FAILPOINTS"
 
 // nodeImageRepository is where the release's raftnode image is published;
 // the default node image is it at the manager's own version, so a manager
@@ -149,8 +157,8 @@ func parseFlags(args []string) (config, error) {
 	}
 	// Failpoints crash the manager at a named step, for tests of a manager
 	// that dies mid-change (see controllers.RaftClusterReconciler.Failpoint).
-	// Never set in production.
-	for fp := range strings.SplitSeq(os.Getenv("RAFTKUBE_FAILPOINTS"), ",") {
+	// Only a build with -tags failpoints takes them (failpointHook).
+	for fp := range strings.SplitSeq(os.Getenv(failpointsEnv), ",") {
 		if fp = strings.TrimSpace(fp); fp != "" {
 			c.failpoints = append(c.failpoints, fp)
 		}

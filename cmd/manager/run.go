@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -36,12 +35,14 @@ func logHandler(c config) slog.Handler {
 	return slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: c.logLevel})
 }
 
-// failpointExit is the exit code of a manager stopped by a failpoint.
-const failpointExit = 42
-
 func run(ctx context.Context, c config) error {
 	logger := logr.FromSlogHandler(logHandler(c))
 	ctrl.SetLogger(logger)
+	// First: a release build refuses failpoints before it touches anything.
+	failpoint, err := failpointHook(c.failpoints, logger)
+	if err != nil {
+		return err
+	}
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -88,21 +89,13 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	r := &controllers.RaftClusterReconciler{
-		Metrics:  metrics,
-		Client:   mgr.GetClient(),
-		Scheme:   scheme,
-		Recorder: mgr.GetEventRecorder("raftkube-operator"),
-		Members:  controllers.NewMemberClient,
-		Settings: controllers.Settings{NodeImage: c.nodeImage, ClusterDomain: c.clusterDomain},
-	}
-	if len(c.failpoints) > 0 {
-		logger.Info("failpoints armed: this manager exits at them", "failpoints", c.failpoints)
-		r.Failpoint = func(name string) {
-			if slices.Contains(c.failpoints, name) {
-				logger.Info("failpoint reached: exiting", "failpoint", name)
-				os.Exit(failpointExit)
-			}
-		}
+		Metrics:   metrics,
+		Client:    mgr.GetClient(),
+		Scheme:    scheme,
+		Recorder:  mgr.GetEventRecorder("raftkube-operator"),
+		Members:   controllers.NewMemberClient,
+		Settings:  controllers.Settings{NodeImage: c.nodeImage, ClusterDomain: c.clusterDomain},
+		Failpoint: failpoint,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: c.concurrency}); err != nil {
 		return fmt.Errorf("set up controller: %w", err)

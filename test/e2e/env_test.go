@@ -181,9 +181,11 @@ func startProcessEnv(ctx context.Context, t *testing.T) *env {
 		"--hosts-files=true",
 		"--pod-source-addresses=true", // pods send from their pod IPs, so cutNetwork can tell them apart
 		"--restart-backoff", "200ms", "--restart-backoff-max", "2s",
-		// Any tag: the repositories `make images` names.
+		// Any tag: the repositories `make images` names; the manager's
+		// failpoints tag (`make test-images`) is the test build.
 		"--image", "ghcr.io/raftkube/raftnode="+filepath.Join(buildDir, "raftnode"),
 		"--image", "ghcr.io/raftkube/manager="+filepath.Join(buildDir, "manager"),
+		"--image", "ghcr.io/raftkube/manager:"+failpointsTag()+"="+filepath.Join(buildDir, "manager-failpoints"),
 	)
 	kubelet.Stdout, kubelet.Stderr = logFile, logFile
 	if err := kubelet.Start(); err != nil {

@@ -71,6 +71,11 @@ func run(m *testing.M) int {
 func nodeImage() string    { return "ghcr.io/raftkube/raftnode:" + appVersion }
 func managerImage() string { return "ghcr.io/raftkube/manager:" + appVersion }
 
+// failpointsTag is the tag of the manager built with -tags failpoints (`make
+// test-images`), the one manager that RAFTKUBE_FAILPOINTS can crash; the
+// release image refuses failpoints.
+func failpointsTag() string { return appVersion + "-failpoints" }
+
 // build compiles the binaries from their modules and, for the real node,
 // builds the images for this machine's platform the way `make images` does.
 func build() error {
@@ -79,18 +84,20 @@ func build() error {
 		return err
 	}
 	appVersion = v
-	builds := []struct{ dir, pkg, out string }{
-		{"hack/localkube", "./cmd/localkube", "localkube"},
-		{".", "./cmd/node", "raftnode"},
-		{".", "./cmd/manager", "manager"},
+	type goBuild struct{ dir, pkg, out, tags string }
+	builds := []goBuild{
+		{"hack/localkube", "./cmd/localkube", "localkube", ""},
+		{".", "./cmd/node", "raftnode", ""},
+		{".", "./cmd/manager", "manager", ""},
 	}
 	if *nodeKind == "process" {
-		builds = append(builds, struct{ dir, pkg, out string }{"hack/localkubelet", "./cmd/localkubelet", "localkubelet"})
+		builds = append(builds, goBuild{"hack/localkubelet", "./cmd/localkubelet", "localkubelet", ""},
+			goBuild{".", "./cmd/manager", "manager-failpoints", "failpoints"})
 	} else {
-		builds = append(builds, struct{ dir, pkg, out string }{"hack/imagetool", "./cmd/imagetool", "imagetool"})
+		builds = append(builds, goBuild{"hack/imagetool", "./cmd/imagetool", "imagetool", ""})
 	}
 	for _, b := range builds {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, b.out), b.pkg)
+		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(buildDir, b.out), b.pkg)
 		cmd.Dir = filepath.Join(repoRoot, b.dir)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s in %s: %w\n%s", b.pkg, b.dir, err, out)
@@ -99,7 +106,7 @@ func build() error {
 	if *nodeKind == "process" {
 		return nil
 	}
-	for _, target := range []string{"images", "node-images"} {
+	for _, target := range []string{"images", "test-images", "node-images"} {
 		cmd := exec.Command(filepath.Join(repoRoot, "hack", "images.sh"), target)
 		cmd.Env = append(os.Environ(), "IMAGETOOL="+filepath.Join(buildDir, "imagetool"),
 			"OUT="+filepath.Join(buildDir, "images"), "PLATFORMS=linux/"+runtime.GOARCH)
@@ -126,7 +133,7 @@ func chartAppVersion() (string, error) {
 // imageTarballs are the tarballs the real node imports.
 func imageTarballs() []string {
 	var out []string
-	for _, name := range []string{"raftnode", "manager", "pause", "coredns"} {
+	for _, name := range []string{"raftnode", "manager", "manager-failpoints", "pause", "coredns"} {
 		out = append(out, filepath.Join(buildDir, "images", name+".tar"))
 	}
 	return out

@@ -124,15 +124,17 @@ func TestOperator(t *testing.T) {
 
 		// 6. A manager that dies right after adding a learner: restarted (by
 		// the kubelet, with the same failpoint), it completes the change.
+		// Only the test build has failpoints; the release image refuses them.
 		e.tool(ctx, t, "helm", "upgrade", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
-			"--namespace", operatorNS, "--reuse-values", "--set", "failpoints=after-AddLearner", "--wait", "--timeout", "3m")
+			"--namespace", operatorNS, "--reuse-values", "--set", "image.tag="+failpointsTag(), "--set", "failpoints=after-AddLearner",
+			"--wait", "--timeout", "3m")
 		e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=5")
 		waitCluster(ctx, t, c, "Available with 5 voters after manager crashes", available(5))
 		if n := e.managerRestarts(ctx, t); n < 1 {
 			t.Errorf("the manager restarted %d times; the failpoint should have stopped it at least once", n)
 		}
 		e.tool(ctx, t, "helm", "upgrade", "raftkube", filepath.Join(repoRoot, "charts", "raftkube"),
-			"--namespace", operatorNS, "--reuse-values", "--set", "failpoints=", "--wait", "--timeout", "3m")
+			"--namespace", operatorNS, "--reuse-values", "--set", "image.tag=", "--set", "failpoints=", "--wait", "--timeout", "3m")
 		e.tool(ctx, t, "kubectl", "scale", "raft/"+clusterName, "--replicas=3")
 		waitCluster(ctx, t, c, "Available with 3 voters", available(3))
 		e.waitGone(ctx, t, 3, 4)
