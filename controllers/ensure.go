@@ -31,6 +31,9 @@ func (r *RaftClusterReconciler) ensureObjects(ctx context.Context, p *pass) erro
 	if err := r.apply(ctx, p, svc, func() { mutateClientService(rc, svc) }); err != nil {
 		return err
 	}
+	if err := r.ensureNetworkPolicy(ctx, p); err != nil {
+		return err
+	}
 	retained, err := r.retainedClaims(ctx, rc)
 	if err != nil {
 		return err
