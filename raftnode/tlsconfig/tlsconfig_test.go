@@ -40,6 +40,8 @@ func TestConfigErrors(t *testing.T) {
 		{name: "key of another cert", files: tlsconfig.Files{CertFile: good.CertFile, KeyFile: ca.Issue("other").KeyFile}, wantErr: good.CertFile},
 		{name: "missing CA", files: tlsconfig.Files{CertFile: good.CertFile, KeyFile: good.KeyFile, TrustedCAFile: missing}, server: true, wantErr: missing},
 		{name: "garbage CA", files: tlsconfig.Files{TrustedCAFile: garbage}, wantErr: garbage},
+		{name: "organization without CA", files: tlsconfig.Files{CertFile: good.CertFile, KeyFile: good.KeyFile,
+			AllowedOrganization: tlsconfig.MemberOrganization}, server: true, wantErr: "without a trusted CA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,6 +127,79 @@ func TestNoClientCertAuth(t *testing.T) {
 	}
 	if err := handshake(srv, dial); err != nil {
 		t.Errorf("a member could not reach another member's client port: %v", err)
+	}
+}
+
+// With ClientCertOptional a client without a certificate completes the
+// handshake, but one with a certificate of another CA still does not.
+func TestClientCertOptional(t *testing.T) {
+	ca, other := tlstest.NewCA(t, "ca"), tlstest.NewCA(t, "other")
+	files := ca.Issue("member")
+	files.ClientCertOptional = true
+	srv, err := tlsconfig.ServerConfig(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		client tlsconfig.Files
+		ok     bool
+	}{
+		{name: "no certificate", client: tlsconfig.Files{TrustedCAFile: ca.CertFile}, ok: true},
+		{name: "certificate of the CA", client: ca.Issue("client"), ok: true},
+		{name: "certificate of another CA", client: withCA(other.Issue("c"), ca.CertFile)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cli, err := tlsconfig.ClientConfig(tt.client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cli.ServerName = "localhost"
+			if err := handshake(srv, cli); (err == nil) != tt.ok {
+				t.Fatalf("handshake err = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// AllowedOrganization refuses, on either side, a certificate of the right
+// CA that lacks the organization.
+func TestAllowedOrganization(t *testing.T) {
+	ca := tlstest.NewCA(t, "ca")
+	org := tlsconfig.MemberOrganization
+	member := func(name string) tlsconfig.Files {
+		f := ca.Issue(name, tlsconfig.AdminOrganization, org)
+		f.AllowedOrganization = org
+		return f
+	}
+	app := ca.Issue("app", tlsconfig.AdminOrganization)
+	tests := []struct {
+		name           string
+		server, client tlsconfig.Files
+		ok             bool
+	}{
+		{name: "member to member", server: member("s"), client: member("c"), ok: true},
+		{name: "app client to member", server: member("s2"), client: app},
+		{name: "member to app server", server: app, client: member("c2")},
+		{name: "app client, no check", server: ca.Issue("plain"), client: app, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := tlsconfig.ServerConfig(tt.server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cli, err := tlsconfig.ClientConfig(tt.client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cli.ServerName = "localhost"
+			err = handshake(srv, cli)
+			if (err == nil) != tt.ok {
+				t.Fatalf("handshake err = %v, want ok %v", err, tt.ok)
+			}
+		})
 	}
 }
 

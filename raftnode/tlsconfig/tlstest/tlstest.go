@@ -60,30 +60,31 @@ func NewCA(tb testing.TB, name string) *CA {
 	return ca
 }
 
-// Issue signs a certificate for name (its common name) valid for 127.0.0.1
-// and localhost, for serving and client authentication, and writes it to
-// name.pem and name-key.pem in ca.Dir, replacing earlier ones. It returns
-// the files with ca.CertFile as the trusted CA.
-func (ca *CA) Issue(name string) tlsconfig.Files {
+// Issue signs a certificate for name (its common name) in organizations
+// orgs, valid for 127.0.0.1 and localhost, for serving and client
+// authentication, and writes it to name.pem and name-key.pem in ca.Dir,
+// replacing earlier ones. It returns the files with ca.CertFile as the
+// trusted CA.
+func (ca *CA) Issue(name string, orgs ...string) tlsconfig.Files {
 	ca.tb.Helper()
 	f := tlsconfig.Files{
 		CertFile:      filepath.Join(ca.Dir, name+".pem"),
 		KeyFile:       filepath.Join(ca.Dir, name+"-key.pem"),
 		TrustedCAFile: ca.CertFile,
 	}
-	ca.IssueTo(name, f.CertFile, f.KeyFile)
+	ca.IssueTo(name, f.CertFile, f.KeyFile, orgs...)
 	return f
 }
 
 // IssueTo is Issue writing to the given files; it returns the certificate's
 // serial number, to tell a rotated certificate from the one it replaced.
-func (ca *CA) IssueTo(name, certFile, keyFile string) *big.Int {
+func (ca *CA) IssueTo(name, certFile, keyFile string, orgs ...string) *big.Int {
 	tb := ca.tb
 	tb.Helper()
 	key := newKey(tb)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(tb),
-		Subject:      pkix.Name{CommonName: name},
+		Subject:      pkix.Name{CommonName: name, Organization: orgs},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -102,6 +103,50 @@ func (ca *CA) IssueTo(name, certFile, keyFile string) *big.Int {
 	writePEM(tb, keyFile, "PRIVATE KEY", keyDER)
 	writePEM(tb, certFile, "CERTIFICATE", der)
 	return tmpl.SerialNumber
+}
+
+// DER is the CA certificate's DER bytes (for tlsconfig.Fingerprint).
+func (ca *CA) DER() []byte { return ca.cert.Raw }
+
+// WriteBundle writes the certificates of cas, in order, to file as one PEM
+// CA bundle, replacing it, and moves its mtime past the previous one so a
+// reloader sees the change even within the file system's timestamp
+// granularity.
+func WriteBundle(tb testing.TB, file string, cas ...*CA) {
+	tb.Helper()
+	var buf []byte
+	for _, ca := range cas {
+		buf = append(buf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})...)
+	}
+	var prev time.Time
+	if fi, err := os.Stat(file); err == nil {
+		prev = fi.ModTime()
+	}
+	if err := os.WriteFile(file, buf, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	BumpMtime(tb, prev, file)
+}
+
+// BumpMtime sets the files' mtimes to a second after the later of prev and
+// their own, so a rotation is seen even within the file system's timestamp
+// granularity.
+func BumpMtime(tb testing.TB, prev time.Time, files ...string) {
+	tb.Helper()
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		mt := fi.ModTime()
+		if prev.After(mt) {
+			mt = prev
+		}
+		mt = mt.Add(time.Second)
+		if err := os.Chtimes(f, mt, mt); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
 
 // ClientConfig is a client TLS config trusting ca and presenting f's pair
