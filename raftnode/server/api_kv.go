@@ -52,7 +52,8 @@ func (s *Server) setupGRPC() {
 		grpc.MaxRecvMsgSize(transport.DefaultMaxMessageBytes+64<<10))...)
 	s.in.Register(s.peerGRPC)
 	s.clientGRPC = grpc.NewServer(grpc.Creds(s.creds.clientServe), grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes),
-		grpc.ChainUnaryInterceptor(s.refuseIfRemoved, s.refuseIfNotMember))
+		grpc.ChainUnaryInterceptor(s.authorizeUnary, s.refuseIfRemoved, s.refuseIfNotMember),
+		grpc.ChainStreamInterceptor(s.authorizeStream))
 	serverpb.RegisterKVServer(s.clientGRPC, &kvService{s: s})
 	serverpb.RegisterAdminServer(s.clientGRPC, &adminService{s: s})
 }

@@ -51,16 +51,36 @@ type Config struct {
 	// PeerTLS, when set, secures the peer port with mutual TLS: every member
 	// presents CertFile and verifies the others against TrustedCAFile, in
 	// both directions. All three files are required. Empty: plaintext.
-	// Certificates (of both ports) are read again when their files change,
-	// for rotation without a restart (see tlsconfig.Reloader); trusted CAs
-	// are read once.
+	// Certificates and trusted CA bundles (of both ports) are read again
+	// when their files change, for rotation without a restart (see
+	// tlsconfig.Source). Its AllowedOrganization is ignored: see
+	// PeerAllowedOrganization.
 	PeerTLS tlsconfig.Files
-	// ClientTLS, when set, secures the client port with CertFile; with
-	// TrustedCAFile, clients must present a certificate it verifies (mutual
-	// TLS) unless NoClientCertAuth is set. Calls to other members' client ports present CertFile and verify
-	// them against TrustedCAFile (the system roots without it). Empty:
-	// plaintext. The HTTP endpoint stays plain HTTP either way.
+	// PeerAllowedOrganization, when set, must be in the Subject.Organization
+	// of the other member's verified certificate, accepting and dialing peer
+	// connections, so that a certificate of the same CA without it (an
+	// application's) can neither send nor receive Raft traffic. Needs
+	// PeerTLS. Empty: any certificate the CA verifies.
+	PeerAllowedOrganization string
+	// ClientTLS, when set, secures the client port with CertFile. With
+	// TrustedCAFile (and not NoClientCertAuth) the port verifies client
+	// certificates and authorizes calls by them: every call needs one, and
+	// the Admin API beyond Status needs ClientAdminOrganization in it (see
+	// the package doc). Calls to other members' client ports present
+	// CertFile and verify them against TrustedCAFile (the system roots
+	// without it). Empty: plaintext. The HTTP endpoint stays plain HTTP
+	// either way. Its ClientCertOptional and AllowedOrganization are set
+	// by the server.
 	ClientTLS tlsconfig.Files
+	// ClientAdminOrganization is the certificate organization that grants
+	// the Admin API beyond Status on the client port when it verifies
+	// client certificates. Default tlsconfig.AdminOrganization. Members
+	// forward admin calls to the leader with their own client certificate,
+	// which therefore needs it too.
+	ClientAdminOrganization string
+	// TLSCheckInterval is the least time between two looks at the TLS
+	// files' mtimes. Default tlsconfig.DefaultCheckInterval.
+	TLSCheckInterval time.Duration
 
 	// EnablePprof adds Go's profiling endpoints under /debug/pprof/ to the
 	// HTTP endpoints. They expose internals: enable them only where the HTTP
@@ -110,6 +130,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ClientAdminOrganization == "" {
+		c.ClientAdminOrganization = tlsconfig.AdminOrganization
 	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = DefaultTickInterval

@@ -132,9 +132,38 @@
 // Config.PeerTLS makes the peer port mutual TLS: a member serves and dials with
 // the same certificate and accepts only peers its trusted CA verifies, so a
 // process without such a certificate can neither send Raft messages nor be
-// sent them. Config.ClientTLS secures the client port, with client
-// certificates required when it names a trusted CA; a member's own calls to
-// other members' client ports (forwarding to the leader, removal probes) use
-// the same files as a client. Certificates are read through
-// tlsconfig.Reloader, so rotated files take effect without a restart.
+// sent them. With Config.PeerAllowedOrganization the other side's certificate
+// must also carry that organization (tlsconfig.MemberOrganization), on
+// accepting and on dialing: an application's certificate of the same CA is
+// refused in the handshake, and a joining member follows only a leader with a
+// member's certificate. Config.ClientTLS secures the client port; a member's
+// own calls to other members' client ports (forwarding to the leader, removal
+// probes) use the same files as a client.
+//
+// Certificates and trusted CA bundles are read through tlsconfig.Source:
+// changed files take effect at the next handshake, without a restart, so a
+// CA is rotated by trusting old and new, re-issuing the leaves, then trusting
+// the new alone. Connections already open stay open. Status reports what is
+// in force (serverpb.TLSStatus: fingerprints of the trusted CAs and served
+// leaf of each port), looking at the files first, at most once per
+// Config.TLSCheckInterval.
+//
+// # Who may call what
+//
+// When the client port verifies client certificates (ClientTLS with a
+// TrustedCAFile and not NoClientCertAuth), every call is authorized by the
+// caller's verified certificate, in one interceptor (authz.go):
+//
+//   - no certificate: codes.Unauthenticated, serverpb.ReasonUnauthenticated,
+//     on every method; a certificate of another CA fails the handshake;
+//   - any certificate of the CA: the KV API and Admin Status;
+//   - a certificate whose Subject.Organization holds
+//     Config.ClientAdminOrganization (tlsconfig.AdminOrganization by default):
+//     every Admin method; without it, the others are refused with
+//     codes.PermissionDenied, serverpb.ReasonPermissionDenied.
+//
+// Members forward admin calls with their own client certificate, so theirs
+// carries the admin organization too. Plaintext and server-only TLS check no
+// identity and authorize nothing: every caller that reaches the port may call
+// everything (an explicit opt-out, for a port only trusted callers reach).
 package server

@@ -477,8 +477,12 @@ func (s *Server) Removed() bool { return s.removed.Load() }
 // Status describes the member, as the Status RPC does.
 func (s *Server) Status(ctx context.Context) (*serverpb.StatusResponse, error) {
 	var resp *serverpb.StatusResponse
-	err := s.inLoop(ctx, func() { resp = s.buildStatus() })
-	return resp, err
+	if err := s.inLoop(ctx, func() { resp = s.buildStatus() }); err != nil {
+		return nil, err
+	}
+	// Off the loop: it may read files.
+	resp.Tls = s.tlsStatus()
+	return resp, nil
 }
 
 // Run serves the peer and client APIs and runs the event loop until ctx is

@@ -14,11 +14,13 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -62,7 +64,17 @@ func startMember(t *testing.T, dir string, bootstrap bool, tweak ...func(*Config
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &member{t: t, dir: dir, srv: srv, stop: cancel, errc: make(chan error, 1)}
 	go func() { m.errc <- srv.Run(ctx) }()
-	m.conn, err = grpc.NewClient(srv.ClientAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// With client TLS the tests call as the member itself, whose
+	// certificate the tests issue with the admin organization.
+	dial := insecure.NewCredentials()
+	if !cfg.ClientTLS.Empty() {
+		tc, err := tlsconfig.ClientConfig(cfg.ClientTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dial = credentials.NewTLS(tc)
+	}
+	m.conn, err = grpc.NewClient(srv.ClientAddr(), grpc.WithTransportCredentials(dial))
 	if err != nil {
 		t.Fatal(err)
 	}

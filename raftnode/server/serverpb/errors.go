@@ -51,6 +51,17 @@ const (
 	// ReasonSenderRemoved (codes.FailedPrecondition) ends a peer stream whose
 	// sender was removed from the cluster: the sender learns it is removed.
 	ReasonSenderRemoved = "SENDER_REMOVED"
+
+	// ReasonUnauthenticated (codes.Unauthenticated): the member's client port
+	// verifies client certificates and the call came without one. Present a
+	// certificate signed by the cluster's CA.
+	ReasonUnauthenticated = "UNAUTHENTICATED"
+
+	// ReasonPermissionDenied (codes.PermissionDenied): the caller's verified
+	// certificate lacks the organization the method needs (the Admin API
+	// beyond Status needs the member's admin organization, by default
+	// tlsconfig.AdminOrganization). Nothing was done.
+	ReasonPermissionDenied = "PERMISSION_DENIED"
 )
 
 // ErrorInfo metadata keys.

@@ -184,7 +184,7 @@ func (x MembershipChange_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MembershipChange_Type.Descriptor instead.
 func (MembershipChange_Type) EnumDescriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{17, 0}
+	return file_node_proto_rawDescGZIP(), []int{18, 0}
 }
 
 // ResponseHeader says who answered and at which point of the log.
@@ -1082,8 +1082,13 @@ type StatusResponse struct {
 	// log, committed or not. Of several survivors, the one with the highest
 	// (last_log_term, last_log_index) is the most up-to-date: the one to call
 	// ForceNewCluster on.
-	LastLogIndex  uint64 `protobuf:"varint,11,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
-	LastLogTerm   uint64 `protobuf:"varint,12,opt,name=last_log_term,json=lastLogTerm,proto3" json:"last_log_term,omitempty"`
+	LastLogIndex uint64 `protobuf:"varint,11,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
+	LastLogTerm  uint64 `protobuf:"varint,12,opt,name=last_log_term,json=lastLogTerm,proto3" json:"last_log_term,omitempty"`
+	// tls is the TLS material in force on this member's ports; unset when
+	// both are plaintext. Asking for Status makes the member look at its
+	// files (at most once per check interval), so a rotation shows here as
+	// soon as the files change, before any handshake uses it.
+	Tls           *TLSStatus `protobuf:"bytes,13,opt,name=tls,proto3" json:"tls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1202,6 +1207,89 @@ func (x *StatusResponse) GetLastLogTerm() uint64 {
 	return 0
 }
 
+func (x *StatusResponse) GetTls() *TLSStatus {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+// TLSStatus names certificates by the lowercase hex SHA-256 of their DER
+// bytes (tlsconfig.Fingerprint). Empty fields: that port has no TLS, or no
+// trusted CA.
+type TLSStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// peer_trusted_cas are the CAs the peer port trusts now, in bundle order.
+	PeerTrustedCas []string `protobuf:"bytes,1,rep,name=peer_trusted_cas,json=peerTrustedCas,proto3" json:"peer_trusted_cas,omitempty"`
+	// client_trusted_cas are the CAs the client port trusts now (to verify
+	// clients, and the members this one calls).
+	ClientTrustedCas []string `protobuf:"bytes,2,rep,name=client_trusted_cas,json=clientTrustedCas,proto3" json:"client_trusted_cas,omitempty"`
+	// peer_certificate is the leaf certificate the peer port serves now.
+	PeerCertificate string `protobuf:"bytes,3,opt,name=peer_certificate,json=peerCertificate,proto3" json:"peer_certificate,omitempty"`
+	// client_certificate is the leaf certificate the client port serves now.
+	ClientCertificate string `protobuf:"bytes,4,opt,name=client_certificate,json=clientCertificate,proto3" json:"client_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *TLSStatus) Reset() {
+	*x = TLSStatus{}
+	mi := &file_node_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TLSStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TLSStatus) ProtoMessage() {}
+
+func (x *TLSStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TLSStatus.ProtoReflect.Descriptor instead.
+func (*TLSStatus) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TLSStatus) GetPeerTrustedCas() []string {
+	if x != nil {
+		return x.PeerTrustedCas
+	}
+	return nil
+}
+
+func (x *TLSStatus) GetClientTrustedCas() []string {
+	if x != nil {
+		return x.ClientTrustedCas
+	}
+	return nil
+}
+
+func (x *TLSStatus) GetPeerCertificate() string {
+	if x != nil {
+		return x.PeerCertificate
+	}
+	return ""
+}
+
+func (x *TLSStatus) GetClientCertificate() string {
+	if x != nil {
+		return x.ClientCertificate
+	}
+	return ""
+}
+
 type AddLearnerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// member.id must be the id the new member made for itself (its Status).
@@ -1212,7 +1300,7 @@ type AddLearnerRequest struct {
 
 func (x *AddLearnerRequest) Reset() {
 	*x = AddLearnerRequest{}
-	mi := &file_node_proto_msgTypes[16]
+	mi := &file_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1312,7 @@ func (x *AddLearnerRequest) String() string {
 func (*AddLearnerRequest) ProtoMessage() {}
 
 func (x *AddLearnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[16]
+	mi := &file_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1325,7 @@ func (x *AddLearnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddLearnerRequest.ProtoReflect.Descriptor instead.
 func (*AddLearnerRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{16}
+	return file_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddLearnerRequest) GetMember() *Member {
@@ -1260,7 +1348,7 @@ type MembershipChange struct {
 
 func (x *MembershipChange) Reset() {
 	*x = MembershipChange{}
-	mi := &file_node_proto_msgTypes[17]
+	mi := &file_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1360,7 @@ func (x *MembershipChange) String() string {
 func (*MembershipChange) ProtoMessage() {}
 
 func (x *MembershipChange) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[17]
+	mi := &file_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1373,7 @@ func (x *MembershipChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChange.ProtoReflect.Descriptor instead.
 func (*MembershipChange) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{17}
+	return file_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MembershipChange) GetType() MembershipChange_Type {
@@ -1321,7 +1409,7 @@ type ChangeMembershipRequest struct {
 
 func (x *ChangeMembershipRequest) Reset() {
 	*x = ChangeMembershipRequest{}
-	mi := &file_node_proto_msgTypes[18]
+	mi := &file_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1421,7 @@ func (x *ChangeMembershipRequest) String() string {
 func (*ChangeMembershipRequest) ProtoMessage() {}
 
 func (x *ChangeMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[18]
+	mi := &file_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1434,7 @@ func (x *ChangeMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMembershipRequest.ProtoReflect.Descriptor instead.
 func (*ChangeMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{18}
+	return file_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ChangeMembershipRequest) GetChanges() []*MembershipChange {
@@ -1376,7 +1464,7 @@ type MembershipResponse struct {
 
 func (x *MembershipResponse) Reset() {
 	*x = MembershipResponse{}
-	mi := &file_node_proto_msgTypes[19]
+	mi := &file_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1476,7 @@ func (x *MembershipResponse) String() string {
 func (*MembershipResponse) ProtoMessage() {}
 
 func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[19]
+	mi := &file_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1489,7 @@ func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipResponse.ProtoReflect.Descriptor instead.
 func (*MembershipResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{19}
+	return file_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MembershipResponse) GetHeader() *ResponseHeader {
@@ -1433,7 +1521,7 @@ type LeaveJointRequest struct {
 
 func (x *LeaveJointRequest) Reset() {
 	*x = LeaveJointRequest{}
-	mi := &file_node_proto_msgTypes[20]
+	mi := &file_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1533,7 @@ func (x *LeaveJointRequest) String() string {
 func (*LeaveJointRequest) ProtoMessage() {}
 
 func (x *LeaveJointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[20]
+	mi := &file_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1546,7 @@ func (x *LeaveJointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveJointRequest.ProtoReflect.Descriptor instead.
 func (*LeaveJointRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{20}
+	return file_node_proto_rawDescGZIP(), []int{21}
 }
 
 type TransferLeadershipRequest struct {
@@ -1470,7 +1558,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_node_proto_msgTypes[21]
+	mi := &file_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1570,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[21]
+	mi := &file_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1583,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{21}
+	return file_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TransferLeadershipRequest) GetTo() uint64 {
@@ -1514,7 +1602,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_node_proto_msgTypes[22]
+	mi := &file_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1614,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[22]
+	mi := &file_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1627,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{22}
+	return file_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TransferLeadershipResponse) GetHeader() *ResponseHeader {
@@ -1557,7 +1645,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_node_proto_msgTypes[23]
+	mi := &file_node_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1657,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[23]
+	mi := &file_node_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1670,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{23}
+	return file_node_proto_rawDescGZIP(), []int{24}
 }
 
 type SnapshotResponse struct {
@@ -1596,7 +1684,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_node_proto_msgTypes[24]
+	mi := &file_node_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1696,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[24]
+	mi := &file_node_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1709,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{24}
+	return file_node_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SnapshotResponse) GetHeader() *ResponseHeader {
@@ -1648,7 +1736,7 @@ type ForceNewClusterRequest struct {
 
 func (x *ForceNewClusterRequest) Reset() {
 	*x = ForceNewClusterRequest{}
-	mi := &file_node_proto_msgTypes[25]
+	mi := &file_node_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1748,7 @@ func (x *ForceNewClusterRequest) String() string {
 func (*ForceNewClusterRequest) ProtoMessage() {}
 
 func (x *ForceNewClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[25]
+	mi := &file_node_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1761,7 @@ func (x *ForceNewClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceNewClusterRequest.ProtoReflect.Descriptor instead.
 func (*ForceNewClusterRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{25}
+	return file_node_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ForceNewClusterRequest) GetConfirm() bool {
@@ -1749,7 +1837,7 @@ const file_node_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x12#\n" +
 	"\rrecent_active\x18\x05 \x01(\bR\frecentActive\x12\x18\n" +
 	"\alearner\x18\x06 \x01(\bR\alearner\"\x0f\n" +
-	"\rStatusRequest\"\xaa\x04\n" +
+	"\rStatusRequest\"\xd9\x04\n" +
 	"\x0eStatusResponse\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .raftkube.node.v1.ResponseHeaderR\x06header\x12,\n" +
 	"\x04self\x18\x02 \x01(\v2\x18.raftkube.node.v1.MemberR\x04self\x12*\n" +
@@ -1763,7 +1851,13 @@ const file_node_proto_rawDesc = "" +
 	"\x06leader\x18\n" +
 	" \x01(\v2\x18.raftkube.node.v1.MemberR\x06leader\x12$\n" +
 	"\x0elast_log_index\x18\v \x01(\x04R\flastLogIndex\x12\"\n" +
-	"\rlast_log_term\x18\f \x01(\x04R\vlastLogTerm\"E\n" +
+	"\rlast_log_term\x18\f \x01(\x04R\vlastLogTerm\x12-\n" +
+	"\x03tls\x18\r \x01(\v2\x1b.raftkube.node.v1.TLSStatusR\x03tls\"\xbd\x01\n" +
+	"\tTLSStatus\x12(\n" +
+	"\x10peer_trusted_cas\x18\x01 \x03(\tR\x0epeerTrustedCas\x12,\n" +
+	"\x12client_trusted_cas\x18\x02 \x03(\tR\x10clientTrustedCas\x12)\n" +
+	"\x10peer_certificate\x18\x03 \x01(\tR\x0fpeerCertificate\x12-\n" +
+	"\x12client_certificate\x18\x04 \x01(\tR\x11clientCertificate\"E\n" +
 	"\x11AddLearnerRequest\x120\n" +
 	"\x06member\x18\x01 \x01(\v2\x18.raftkube.node.v1.MemberR\x06member\"\xea\x01\n" +
 	"\x10MembershipChange\x12;\n" +
@@ -1832,7 +1926,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_node_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: raftkube.node.v1.Consistency
 	(Role)(0),                          // 1: raftkube.node.v1.Role
@@ -1853,39 +1947,40 @@ var file_node_proto_goTypes = []any{
 	(*Progress)(nil),                   // 16: raftkube.node.v1.Progress
 	(*StatusRequest)(nil),              // 17: raftkube.node.v1.StatusRequest
 	(*StatusResponse)(nil),             // 18: raftkube.node.v1.StatusResponse
-	(*AddLearnerRequest)(nil),          // 19: raftkube.node.v1.AddLearnerRequest
-	(*MembershipChange)(nil),           // 20: raftkube.node.v1.MembershipChange
-	(*ChangeMembershipRequest)(nil),    // 21: raftkube.node.v1.ChangeMembershipRequest
-	(*MembershipResponse)(nil),         // 22: raftkube.node.v1.MembershipResponse
-	(*LeaveJointRequest)(nil),          // 23: raftkube.node.v1.LeaveJointRequest
-	(*TransferLeadershipRequest)(nil),  // 24: raftkube.node.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 25: raftkube.node.v1.TransferLeadershipResponse
-	(*SnapshotRequest)(nil),            // 26: raftkube.node.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),           // 27: raftkube.node.v1.SnapshotResponse
-	(*ForceNewClusterRequest)(nil),     // 28: raftkube.node.v1.ForceNewClusterRequest
-	(*kvpb.Result)(nil),                // 29: raftkube.kv.v1.Result
-	(*kvpb.KeyValue)(nil),              // 30: raftkube.kv.v1.KeyValue
-	(*kvpb.Delete)(nil),                // 31: raftkube.kv.v1.Delete
-	(*kvpb.RangeRequest)(nil),          // 32: raftkube.kv.v1.RangeRequest
-	(*kvpb.RangeResponse)(nil),         // 33: raftkube.kv.v1.RangeResponse
-	(*kvpb.CompareAndSwap)(nil),        // 34: raftkube.kv.v1.CompareAndSwap
+	(*TLSStatus)(nil),                  // 19: raftkube.node.v1.TLSStatus
+	(*AddLearnerRequest)(nil),          // 20: raftkube.node.v1.AddLearnerRequest
+	(*MembershipChange)(nil),           // 21: raftkube.node.v1.MembershipChange
+	(*ChangeMembershipRequest)(nil),    // 22: raftkube.node.v1.ChangeMembershipRequest
+	(*MembershipResponse)(nil),         // 23: raftkube.node.v1.MembershipResponse
+	(*LeaveJointRequest)(nil),          // 24: raftkube.node.v1.LeaveJointRequest
+	(*TransferLeadershipRequest)(nil),  // 25: raftkube.node.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 26: raftkube.node.v1.TransferLeadershipResponse
+	(*SnapshotRequest)(nil),            // 27: raftkube.node.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 28: raftkube.node.v1.SnapshotResponse
+	(*ForceNewClusterRequest)(nil),     // 29: raftkube.node.v1.ForceNewClusterRequest
+	(*kvpb.Result)(nil),                // 30: raftkube.kv.v1.Result
+	(*kvpb.KeyValue)(nil),              // 31: raftkube.kv.v1.KeyValue
+	(*kvpb.Delete)(nil),                // 32: raftkube.kv.v1.Delete
+	(*kvpb.RangeRequest)(nil),          // 33: raftkube.kv.v1.RangeRequest
+	(*kvpb.RangeResponse)(nil),         // 34: raftkube.kv.v1.RangeResponse
+	(*kvpb.CompareAndSwap)(nil),        // 35: raftkube.kv.v1.CompareAndSwap
 }
 var file_node_proto_depIdxs = []int32{
 	3,  // 0: raftkube.node.v1.PutResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	29, // 1: raftkube.node.v1.PutResponse.result:type_name -> raftkube.kv.v1.Result
+	30, // 1: raftkube.node.v1.PutResponse.result:type_name -> raftkube.kv.v1.Result
 	0,  // 2: raftkube.node.v1.GetRequest.consistency:type_name -> raftkube.node.v1.Consistency
 	3,  // 3: raftkube.node.v1.GetResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	30, // 4: raftkube.node.v1.GetResponse.kv:type_name -> raftkube.kv.v1.KeyValue
-	31, // 5: raftkube.node.v1.DeleteRequest.delete:type_name -> raftkube.kv.v1.Delete
+	31, // 4: raftkube.node.v1.GetResponse.kv:type_name -> raftkube.kv.v1.KeyValue
+	32, // 5: raftkube.node.v1.DeleteRequest.delete:type_name -> raftkube.kv.v1.Delete
 	3,  // 6: raftkube.node.v1.DeleteResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	29, // 7: raftkube.node.v1.DeleteResponse.result:type_name -> raftkube.kv.v1.Result
-	32, // 8: raftkube.node.v1.RangeRequest.range:type_name -> raftkube.kv.v1.RangeRequest
+	30, // 7: raftkube.node.v1.DeleteResponse.result:type_name -> raftkube.kv.v1.Result
+	33, // 8: raftkube.node.v1.RangeRequest.range:type_name -> raftkube.kv.v1.RangeRequest
 	0,  // 9: raftkube.node.v1.RangeRequest.consistency:type_name -> raftkube.node.v1.Consistency
 	3,  // 10: raftkube.node.v1.RangeResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	33, // 11: raftkube.node.v1.RangeResponse.range:type_name -> raftkube.kv.v1.RangeResponse
-	34, // 12: raftkube.node.v1.CompareAndSwapRequest.cas:type_name -> raftkube.kv.v1.CompareAndSwap
+	34, // 11: raftkube.node.v1.RangeResponse.range:type_name -> raftkube.kv.v1.RangeResponse
+	35, // 12: raftkube.node.v1.CompareAndSwapRequest.cas:type_name -> raftkube.kv.v1.CompareAndSwap
 	3,  // 13: raftkube.node.v1.CompareAndSwapResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	29, // 14: raftkube.node.v1.CompareAndSwapResponse.result:type_name -> raftkube.kv.v1.Result
+	30, // 14: raftkube.node.v1.CompareAndSwapResponse.result:type_name -> raftkube.kv.v1.Result
 	14, // 15: raftkube.node.v1.Configuration.members:type_name -> raftkube.node.v1.Member
 	3,  // 16: raftkube.node.v1.StatusResponse.header:type_name -> raftkube.node.v1.ResponseHeader
 	14, // 17: raftkube.node.v1.StatusResponse.self:type_name -> raftkube.node.v1.Member
@@ -1893,43 +1988,44 @@ var file_node_proto_depIdxs = []int32{
 	15, // 19: raftkube.node.v1.StatusResponse.configuration:type_name -> raftkube.node.v1.Configuration
 	16, // 20: raftkube.node.v1.StatusResponse.progress:type_name -> raftkube.node.v1.Progress
 	14, // 21: raftkube.node.v1.StatusResponse.leader:type_name -> raftkube.node.v1.Member
-	14, // 22: raftkube.node.v1.AddLearnerRequest.member:type_name -> raftkube.node.v1.Member
-	2,  // 23: raftkube.node.v1.MembershipChange.type:type_name -> raftkube.node.v1.MembershipChange.Type
-	14, // 24: raftkube.node.v1.MembershipChange.member:type_name -> raftkube.node.v1.Member
-	20, // 25: raftkube.node.v1.ChangeMembershipRequest.changes:type_name -> raftkube.node.v1.MembershipChange
-	3,  // 26: raftkube.node.v1.MembershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	15, // 27: raftkube.node.v1.MembershipResponse.configuration:type_name -> raftkube.node.v1.Configuration
-	3,  // 28: raftkube.node.v1.TransferLeadershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	3,  // 29: raftkube.node.v1.SnapshotResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	4,  // 30: raftkube.node.v1.KV.Put:input_type -> raftkube.node.v1.PutRequest
-	6,  // 31: raftkube.node.v1.KV.Get:input_type -> raftkube.node.v1.GetRequest
-	8,  // 32: raftkube.node.v1.KV.Delete:input_type -> raftkube.node.v1.DeleteRequest
-	10, // 33: raftkube.node.v1.KV.Range:input_type -> raftkube.node.v1.RangeRequest
-	12, // 34: raftkube.node.v1.KV.CompareAndSwap:input_type -> raftkube.node.v1.CompareAndSwapRequest
-	17, // 35: raftkube.node.v1.Admin.Status:input_type -> raftkube.node.v1.StatusRequest
-	19, // 36: raftkube.node.v1.Admin.AddLearner:input_type -> raftkube.node.v1.AddLearnerRequest
-	21, // 37: raftkube.node.v1.Admin.ChangeMembership:input_type -> raftkube.node.v1.ChangeMembershipRequest
-	23, // 38: raftkube.node.v1.Admin.LeaveJoint:input_type -> raftkube.node.v1.LeaveJointRequest
-	24, // 39: raftkube.node.v1.Admin.TransferLeadership:input_type -> raftkube.node.v1.TransferLeadershipRequest
-	26, // 40: raftkube.node.v1.Admin.Snapshot:input_type -> raftkube.node.v1.SnapshotRequest
-	28, // 41: raftkube.node.v1.Admin.ForceNewCluster:input_type -> raftkube.node.v1.ForceNewClusterRequest
-	5,  // 42: raftkube.node.v1.KV.Put:output_type -> raftkube.node.v1.PutResponse
-	7,  // 43: raftkube.node.v1.KV.Get:output_type -> raftkube.node.v1.GetResponse
-	9,  // 44: raftkube.node.v1.KV.Delete:output_type -> raftkube.node.v1.DeleteResponse
-	11, // 45: raftkube.node.v1.KV.Range:output_type -> raftkube.node.v1.RangeResponse
-	13, // 46: raftkube.node.v1.KV.CompareAndSwap:output_type -> raftkube.node.v1.CompareAndSwapResponse
-	18, // 47: raftkube.node.v1.Admin.Status:output_type -> raftkube.node.v1.StatusResponse
-	22, // 48: raftkube.node.v1.Admin.AddLearner:output_type -> raftkube.node.v1.MembershipResponse
-	22, // 49: raftkube.node.v1.Admin.ChangeMembership:output_type -> raftkube.node.v1.MembershipResponse
-	22, // 50: raftkube.node.v1.Admin.LeaveJoint:output_type -> raftkube.node.v1.MembershipResponse
-	25, // 51: raftkube.node.v1.Admin.TransferLeadership:output_type -> raftkube.node.v1.TransferLeadershipResponse
-	27, // 52: raftkube.node.v1.Admin.Snapshot:output_type -> raftkube.node.v1.SnapshotResponse
-	22, // 53: raftkube.node.v1.Admin.ForceNewCluster:output_type -> raftkube.node.v1.MembershipResponse
-	42, // [42:54] is the sub-list for method output_type
-	30, // [30:42] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	19, // 22: raftkube.node.v1.StatusResponse.tls:type_name -> raftkube.node.v1.TLSStatus
+	14, // 23: raftkube.node.v1.AddLearnerRequest.member:type_name -> raftkube.node.v1.Member
+	2,  // 24: raftkube.node.v1.MembershipChange.type:type_name -> raftkube.node.v1.MembershipChange.Type
+	14, // 25: raftkube.node.v1.MembershipChange.member:type_name -> raftkube.node.v1.Member
+	21, // 26: raftkube.node.v1.ChangeMembershipRequest.changes:type_name -> raftkube.node.v1.MembershipChange
+	3,  // 27: raftkube.node.v1.MembershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
+	15, // 28: raftkube.node.v1.MembershipResponse.configuration:type_name -> raftkube.node.v1.Configuration
+	3,  // 29: raftkube.node.v1.TransferLeadershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
+	3,  // 30: raftkube.node.v1.SnapshotResponse.header:type_name -> raftkube.node.v1.ResponseHeader
+	4,  // 31: raftkube.node.v1.KV.Put:input_type -> raftkube.node.v1.PutRequest
+	6,  // 32: raftkube.node.v1.KV.Get:input_type -> raftkube.node.v1.GetRequest
+	8,  // 33: raftkube.node.v1.KV.Delete:input_type -> raftkube.node.v1.DeleteRequest
+	10, // 34: raftkube.node.v1.KV.Range:input_type -> raftkube.node.v1.RangeRequest
+	12, // 35: raftkube.node.v1.KV.CompareAndSwap:input_type -> raftkube.node.v1.CompareAndSwapRequest
+	17, // 36: raftkube.node.v1.Admin.Status:input_type -> raftkube.node.v1.StatusRequest
+	20, // 37: raftkube.node.v1.Admin.AddLearner:input_type -> raftkube.node.v1.AddLearnerRequest
+	22, // 38: raftkube.node.v1.Admin.ChangeMembership:input_type -> raftkube.node.v1.ChangeMembershipRequest
+	24, // 39: raftkube.node.v1.Admin.LeaveJoint:input_type -> raftkube.node.v1.LeaveJointRequest
+	25, // 40: raftkube.node.v1.Admin.TransferLeadership:input_type -> raftkube.node.v1.TransferLeadershipRequest
+	27, // 41: raftkube.node.v1.Admin.Snapshot:input_type -> raftkube.node.v1.SnapshotRequest
+	29, // 42: raftkube.node.v1.Admin.ForceNewCluster:input_type -> raftkube.node.v1.ForceNewClusterRequest
+	5,  // 43: raftkube.node.v1.KV.Put:output_type -> raftkube.node.v1.PutResponse
+	7,  // 44: raftkube.node.v1.KV.Get:output_type -> raftkube.node.v1.GetResponse
+	9,  // 45: raftkube.node.v1.KV.Delete:output_type -> raftkube.node.v1.DeleteResponse
+	11, // 46: raftkube.node.v1.KV.Range:output_type -> raftkube.node.v1.RangeResponse
+	13, // 47: raftkube.node.v1.KV.CompareAndSwap:output_type -> raftkube.node.v1.CompareAndSwapResponse
+	18, // 48: raftkube.node.v1.Admin.Status:output_type -> raftkube.node.v1.StatusResponse
+	23, // 49: raftkube.node.v1.Admin.AddLearner:output_type -> raftkube.node.v1.MembershipResponse
+	23, // 50: raftkube.node.v1.Admin.ChangeMembership:output_type -> raftkube.node.v1.MembershipResponse
+	23, // 51: raftkube.node.v1.Admin.LeaveJoint:output_type -> raftkube.node.v1.MembershipResponse
+	26, // 52: raftkube.node.v1.Admin.TransferLeadership:output_type -> raftkube.node.v1.TransferLeadershipResponse
+	28, // 53: raftkube.node.v1.Admin.Snapshot:output_type -> raftkube.node.v1.SnapshotResponse
+	23, // 54: raftkube.node.v1.Admin.ForceNewCluster:output_type -> raftkube.node.v1.MembershipResponse
+	43, // [43:55] is the sub-list for method output_type
+	31, // [31:43] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1943,7 +2039,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
