@@ -256,6 +256,8 @@ func TestErrorMapping(t *testing.T) {
 		{"not found", status.Error(codes.NotFound, "no member 9"), client.ErrNotFound, false},
 		{"unavailable after sending", status.Error(codes.Unavailable, "leader lost"), client.ErrUnavailable, true},
 		{"internal", status.Error(codes.Internal, "boom"), client.ErrOutcomeUnknown, true},
+		{"no client certificate", clienttest.UnauthenticatedError(), client.ErrUnauthenticated, false},
+		{"not an admin", clienttest.PermissionDeniedError(), client.ErrPermissionDenied, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +279,23 @@ func TestErrorMapping(t *testing.T) {
 				t.Fatalf("err = %#v, want *Error naming method and endpoint", err)
 			}
 		})
+	}
+}
+
+// A refusal by certificate is the same on every member: a read is not
+// tried on the next endpoint.
+func TestAuthorizationRefusalIsNotRetried(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	for _, m := range cl.Members {
+		m.Fail("Get", clienttest.UnauthenticatedError())
+	}
+	c := newClient(t, cl.Endpoints()...)
+	_, _, err := c.Get(ctx(t), []byte("k"))
+	if !errors.Is(err, client.ErrUnauthenticated) {
+		t.Fatalf("err = %v, want ErrUnauthenticated", err)
+	}
+	if calls := cl.Members[0].Calls("Get") + cl.Members[1].Calls("Get"); calls != 1 {
+		t.Fatalf("%d calls, want 1", calls)
 	}
 }
 

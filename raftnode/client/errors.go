@@ -35,6 +35,15 @@ var (
 	// ErrFailedPrecondition: the cluster's state does not allow the request now,
 	// for example a membership change while another one is pending.
 	ErrFailedPrecondition = errors.New("failed precondition")
+	// ErrUnauthenticated: the member requires a client certificate signed by
+	// the cluster's CA and the call came without one (codes.Unauthenticated,
+	// reason serverpb.ReasonUnauthenticated). Nothing was done.
+	ErrUnauthenticated = errors.New("unauthenticated: no client certificate")
+	// ErrPermissionDenied: the client certificate lacks the organization the
+	// method needs, such as the admin organization for membership changes
+	// (codes.PermissionDenied, reason serverpb.ReasonPermissionDenied).
+	// Nothing was done.
+	ErrPermissionDenied = errors.New("permission denied")
 	// ErrClosed: the Client was closed.
 	ErrClosed = errors.New("client closed")
 )
@@ -132,6 +141,10 @@ func kindOf(code codes.Code, err error) error {
 		return ErrTooLarge
 	case codes.Unavailable:
 		return ErrUnavailable
+	case codes.Unauthenticated:
+		return ErrUnauthenticated
+	case codes.PermissionDenied:
+		return ErrPermissionDenied
 	}
 	return nil
 }

@@ -47,6 +47,21 @@ func NotMemberError(leader *Member) error {
 	return serverpb.ReasonErrorWithMetadata(codes.Unavailable, serverpb.ReasonNotMember, "not in the configuration", md)
 }
 
+// UnauthenticatedError is the status a member that verifies client
+// certificates answers a call without one with, as the real server sends it.
+func UnauthenticatedError() error {
+	return serverpb.ReasonError(codes.Unauthenticated, serverpb.ReasonUnauthenticated,
+		"this member requires a client certificate signed by the cluster's CA")
+}
+
+// PermissionDeniedError is the status a member answers an admin call with
+// when the caller's certificate lacks the admin organization, as the real
+// server sends it.
+func PermissionDeniedError() error {
+	return serverpb.ReasonError(codes.PermissionDenied, serverpb.ReasonPermissionDenied,
+		`Admin/AddLearner needs a client certificate with organization "raftkube:admin"; the caller's certificate "CN=app" has none such`)
+}
+
 // Cluster is a set of fake members sharing one store and configuration.
 type Cluster struct {
 	// Members are the fake members, ids 1..n.
