@@ -27,6 +27,10 @@ type options struct {
 	enablePprof     bool
 	peerTLS         tlsconfig.Files
 	clientTLS       tlsconfig.Files
+	// peerOrg is the organization peers' certificates must carry; adminOrg
+	// the one that grants the Admin API on the client port.
+	peerOrg         string
+	adminOrg        string
 	bootstrap       bool
 	bootstrapMember string
 	tickInterval    time.Duration
@@ -61,6 +65,8 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.clientTLS.KeyFile, "client-key-file", "", "PEM private key of --client-cert-file")
 	fs.StringVar(&o.clientTLS.TrustedCAFile, "client-trusted-ca-file", "", "PEM CA bundle client certificates must chain to; when set, clients must present one (mutual TLS) unless --client-cert-auth=false. Members also verify each other's client ports against it")
 	clientCertAuth := fs.Bool("client-cert-auth", true, "with --client-trusted-ca-file, require client certificates; false keeps server-only TLS for clients while members still verify each other's client ports against the CA")
+	fs.StringVar(&o.peerOrg, "peer-allowed-organization", "", "with peer TLS, accept and dial only members whose certificate carries this Subject organization (the operator uses "+tlsconfig.MemberOrganization+"); empty: any certificate the peer CA signed")
+	fs.StringVar(&o.adminOrg, "client-admin-organization", tlsconfig.AdminOrganization, "when the client port verifies client certificates, the Subject organization a certificate needs for the Admin API beyond Status; members forward admin calls with their own client certificate, which needs it too")
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
 	fs.StringVar(&o.bootstrapMember, "bootstrap-member", "", "act as --bootstrap when --name equals this (so every pod of a StatefulSet can share one setting; empty: never)")
 	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
@@ -140,6 +146,12 @@ func (o *options) complete() error {
 	}
 	if err := checkTLSFlags("client", o.clientTLS, false); err != nil {
 		return err
+	}
+	if o.peerOrg != "" && o.peerTLS.Empty() {
+		return errors.New("--peer-allowed-organization needs peer TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file)")
+	}
+	if o.adminOrg == "" {
+		return errors.New("--client-admin-organization must not be empty (to check no identities, serve the client port without --client-trusted-ca-file or with --client-cert-auth=false)")
 	}
 	if _, err := o.level(); err != nil {
 		return err

@@ -59,6 +59,26 @@ func TestParseOptionsTLS(t *testing.T) {
 	}
 }
 
+func TestParseOptionsOrganizations(t *testing.T) {
+	o, err := parseOptions(nil, envOf(map[string]string{"RAFTNODE_DATA_DIR": "d"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.adminOrg != tlsconfig.AdminOrganization || o.peerOrg != "" {
+		t.Errorf("defaults: admin organization %q, peer organization %q; want %q and none", o.adminOrg, o.peerOrg, tlsconfig.AdminOrganization)
+	}
+	env := envOf(map[string]string{
+		"RAFTNODE_DATA_DIR": "d", "RAFTNODE_PEER_CERT_FILE": "p.pem", "RAFTNODE_PEER_KEY_FILE": "pk.pem", "RAFTNODE_PEER_TRUSTED_CA_FILE": "ca.pem",
+		"RAFTNODE_PEER_ALLOWED_ORGANIZATION": tlsconfig.MemberOrganization,
+	})
+	if o, err = parseOptions([]string{"--client-admin-organization", "ops"}, env); err != nil {
+		t.Fatal(err)
+	}
+	if o.adminOrg != "ops" || o.peerOrg != tlsconfig.MemberOrganization {
+		t.Errorf("admin organization %q, peer organization %q; want ops and %q", o.adminOrg, o.peerOrg, tlsconfig.MemberOrganization)
+	}
+}
+
 func TestRunFailsOnUnreadableCertificate(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.pem")
@@ -142,6 +162,8 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"peer without CA", []string{"--data-dir", "d", "--peer-cert-file", "c.pem", "--peer-key-file", "k.pem"}, nil, "--peer-trusted-ca-file"},
 		{"client key without cert", nil, map[string]string{"RAFTNODE_DATA_DIR": "d", "RAFTNODE_CLIENT_KEY_FILE": "k.pem"}, "--client-cert-file"},
 		{"client CA without cert", []string{"--data-dir", "d", "--client-trusted-ca-file", "ca.pem"}, nil, "--client-cert-file"},
+		{"peer organization without peer TLS", []string{"--data-dir", "d", "--peer-allowed-organization", "raftkube:member"}, nil, "needs peer TLS"},
+		{"empty admin organization", []string{"--data-dir", "d", "--client-admin-organization", ""}, nil, "--client-admin-organization"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
