@@ -210,6 +210,27 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+// A member's refusal of the caller's certificate is printed with what to
+// present instead, on one line.
+func TestAuthorizationRefusals(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	eps := cl.Endpoints()
+	cl.Members[0].Fail("Get", clienttest.UnauthenticatedError())
+	cl.Members[0].Fail("AddLearner", clienttest.PermissionDeniedError())
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "k"}, "--cert and --key"},
+		{[]string{"member", "add-learner", "a", "m10", "peer:2380", "client:2379"}, "organization grants the Admin API: raftkube:admin"},
+	} {
+		_, errOut, code := raftctl(t, eps, tt.args...)
+		if code != 1 || !strings.Contains(errOut, tt.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("raftctl %v: exit %d, stderr %q; want one line with %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}
+
 func TestTLSFlags(t *testing.T) {
 	ca := tlstest.NewCA(t, "ca")
 	srv, err := tlsconfig.ServerConfig(ca.Issue("server"))

@@ -38,10 +38,27 @@ func run(args []string, out, errOut io.Writer) int {
 	root := newRootCommand(out, errOut)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintf(errOut, "Error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		if hint := authHint(err); hint != "" {
+			msg += " (" + hint + ")"
+		}
+		fmt.Fprintf(errOut, "Error: %s\n", msg)
 		return 1
 	}
 	return 0
+}
+
+// authHint says what to present when a member refused the caller's
+// certificate, or its lack of one; "" for other errors.
+func authHint(err error) string {
+	switch {
+	case errors.Is(err, client.ErrUnauthenticated):
+		return "the member requires a client certificate: pass one signed by the cluster's CA with --cert and --key"
+	case errors.Is(err, client.ErrPermissionDenied):
+		return fmt.Sprintf("this command needs a client certificate whose organization grants the Admin API: %s, "+
+			"unless the members set --client-admin-organization", tlsconfig.AdminOrganization)
+	}
+	return ""
 }
 
 func newRootCommand(out, errOut io.Writer) *cobra.Command {
