@@ -26,6 +26,7 @@ func tlsFlags(p, c tlsconfig.Files) []string {
 	return []string{
 		"--peer-cert-file=" + p.CertFile, "--peer-key-file=" + p.KeyFile, "--peer-trusted-ca-file=" + p.TrustedCAFile,
 		"--client-cert-file=" + c.CertFile, "--client-key-file=" + c.KeyFile, "--client-trusted-ca-file=" + c.TrustedCAFile,
+		"--peer-allowed-organization=" + tlsconfig.MemberOrganization,
 	}
 }
 
@@ -36,7 +37,11 @@ func tlsFlags(p, c tlsconfig.Files) []string {
 func TestMutualTLS(t *testing.T) {
 	ctx := testContext(t)
 	peerCA, clientCA, rogueCA := tlstest.NewCA(t, "peer-ca"), tlstest.NewCA(t, "client-ca"), tlstest.NewCA(t, "rogue-ca")
-	peerFiles, serverFiles, admin := peerCA.Issue("member"), clientCA.Issue("member"), clientCA.Issue("admin")
+	// Organizations as the operator issues them: members forward admin
+	// calls with their own client certificate.
+	peerFiles := peerCA.Issue("member", tlsconfig.MemberOrganization)
+	serverFiles := clientCA.Issue("member", tlsconfig.AdminOrganization, tlsconfig.MemberOrganization)
+	admin := clientCA.Issue("admin", tlsconfig.AdminOrganization)
 	c := harness.StartCluster(ctx, t, bins, harness.Options{
 		Voters:    3,
 		ExtraArgs: tlsFlags(peerFiles, serverFiles),
@@ -52,19 +57,22 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	t.Run("client without certificate", func(t *testing.T) {
-		for name, conf := range map[string]*tls.Config{
-			"no certificate": tlstest.ClientConfig(t, clientCA, tlsconfig.Files{}),
-			"plaintext":      nil,
+		for name, tt := range map[string]struct {
+			conf *tls.Config
+			want error
+		}{
+			"no certificate": {tlstest.ClientConfig(t, clientCA, tlsconfig.Files{}), client.ErrUnauthenticated},
+			"plaintext":      {nil, client.ErrUnavailable},
 		} {
-			anon, err := client.New(ctx, client.Config{Endpoints: []string{c.Members()[0].ClientAddr()}, TLS: conf,
+			anon, err := client.New(ctx, client.Config{Endpoints: []string{c.Members()[0].ClientAddr()}, TLS: tt.conf,
 				DialTimeout: 500 * time.Millisecond, MaxReadAttempts: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, _, err = anon.Get(ctx, []byte("k"))
 			anon.Close()
-			if err == nil {
-				t.Errorf("%s: get succeeded, want refused", name)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("%s: get = %v, want %v", name, err, tt.want)
 			}
 		}
 	})
