@@ -251,14 +251,20 @@ func eventReason(k plan.Kind) string {
 // dropForceRequest removes the disaster-recovery annotation: done, or not
 // needed. The next pass must not force again.
 func (r *RaftClusterReconciler) dropForceRequest(ctx context.Context, p *pass) error {
+	return r.dropAnnotation(ctx, p, raftv1.AnnotationForceNewCluster)
+}
+
+// dropAnnotation removes a request annotation from the cluster once it was
+// acted on (or refused), unless someone changed the object meanwhile.
+func (r *RaftClusterReconciler) dropAnnotation(ctx context.Context, p *pass, key string) error {
 	rc := p.cluster
-	if _, ok := rc.Annotations[raftv1.AnnotationForceNewCluster]; !ok {
+	if _, ok := rc.Annotations[key]; !ok {
 		return nil
 	}
 	orig := rc.DeepCopy()
-	delete(rc.Annotations, raftv1.AnnotationForceNewCluster)
+	delete(rc.Annotations, key)
 	if err := r.Patch(ctx, rc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("remove the %s annotation: %w", raftv1.AnnotationForceNewCluster, err)
+		return fmt.Errorf("remove the %s annotation: %w", key, err)
 	}
 	return nil
 }

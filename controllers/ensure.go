@@ -23,6 +23,12 @@ func (r *RaftClusterReconciler) ensureObjects(ctx context.Context, p *pass) erro
 	rc := p.cluster
 	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: rc.Namespace, Name: name} }
 
+	// Certificates first: the members' pods mount them.
+	if err := r.ensureTLS(ctx, p); err != nil {
+		return err
+	}
+	p.tlsEnsured = true
+
 	peer := &corev1.Service{ObjectMeta: meta(peerServiceName(rc))}
 	if err := r.apply(ctx, p, peer, func() { mutatePeerService(rc, peer) }); err != nil {
 		return err

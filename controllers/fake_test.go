@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -207,7 +208,7 @@ func (f *fakeRaft) status(n *fakeNode) *serverpb.StatusResponse {
 }
 
 // factory is the reconciler's ClientFactory.
-func (f *fakeRaft) factory(_ context.Context, endpoints []string) (MemberClient, error) {
+func (f *fakeRaft) factory(_ context.Context, endpoints []string, _ *tls.Config) (MemberClient, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.opened++

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/tls"
 	"time"
 
 	"github.com/raftkube/raftkube/raftnode/client"
@@ -25,14 +26,15 @@ type MemberClient interface {
 }
 
 // ClientFactory opens a MemberClient for members' client API endpoints
-// (host:port). It is called once per reconcile pass with the endpoints of
-// the pods that run.
-type ClientFactory func(ctx context.Context, endpoints []string) (MemberClient, error)
+// (host:port), with tlsConfig (nil: plaintext). It is called once per
+// reconcile pass with the endpoints of the pods that run.
+type ClientFactory func(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (MemberClient, error)
 
 // NewMemberClient is the production ClientFactory: raftnode's Go client.
-func NewMemberClient(ctx context.Context, endpoints []string) (MemberClient, error) {
+func NewMemberClient(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (MemberClient, error) {
 	return client.New(ctx, client.Config{
 		Endpoints: endpoints,
+		TLS:       tlsConfig,
 		// A member that does not answer quickly counts as unreachable for
 		// this pass; the next pass asks again.
 		DialTimeout:    2 * time.Second,

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
 // Ports and paths of a member's container: raftnode's defaults, named so
@@ -228,6 +229,17 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 	if o.TerminationGracePeriodSeconds != nil {
 		grace = *o.TerminationGracePeriodSeconds
 	}
+	volumes, mounts := []corev1.Volume(nil), []corev1.VolumeMount{{Name: dataVolume, MountPath: dataDir}}
+	if rc.Spec.TLS.IsEnabled() {
+		// Readable by the pod's fsGroup, not by the world; the kubelet
+		// updates the files in place when the Secret changes, and raftnode
+		// reloads them.
+		mode := int32(0o440)
+		volumes = append(volumes, corev1.Volume{Name: tlsVolume, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: memberSecretName(rc), DefaultMode: &mode},
+		}})
+		mounts = append(mounts, corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: true})
+	}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      mergeLabels(maps.Clone(o.Labels), selectorLabels(rc)),
@@ -235,7 +247,7 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 		},
 		Spec: corev1.PodSpec{
 			NodeSelector:              o.NodeSelector,
-			Affinity:                  o.Affinity,
+			Affinity:                  affinity(rc),
 			Tolerations:               o.Tolerations,
 			TopologySpreadConstraints: o.TopologySpreadConstraints,
 			SecurityContext:           podSecurityContext(o.SecurityContext),
@@ -244,6 +256,7 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 			AutomountServiceAccountToken:  new(false),
 			PriorityClassName:             o.PriorityClassName,
 			TerminationGracePeriodSeconds: &grace,
+			Volumes:                       volumes,
 			Containers: []corev1.Container{{
 				Name:            containerName,
 				Image:           image,
@@ -255,7 +268,7 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 					{Name: httpPortName, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
 				},
 				Resources:       rc.Spec.Resources,
-				VolumeMounts:    []corev1.VolumeMount{{Name: dataVolume, MountPath: dataDir}},
+				VolumeMounts:    mounts,
 				SecurityContext: containerSecurityContext(),
 				// Ready: in the configuration, leader known, caught up (a
 				// ReadIndex round completes). Services and the budget count
@@ -277,6 +290,32 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 			}},
 		},
 	}
+}
+
+// affinity is spec.pod.affinity, with the members kept off each other's
+// nodes (preferred by default, required on request) unless it sets pod
+// anti-affinity itself: one node's loss then costs at most one member.
+func affinity(rc *raftv1.RaftCluster) *corev1.Affinity {
+	o := rc.Spec.Pod
+	if o.AntiAffinity == raftv1.AntiAffinityNone || (o.Affinity != nil && o.Affinity.PodAntiAffinity != nil) {
+		return o.Affinity
+	}
+	a := &corev1.Affinity{}
+	if o.Affinity != nil {
+		a = o.Affinity.DeepCopy()
+	}
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: selectorLabels(rc)},
+		TopologyKey:   corev1.LabelHostname,
+	}
+	if o.AntiAffinity == raftv1.AntiAffinityRequired {
+		a.PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term}}
+	} else {
+		a.PodAntiAffinity = &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{
+			{Weight: 100, PodAffinityTerm: term},
+		}}
+	}
+	return a
 }
 
 // nonRootID is the user and group the raftnode image runs as.
@@ -348,6 +387,22 @@ func memberEnv(rc *raftv1.RaftCluster, s Settings) []corev1.EnvVar {
 			Key:                  bootstrapKey,
 			Optional:             &optional,
 		}}},
+	}
+	if rc.Spec.TLS.IsEnabled() {
+		// One certificate for both ports (see leafRequests). The peer port
+		// admits members only: an application certificate from the same CA
+		// cannot send Raft messages.
+		cert, key, bundle := tlsDir+"/"+keyCert, tlsDir+"/"+keyKey, tlsDir+"/"+keyBundle
+		env = append(env,
+			corev1.EnvVar{Name: "RAFTNODE_PEER_CERT_FILE", Value: cert},
+			corev1.EnvVar{Name: "RAFTNODE_PEER_KEY_FILE", Value: key},
+			corev1.EnvVar{Name: "RAFTNODE_PEER_TRUSTED_CA_FILE", Value: bundle},
+			corev1.EnvVar{Name: "RAFTNODE_PEER_ALLOWED_ORGANIZATION", Value: tlsconfig.MemberOrganization},
+			corev1.EnvVar{Name: "RAFTNODE_CLIENT_CERT_FILE", Value: cert},
+			corev1.EnvVar{Name: "RAFTNODE_CLIENT_KEY_FILE", Value: key},
+			corev1.EnvVar{Name: "RAFTNODE_CLIENT_TRUSTED_CA_FILE", Value: bundle},
+			corev1.EnvVar{Name: "RAFTNODE_CLIENT_ADMIN_ORGANIZATION", Value: tlsconfig.AdminOrganization},
+		)
 	}
 	if r.TickInterval.Duration > 0 {
 		env = append(env, corev1.EnvVar{Name: "RAFTNODE_TICK_INTERVAL", Value: r.TickInterval.Duration.String()})

@@ -135,7 +135,7 @@ func TestPodTemplateContainer(t *testing.T) {
 			t.Errorf("%s probe GET %s on %v, want %s on the http port", p.name, g.Path, g.Port.String(), p.path)
 		}
 	}
-	if want := []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/raftnode"}}; !reflect.DeepEqual(c.VolumeMounts, want) {
+	if want := []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/raftnode"}, {Name: "tls", MountPath: "/etc/raftnode/tls", ReadOnly: true}}; !reflect.DeepEqual(c.VolumeMounts, want) {
 		t.Errorf("volume mounts %+v, want %+v", c.VolumeMounts, want)
 	}
 	if g := tmpl.Spec.TerminationGracePeriodSeconds; g == nil || *g != defaultGracePeriod {
@@ -179,6 +179,69 @@ func TestPodTemplateSecurity(t *testing.T) {
 	s = podTemplate(cluster(3, func(rc *raftv1.RaftCluster) { rc.Spec.Pod.SecurityContext = own }), testSettings).Spec
 	if s.SecurityContext != own || s.Containers[0].SecurityContext == nil {
 		t.Errorf("with the spec's security context: pod %+v, container %+v", s.SecurityContext, s.Containers[0].SecurityContext)
+	}
+}
+
+func TestPodTemplateTLS(t *testing.T) {
+	s := podTemplate(cluster(3), testSettings).Spec
+	if len(s.Volumes) != 1 || s.Volumes[0].Secret == nil || s.Volumes[0].Secret.SecretName != "demo-member-tls" {
+		t.Fatalf("volumes %+v, want the member certificate Secret demo-member-tls", s.Volumes)
+	}
+	if m := s.Volumes[0].Secret.DefaultMode; m == nil || *m != 0o440 {
+		t.Errorf("certificate files mode %v, want 0440 (the fsGroup reads them, nobody else)", m)
+	}
+	env := envOf(&s.Containers[0])
+	want := map[string]string{
+		"RAFTNODE_PEER_CERT_FILE":            "/etc/raftnode/tls/tls.crt",
+		"RAFTNODE_PEER_KEY_FILE":             "/etc/raftnode/tls/tls.key",
+		"RAFTNODE_PEER_TRUSTED_CA_FILE":      "/etc/raftnode/tls/ca.crt",
+		"RAFTNODE_PEER_ALLOWED_ORGANIZATION": "raftkube:member",
+		"RAFTNODE_CLIENT_CERT_FILE":          "/etc/raftnode/tls/tls.crt",
+		"RAFTNODE_CLIENT_KEY_FILE":           "/etc/raftnode/tls/tls.key",
+		"RAFTNODE_CLIENT_TRUSTED_CA_FILE":    "/etc/raftnode/tls/ca.crt",
+		"RAFTNODE_CLIENT_ADMIN_ORGANIZATION": "raftkube:admin",
+	}
+	for k, v := range want {
+		if env[k].Value != v {
+			t.Errorf("%s = %q, want %q", k, env[k].Value, v)
+		}
+	}
+
+	plain := podTemplate(cluster(3, func(rc *raftv1.RaftCluster) { rc.Spec.TLS.Enabled = new(false) }), testSettings).Spec
+	if len(plain.Volumes) != 0 || len(plain.Containers[0].VolumeMounts) != 1 {
+		t.Errorf("plaintext cluster: volumes %+v, mounts %+v, want the data volume only", plain.Volumes, plain.Containers[0].VolumeMounts)
+	}
+	for k := range want {
+		if _, ok := envOf(&plain.Containers[0])[k]; ok {
+			t.Errorf("plaintext cluster sets %s", k)
+		}
+	}
+}
+
+func TestPodTemplateAntiAffinity(t *testing.T) {
+	withMode := func(m raftv1.AntiAffinityMode) func(*raftv1.RaftCluster) {
+		return func(rc *raftv1.RaftCluster) { rc.Spec.Pod.AntiAffinity = m }
+	}
+	a := podTemplate(cluster(3), testSettings).Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+		len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 0 {
+		t.Fatalf("default affinity %+v, want one preferred anti-affinity term", a)
+	}
+	term := a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
+	if term.TopologyKey != corev1.LabelHostname || !reflect.DeepEqual(term.LabelSelector.MatchLabels, selectorLabels(cluster(3))) {
+		t.Errorf("anti-affinity term %+v, want the cluster's pods per hostname", term)
+	}
+	a = podTemplate(cluster(3, withMode(raftv1.AntiAffinityRequired)), testSettings).Spec.Affinity
+	if a == nil || len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
+		t.Errorf("Required: affinity %+v, want one required term", a)
+	}
+	if a := podTemplate(cluster(3, withMode(raftv1.AntiAffinityNone)), testSettings).Spec.Affinity; a != nil {
+		t.Errorf("None: affinity %+v, want none", a)
+	}
+	node := &corev1.NodeAffinity{}
+	a = podTemplate(cluster(3, func(rc *raftv1.RaftCluster) { rc.Spec.Pod.Affinity = &corev1.Affinity{NodeAffinity: node} }), testSettings).Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.PodAntiAffinity == nil {
+		t.Errorf("node affinity given: %+v, want it kept and the anti-affinity added", a)
 	}
 }
 

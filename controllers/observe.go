@@ -55,6 +55,11 @@ type pass struct {
 	// storage is the StorageResizing condition ensureStorage computed; nil
 	// when no resize was ever asked for.
 	storage *metav1.Condition
+	// tls is what ensureTLS made of the cluster's certificates (nil with
+	// TLS disabled); tlsEnsured says ensureTLS ran, so status may be set
+	// from it.
+	tls        *raftv1.TLSStatus
+	tlsEnsured bool
 }
 
 func (p *pass) close() {
@@ -123,7 +128,17 @@ func (r *RaftClusterReconciler) askMembers(ctx context.Context, p *pass) error {
 	if len(endpoints) == 0 {
 		return nil
 	}
-	mc, err := r.Members(ctx, endpoints)
+	tlsConfig, err := r.memberTLS(ctx, p.cluster)
+	if apierrors.IsNotFound(err) {
+		// No admin certificate yet (a paused cluster never got one): the
+		// members cannot be asked and count as unreachable.
+		log.FromContext(ctx).Info("no admin certificate to call the members with yet", "err", err.Error())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	mc, err := r.Members(ctx, endpoints, tlsConfig)
 	if err != nil {
 		return fmt.Errorf("member client: %w", err)
 	}

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"reflect"
@@ -287,12 +288,13 @@ func TestAskMembers(t *testing.T) {
 	current.Header.Term = 3
 	withIP := func(ip string) podOpt { return func(p *corev1.Pod) { p.Status.PodIP = ip } }
 	stub := &stubMembers{answers: map[string]*serverpb.StatusResponse{"10.0.0.1:2379": stale, "10.0.0.2:2379": current}}
-	r := &RaftClusterReconciler{Members: func(_ context.Context, endpoints []string) (MemberClient, error) {
+	r := &RaftClusterReconciler{Members: func(_ context.Context, endpoints []string, _ *tls.Config) (MemberClient, error) {
 		stub.endpoints = endpoints
 		return stub, nil
 	}}
 	// The stale leader answers last: the order of answers must not decide.
-	p := &pass{cluster: cluster(3), pods: []corev1.Pod{
+	plaintext := func(rc *raftv1.RaftCluster) { rc.Spec.TLS.Enabled = new(false) }
+	p := &pass{cluster: cluster(3, plaintext), pods: []corev1.Pod{
 		testPod("demo-1", withIP("10.0.0.2")),
 		testPod("demo-0", withIP("10.0.0.1")),
 		testPod("demo-2", withIP("10.0.0.3")), // does not answer

@@ -55,6 +55,9 @@ func computeStatus(p *pass, reconcileErr error) {
 	s := &rc.Status
 	s.Selector = selectorString(rc)
 	setStorageCondition(p)
+	if p.tlsEnsured {
+		s.TLS = p.tls
+	}
 	if !p.observed {
 		// The pass failed before it saw the members: what the last pass saw
 		// stands, and only Progressing tells what went wrong.

@@ -1,0 +1,228 @@
+package controllers
+
+import (
+	"crypto/x509"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/controllers/pki"
+	"github.com/raftkube/raftkube/controllers/plan"
+)
+
+// secretPair reads a Secret's key pair and CA bundle.
+func (h *harness) secretPair(name string) (pki.KeyPair, []*x509.Certificate, *corev1.Secret) {
+	h.t.Helper()
+	sec := &corev1.Secret{}
+	h.get(sec, name)
+	if sec.Type != corev1.SecretTypeTLS {
+		h.t.Errorf("Secret %s has type %q, want %q", name, sec.Type, corev1.SecretTypeTLS)
+	}
+	pair, err := pki.ParseKeyPair(sec.Data["tls.crt"], sec.Data["tls.key"])
+	if err != nil {
+		h.t.Fatalf("Secret %s: %v", name, err)
+	}
+	bundle, err := pki.ParseBundle(sec.Data["ca.crt"])
+	if err != nil {
+		h.t.Fatalf("Secret %s ca.crt: %v", name, err)
+	}
+	return pair, bundle, sec
+}
+
+// verifies checks that leaf chains to one of the bundle's CAs for the usage
+// (and name, when set).
+func verifies(leaf *x509.Certificate, bundle []*x509.Certificate, usage x509.ExtKeyUsage, name string) error {
+	roots := x509.NewCertPool()
+	for _, c := range bundle {
+		roots.AddCert(c)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: name, KeyUsages: []x509.ExtKeyUsage{usage}})
+	return err
+}
+
+func issuedEvents(events []testEvent) []string {
+	var notes []string
+	for _, e := range events {
+		if e.Reason == raftv1.ReasonCertificatesIssued || e.Reason == raftv1.ReasonInvalidTLSSecret {
+			notes = append(notes, e.Type+" "+e.Note)
+		}
+	}
+	return notes
+}
+
+func TestCertificatesIssuedForANewCluster(t *testing.T) {
+	h := newHarness(t, nil)
+	h.step(plan.SetReplicas)
+	if n := len(issuedEvents(h.lastEvents)); n != 3 {
+		t.Errorf("first pass: %d issuance events, want 3 (member, admin, client): %v", n, h.lastEvents)
+	}
+	ca, caBundle, caSecret := h.secretPair("demo-ca")
+	if !ca.Cert.IsCA || len(caBundle) != 1 || pki.Fingerprint(caBundle[0]) != pki.Fingerprint(ca.Cert) {
+		t.Fatalf("CA Secret: IsCA %v, bundle of %d, want the CA alone", ca.Cert.IsCA, len(caBundle))
+	}
+	if caSecret.Labels[raftv1.LabelCluster] != "demo" || len(caSecret.OwnerReferences) != 1 {
+		t.Errorf("CA Secret labels %v owners %v, want the cluster's", caSecret.Labels, caSecret.OwnerReferences)
+	}
+
+	member, bundle, _ := h.secretPair("demo-member-tls")
+	for _, name := range []string{
+		"demo-0.demo-peer." + h.ns + ".svc", "demo-4.demo-peer." + h.ns + ".svc.cluster.local",
+		"demo", "demo." + h.ns, "demo." + h.ns + ".svc", "demo." + h.ns + ".svc.cluster.local",
+	} {
+		if err := verifies(member.Cert, bundle, x509.ExtKeyUsageServerAuth, name); err != nil {
+			t.Errorf("member certificate as a server for %s: %v", name, err)
+		}
+	}
+	if err := verifies(member.Cert, bundle, x509.ExtKeyUsageClientAuth, ""); err != nil {
+		t.Errorf("member certificate as a client: %v", err)
+	}
+	if o := member.Cert.Subject.Organization; !slices.Equal(o, []string{"raftkube:admin", "raftkube:member"}) {
+		t.Errorf("member organizations %v, want admin and member (members forward admin calls)", o)
+	}
+	admin, _, _ := h.secretPair("demo-admin-tls")
+	if o := admin.Cert.Subject.Organization; !slices.Equal(o, []string{"raftkube:admin"}) {
+		t.Errorf("admin organizations %v, want raftkube:admin", o)
+	}
+	app, appBundle, _ := h.secretPair("demo-client-tls")
+	if o := app.Cert.Subject.Organization; slices.Contains(o, "raftkube:admin") || slices.Contains(o, "raftkube:member") {
+		t.Errorf("application certificate organizations %v: it must carry no admin or member role", o)
+	}
+	if err := verifies(app.Cert, appBundle, x509.ExtKeyUsageClientAuth, ""); err != nil {
+		t.Errorf("application certificate as a client: %v", err)
+	}
+	if err := verifies(app.Cert, appBundle, x509.ExtKeyUsageServerAuth, ""); err == nil {
+		t.Error("the application certificate is usable as a server's")
+	}
+
+	st := h.cluster().Status.TLS
+	if st == nil || st.ClientSecretName != "demo-client-tls" || st.AdminSecretName != "demo-admin-tls" ||
+		st.CASecretName != "demo-ca" || st.CANotAfter == nil || st.CARotation != "" {
+		t.Errorf("status.tls %+v, want the three Secrets named and no rotation", st)
+	}
+
+	// A second pass issues nothing.
+	secretNames := []string{"demo-ca", "demo-member-tls", "demo-admin-tls", "demo-client-tls"}
+	before := map[string]string{}
+	for _, name := range secretNames {
+		sec := &corev1.Secret{}
+		h.get(sec, name)
+		before[name] = sec.ResourceVersion
+	}
+	h.startPod(0)
+	h.step(plan.FinishBootstrap)
+	if n := issuedEvents(h.lastEvents); len(n) != 0 {
+		t.Errorf("second pass issued %v, want nothing", n)
+	}
+	for _, name := range secretNames {
+		sec := &corev1.Secret{}
+		h.get(sec, name)
+		if before[name] != sec.ResourceVersion {
+			t.Errorf("Secret %s was written again", name)
+		}
+	}
+}
+
+func TestCertificatesRenewedAndRepaired(t *testing.T) {
+	h := newHarness(t, nil)
+	h.step(plan.SetReplicas)
+	ca, _, _ := h.secretPair("demo-ca")
+	oldMember, _, _ := h.secretPair("demo-member-tls")
+
+	// The application certificate nears its end: two thirds of its life
+	// have passed.
+	req := leafRequests(h.cluster(), "cluster.local")["demo-client-tls"]
+	aging, err := pki.Issue(ca, req, time.Now().Add(-61*24*time.Hour), 90*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.writeSecretPair("demo-client-tls", aging)
+	// Someone broke the admin Secret's key.
+	admin := &corev1.Secret{}
+	h.get(admin, "demo-admin-tls")
+	admin.Data["tls.key"] = []byte("garbage")
+	if err := h.c.Update(h.ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+
+	h.startPod(0)
+	h.step(plan.FinishBootstrap)
+	got := issuedEvents(h.lastEvents)
+	if !slices.ContainsFunc(got, func(s string) bool { return s == "Normal issued the certificate in Secret demo-client-tls" }) ||
+		!slices.ContainsFunc(got, func(s string) bool { return s == "Normal issued the certificate in Secret demo-admin-tls" }) ||
+		!slices.ContainsFunc(got, func(s string) bool { return s[:7] == "Warning" }) || len(got) != 3 {
+		t.Errorf("events %v, want a Warning about the broken admin Secret and the client and admin certificates issued", got)
+	}
+	renewed, _, _ := h.secretPair("demo-client-tls")
+	if pki.Fingerprint(renewed.Cert) == pki.Fingerprint(aging.Cert) || pki.RenewalDue(renewed.Cert, time.Now()) {
+		t.Error("the aging application certificate was not renewed")
+	}
+	h.secretPair("demo-admin-tls") // parses again
+	member, _, _ := h.secretPair("demo-member-tls")
+	if pki.Fingerprint(member.Cert) != pki.Fingerprint(oldMember.Cert) {
+		t.Error("the member certificate, still good, was re-issued")
+	}
+
+	// A name the member certificate must carry changes (the cluster domain):
+	// it is re-issued.
+	h.r.Settings.ClusterDomain = "example.org"
+	h.step(plan.SetReplicas)
+	member, bundle, _ := h.secretPair("demo-member-tls")
+	if err := verifies(member.Cert, bundle, x509.ExtKeyUsageServerAuth, "demo-0.demo-peer."+h.ns+".svc.example.org"); err != nil {
+		t.Errorf("after the domain changed: %v", err)
+	}
+}
+
+func (h *harness) writeSecretPair(name string, pair pki.KeyPair) {
+	h.t.Helper()
+	sec := &corev1.Secret{}
+	h.get(sec, name)
+	key, err := pair.KeyPEM()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sec.Data["tls.crt"], sec.Data["tls.key"] = pair.CertPEM(), key
+	if err := h.c.Update(h.ctx, sec); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestPlaintextClusterWarnsAndIssuesNothing(t *testing.T) {
+	h := newHarness(t, nil)
+	rc := h.cluster()
+	rc.Spec.TLS.Enabled = new(false)
+	if err := h.c.Update(h.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	h.step(plan.SetReplicas)
+	var warned int
+	for _, e := range h.lastEvents {
+		if e.Reason == raftv1.ReasonTLSDisabled && e.Type == corev1.EventTypeWarning {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Errorf("%d TLSDisabled warnings, want 1: %v", warned, h.lastEvents)
+	}
+	var secrets corev1.SecretList
+	if err := h.c.List(h.ctx, &secrets); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets.Items {
+		if s.Namespace == h.ns && s.Labels[raftv1.LabelCluster] == "demo" {
+			t.Errorf("plaintext cluster got Secret %s", s.Name)
+		}
+	}
+	if st := h.cluster().Status.TLS; st != nil {
+		t.Errorf("status.tls %+v, want none", st)
+	}
+	h.startPod(0)
+	h.step(plan.FinishBootstrap)
+	for _, e := range h.lastEvents {
+		if e.Reason == raftv1.ReasonTLSDisabled {
+			t.Error("warned again without a spec change")
+		}
+	}
+}
