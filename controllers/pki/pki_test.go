@@ -164,7 +164,9 @@ func TestMutualTLSWithIssuedCertificates(t *testing.T) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	pair := func(k KeyPair) tls.Certificate { return tls.Certificate{Certificate: [][]byte{k.Cert.Raw}, PrivateKey: k.Key} }
+	pair := func(k KeyPair) tls.Certificate {
+		return tls.Certificate{Certificate: [][]byte{k.Cert.Raw}, PrivateKey: k.Key}
+	}
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair(srv)},
 		ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13})
 	if err != nil {
