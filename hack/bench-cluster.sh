@@ -27,6 +27,12 @@
 #   RAFTKUBE_BASE_PORT=21379    the first ports tried (member i: BASE+100*(i-1),
 #   ETCD_BASE_PORT=22379        peer +1, HTTP +2); busy ones are skipped by 10s
 #   KEEP_DATA=1                 keep the clusters' data and logs
+#   TLS=1                       raftkube with mutual TLS on both ports as the
+#                               operator runs it: peers must hold a member's
+#                               certificate, client calls are authorized by
+#                               certificate (one CA and one certificate for all,
+#                               made with openssl, organizations raftkube:admin
+#                               and raftkube:member); etcd stays plaintext
 #
 # Results: OUTDIR/SIDE/WORKLOAD/rN.json (round N: raftctl bench -o json's summary)
 # and rN.cpu (CPU seconds of the servers and of the client), OUTDIR/table.md (the
@@ -44,6 +50,7 @@ WARMUP=${WARMUP:-2000}
 TARGETS=${TARGETS:-raftkube etcd}
 RAFTKUBE_BASE_PORT=${RAFTKUBE_BASE_PORT:-21379}
 ETCD_BASE_PORT=${ETCD_BASE_PORT:-22379}
+TLS=${TLS:-0}
 ETCD_VERSION=v3.6.16 # keep in step with hack/etcdcluster/go.mod
 ETCD=$BIN/etcd-$ETCD_VERSION
 ETCDBENCH=$BIN/etcdbench
@@ -55,7 +62,7 @@ die() {
 }
 
 command -v go >/dev/null || die "go is not on PATH"
-for v in ROUNDS VALUE_SIZE KEY_SPACE WARMUP RAFTKUBE_BASE_PORT ETCD_BASE_PORT; do
+for v in ROUNDS VALUE_SIZE KEY_SPACE WARMUP RAFTKUBE_BASE_PORT ETCD_BASE_PORT TLS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
 ((ROUNDS > 0)) || die "ROUNDS must be positive"
@@ -122,6 +129,31 @@ free_base() {
 	done
 	die "no free ports from $1 on (20 tries): set ${2}_BASE_PORT"
 }
+
+# make_pki DIR: a CA and one certificate (127.0.0.1, organizations
+# raftkube:admin and raftkube:member) for every member and raftctl, handed to
+# them through their environment variables.
+make_pki() {
+	local d=$1 ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+	command -v openssl >/dev/null || die "TLS=1 needs openssl"
+	mkdir -p "$d"
+	openssl req -x509 "${ec[@]}" -keyout "$d/ca-key.pem" -out "$d/ca.pem" -days 2 -subj /CN=bench-ca \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign 2>/dev/null &&
+		openssl req "${ec[@]}" -keyout "$d/member-key.pem" -out "$d/member.csr" \
+			-subj "/O=raftkube:admin/O=raftkube:member/CN=bench-member" 2>/dev/null &&
+		openssl x509 -req -in "$d/member.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial -days 2 \
+			-out "$d/member.pem" -extfile <(printf '%s\n' subjectAltName=IP:127.0.0.1 \
+				extendedKeyUsage=serverAuth,clientAuth keyUsage=digitalSignature) 2>/dev/null ||
+		die "making the TLS certificates with openssl failed"
+	local port
+	for port in PEER CLIENT; do
+		export RAFTNODE_${port}_CERT_FILE=$d/member.pem RAFTNODE_${port}_KEY_FILE=$d/member-key.pem \
+			RAFTNODE_${port}_TRUSTED_CA_FILE=$d/ca.pem
+	done
+	export RAFTNODE_PEER_ALLOWED_ORGANIZATION=raftkube:member
+	export RAFTCTL_CACERT=$d/ca.pem RAFTCTL_CERT=$d/member.pem RAFTCTL_KEY=$d/member-key.pem
+}
+((TLS == 0)) || make_pki "$WORK/pki"
 
 # cpu_ticks PID...: user+system clock ticks the processes used so far.
 cpu_ticks() {
@@ -303,7 +335,7 @@ revision() {
 MACHINE=$(machine)
 REVISION=$(revision)
 log "machine: $MACHINE"
-log "raftkube: $REVISION"
+log "raftkube: $REVISION$( ((TLS == 0)) || echo ', mutual TLS on both ports')"
 for side in "${SIDES[@]}"; do rm -rf "${OUT:?}/$side"; done
 for ((round = 1; round <= ROUNDS; round++)); do
 	order=("${SIDES[@]}")
@@ -326,7 +358,8 @@ for side in raftkube etcd; do
 done
 {
 	echo "raftkube vs etcd $ETCD_VERSION, 3 members each on 127.0.0.1, fsync on; ${VALUE_SIZE}-byte values," \
-		"$KEY_SPACE keys; requests per workload (clients:requests): $TOTALS; ROUNDS=$ROUNDS"
+		"$KEY_SPACE keys; requests per workload (clients:requests): $TOTALS; ROUNDS=$ROUNDS" \
+		"$( ((TLS == 0)) || echo '; raftkube with mutual TLS on both ports (TLS=1)')"
 	echo "raftkube: $REVISION; machine: $MACHINE; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo
 	"$ETCDBENCH" table --dir "$OUT" --sides raftkube,etcd "${WORKLOADS[@]}"
