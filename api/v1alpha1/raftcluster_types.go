@@ -270,6 +270,7 @@ type RaftClusterSpec struct {
 }
 
 // TLSSpec configures the members' certificates.
+// +kubebuilder:validation:XValidation:rule="(has(self.enabled) ? self.enabled : true) == (has(oldSelf.enabled) ? oldSelf.enabled : true)",message="tls.enabled cannot change on an existing cluster: members restarted one at a time would speak TLS to members that speak plaintext, and lose their quorum; delete the RaftCluster (its claims are kept by default) and create it again with the new setting, which adopts the data"
 type TLSSpec struct {
 	// Whether the members use TLS. True, the default: the peer port speaks
 	// mutual TLS among members only, the client port TLS with client
@@ -283,6 +284,7 @@ type TLSSpec struct {
 	// How long the certificates the operator issues to members and clients
 	// are valid. They are renewed once two thirds of it have passed.
 	// +kubebuilder:default="2160h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="certificateLifetime must be at least 1h: certificates are renewed after two thirds of it"
 	// +optional
 	CertificateLifetime metav1.Duration `json:"certificateLifetime,omitzero"`
 }

@@ -217,6 +217,7 @@ pod:
   securityContext: {runAsNonRoot: true, runAsUser: 1000, fsGroup: 1000}
   priorityClassName: raft-critical
   terminationGracePeriodSeconds: 20
+  antiAffinity: Required
 raft:
   tickInterval: 50ms
   electionTicks: 20
@@ -225,6 +226,15 @@ raft:
 persistentVolumeClaimRetentionPolicy:
   whenScaled: Retain
   whenDeleted: Delete
+bootstrap: Fresh
+tls:
+  enabled: false
+  certificateLifetime: 720h0m0s
+networkPolicy:
+  enabled: false
+  allowedClients:
+  - namespaceSelector:
+      matchLabels: {team: apps}
 `
 
 // TestFullSpecRoundTrips: a spec that sets every field comes back as sent, so
@@ -288,6 +298,8 @@ func TestCreateRejectsBadSpecs(t *testing.T) {
 		{name: "ten members", spec: "replicas: 10", want: []string{"spec.replicas", "less than or equal to 9"}},
 		{name: "negative members", spec: "replicas: -3", want: []string{"spec.replicas", "greater than or equal to 1"}},
 		{name: "unknown bootstrap policy", spec: "bootstrap: Wipe", want: []string{"spec.bootstrap", `supported values: "Adopt", "Fresh"`}},
+		{name: "unknown anti-affinity", spec: "pod: {antiAffinity: Always}", want: []string{"spec.pod.antiAffinity", `supported values: "Preferred", "Required", "None"`}},
+		{name: "certificates of a minute", spec: "tls: {certificateLifetime: 1m}", want: []string{"certificateLifetime must be at least 1h"}},
 		{
 			name: "election timeout of one heartbeat",
 			spec: "raft: {electionTicks: 1, heartbeatTicks: 1}",
@@ -423,6 +435,23 @@ func TestUpdateRules(t *testing.T) {
 			create: "storage: {storageClassName: fast}",
 			patch:  `{"spec":{"storage":{"storageClassName":null}}}`,
 			want:   "storageClassName cannot be set, changed or removed",
+		},
+		{
+			name:   "TLS turned off on an existing cluster",
+			create: "{}",
+			patch:  `{"spec":{"tls":{"enabled":false}}}`,
+			want:   "tls.enabled cannot change on an existing cluster",
+		},
+		{
+			name:   "TLS turned on for a plaintext cluster",
+			create: "tls: {enabled: false}",
+			patch:  `{"spec":{"tls":{"enabled":true}}}`,
+			want:   "tls.enabled cannot change on an existing cluster",
+		},
+		{
+			name:   "certificate lifetime changed",
+			create: "{}",
+			patch:  `{"spec":{"tls":{"certificateLifetime":"720h"}}}`,
 		},
 		{
 			name:   "storage class kept while the size grows",

@@ -158,7 +158,7 @@ func ParseKeyPair(certPEM, keyPEM []byte) (KeyPair, error) {
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return KeyPair{}, fmt.Errorf("%w: private key: %v", ErrInvalid, err)
+		return KeyPair{}, fmt.Errorf("%w: private key: %w", ErrInvalid, err)
 	}
 	key, ok := parsed.(*ecdsa.PrivateKey)
 	if !ok {
@@ -186,7 +186,7 @@ func ParseBundle(data []byte) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		certs = append(certs, c)
 	}
