@@ -159,6 +159,22 @@ func TestStatusTransferSnapshot(t *testing.T) {
 	}
 }
 
+// status -o json shows each member's TLS material, to follow a rotation.
+func TestStatusShowsTLS(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	want := &serverpb.TLSStatus{PeerTrustedCas: []string{"aa", "bb"}, ClientTrustedCas: []string{"cc"}, PeerCertificate: "dd", ClientCertificate: "ee"}
+	cl.Members[0].SetTLSStatus(want)
+	rows := decode[[]statusRow](t, mustRun(t, cl.Endpoints(), "status", "-o", "json"))
+	if len(rows) != 2 || rows[0].TLS == nil || rows[1].TLS != nil {
+		t.Fatalf("status json = %+v, want TLS on the first member only", rows)
+	}
+	got := rows[0].TLS
+	if !slices.Equal(got.PeerTrustedCAs, want.PeerTrustedCas) || !slices.Equal(got.ClientTrustedCAs, want.ClientTrustedCas) ||
+		got.PeerCertificate != "dd" || got.ClientCertificate != "ee" {
+		t.Fatalf("tls = %+v, want %v", got, want)
+	}
+}
+
 func TestErrorsExitNonZero(t *testing.T) {
 	cl := clienttest.Start(t, 1)
 	cl.Members[0].Fail("Put", clienttest.RemovedError())

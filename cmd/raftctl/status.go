@@ -26,7 +26,18 @@ type statusRow struct {
 	LastLog string `json:"last_log,omitempty"`
 	Config  string `json:"config,omitempty"`
 	Removed bool   `json:"removed,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// TLS is the TLS material in force (JSON output only), to follow a
+	// certificate or CA rotation.
+	TLS   *tlsRow `json:"tls,omitempty"`
+	Error string  `json:"error,omitempty"`
+}
+
+// tlsRow is serverpb.TLSStatus: SHA-256 fingerprints, as tlsconfig.Fingerprint.
+type tlsRow struct {
+	PeerTrustedCAs    []string `json:"peer_trusted_cas,omitempty"`
+	ClientTrustedCAs  []string `json:"client_trusted_cas,omitempty"`
+	PeerCertificate   string   `json:"peer_certificate,omitempty"`
+	ClientCertificate string   `json:"client_certificate,omitempty"`
 }
 
 func roleName(r serverpb.Role) string {
@@ -44,6 +55,10 @@ func toStatusRow(s client.EndpointStatus) statusRow {
 		LastLog: fmt.Sprintf("%d/%d", st.GetLastLogTerm(), st.GetLastLogIndex())}
 	if l := st.GetHeader().GetLeaderId(); l != 0 {
 		r.Leader = hexID(l)
+	}
+	if t := st.GetTls(); t != nil {
+		r.TLS = &tlsRow{PeerTrustedCAs: t.GetPeerTrustedCas(), ClientTrustedCAs: t.GetClientTrustedCas(),
+			PeerCertificate: t.GetPeerCertificate(), ClientCertificate: t.GetClientCertificate()}
 	}
 	return r
 }

@@ -46,8 +46,7 @@ func (s *Server) authorize(ctx context.Context, method string) error {
 	chains := info.State.VerifiedChains
 	if len(chains) == 0 || len(chains[0]) == 0 {
 		return serverpb.ReasonError(codes.Unauthenticated, serverpb.ReasonUnauthenticated,
-			fmt.Sprintf("member %x requires a client certificate signed by the cluster's CA, and the call came without one "+
-				"(raftctl: --cert and --key)", s.id))
+			fmt.Sprintf("member %x requires a client certificate signed by the cluster's CA, and the call came without one", s.id))
 	}
 	if !adminMethod(method) || openToAnyIdentity[method] {
 		return nil

@@ -92,6 +92,7 @@ type Member struct {
 	fail         map[string]error
 	hang         map[string]bool
 	reportLeader uint64
+	tls          *serverpb.TLSStatus
 }
 
 // Start runs n members on 127.0.0.1:0; member 1 leads and all are voters. They
@@ -177,6 +178,13 @@ func (m *Member) ReportLeader(id uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reportLeader = id
+}
+
+// SetTLSStatus makes Status report st as the member's TLS material.
+func (m *Member) SetTLSStatus(st *serverpb.TLSStatus) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tls = st
 }
 
 // Fail makes every call of method ("Put", "Status", ...) fail with err; nil
@@ -404,11 +412,14 @@ func (m *Member) Status(ctx context.Context, _ *serverpb.StatusRequest) (*server
 		return nil, err
 	}
 	h := m.header()
+	m.mu.Lock()
+	tlsSt := proto.Clone(m.tls).(*serverpb.TLSStatus)
+	m.mu.Unlock()
 	m.c.mu.Lock()
 	defer m.c.mu.Unlock()
 	st := &serverpb.StatusResponse{
 		Header: h, Role: serverpb.Role_ROLE_FOLLOWER, CommitIndex: m.c.index, AppliedIndex: m.c.index,
-		Configuration: proto.Clone(m.c.config).(*serverpb.Configuration),
+		Configuration: proto.Clone(m.c.config).(*serverpb.Configuration), Tls: tlsSt,
 	}
 	for _, mm := range m.c.config.GetMembers() {
 		if mm.GetId() == m.ID {
