@@ -64,6 +64,8 @@ func (c Config) loadCreds() (creds, error) {
 		// Callers without a certificate get an answer that says so,
 		// instead of a failed handshake (see authz.go).
 		f.ClientCertOptional = cr.clientIdentity
+		// Identities on the client port are checked per method (authz.go).
+		f.AllowedOrganization = ""
 		if cr.clientSrc, cr.clientServe, cr.clientDial, err = tlsCreds(f, c.TLSCheckInterval); err != nil {
 			return creds{}, fmt.Errorf("client TLS: %w", err)
 		}
