@@ -60,14 +60,14 @@ type RaftClusterReconciler struct {
 	Failpoint func(name string)
 }
 
-// +kubebuilder:rbac:groups=raftkube.io,resources=raftclusters,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=raftkube.io,resources=raftclusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=raftkube.io,resources=raftclusters,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=raftkube.io,resources=raftclusters/status,verbs=update
 // +kubebuilder:rbac:groups=raftkube.io,resources=raftclusters/finalizers,verbs=update
-// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims,verbs=get;list;watch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims,verbs=list;watch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile fetches the cluster, keeps its objects in shape, observes the
