@@ -174,6 +174,8 @@ chart-lint: ## helm lint --strict the chart with several value sets; a bad combi
 	$(HELM) lint --strict $(CHART_DIR) --set leaderElection.enabled=false
 	$(HELM) lint --strict $(CHART_DIR) --set metrics.enabled=false --set listenOnPodIP=false
 	$(HELM) lint --strict $(CHART_DIR) --set replicaCount=2 --set metrics.serviceMonitor.enabled=true --set 'failpoints={a,b}'
+	$(HELM) lint --strict $(CHART_DIR) --set metrics.serviceMonitor.enabled=true --set metrics.certSecret=raftkube-metrics-cert
+	$(HELM) lint --strict $(CHART_DIR) --set metrics.serviceMonitor.enabled=true --set metrics.secure=false
 	@if out=$$($(HELM) template chart-lint $(CHART_DIR) --set replicaCount=2 --set leaderElection.enabled=false 2>&1); then \
 		echo "replicaCount=2 without leader election rendered; it must fail"; exit 1; \
 	elif ! grep -q 'leaderElection.enabled is false' <<<"$$out"; then \

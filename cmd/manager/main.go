@@ -61,14 +61,18 @@ func main() {
 
 // config is the manager's settings.
 type config struct {
-	nodeImage         string
-	clusterDomain     string
-	watchNamespaces   []string
-	concurrency       int
-	leaderElect       bool
-	leaderElectionID  string
-	leaderElectionNS  string
-	metricsAddr       string
+	nodeImage        string
+	clusterDomain    string
+	watchNamespaces  []string
+	concurrency      int
+	leaderElect      bool
+	leaderElectionID string
+	leaderElectionNS string
+	metricsAddr      string
+	// metricsSecure serves /metrics over HTTPS to authorized callers only;
+	// metricsCertDir holds its certificate (empty: self-signed).
+	metricsSecure     bool
+	metricsCertDir    string
 	healthAddr        string
 	logLevel          slog.Level
 	logFormat         string
@@ -110,7 +114,9 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect one active manager among replicas (a Lease)")
 	fs.StringVar(&c.leaderElectionID, "leader-election-id", "raftkube-operator.raftkube.io", "name of the leader election Lease")
 	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease (default: the manager's own, in a cluster)")
-	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; 0 disables it")
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus /metrics endpoint; 0 disables it")
+	fs.BoolVar(&c.metricsSecure, "metrics-secure", true, "serve /metrics over HTTPS, only to callers the API server authenticates and authorizes for GET /metrics; false serves plain HTTP to anyone")
+	fs.StringVar(&c.metricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for the metrics endpoint (e.g. a mounted cert-manager Secret), reloaded when they change; empty: a self-signed certificate")
 	fs.StringVar(&c.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
@@ -136,6 +142,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.concurrency < 1 {
 		return config{}, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", c.concurrency)
+	}
+	if c.metricsCertDir != "" && !c.metricsSecure {
+		return config{}, errors.New("--metrics-cert-dir needs --metrics-secure: plain HTTP has no certificate")
 	}
 	if c.nodeImage == "" {
 		return config{}, errors.New("--node-image must not be empty")

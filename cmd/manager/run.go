@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/controllers"
@@ -70,10 +69,14 @@ func run(ctx context.Context, c config) error {
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
+	metricsOpts, err := metricsOptions(c)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: c.metricsAddr},
+		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        c.healthAddr,
 		LeaderElection:                c.leaderElect,
 		LeaderElectionID:              c.leaderElectionID,
@@ -113,6 +116,7 @@ func run(ctx context.Context, c config) error {
 	}); err != nil {
 		return err
 	}
-	logger.Info("starting manager", "nodeImage", c.nodeImage, "watchNamespaces", c.watchNamespaces, "leaderElect", c.leaderElect)
+	logger.Info("starting manager", "nodeImage", c.nodeImage, "watchNamespaces", c.watchNamespaces, "leaderElect", c.leaderElect,
+		"metricsSecure", metricsOpts.SecureServing)
 	return mgr.Start(ctx)
 }

@@ -58,6 +58,11 @@ const (
 	// replicasWithoutElection is the start of the message that refuses
 	// replicaCount > 1 without leader election.
 	replicasWithoutElection = "replicaCount is 2 but leaderElection.enabled is false"
+
+	metricsAuth   = "raftkube-metrics-auth"
+	metricsReader = "raftkube-metrics-reader"
+	// metricsCertDir is where the manager reads metrics.certSecret.
+	metricsCertDir = "/tmp/k8s-metrics-server/metrics-certs"
 )
 
 // repoRoot is the repository's root, found from this file.
@@ -225,9 +230,20 @@ var valueSets = []struct {
 		name: "defaults",
 		wantArgs: []string{"--node-image=ghcr.io/raftkube/raftnode:" + appVersion(), "--cluster-domain=cluster.local", "--leader-elect=true",
 			"--leader-election-id=raftkube-operator.raftkube.io", "--leader-election-namespace=" + namespace,
-			"--metrics-bind-address=$(POD_IP):8080", "--health-probe-bind-address=$(POD_IP):8081",
+			"--metrics-bind-address=$(POD_IP):8443", "--metrics-secure=true", "--health-probe-bind-address=$(POD_IP):8081",
 			"--max-concurrent-reconciles=4", "--log-level=info", "--log-format=json", "--graceful-shutdown-timeout=30s"},
-		wantNoArgs: []string{"--watch-namespaces"},
+		wantNoArgs: []string{"--watch-namespaces", "--metrics-cert-dir"},
+	},
+	{
+		name:       "metrics over plain HTTP",
+		sets:       []string{"metrics.secure=false", "metrics.serviceMonitor.enabled=true"},
+		wantArgs:   []string{"--metrics-bind-address=$(POD_IP):8443", "--metrics-secure=false"},
+		wantNoArgs: []string{"--metrics-cert-dir"},
+	},
+	{
+		name:     "metrics certificate from a Secret",
+		sets:     []string{"metrics.certSecret=raftkube-metrics-cert", "metrics.serviceMonitor.enabled=true", "metrics.port=9443"},
+		wantArgs: []string{"--metrics-bind-address=$(POD_IP):9443", "--metrics-secure=true", "--metrics-cert-dir=" + metricsCertDir},
 	},
 	{
 		name:     "watchNamespaces",
@@ -241,9 +257,10 @@ var valueSets = []struct {
 		wantNoArgs: []string{"--leader-election-id", "--leader-election-namespace"},
 	},
 	{
-		name:     "metrics off, all addresses",
-		sets:     []string{"metrics.enabled=false", "listenOnPodIP=false"},
-		wantArgs: []string{"--metrics-bind-address=0", "--health-probe-bind-address=:8081"},
+		name:       "metrics off, all addresses",
+		sets:       []string{"metrics.enabled=false", "listenOnPodIP=false"},
+		wantArgs:   []string{"--metrics-bind-address=0", "--health-probe-bind-address=:8081"},
+		wantNoArgs: []string{"--metrics-secure", "--metrics-cert-dir"},
 	},
 	{
 		name: "two replicas, service monitor, failpoint list",
@@ -435,8 +452,12 @@ func TestWatchNamespacesUseRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := parse(t, out)
-	if cluster := append(find(objs, "ClusterRole"), find(objs, "ClusterRoleBinding")...); len(cluster) > 0 {
-		t.Errorf("cluster-wide RBAC with watchNamespaces set: %s", names(cluster))
+	// Only the metrics checks are cluster-wide (TokenReviews and
+	// SubjectAccessReviews are cluster-scoped); they read no object.
+	for _, o := range append(find(objs, "ClusterRole"), find(objs, "ClusterRoleBinding")...) {
+		if o.name != metricsAuth && o.name != metricsReader {
+			t.Errorf("cluster-wide %s %s with watchNamespaces set", o.kind, o.name)
+		}
 	}
 	want := generatedRules(t)
 	for _, ns := range watched {
@@ -468,8 +489,8 @@ func TestLeaderElectionRole(t *testing.T) {
 	objs := parse(t, out)
 	role := get[*rbacv1.Role](t, objs, "Role", namespace, leaderElection)
 	want := []rbacv1.PolicyRule{
-		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
-		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 	if !reflect.DeepEqual(role.Rules, want) {
 		t.Errorf("leader election rules %+v, want %+v", role.Rules, want)
@@ -503,6 +524,7 @@ func TestRejectedValues(t *testing.T) {
 		{"service monitor without metrics", []string{"metrics.enabled=false", "metrics.serviceMonitor.enabled=true"}, "metrics.serviceMonitor.enabled needs metrics.enabled"},
 		{"existing service account without a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
 		{"uninstall hook giving up before the kubelet", []string{"uninstallHook.timeoutSeconds=40"}, "uninstallHook.timeoutSeconds (40) must exceed terminationGracePeriodSeconds (40)"},
+		{"metrics certificate over plain HTTP", []string{"metrics.secure=false", "metrics.certSecret=c"}, "metrics.certSecret needs metrics.secure"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render(t, tc.sets...)
@@ -847,5 +869,247 @@ func waitEstablished(ctx context.Context, t *testing.T, c client.Client, name st
 			t.Fatalf("CRD %s not established: %v", name, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// allowedRules is every grant the chart may render, by role (its name less
+// the release's prefix), as "GROUP/RESOURCE" (or "url:PATH") -> verbs, each
+// with the code that needs it. TestRBACGrantsOnlyExpectedVerbs fails on any
+// grant missing here: a new verb is added here on purpose, with its reason.
+var allowedRules = map[string]map[string][]string{
+	"manager": {
+		// CreateOrUpdate (get, create, update) of the owned objects; list
+		// and watch for the manager's cache.
+		"/configmaps":                 {"get", "list", "watch", "create", "update"},
+		"/services":                   {"get", "list", "watch", "create", "update"},
+		"policy/poddisruptionbudgets": {"get", "list", "watch", "create", "update"},
+		// The same, and deleted to change a claim template (storage.go).
+		"apps/statefulsets": {"get", "list", "watch", "create", "update", "delete"},
+		// The members' TLS: the cluster's CA and certificates (tls.go).
+		"/secrets": {"get", "list", "watch", "create", "update"},
+		// A NetworkPolicy per cluster, deleted when turned off.
+		"networking.k8s.io/networkpolicies": {"get", "list", "watch", "create", "update", "delete"},
+		// Read through the cache; a leaver's pod and claim are deleted, a
+		// claim is patched to grow.
+		"/pods":                           {"list", "watch", "delete"},
+		"/persistentvolumeclaims":         {"list", "watch", "patch", "delete"},
+		"discovery.k8s.io/endpointslices": {"list", "watch"},
+		"storage.k8s.io/storageclasses":   {"get", "list", "watch"},
+		// Events of steps and waits (events.k8s.io recorder).
+		"events.k8s.io/events": {"create", "patch"},
+		// Read; patched to drop the force-new-cluster annotation.
+		"raftkube.io/raftclusters": {"get", "list", "watch", "patch"},
+		// The status is written with Update.
+		"raftkube.io/raftclusters/status": {"update"},
+		// Owner references with blockOwnerDeletion need it where the
+		// OwnerReferencesPermissionEnforcement admission plugin runs.
+		"raftkube.io/raftclusters/finalizers": {"update"},
+	},
+	"leader-election": {
+		// client-go's Lease lock: get, create, update (a release too).
+		"coordination.k8s.io/leases": {"get", "create", "update"},
+		// Its recorder writes core events.
+		"/events": {"create", "patch"},
+	},
+	"uninstall": {
+		"apps/deployments":       {"get"},
+		"apps/deployments/scale": {"get", "update"},
+		"/pods":                  {"list"},
+	},
+	"metrics-auth": {
+		"authentication.k8s.io/tokenreviews":        {"create"},
+		"authorization.k8s.io/subjectaccessreviews": {"create"},
+	},
+	"metrics-reader": {
+		"url:/metrics": {"get"},
+	},
+}
+
+// TestRBACGrantsOnlyExpectedVerbs renders the chart with every value set and
+// fails on any Role or ClusterRole not in allowedRules, and on any verb one
+// grants that allowedRules does not list for it.
+func TestRBACGrantsOnlyExpectedVerbs(t *testing.T) {
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			out, err := render(t, vs.sets...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range parse(t, out) {
+				var rules []rbacv1.PolicyRule
+				switch r := o.typed.(type) {
+				case *rbacv1.ClusterRole:
+					rules = r.Rules
+				case *rbacv1.Role:
+					rules = r.Rules
+				default:
+					continue
+				}
+				role := strings.TrimPrefix(o.name, release+"-")
+				allowed, ok := allowedRules[role]
+				if !ok {
+					t.Errorf("%s %s/%s is not in allowedRules", o.kind, o.namespace, o.name)
+					continue
+				}
+				for _, rule := range rules {
+					var keys []string
+					for _, g := range rule.APIGroups {
+						for _, r := range rule.Resources {
+							keys = append(keys, g+"/"+r)
+						}
+					}
+					for _, u := range rule.NonResourceURLs {
+						keys = append(keys, "url:"+u)
+					}
+					for _, key := range keys {
+						for _, verb := range rule.Verbs {
+							if !slices.Contains(allowed[key], verb) {
+								t.Errorf("%s %s grants %s on %s, which allowedRules does not list", o.kind, o.name, verb, key)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMetricsRBAC: with secure metrics (the default) the manager may create
+// TokenReviews and SubjectAccessReviews, cluster-wide even when it watches
+// only some namespaces, and a metrics-reader ClusterRole grants GET /metrics
+// to whoever it is bound to; both equal config/rbac's (kustomize) files.
+// Plain HTTP or no metrics renders neither.
+func TestMetricsRBAC(t *testing.T) {
+	for _, sets := range [][]string{nil, {"watchNamespaces={team-a}"}} {
+		out, err := render(t, sets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs := parse(t, out)
+		auth := get[*rbacv1.ClusterRole](t, objs, "ClusterRole", "", metricsAuth)
+		if want := configClusterRole(t, "metrics_auth_role.yaml").Rules; !reflect.DeepEqual(auth.Rules, want) {
+			t.Errorf("%q: %s rules %+v, want config/rbac's %+v", sets, metricsAuth, auth.Rules, want)
+		}
+		binding := get[*rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "", metricsAuth)
+		checkBinding(t, binding.RoleRef, binding.Subjects, "ClusterRole", metricsAuth)
+		reader := get[*rbacv1.ClusterRole](t, objs, "ClusterRole", "", metricsReader)
+		if want := configClusterRole(t, "metrics_reader_role.yaml").Rules; !reflect.DeepEqual(reader.Rules, want) {
+			t.Errorf("%q: %s rules %+v, want config/rbac's %+v", sets, metricsReader, reader.Rules, want)
+		}
+		for _, o := range find(objs, "ClusterRoleBinding") {
+			if b := o.typed.(*rbacv1.ClusterRoleBinding); b.RoleRef.Name == metricsReader {
+				t.Errorf("the chart binds %s (to %+v); it is the user's to bind", metricsReader, b.Subjects)
+			}
+		}
+	}
+	for _, sets := range [][]string{{"metrics.secure=false"}, {"metrics.enabled=false"}} {
+		out, err := render(t, sets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range parse(t, out) {
+			if o.name == metricsAuth || o.name == metricsReader {
+				t.Errorf("%q: %s %s rendered", sets, o.kind, o.name)
+			}
+		}
+	}
+}
+
+// configClusterRole reads one of config/rbac's ClusterRoles.
+func configClusterRole(t *testing.T, file string) *rbacv1.ClusterRole {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(data, &role); err != nil {
+		t.Fatalf("parse config/rbac/%s: %v", file, err)
+	}
+	return &role
+}
+
+// TestSecureMetricsEndpoint: the metrics port is HTTPS by default (the
+// Service port's appProtocol, the ServiceMonitor's scheme with Prometheus's
+// own token, and TLS verification skipped only for the self-signed
+// certificate); metrics.certSecret is mounted where --metrics-cert-dir
+// points and the ServiceMonitor verifies against its ca.crt; metrics.secure
+// false is plain HTTP without a token.
+func TestSecureMetricsEndpoint(t *testing.T) {
+	const token = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	for _, tc := range []struct {
+		name          string
+		sets          []string
+		protocol      string
+		wantEndpoint  map[string]any
+		wantMountedAs string
+	}{{
+		name:     "self-signed",
+		protocol: "https",
+		wantEndpoint: map[string]any{"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s",
+			"scheme": "https", "bearerTokenFile": token, "tlsConfig": map[string]any{"insecureSkipVerify": true}},
+	}, {
+		name:     "certificate from a Secret",
+		sets:     []string{"metrics.certSecret=raftkube-metrics-cert"},
+		protocol: "https",
+		wantEndpoint: map[string]any{"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s",
+			"scheme": "https", "bearerTokenFile": token, "tlsConfig": map[string]any{
+				"serverName": release + "." + namespace + ".svc", "insecureSkipVerify": false,
+				"ca": map[string]any{"secret": map[string]any{"name": "raftkube-metrics-cert", "key": "ca.crt"}}}},
+		wantMountedAs: "raftkube-metrics-cert",
+	}, {
+		name:     "plain HTTP",
+		sets:     []string{"metrics.secure=false"},
+		protocol: "http",
+		wantEndpoint: map[string]any{"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s",
+			"scheme": "http"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := render(t, append(tc.sets, "metrics.serviceMonitor.enabled=true")...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := parse(t, out)
+			svc := get[*corev1.Service](t, objs, "Service", namespace, release)
+			if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool {
+				return p.Name == "metrics" && p.Port == 8443 && p.AppProtocol != nil && *p.AppProtocol == tc.protocol
+			}) {
+				t.Errorf("Service ports %+v lack metrics 8443 with appProtocol %s", svc.Spec.Ports, tc.protocol)
+			}
+			var monitors []object
+			for _, o := range objs {
+				if o.kind == "ServiceMonitor" {
+					monitors = append(monitors, o)
+				}
+			}
+			if len(monitors) != 1 {
+				t.Fatalf("%d ServiceMonitors, want 1", len(monitors))
+			}
+			var sm struct {
+				Spec struct {
+					Endpoints []map[string]any `json:"endpoints"`
+				} `json:"spec"`
+			}
+			if err := yaml.Unmarshal(monitors[0].raw, &sm); err != nil {
+				t.Fatal(err)
+			}
+			if len(sm.Spec.Endpoints) != 1 || !reflect.DeepEqual(sm.Spec.Endpoints[0], tc.wantEndpoint) {
+				t.Errorf("ServiceMonitor endpoints %+v, want [%+v]", sm.Spec.Endpoints, tc.wantEndpoint)
+			}
+
+			pod := get[*appsv1.Deployment](t, objs, "Deployment", namespace, release).Spec.Template.Spec
+			var mounted string
+			for _, v := range pod.Volumes {
+				if v.Secret != nil {
+					mounted = v.Secret.SecretName
+					if m := pod.Containers[0].VolumeMounts; len(m) != 1 || m[0].Name != v.Name || m[0].MountPath != metricsCertDir || !m[0].ReadOnly {
+						t.Errorf("mounts %+v, want volume %s read-only at %s", m, v.Name, metricsCertDir)
+					}
+				}
+			}
+			if mounted != tc.wantMountedAs {
+				t.Errorf("Secret volume %q, want %q", mounted, tc.wantMountedAs)
+			}
+		})
 	}
 }

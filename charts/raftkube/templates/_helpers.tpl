@@ -127,6 +127,9 @@ Deployment so that a bad combination fails every render.
 {{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.healthPort)) }}
 {{- fail "metrics.port and healthPort must differ" }}
 {{- end }}
+{{- if and .Values.metrics.certSecret (not .Values.metrics.secure) }}
+{{- fail "metrics.certSecret needs metrics.secure: plain HTTP serves no certificate" }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -140,4 +143,11 @@ a comma-separated string (`--set failpoints=a,b` gives a list,
 {{- else if .Values.failpoints }}
 {{- join "," .Values.failpoints }}
 {{- end }}
+{{- end }}
+
+{{/*
+Where the manager reads metrics.certSecret's tls.crt and tls.key.
+*/}}
+{{- define "raftkube.metricsCertDir" -}}
+/tmp/k8s-metrics-server/metrics-certs
 {{- end }}
