@@ -62,6 +62,8 @@ type fakeNode struct {
 	clusterID uint64
 	removed   bool
 	lag       uint64
+	// tls is what the member reports it loaded (see harness.loadCertificates).
+	tls *serverpb.TLSStatus
 }
 
 func newFakeRaft(ns string) *fakeRaft {
@@ -187,6 +189,7 @@ func (f *fakeRaft) status(n *fakeNode) *serverpb.StatusResponse {
 		Self:    n.member(f),
 		Role:    serverpb.Role_ROLE_FOLLOWER,
 		Removed: n.removed,
+		Tls:     n.tls,
 	}
 	if n.clusterID == 0 || n.removed {
 		return st

@@ -46,8 +46,8 @@ type harness struct {
 }
 
 // newHarness creates a RaftCluster demo of the given spec.replicas (nil:
-// the default) in a namespace of its own.
-func newHarness(t *testing.T, replicas *int32) *harness {
+// the default), changed by opts, in a namespace of its own.
+func newHarness(t *testing.T, replicas *int32, opts ...func(*raftv1.RaftCluster)) *harness {
 	t.Helper()
 	api := server(t)
 	ns := api.Namespace(t)
@@ -61,6 +61,9 @@ func newHarness(t *testing.T, replicas *int32) *harness {
 		Failpoint: func(name string) { h.failpoints = append(h.failpoints, name) },
 	}
 	rc := &raftv1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo"}, Spec: raftv1.RaftClusterSpec{Replicas: replicas}}
+	for _, o := range opts {
+		o(rc)
+	}
 	if err := h.c.Create(h.ctx, rc); err != nil {
 		t.Fatalf("create RaftCluster: %v", err)
 	}

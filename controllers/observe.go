@@ -118,7 +118,7 @@ func (r *RaftClusterReconciler) askMembers(ctx context.Context, p *pass) error {
 	var endpoints []string
 	podOf := map[string]string{}
 	for _, pod := range p.pods {
-		if pod.Status.PodIP == "" || pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
+		if !askable(&pod) {
 			continue
 		}
 		ep := podEndpoint(pod.Status.PodIP)
@@ -279,6 +279,12 @@ func parseID(s string) uint64 {
 		return 0
 	}
 	return id
+}
+
+// askable reports whether a pod is asked for its Status: it runs, has an
+// address and is not going away.
+func askable(pod *corev1.Pod) bool {
+	return pod.Status.PodIP != "" && pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil
 }
 
 func podRunning(pod *corev1.Pod) bool {

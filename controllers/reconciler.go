@@ -103,6 +103,9 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if p.paused {
 		return ctrl.Result{}, nil
 	}
+	if err := r.advanceCARotation(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	}
 	if held, err := r.ensureStorage(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	} else if held {

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/controllers/pki"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
@@ -331,4 +333,111 @@ func (r *RaftClusterReconciler) memberTLS(ctx context.Context, rc *raftv1.RaftCl
 		RootCAs:      roots,
 		ServerName:   serverName(rc),
 	}, nil
+}
+
+// advanceCARotation takes the next step of a CA rotation once every running
+// member reports (in its Status) that it loaded what the last step wrote:
+//
+//	TrustingNewCA: the bundle holds old and new CA. When every member trusts
+//	  the new one, the new CA becomes the signing one and every certificate
+//	  is re-issued by it → ReissuingCertificates.
+//	ReissuingCertificates: when every member serves the re-issued
+//	  certificate, the old CA leaves the bundle → DroppingOldCA.
+//	DroppingOldCA: when no member trusts the old CA any more, done.
+//
+// No member ever meets a certificate it does not trust: each step starts
+// only after the previous one reached every member. Members that do not run
+// are not waited for; they start with the current files.
+func (r *RaftClusterReconciler) advanceCARotation(ctx context.Context, p *pass) error {
+	rc := p.cluster
+	if p.tls == nil || p.tls.CARotation == "" {
+		return nil
+	}
+	sec := &corev1.Secret{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: rc.Namespace, Name: caSecretName(rc)}, sec); err != nil {
+		return fmt.Errorf("get CA Secret: %w", err)
+	}
+	ca, err := readAuthority(sec)
+	if err != nil {
+		return fmt.Errorf("CA Secret %s: %w", sec.Name, err)
+	}
+	now := time.Now()
+	switch ca.rotation {
+	case raftv1.CARotationTrustingNewCA:
+		next := pki.Fingerprint(ca.next.Cert)
+		if !p.everyMemberTLS(func(t *serverpb.TLSStatus) bool {
+			return slices.Contains(t.GetPeerTrustedCas(), next) && slices.Contains(t.GetClientTrustedCas(), next)
+		}) {
+			return nil
+		}
+		old := ca.current.Cert
+		ca.current, ca.next = *ca.next, nil
+		ca.trusted = []*x509.Certificate{ca.current.Cert, old}
+		ca.rotation = raftv1.CARotationReissuingCertificates
+		r.eventTLS(rc, raftv1.ReasonCARotation, "every member trusts the new CA: re-issuing the certificates with it")
+	case raftv1.CARotationReissuingCertificates:
+		member, _, err := r.readLeaf(ctx, rc, memberSecretName(rc))
+		if err != nil {
+			return err
+		}
+		want := pki.Fingerprint(member.Cert)
+		if member.Cert.CheckSignatureFrom(ca.current.Cert) != nil || !p.everyMemberTLS(func(t *serverpb.TLSStatus) bool {
+			return t.GetPeerCertificate() == want && t.GetClientCertificate() == want
+		}) {
+			return nil
+		}
+		ca.trusted = []*x509.Certificate{ca.current.Cert}
+		ca.rotation = raftv1.CARotationDroppingOldCA
+		r.eventTLS(rc, raftv1.ReasonCARotation, "every member serves a certificate of the new CA: the old CA leaves the bundle")
+	case raftv1.CARotationDroppingOldCA:
+		only := []string{pki.Fingerprint(ca.current.Cert)}
+		if !p.everyMemberTLS(func(t *serverpb.TLSStatus) bool {
+			return slices.Equal(t.GetPeerTrustedCas(), only) && slices.Equal(t.GetClientTrustedCas(), only)
+		}) {
+			return nil
+		}
+		ca.rotation = ""
+		r.eventTLS(rc, raftv1.ReasonCARotation, "CA rotation done: members trust the new CA alone")
+	default:
+		return fmt.Errorf("CA Secret %s: unknown rotation step %q", sec.Name, ca.rotation)
+	}
+	if err := r.writeAuthority(ctx, p, ca); err != nil {
+		return err
+	}
+	if err := r.ensureLeaves(ctx, p, ca, now); err != nil {
+		return err
+	}
+	p.tls.CARotation = ca.rotation
+	p.tls.CANotAfter = &metav1.Time{Time: ca.current.Cert.NotAfter}
+	return nil
+}
+
+// readLeaf parses a certificate Secret.
+func (r *RaftClusterReconciler) readLeaf(ctx context.Context, rc *raftv1.RaftCluster, name string) (pki.KeyPair, *corev1.Secret, error) {
+	sec := &corev1.Secret{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: rc.Namespace, Name: name}, sec); err != nil {
+		return pki.KeyPair{}, nil, fmt.Errorf("get Secret %s: %w", name, err)
+	}
+	pair, err := pki.ParseKeyPair(sec.Data[keyCert], sec.Data[keyKey])
+	if err != nil {
+		return pki.KeyPair{}, nil, fmt.Errorf("Secret %s: %w", name, err)
+	}
+	return pair, sec, nil
+}
+
+// everyMemberTLS reports whether every running pod answered with a TLS
+// status that satisfies ok.
+func (p *pass) everyMemberTLS(ok func(*serverpb.TLSStatus) bool) bool {
+	for _, pod := range p.pods {
+		// A pod whose container is not running starts with the files as
+		// they are then.
+		if !askable(&pod) || !podRunning(&pod) {
+			continue
+		}
+		st, answered := p.statuses[pod.Name]
+		if !answered || !ok(st.GetTls()) {
+			return false
+		}
+	}
+	return true
 }

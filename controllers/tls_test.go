@@ -11,6 +11,7 @@ import (
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/controllers/pki"
 	"github.com/raftkube/raftkube/controllers/plan"
+	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 )
 
 // secretPair reads a Secret's key pair and CA bundle.
@@ -190,12 +191,7 @@ func (h *harness) writeSecretPair(name string, pair pki.KeyPair) {
 }
 
 func TestPlaintextClusterWarnsAndIssuesNothing(t *testing.T) {
-	h := newHarness(t, nil)
-	rc := h.cluster()
-	rc.Spec.TLS.Enabled = new(false)
-	if err := h.c.Update(h.ctx, rc); err != nil {
-		t.Fatal(err)
-	}
+	h := newHarness(t, nil, func(rc *raftv1.RaftCluster) { rc.Spec.TLS.Enabled = new(false) })
 	h.step(plan.SetReplicas)
 	var warned int
 	for _, e := range h.lastEvents {
@@ -224,5 +220,117 @@ func TestPlaintextClusterWarnsAndIssuesNothing(t *testing.T) {
 		if e.Reason == raftv1.ReasonTLSDisabled {
 			t.Error("warned again without a spec change")
 		}
+	}
+}
+
+// loadCertificates plays the kubelet and raftnode for the named pods (all
+// running members when none is named): they load the member Secret as it
+// is now and report it in their Status.
+func (h *harness) loadCertificates(pods ...string) {
+	h.t.Helper()
+	leaf, bundle, _ := h.secretPair("demo-member-tls")
+	var cas []string
+	for _, c := range bundle {
+		cas = append(cas, pki.Fingerprint(c))
+	}
+	st := &serverpb.TLSStatus{PeerTrustedCas: cas, ClientTrustedCas: cas,
+		PeerCertificate: pki.Fingerprint(leaf.Cert), ClientCertificate: pki.Fingerprint(leaf.Cert)}
+	h.raft.mu.Lock()
+	defer h.raft.mu.Unlock()
+	for _, n := range h.raft.nodes {
+		if n.endpoint != "" && (len(pods) == 0 || slices.Contains(pods, n.name)) {
+			n.tls = st
+		}
+	}
+}
+
+func (h *harness) rotation() string {
+	h.t.Helper()
+	st := h.cluster().Status.TLS
+	if st == nil {
+		h.t.Fatal("status.tls is not set")
+	}
+	return st.CARotation
+}
+
+func TestCARotation(t *testing.T) {
+	h := newHarness(t, nil)
+	h.converge()
+	h.loadCertificates()
+	oldCA, _, _ := h.secretPair("demo-ca")
+	oldApp, _, _ := h.secretPair("demo-client-tls")
+
+	rc := h.cluster()
+	rc.Annotations = map[string]string{raftv1.AnnotationRotateCA: "now"}
+	if err := h.c.Update(h.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	h.step(plan.Steady)
+	if got := h.rotation(); got != raftv1.CARotationTrustingNewCA {
+		t.Fatalf("rotation %q after the annotation, want %s", got, raftv1.CARotationTrustingNewCA)
+	}
+	if _, asked := h.cluster().Annotations[raftv1.AnnotationRotateCA]; asked {
+		t.Error("the rotate-ca annotation is still there once the rotation started")
+	}
+	member, bundle, _ := h.secretPair("demo-member-tls")
+	if len(bundle) != 2 || pki.Fingerprint(bundle[0]) != pki.Fingerprint(oldCA.Cert) {
+		t.Fatalf("member bundle of %d CAs, want the old one then the new one", len(bundle))
+	}
+	newCA := bundle[1]
+	if member.Cert.CheckSignatureFrom(oldCA.Cert) != nil {
+		t.Error("certificates changed before every member trusts the new CA")
+	}
+
+	// Two of three members loaded the bundle: the rotation waits.
+	h.loadCertificates("demo-0", "demo-1")
+	h.step(plan.Steady)
+	if got := h.rotation(); got != raftv1.CARotationTrustingNewCA {
+		t.Fatalf("rotation %q with a member on the old bundle, want it to wait", got)
+	}
+	h.loadCertificates()
+	h.step(plan.Steady)
+	if got := h.rotation(); got != raftv1.CARotationReissuingCertificates {
+		t.Fatalf("rotation %q once every member trusts the new CA, want %s", got, raftv1.CARotationReissuingCertificates)
+	}
+	for _, name := range []string{"demo-member-tls", "demo-admin-tls", "demo-client-tls"} {
+		leaf, bundle, _ := h.secretPair(name)
+		if leaf.Cert.CheckSignatureFrom(newCA) != nil {
+			t.Errorf("%s not re-issued by the new CA", name)
+		}
+		if len(bundle) != 2 {
+			t.Errorf("%s bundle of %d CAs, want both while members switch", name, len(bundle))
+		}
+	}
+	// Until the members serve the new certificate, the old CA stays.
+	h.step(plan.Steady)
+	if got := h.rotation(); got != raftv1.CARotationReissuingCertificates {
+		t.Fatalf("rotation %q before members serve the new certificate, want it to wait", got)
+	}
+	h.loadCertificates()
+	h.step(plan.Steady)
+	if got := h.rotation(); got != raftv1.CARotationDroppingOldCA {
+		t.Fatalf("rotation %q, want %s", got, raftv1.CARotationDroppingOldCA)
+	}
+	_, bundle, _ = h.secretPair("demo-client-tls")
+	if len(bundle) != 1 || pki.Fingerprint(bundle[0]) != pki.Fingerprint(newCA) {
+		t.Errorf("application bundle of %d CAs, want the new CA alone", len(bundle))
+	}
+	h.loadCertificates()
+	h.step(plan.Steady)
+	if got := h.rotation(); got != "" {
+		t.Fatalf("rotation %q once members trust the new CA alone, want done", got)
+	}
+	ca, caBundle, caSecret := h.secretPair("demo-ca")
+	if pki.Fingerprint(ca.Cert) != pki.Fingerprint(newCA) || len(caBundle) != 1 || len(caSecret.Data) != 3 {
+		t.Errorf("CA Secret after the rotation: %d keys, bundle of %d; want the new CA alone", len(caSecret.Data), len(caBundle))
+	}
+	app, _, _ := h.secretPair("demo-client-tls")
+	if pki.Fingerprint(app.Cert) == pki.Fingerprint(oldApp.Cert) {
+		t.Error("the application certificate is the old CA's")
+	}
+	if !slices.ContainsFunc(h.lastEvents, func(e testEvent) bool {
+		return e.Reason == raftv1.ReasonCARotation && e.Note == "CA rotation done: members trust the new CA alone"
+	}) {
+		t.Errorf("last pass's events %v lack the end of the rotation", h.lastEvents)
 	}
 }
