@@ -68,7 +68,10 @@ type config struct {
 	leaderElect      bool
 	leaderElectionID string
 	leaderElectionNS string
-	metricsAddr      string
+	// operatorNamespace is where the manager runs: the clusters'
+	// NetworkPolicies let its pods reach the members.
+	operatorNamespace string
+	metricsAddr       string
 	// metricsSecure serves /metrics over HTTPS to authorized callers only;
 	// metricsCertDir holds its certificate (empty: self-signed).
 	metricsSecure     bool
@@ -114,6 +117,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect one active manager among replicas (a Lease)")
 	fs.StringVar(&c.leaderElectionID, "leader-election-id", "raftkube-operator.raftkube.io", "name of the leader election Lease")
 	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the Lease (default: the manager's own, in a cluster)")
+	fs.StringVar(&c.operatorNamespace, "operator-namespace", "", "the manager's own namespace, whose pods each cluster's NetworkPolicy lets reach the client port (empty: none)")
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus /metrics endpoint; 0 disables it")
 	fs.BoolVar(&c.metricsSecure, "metrics-secure", true, "serve /metrics over HTTPS, only to callers the API server authenticates and authorizes for GET /metrics; false serves plain HTTP to anyone")
 	fs.StringVar(&c.metricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for the metrics endpoint (e.g. a mounted cert-manager Secret), reloaded when they change; empty: a self-signed certificate")

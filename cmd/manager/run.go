@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -62,6 +63,10 @@ func run(ctx context.Context, c config) error {
 		&corev1.Pod{}:                   {Label: managed},
 		&corev1.PersistentVolumeClaim{}: {Label: managed},
 		&discoveryv1.EndpointSlice{}:    {Label: managed},
+		// The clusters' certificates: the manager never reads, nor holds in
+		// memory, anyone else's Secrets.
+		&corev1.Secret{}:              {Label: managed},
+		&networkingv1.NetworkPolicy{}: {Label: managed},
 	}}
 	if len(c.watchNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -97,7 +102,7 @@ func run(ctx context.Context, c config) error {
 		Scheme:    scheme,
 		Recorder:  mgr.GetEventRecorder("raftkube-operator"),
 		Members:   controllers.NewMemberClient,
-		Settings:  controllers.Settings{NodeImage: c.nodeImage, ClusterDomain: c.clusterDomain},
+		Settings:  controllers.Settings{NodeImage: c.nodeImage, ClusterDomain: c.clusterDomain, OperatorNamespace: c.operatorNamespace},
 		Failpoint: failpoint,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: c.concurrency}); err != nil {

@@ -228,7 +228,7 @@ var valueSets = []struct {
 }{
 	{
 		name: "defaults",
-		wantArgs: []string{"--node-image=ghcr.io/raftkube/raftnode:" + appVersion(), "--cluster-domain=cluster.local", "--leader-elect=true",
+		wantArgs: []string{"--node-image=ghcr.io/raftkube/raftnode:" + appVersion(), "--cluster-domain=cluster.local", "--operator-namespace=" + namespace, "--leader-elect=true",
 			"--leader-election-id=raftkube-operator.raftkube.io", "--leader-election-namespace=" + namespace,
 			"--metrics-bind-address=$(POD_IP):8443", "--metrics-secure=true", "--health-probe-bind-address=$(POD_IP):8081",
 			"--max-concurrent-reconciles=4", "--log-level=info", "--log-format=json", "--graceful-shutdown-timeout=30s"},
