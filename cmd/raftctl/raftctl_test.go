@@ -265,6 +265,11 @@ func TestTLSFlags(t *testing.T) {
 		{name: "plaintext"},
 		{name: "cert without key", args: []string{"--cacert", ca.CertFile, "--cert", cli.CertFile}, want: "--cert needs --key"},
 		{name: "unreadable CA", args: []string{"--cacert", cli.CertFile + ".missing"}, want: cli.CertFile + ".missing"},
+		{
+			name: "server name the certificate does not carry",
+			args: []string{"--cacert", ca.CertFile, "--cert", cli.CertFile, "--key", cli.KeyFile, "--tls-server-name", "demo.other.svc"},
+			want: "demo.other.svc",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,6 +279,8 @@ func TestTLSFlags(t *testing.T) {
 			}
 		})
 	}
+	// The server's certificate names localhost, not the 127.0.0.1 dialed.
+	mustRun(t, eps, "--cacert", ca.CertFile, "--cert", cli.CertFile, "--key", cli.KeyFile, "--tls-server-name", "localhost", "get", "k")
 	out := mustRun(t, eps, "--insecure-skip-tls-verify", "--cert", cli.CertFile, "--key", cli.KeyFile, "get", "k", "-o", "json")
 	if kv := decode[keyValue](t, out); kv.Key != "k" || kv.Value != "v" {
 		t.Fatalf("get with --insecure-skip-tls-verify = %q", out)

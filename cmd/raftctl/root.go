@@ -29,6 +29,9 @@ type app struct {
 	// server certificate.
 	tls         tlsconfig.Files
 	skipVerify  bool
+	// serverName overrides the name members' certificates are verified
+	// against (the endpoint's host by default).
+	serverName string
 	out, errOut io.Writer
 }
 
@@ -92,6 +95,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	f.StringVar(&a.tls.CertFile, "cert", os.Getenv("RAFTCTL_CERT"), "PEM client certificate for members that require one; enables TLS (env RAFTCTL_CERT)")
 	f.StringVar(&a.tls.KeyFile, "key", os.Getenv("RAFTCTL_KEY"), "PEM private key of --cert (env RAFTCTL_KEY)")
 	f.BoolVar(&a.skipVerify, "insecure-skip-tls-verify", false, "use TLS but accept any member certificate (for testing only)")
+	f.StringVar(&a.serverName, "tls-server-name", os.Getenv("RAFTCTL_TLS_SERVER_NAME"), "verify members' certificates against this name instead of the endpoint's host: for pod IPs or a port-forward, the client Service's NAME.NAMESPACE.svc; enables TLS (env RAFTCTL_TLS_SERVER_NAME)")
 	root.AddCommand(
 		a.putCommand(), a.getCommand(), a.delCommand(), a.rangeCommand(), a.casCommand(),
 		a.memberCommand(), a.statusCommand(), a.transferLeaderCommand(), a.snapshotCommand(),
@@ -141,7 +145,7 @@ func (a *app) withClientTimeout(cmd *cobra.Command, timeout time.Duration, fn fu
 // tlsConfig is the client's TLS configuration: nil (plaintext) unless a TLS
 // flag is set.
 func (a *app) tlsConfig() (*tls.Config, error) {
-	if a.tls.Empty() && !a.skipVerify {
+	if a.tls.Empty() && !a.skipVerify && a.serverName == "" {
 		return nil, nil
 	}
 	switch {
@@ -155,5 +159,6 @@ func (a *app) tlsConfig() (*tls.Config, error) {
 		return nil, err
 	}
 	cfg.InsecureSkipVerify = a.skipVerify
+	cfg.ServerName = a.serverName
 	return cfg, nil
 }

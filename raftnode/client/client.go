@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
@@ -53,10 +52,7 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	switch {
-	case c.TLS != nil:
-		c.DialOptions = append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(c.TLS))}, c.DialOptions...)
-	case len(c.DialOptions) == 0:
+	if c.TLS == nil && len(c.DialOptions) == 0 {
 		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
 	if c.MaxReadAttempts <= 0 {
@@ -87,6 +83,9 @@ type Client struct {
 	// Status, so that an unreachable or unconfigured leader is looked up once.
 	resolvedFor uint64
 	closed      bool
+	// dialErr is each endpoint's last failed connection attempt (TCP or
+	// TLS handshake), nil once one succeeds: what "connection failed" says.
+	dialErr map[string]error
 }
 
 // New makes a Client for cfg.Endpoints. It does not connect: connections are
@@ -104,18 +103,19 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		conns:     make(map[string]*grpc.ClientConn, len(cfg.Endpoints)),
 		memberOf:  make(map[string]uint64),
 		addressOf: make(map[uint64]string),
+		dialErr:   make(map[string]error),
 	}
 	// Reconnect quickly: a member that restarts should be usable again within a
 	// couple of seconds, not after grpc's default 2-minute backoff ceiling.
-	opts := append([]grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+	params := grpc.WithConnectParams(grpc.ConnectParams{
 		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 		MinConnectTimeout: cfg.DialTimeout,
-	})}, cfg.DialOptions...)
+	})
 	for _, ep := range cfg.Endpoints {
 		if _, dup := c.conns[ep]; dup {
 			continue
 		}
-		cc, err := grpc.NewClient(ep, opts...)
+		cc, err := grpc.NewClient(ep, c.dialOptions(ep, params)...)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("client: endpoint %q: %w", ep, err)
@@ -275,6 +275,12 @@ func (c *Client) ready(ctx context.Context, ep string) (*grpc.ClientConn, error)
 			// TransientFailure until a connection is ready again (gRFC A62),
 			// so waiting here would cost DialTimeout per request to a down
 			// member; fail fast and let the caller try another endpoint.
+			c.mu.Lock()
+			why := c.dialErr[ep]
+			c.mu.Unlock()
+			if why != nil {
+				return nil, fmt.Errorf("connection failed: %w", why)
+			}
 			return nil, errors.New("connection failed")
 		}
 		if !cc.WaitForStateChange(dctx, s) {

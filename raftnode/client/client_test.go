@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"strings"
 	"testing"
@@ -389,6 +390,33 @@ func TestTLS(t *testing.T) {
 				t.Fatalf("Get err = %v, want ok %v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// A connection that fails says why: the handshake's error, typed, not a
+// bare "connection failed".
+func TestConnectionErrorSaysWhy(t *testing.T) {
+	ca := tlstest.NewCA(t, "ca")
+	srv, err := tlsconfig.ServerConfig(ca.Issue("server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := clienttest.StartTLS(t, 1, srv)
+	conf := tlstest.ClientConfig(t, ca, ca.Issue("client"))
+	conf.ServerName = "demo.elsewhere.svc" // not a name the certificate carries
+	c, err := client.New(context.Background(), client.Config{Endpoints: cl.Endpoints(), TLS: conf,
+		DialTimeout: time.Second, MaxReadAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _, err = c.Get(ctx(t), []byte("k"))
+	var wrongName x509.HostnameError
+	if !errors.As(err, &wrongName) {
+		t.Fatalf("Get err = %v, want it to carry the x509.HostnameError", err)
+	}
+	if !errors.Is(err, client.ErrUnavailable) {
+		t.Errorf("Get err = %v, want ErrUnavailable too", err)
 	}
 }
 
