@@ -27,11 +27,11 @@ type app struct {
 	output         string
 	// tls are the --cacert, --cert and --key files; skipVerify accepts any
 	// server certificate.
-	tls         tlsconfig.Files
-	skipVerify  bool
+	tls        tlsconfig.Files
+	skipVerify bool
 	// serverName overrides the name members' certificates are verified
 	// against (the endpoint's host by default).
-	serverName string
+	serverName  string
 	out, errOut io.Writer
 }
 
