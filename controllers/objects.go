@@ -380,6 +380,7 @@ func memberEnv(rc *raftv1.RaftCluster, s Settings) []corev1.EnvVar {
 		{Name: "RAFTNODE_LISTEN_CLIENT", Value: fmt.Sprintf("$(POD_IP):%d", clientPort)},
 		{Name: "RAFTNODE_ADVERTISE_CLIENT", Value: memberAddress(rc, s.ClusterDomain, clientPort)},
 		{Name: "RAFTNODE_LISTEN_HTTP", Value: fmt.Sprintf("$(POD_IP):%d", httpPort)},
+		{Name: "RAFTCTL_ENDPOINTS", Value: fmt.Sprintf("$(POD_IP):%d", clientPort)},
 		// Read when the container starts: only the pod it names, on an empty
 		// volume, forms a cluster (see mutateBootstrap).
 		{Name: "RAFTNODE_BOOTSTRAP_MEMBER", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
@@ -402,6 +403,11 @@ func memberEnv(rc *raftv1.RaftCluster, s Settings) []corev1.EnvVar {
 			corev1.EnvVar{Name: "RAFTNODE_CLIENT_KEY_FILE", Value: key},
 			corev1.EnvVar{Name: "RAFTNODE_CLIENT_TRUSTED_CA_FILE", Value: bundle},
 			corev1.EnvVar{Name: "RAFTNODE_CLIENT_ADMIN_ORGANIZATION", Value: tlsconfig.AdminOrganization},
+			// `kubectl exec POD -- raftctl ...` then just works, as the member.
+			corev1.EnvVar{Name: "RAFTCTL_CACERT", Value: bundle},
+			corev1.EnvVar{Name: "RAFTCTL_CERT", Value: cert},
+			corev1.EnvVar{Name: "RAFTCTL_KEY", Value: key},
+			corev1.EnvVar{Name: "RAFTCTL_TLS_SERVER_NAME", Value: serverName(rc)},
 		)
 	}
 	if r.TickInterval.Duration > 0 {

@@ -200,6 +200,10 @@ func TestPodTemplateTLS(t *testing.T) {
 		"RAFTNODE_CLIENT_KEY_FILE":           "/etc/raftnode/tls/tls.key",
 		"RAFTNODE_CLIENT_TRUSTED_CA_FILE":    "/etc/raftnode/tls/ca.crt",
 		"RAFTNODE_CLIENT_ADMIN_ORGANIZATION": "raftkube:admin",
+		"RAFTCTL_CACERT":                     "/etc/raftnode/tls/ca.crt",
+		"RAFTCTL_CERT":                       "/etc/raftnode/tls/tls.crt",
+		"RAFTCTL_KEY":                        "/etc/raftnode/tls/tls.key",
+		"RAFTCTL_TLS_SERVER_NAME":            "demo.ns.svc",
 	}
 	for k, v := range want {
 		if env[k].Value != v {
