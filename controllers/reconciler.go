@@ -1,7 +1,8 @@
 // Package controllers holds the RaftCluster reconciler: it keeps a cluster's
-// owned objects (Services, StatefulSet, PodDisruptionBudget, bootstrap
-// ConfigMap) in shape, observes the members through their admin API, and
-// takes the one next step the membership planner (package plan) chooses.
+// owned objects (certificate Secrets, Services, StatefulSet,
+// PodDisruptionBudget, bootstrap ConfigMap, NetworkPolicy) in shape,
+// observes the members through their admin API, and takes the one next step
+// the membership planner (package plan) chooses.
 package controllers
 
 import (
@@ -149,6 +150,9 @@ func (r *RaftClusterReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.NetworkPolicy{}).
+		// A certificate Secret deleted or edited by hand is issued again at
+		// once, not at the next periodic pass.
+		Owns(&corev1.Secret{}).
 		Watches(&corev1.Pod{}, byCluster, managed).
 		Watches(&corev1.PersistentVolumeClaim{}, byCluster, managed).
 		// The peer Service's EndpointSlices carry its labels: a new pod's
