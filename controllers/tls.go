@@ -122,6 +122,9 @@ func (r *RaftClusterReconciler) ensureTLS(ctx context.Context, p *pass) error {
 		}
 		return nil
 	}
+	if rc.Spec.TLS.IssuerRef != nil {
+		return r.ensureCertificates(ctx, p)
+	}
 	now := time.Now()
 	ca, err := r.ensureCA(ctx, p, now)
 	if err != nil {
@@ -249,10 +252,7 @@ func (r *RaftClusterReconciler) writeAuthority(ctx context.Context, p *pass, ca 
 func (r *RaftClusterReconciler) ensureLeaves(ctx context.Context, p *pass, ca *authority, now time.Time) error {
 	rc := p.cluster
 	bundle := pki.Bundle(ca.trusted...)
-	lifetime := rc.Spec.TLS.CertificateLifetime.Duration
-	if lifetime <= 0 {
-		lifetime = 90 * 24 * time.Hour
-	}
+	lifetime := certificateLifetime(rc)
 	for name, req := range leafRequests(rc, r.Settings.ClusterDomain) {
 		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: rc.Namespace, Name: name}}
 		var issueErr error
@@ -291,6 +291,14 @@ func (r *RaftClusterReconciler) ensureLeaves(ctx context.Context, p *pass, ca *a
 		}
 	}
 	return nil
+}
+
+// certificateLifetime is spec.tls.certificateLifetime, 90 days if unset.
+func certificateLifetime(rc *raftv1.RaftCluster) time.Duration {
+	if d := rc.Spec.TLS.CertificateLifetime.Duration; d > 0 {
+		return d
+	}
+	return 90 * 24 * time.Hour
 }
 
 // warnInvalidSecret says that a Secret the operator owns held nothing
@@ -420,7 +428,7 @@ func (r *RaftClusterReconciler) readLeaf(ctx context.Context, rc *raftv1.RaftClu
 	}
 	pair, err := pki.ParseKeyPair(sec.Data[keyCert], sec.Data[keyKey])
 	if err != nil {
-		return pki.KeyPair{}, nil, fmt.Errorf("Secret %s: %w", name, err)
+		return pki.KeyPair{}, nil, fmt.Errorf("read Secret %s: %w", name, err)
 	}
 	return pair, sec, nil
 }

@@ -2,11 +2,16 @@ package controllers
 
 import (
 	"crypto/x509"
+	"errors"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/controllers/pki"
@@ -332,5 +337,64 @@ func TestCARotation(t *testing.T) {
 		return e.Reason == raftv1.ReasonCARotation && e.Note == "CA rotation done: members trust the new CA alone"
 	}) {
 		t.Errorf("last pass's events %v lack the end of the rotation", h.lastEvents)
+	}
+}
+
+func TestIssuerRefWithoutCertManager(t *testing.T) {
+	h := newHarness(t, nil, func(rc *raftv1.RaftCluster) {
+		rc.Spec.TLS.IssuerRef = &raftv1.IssuerReference{Name: "ca"}
+	})
+	_, err := h.reconcile()
+	if !errors.Is(err, ErrNoCertManager) {
+		t.Fatalf("reconcile err = %v, want ErrNoCertManager", err)
+	}
+	if c := h.cluster().Status.Condition(raftv1.ConditionProgressing); c == nil || !strings.Contains(c.Message, "needs cert-manager") {
+		t.Errorf("Progressing %+v, want it to say cert-manager is needed", c)
+	}
+	var secrets corev1.SecretList
+	if err := h.c.List(h.ctx, &secrets, client.InNamespace(h.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets.Items) != 0 {
+		t.Errorf("%d Secrets made: with an issuer the operator issues nothing itself", len(secrets.Items))
+	}
+}
+
+func TestMutateCertificate(t *testing.T) {
+	rc := cluster(3, func(rc *raftv1.RaftCluster) {
+		rc.Spec.TLS.IssuerRef = &raftv1.IssuerReference{Name: "corp", Kind: "ClusterIssuer"}
+	})
+	req := leafRequests(rc, "cluster.local")["demo-member-tls"]
+	cert := &unstructured.Unstructured{}
+	cert.SetName("demo-member-tls")
+	if err := mutateCertificate(rc, cert, req, 90*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	spec, _, _ := unstructured.NestedMap(cert.Object, "spec")
+	want := map[string]any{
+		"secretName":     "demo-member-tls",
+		"secretTemplate": map[string]any{"labels": map[string]any{}},
+		"commonName":     "demo-member-tls",
+		"subject":        map[string]any{"organizations": []any{"raftkube:admin", "raftkube:member"}},
+		"usages":         []any{"digital signature", "server auth", "client auth"},
+		"duration":       "2160h0m0s",
+		"renewBefore":    "720h0m0s",
+		"privateKey":     map[string]any{"algorithm": "ECDSA", "size": int64(256), "encoding": "PKCS8", "rotationPolicy": "Always"},
+		"issuerRef":      map[string]any{"name": "corp", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+		"dnsNames":       anySlice(req.DNSNames),
+	}
+	for k, v := range selectorLabels(rc) {
+		want["secretTemplate"].(map[string]any)["labels"].(map[string]any)[k] = v
+	}
+	if !reflect.DeepEqual(spec, want) {
+		t.Errorf("Certificate spec\n%v\nwant\n%v", spec, want)
+	}
+	// A second mutation changes nothing: no update on every pass.
+	before := cert.DeepCopy()
+	if err := mutateCertificate(rc, cert, req, 90*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before.Object, cert.Object) {
+		t.Error("a second mutation changed the Certificate")
 	}
 }

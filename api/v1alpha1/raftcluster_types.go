@@ -271,6 +271,8 @@ type RaftClusterSpec struct {
 
 // TLSSpec configures the members' certificates.
 // +kubebuilder:validation:XValidation:rule="(has(self.enabled) ? self.enabled : true) == (has(oldSelf.enabled) ? oldSelf.enabled : true)",message="tls.enabled cannot change on an existing cluster: members restarted one at a time would speak TLS to members that speak plaintext, and lose their quorum; delete the RaftCluster (its claims are kept by default) and create it again with the new setting, which adopts the data"
+// +kubebuilder:validation:XValidation:rule="has(self.issuerRef) == has(oldSelf.issuerRef) && (!has(self.issuerRef) || self.issuerRef == oldSelf.issuerRef)",message="tls.issuerRef cannot be set, changed or removed on an existing cluster: members would be handed certificates of a CA the others do not trust yet"
+// +kubebuilder:validation:XValidation:rule="!has(self.issuerRef) || !has(self.enabled) || self.enabled",message="tls.issuerRef needs TLS enabled"
 type TLSSpec struct {
 	// Whether the members use TLS. True, the default: the peer port speaks
 	// mutual TLS among members only, the client port TLS with client
@@ -287,6 +289,31 @@ type TLSSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="certificateLifetime must be at least 1h: certificates are renewed after two thirds of it"
 	// +optional
 	CertificateLifetime metav1.Duration `json:"certificateLifetime,omitzero"`
+
+	// A cert-manager issuer to issue the certificates instead of the
+	// operator's own CA: the operator then keeps cert-manager Certificate
+	// objects (NAME-member-tls, NAME-admin-tls, NAME-client-tls), and
+	// cert-manager the Secrets of those names. The members trust the CA in
+	// each Secret's ca.crt; replacing that CA is the issuer's business (for
+	// example with trust-manager), not the operator's. Fixed at creation.
+	// +optional
+	IssuerRef *IssuerReference `json:"issuerRef,omitempty"`
+}
+
+// IssuerReference names a cert-manager issuer.
+type IssuerReference struct {
+	// Name of the Issuer (in the cluster's namespace) or ClusterIssuer.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Issuer or ClusterIssuer.
+	// +kubebuilder:validation:Enum=Issuer;ClusterIssuer
+	// +kubebuilder:default=Issuer
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// API group of the issuer: cert-manager.io, or an external issuer's.
+	// +kubebuilder:default=cert-manager.io
+	// +optional
+	Group string `json:"group,omitempty"`
 }
 
 // IsEnabled reports whether the cluster uses TLS (the default).

@@ -132,6 +132,13 @@ func TestCreateAcceptsGoodSpecsAndFillsDefaults(t *testing.T) {
 			},
 		},
 		{
+			name: "a cert-manager issuer",
+			spec: "tls: {issuerRef: {name: ca}}",
+			want: func(w *raftv1.RaftClusterSpec) {
+				w.TLS.IssuerRef = &raftv1.IssuerReference{Name: "ca", Kind: "Issuer", Group: "cert-manager.io"}
+			},
+		},
+		{
 			name: "pod overrides get the soft anti-affinity",
 			spec: "pod: {labels: {team: a}}",
 			want: func(w *raftv1.RaftClusterSpec) {
@@ -299,6 +306,8 @@ func TestCreateRejectsBadSpecs(t *testing.T) {
 		{name: "negative members", spec: "replicas: -3", want: []string{"spec.replicas", "greater than or equal to 1"}},
 		{name: "unknown bootstrap policy", spec: "bootstrap: Wipe", want: []string{"spec.bootstrap", `supported values: "Adopt", "Fresh"`}},
 		{name: "unknown anti-affinity", spec: "pod: {antiAffinity: Always}", want: []string{"spec.pod.antiAffinity", `supported values: "Preferred", "Required", "None"`}},
+		{name: "issuer without TLS", spec: "tls: {enabled: false, issuerRef: {name: ca}}", want: []string{"tls.issuerRef needs TLS enabled"}},
+		{name: "issuer of an unknown kind", spec: "tls: {issuerRef: {name: ca, kind: Vault}}", want: []string{"spec.tls.issuerRef.kind", `supported values: "Issuer", "ClusterIssuer"`}},
 		{name: "certificates of a minute", spec: "tls: {certificateLifetime: 1m}", want: []string{"certificateLifetime must be at least 1h"}},
 		{
 			name: "election timeout of one heartbeat",
@@ -447,6 +456,24 @@ func TestUpdateRules(t *testing.T) {
 			create: "tls: {enabled: false}",
 			patch:  `{"spec":{"tls":{"enabled":true}}}`,
 			want:   "tls.enabled cannot change on an existing cluster",
+		},
+		{
+			name:   "issuer set on an existing cluster",
+			create: "{}",
+			patch:  `{"spec":{"tls":{"issuerRef":{"name":"ca"}}}}`,
+			want:   "tls.issuerRef cannot be set, changed or removed on an existing cluster",
+		},
+		{
+			name:   "issuer changed",
+			create: "tls: {issuerRef: {name: ca}}",
+			patch:  `{"spec":{"tls":{"issuerRef":{"name":"other"}}}}`,
+			want:   "tls.issuerRef cannot be set, changed or removed on an existing cluster",
+		},
+		{
+			name:   "issuer removed",
+			create: "tls: {issuerRef: {name: ca}}",
+			patch:  `{"spec":{"tls":{"issuerRef":null}}}`,
+			want:   "tls.issuerRef cannot be set, changed or removed on an existing cluster",
 		},
 		{
 			name:   "certificate lifetime changed",
