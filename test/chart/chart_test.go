@@ -887,6 +887,9 @@ var allowedRules = map[string]map[string][]string{
 		"apps/statefulsets": {"get", "list", "watch", "create", "update", "delete"},
 		// The members' TLS: the cluster's CA and certificates (tls.go).
 		"/secrets": {"get", "list", "watch", "create", "update"},
+		// With spec.tls.issuerRef, cert-manager Certificates instead, read
+		// straight from the API server (tls_certmanager.go).
+		"cert-manager.io/certificates": {"get", "create", "update"},
 		// A NetworkPolicy per cluster, deleted when turned off.
 		"networking.k8s.io/networkpolicies": {"get", "list", "watch", "create", "update", "delete"},
 		// Read through the cache; a leaver's pod and claim are deleted, a
@@ -897,7 +900,8 @@ var allowedRules = map[string]map[string][]string{
 		"storage.k8s.io/storageclasses":   {"get", "list", "watch"},
 		// Events of steps and waits (events.k8s.io recorder).
 		"events.k8s.io/events": {"create", "patch"},
-		// Read; patched to drop the force-new-cluster annotation.
+		// Read; patched to drop the force-new-cluster and rotate-ca
+		// annotations.
 		"raftkube.io/raftclusters": {"get", "list", "watch", "patch"},
 		// The status is written with Update.
 		"raftkube.io/raftclusters/status": {"update"},
