@@ -85,6 +85,8 @@ func TestOperator(t *testing.T) {
 		e.checkNoToken(t, ns+"/"+clusterName+"-0")
 		e.checkRestricted(t, operatorNS+"/"+managerPod(ctx, t, e))
 	}
+	// Steps were taken, so the operator's counter is in the scrape.
+	e.checkMetricsAuth(ctx, t)
 
 	// 2. Clients write (and read) during everything below.
 	w := startWorkload(ctx, t, e)
