@@ -23,7 +23,6 @@ import (
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/raftnode/client"
-	"github.com/raftkube/raftkube/test/linearizability"
 )
 
 // The spec fuzzer's knobs (make e2e-fuzz); without -e2e.fuzz TestSpecFuzz
@@ -563,8 +562,9 @@ type checkedWriter struct {
 
 func startCheckedWriter(ctx context.Context, t *testing.T, e *env) *checkedWriter {
 	t.Helper()
+	w := newWorkload(ctx, t, e, ns, clusterName)
 	wctx, cancel := context.WithCancel(ctx)
-	w := &workload{e: e, rec: linearizability.NewRecorder(), cancel: cancel, acked: map[string]string{}}
+	w.cancel = cancel
 	if err := w.refresh(ctx); err != nil {
 		cancel()
 		t.Fatal(err)

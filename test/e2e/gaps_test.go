@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -62,18 +63,21 @@ func TestWriteGaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	service := net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(clientPort))
+	// The application's certificate, as a user's writer would hold it.
+	app := e.clusterCreds(ctx, t, ns, clusterName, appCert)
+	tlsFlags := app.raftctlFlags(t)
 
 	tl := &timeline{start: time.Now()}
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
-	wg.Go(func() { tl.watch(wctx, e, service) })
+	wg.Go(func() { tl.watch(wctx, e, service, app.config()) })
 	waitFor(ctx, t, "the pods' addresses", func(context.Context) (bool, error) { return len(tl.podEndpoints()) == 3, nil })
 	writers := []*gapWriter{
-		{name: "Go client, Service", tl: tl, put: goPutter(wctx, t, func() []string { return []string{service} })},
-		{name: "Go client, pod IPs", tl: tl, put: goPutter(wctx, t, tl.podEndpoints)},
-		{name: "raftctl, Service", tl: tl, put: raftctlPutter(raftctl, func() []string { return []string{service} })},
-		{name: "raftctl, pod IPs", tl: tl, put: raftctlPutter(raftctl, tl.podEndpoints)},
+		{name: "Go client, Service", tl: tl, put: goPutter(wctx, t, app.config(), func() []string { return []string{service} })},
+		{name: "Go client, pod IPs", tl: tl, put: goPutter(wctx, t, app.config(), tl.podEndpoints)},
+		{name: "raftctl, Service", tl: tl, put: raftctlPutter(raftctl, tlsFlags, func() []string { return []string{service} })},
+		{name: "raftctl, pod IPs", tl: tl, put: raftctlPutter(raftctl, tlsFlags, tl.podEndpoints)},
 	}
 	for _, w := range writers {
 		wg.Go(func() { w.run(wctx) })
@@ -377,9 +381,10 @@ func (w *gapWriter) failuresIn(g gap, start time.Time) []string {
 	return out
 }
 
-// goPutter is a long-lived Go client, made again only when the endpoints it
-// is given change (pods come and go; the Service's address never does).
-func goPutter(ctx context.Context, t *testing.T, endpoints func() []string) func(ctx context.Context, key, value string) error {
+// goPutter is a long-lived Go client with TLS settings cfg, made again only
+// when the endpoints it is given change (pods come and go; the Service's
+// address never does).
+func goPutter(ctx context.Context, t *testing.T, cfg *tls.Config, endpoints func() []string) func(ctx context.Context, key, value string) error {
 	var c *client.Client
 	var eps []string
 	context.AfterFunc(ctx, func() {
@@ -389,7 +394,7 @@ func goPutter(ctx context.Context, t *testing.T, endpoints func() []string) func
 	})
 	return func(ctx context.Context, key, value string) error {
 		if now := endpoints(); !slices.Equal(now, eps) && len(now) > 0 {
-			nc, err := client.New(ctx, client.Config{Endpoints: now, DialTimeout: 2 * time.Second})
+			nc, err := client.New(ctx, client.Config{Endpoints: now, DialTimeout: 2 * time.Second, TLS: cfg})
 			if err != nil {
 				t.Errorf("client for %v: %v", now, err)
 				return err
@@ -409,14 +414,16 @@ func goPutter(ctx context.Context, t *testing.T, endpoints func() []string) func
 	}
 }
 
-// raftctlPutter runs `raftctl put` once per write, as a shell loop would.
-func raftctlPutter(raftctl string, endpoints func() []string) func(ctx context.Context, key, value string) error {
+// raftctlPutter runs `raftctl put` once per write, as a shell loop would,
+// with the TLS flags given.
+func raftctlPutter(raftctl string, tlsFlags []string, endpoints func() []string) func(ctx context.Context, key, value string) error {
 	return func(ctx context.Context, key, value string) error {
 		eps := endpoints()
 		if len(eps) == 0 {
 			return fmt.Errorf("no endpoints")
 		}
-		out, err := exec.CommandContext(ctx, raftctl, "--endpoints", strings.Join(eps, ","), "put", key, value).CombinedOutput()
+		args := append([]string{"--endpoints", strings.Join(eps, ",")}, tlsFlags...)
+		out, err := exec.CommandContext(ctx, raftctl, append(args, "put", key, value)...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, out)
 		}
@@ -464,7 +471,7 @@ func (tl *timeline) eventsIn(from, to time.Time) []string {
 	return out
 }
 
-func (tl *timeline) watch(ctx context.Context, e *env, service string) {
+func (tl *timeline) watch(ctx context.Context, e *env, service string, cfg *tls.Config) {
 	last := map[string]string{}
 	members := map[string]*client.Client{} // by pod address
 	defer func() {
@@ -500,7 +507,7 @@ func (tl *timeline) watch(ctx context.Context, e *env, service string) {
 				eps = append(eps, ep)
 				mc := members[ep]
 				if mc == nil {
-					mc, err = client.New(ctx, client.Config{Endpoints: []string{ep}, DialTimeout: 300 * time.Millisecond})
+					mc, err = client.New(ctx, client.Config{Endpoints: []string{ep}, DialTimeout: 300 * time.Millisecond, TLS: cfg})
 					if err != nil {
 						continue
 					}

@@ -223,7 +223,8 @@ func TestOperator(t *testing.T) {
 	if again.Status.ClusterID != rc.Status.ClusterID {
 		t.Errorf("re-created cluster has id %s, want the retained cluster's %s", again.Status.ClusterID, rc.Status.ClusterID)
 	}
-	w = &workload{e: e}
+	// Its Secrets went with it: the new cluster has a CA of its own.
+	w = newWorkload(ctx, t, e, ns, clusterName)
 	if err := w.refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func (e *env) disasterRecovery(ctx context.Context, t *testing.T, c ctrlclient.C
 	}) {
 		t.Errorf("no Warning event %s on the cluster", raftv1.ReasonForcedNewCluster)
 	}
-	w := &workload{e: e}
+	w := newWorkload(ctx, t, e, ns, clusterName)
 	if err := w.refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +444,11 @@ func (e *env) managerRestarts(ctx context.Context, t *testing.T) int32 {
 // at the end), two more put, get and compare-and-swap a few shared keys;
 // every operation is recorded for the linearizability check.
 type workload struct {
-	e      *env
+	e                  *env
+	namespace, cluster string
+	// creds is the application's certificate; refresh reloads it (a CA
+	// rotation replaces it).
+	creds  *clusterCreds
 	rec    *linearizability.Recorder
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -458,12 +463,28 @@ type workload struct {
 	checked   time.Time
 }
 
-// startWorkload writes through pods 0..2, the members that stay throughout
-// (test processes cannot resolve the cluster's DNS names, so pod IPs).
+// startWorkload writes to the sample cluster through pods 0..2, the
+// members that stay throughout (test processes cannot resolve the
+// cluster's DNS names, so pod IPs).
 func startWorkload(ctx context.Context, t *testing.T, e *env) *workload {
 	t.Helper()
+	return startWorkloadIn(ctx, t, e, ns, clusterName)
+}
+
+// newWorkload is a workload on the named cluster that does not run yet,
+// with the application's certificate.
+func newWorkload(ctx context.Context, t *testing.T, e *env, namespace, cluster string) *workload {
+	t.Helper()
+	return &workload{e: e, namespace: namespace, cluster: cluster, creds: e.clusterCreds(ctx, t, namespace, cluster, appCert),
+		rec: linearizability.NewRecorder(), cancel: func() {}, acked: map[string]string{}}
+}
+
+// startWorkloadIn is startWorkload on any cluster.
+func startWorkloadIn(ctx context.Context, t *testing.T, e *env, namespace, cluster string) *workload {
+	t.Helper()
+	w := newWorkload(ctx, t, e, namespace, cluster)
 	wctx, cancel := context.WithCancel(ctx)
-	w := &workload{e: e, rec: linearizability.NewRecorder(), cancel: cancel, acked: map[string]string{}}
+	w.cancel = cancel
 	if err := w.refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -474,8 +495,9 @@ func startWorkload(ctx context.Context, t *testing.T, e *env) *workload {
 	return w
 }
 
-// refresh points the client at pods 0..2's current addresses, at most once a
-// second; the replaced client is closed at the end (calls may be in flight).
+// refresh reloads the certificate and points the client at pods 0..2's
+// current addresses, at most once a second; the replaced client is closed
+// at the end (calls may be in flight).
 func (w *workload) refresh(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -483,9 +505,12 @@ func (w *workload) refresh(ctx context.Context) error {
 		return nil
 	}
 	w.checked = time.Now()
+	if err := w.creds.reload(ctx); err != nil {
+		return err
+	}
 	var endpoints []string
 	for i := range 3 {
-		p, err := w.e.client.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", clusterName, i), metav1.GetOptions{})
+		p, err := w.e.client.CoreV1().Pods(w.namespace).Get(ctx, fmt.Sprintf("%s-%d", w.cluster, i), metav1.GetOptions{})
 		if err != nil || p.Status.PodIP == "" {
 			continue
 		}
@@ -494,7 +519,7 @@ func (w *workload) refresh(ctx context.Context) error {
 	if len(endpoints) == 0 || slices.Equal(endpoints, w.endpoints) {
 		return nil
 	}
-	c, err := client.New(ctx, client.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second})
+	c, err := client.New(ctx, client.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second, TLS: w.creds.config()})
 	if err != nil {
 		return err
 	}

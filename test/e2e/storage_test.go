@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -315,9 +314,11 @@ func restarts(p corev1.Pod) int32 {
 	return n
 }
 
-// memberClient reaches the cluster's pods 0..n-1 at their IPs.
+// memberClient reaches the cluster's pods 0..n-1 at their IPs, with the
+// application's certificate.
 func (e *env) memberClient(ctx context.Context, t *testing.T, name string, n int) *client.Client {
 	t.Helper()
+	creds := e.clusterCreds(ctx, t, ns, name, appCert)
 	var endpoints []string
 	for i := range n {
 		p, err := e.client.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", name, i), metav1.GetOptions{})
@@ -326,7 +327,7 @@ func (e *env) memberClient(ctx context.Context, t *testing.T, name string, n int
 		}
 		endpoints = append(endpoints, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(clientPort)))
 	}
-	kv, err := client.New(ctx, client.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second})
+	kv, err := client.New(ctx, client.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second, TLS: creds.config()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,18 +337,5 @@ func (e *env) memberClient(ctx context.Context, t *testing.T, name string, n int
 // waitNamed polls the named cluster until cond holds.
 func waitNamed(ctx context.Context, t *testing.T, c ctrlclient.Client, name, what string, cond func(*raftv1.RaftCluster) bool) *raftv1.RaftCluster {
 	t.Helper()
-	var rc *raftv1.RaftCluster
-	waitFor(ctx, t, name+": "+what, func(ctx context.Context) (bool, error) {
-		got := &raftv1.RaftCluster{}
-		if err := c.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: name}, got); err != nil {
-			return false, err
-		}
-		rc = got
-		if cond(got) {
-			return true, nil
-		}
-		b, _ := json.Marshal(got.Status)
-		return false, fmt.Errorf("status %s", b)
-	})
-	return rc
+	return waitClusterIn(ctx, t, c, ctrlclient.ObjectKey{Namespace: ns, Name: name}, what, cond)
 }
