@@ -18,6 +18,7 @@ PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 BENCHSTAT      := $(BIN)/benchstat
 GOLANGCI_LINT  := $(BIN)/golangci-lint
 CONTROLLER_GEN := $(BIN)/controller-gen
+CERT_MANAGER_CONTROLLER := $(BIN)/cert-manager-controller
 
 # envtest finds etcd, kube-apiserver and kubectl here (make k8s-tools).
 export KUBEBUILDER_ASSETS := $(BIN)
@@ -60,18 +61,19 @@ test: check-gen fmt-check vet lint unit fuzz-short ## everything CI checks: gene
 # detector; the rest (the pure Raft core and its simulation, codecs, storage,
 # chart rendering, envtest) run without it, where it would only slow them.
 RACE_PKGS   := ./cmd/... ./controllers/... ./raftnode/client/... ./raftnode/server/... ./raftnode/transport/... \
-	./test/harness/... ./test/cluster/... ./test/linearizability/... ./test/e2e/...
+	./test/harness/... ./test/cluster/... ./test/linearizability/... ./test/e2e/... ./test/certmanager/...
 RACE_LIST    = $(shell $(GO) list $(RACE_PKGS))
 NORACE_LIST  = $(filter-out $(RACE_LIST),$(shell $(GO) list $(PKGS)))
 
 # The end-to-end tests (test/e2e) run on the real node and build the images
 # for this machine themselves; they take a few minutes, hence the timeout.
-unit: k8s-tools host-packages node-tools ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node); -race where goroutines run
+unit: k8s-tools host-packages node-tools $(CERT_MANAGER_CONTROLLER) ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node); -race where goroutines run
 	$(GO) test -count=1 -timeout 30m $(NORACE_LIST)
 	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 	$(GO) test -race -count=1 -tags failpoints ./cmd/manager/
 	cd hack/etcdbench && $(GO) vet ./...
 	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd hack/certmanager && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd hack/k8stools && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd hack/helmtool && $(GO) vet ./...
 	cd hack/cniplugins && $(GO) vet ./...
@@ -119,6 +121,7 @@ lint: $(GOLANGCI_LINT) ## golangci-lint (pinned in hack/lint)
 	cd hack/localkubelet && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 	cd hack/coredns && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 	cd hack/imagetool && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
+	cd hack/certmanager && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
@@ -253,6 +256,17 @@ images-reproducible: $(IMAGETOOL) ## build the images twice into two folders and
 
 $(IMAGETOOL): $(shell find hack/imagetool -name '*.go' -not -name '*_test.go') hack/imagetool/go.mod hack/imagetool/go.sum
 	cd hack/imagetool && $(GO) build -trimpath -o $(IMAGETOOL) ./cmd/imagetool
+
+# The real cert-manager controller for test/certmanager: cert-manager's
+# controller packages wired by a main of our own (the proxy does not serve
+# cert-manager's cmd/controller module). Rebuilt only when hack/certmanager
+# changes; the first build takes a few minutes.
+$(CERT_MANAGER_CONTROLLER): $(shell find hack/certmanager -name '*.go' -not -name '*_test.go') hack/certmanager/go.mod hack/certmanager/go.sum
+	cd hack/certmanager && $(GO) build -trimpath -o $(CERT_MANAGER_CONTROLLER) ./cmd/cert-manager-controller
+	@touch $(CERT_MANAGER_CONTROLLER)
+
+# make bin/cert-manager-controller, as the tests name it.
+bin/cert-manager-controller: $(CERT_MANAGER_CONTROLLER)
 
 tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) $(CONTROLLER_GEN) ## build every pinned tool into bin/
 
