@@ -10,7 +10,10 @@
 # default images, applies the sample RaftCluster, scales it 3 -> 5 -> 3
 # printing the cluster, its pods and its membership at each step, and leaves
 # everything running until Ctrl-C, which tears it down (and undoes every host
-# change the node made).
+# change the node made). The cluster has TLS (the default): raftctl runs in a
+# member's pod, whose environment points it at the member with the member's
+# certificate, or on this host with the application certificate the operator
+# keeps in the Secret status.tls.clientSecretName names.
 #
 # Environment:
 #   DEMO_STATE=DIR        state and logs (default ${TMPDIR:-/tmp}/raftkube-demo)
@@ -108,6 +111,28 @@ step "helm install raftkube charts/raftkube   (the chart's default images)"
 helm install raftkube "$ROOT/charts/raftkube" --namespace raftkube-system --create-namespace --wait --timeout 3m
 kubectl get pods -n raftkube-system -o wide
 
+# TLS is where fetch_client_cert writes the application certificate;
+# raftctl_tls are the host raftctl's flags that use it. Members are reached
+# by pod IP, which their certificates do not name: --tls-server-name gives
+# the client Service's name, which they do.
+TLS=$STATE/tls
+raftctl_tls() {
+	echo "--cacert $TLS/ca.crt --cert $TLS/tls.crt --key $TLS/tls.key --tls-server-name $CLUSTER.$NS.svc"
+}
+
+# fetch_client_cert writes the application certificate (key-value calls and
+# Status; the Admin API needs the admin one) from its Secret to $TLS.
+fetch_client_cert() {
+	local secret key
+	secret=$(kubectl get raft "$CLUSTER" -n "$NS" -o jsonpath='{.status.tls.clientSecretName}')
+	[ -n "$secret" ] || die "status.tls.clientSecretName is empty: is spec.tls.enabled false?"
+	mkdir -p "$TLS"
+	for key in ca.crt tls.crt tls.key; do
+		kubectl get secret "$secret" -n "$NS" -o "jsonpath={.data.${key//./\\.}}" | base64 -d >"$TLS/$key"
+	done
+	chmod 600 "$TLS/tls.key"
+}
+
 show() {
 	kubectl get raft "$CLUSTER" -n "$NS"
 	echo
@@ -115,16 +140,18 @@ show() {
 	echo
 	kubectl get raft "$CLUSTER" -n "$NS" -o jsonpath='{range .status.members[*]}{.name}{"\t"}{.id}{"\t"}{.role}{"\tready="}{.ready}{"\tmatch="}{.matchIndex}{"\n"}{end}' |
 		column -t -N POD,MEMBER-ID,ROLE,READY,MATCH 2>/dev/null || true
-	local ip
-	ip=$(kubectl get pod "$CLUSTER-0" -n "$NS" -o jsonpath='{.status.podIP}')
 	echo
 	if [ "$NODE" = real ]; then
-		# raftctl is in the raftnode image; the member listens on its pod IP.
-		echo "kubectl exec $CLUSTER-0 -- raftctl --endpoints $ip:2379 member list"
-		kubectl exec -n "$NS" "$CLUSTER-0" -- raftctl --endpoints "$ip:2379" member list || true
+		# raftctl is in the raftnode image; the pod's RAFTCTL_* environment
+		# names the member's address and certificate.
+		echo "kubectl exec $CLUSTER-0 -- raftctl member list"
+		kubectl exec -n "$NS" "$CLUSTER-0" -- raftctl member list || true
 	else
-		echo "raftctl --endpoints $ip:2379 member list"
-		"$BIN/raftctl" --endpoints "$ip:2379" member list || true
+		local ip
+		ip=$(kubectl get pod "$CLUSTER-0" -n "$NS" -o jsonpath='{.status.podIP}')
+		echo "raftctl --endpoints $ip:2379 $(raftctl_tls) member list"
+		# shellcheck disable=SC2046 # raftctl_tls is a list of flags
+		"$BIN/raftctl" --endpoints "$ip:2379" $(raftctl_tls) member list || true
 	fi
 }
 
@@ -148,6 +175,7 @@ start=$SECONDS
 kubectl apply -n "$NS" -f "$ROOT/config/samples/raftkube_v1alpha1_raftcluster.yaml"
 wait_voters 3
 echo "Available with 3 voters after $((SECONDS - start))s"
+fetch_client_cert
 show
 
 step "kubectl scale raft/$CLUSTER --replicas=5   (learners added, then promoted in one joint change)"
@@ -180,9 +208,15 @@ The cluster keeps running until Ctrl-C. In another shell:
   $BIN/kubectl scale raft/$CLUSTER --replicas=5
   $BIN/kubectl describe raft $CLUSTER         # conditions and events
   $BIN/kubectl logs -n raftkube-system deploy/raftkube
-  $BIN/raftctl --endpoints $ip:2379 put greeting hello
-  $BIN/raftctl --endpoints $ip:2379 get greeting
-  $BIN/raftctl --endpoints $ip:2379 member list
+  $BIN/kubectl exec $CLUSTER-0 -- raftctl member list    # in a member's pod, as the member (real node)
+  $BIN/raftctl --endpoints $ip:2379 $(raftctl_tls) put greeting hello
+  $BIN/raftctl --endpoints $ip:2379 $(raftctl_tls) get greeting
+  $BIN/kubectl annotate raft/$CLUSTER raftkube.io/rotate-ca=now   # a new CA, no downtime
+  $BIN/kubectl get raft $CLUSTER -o jsonpath='{.status.tls}'      # the Secrets, the rotation's step
+
+  The application certificate above is Secret $CLUSTER-client-tls; raftctl
+  without one is refused (Unauthenticated), with it the Admin API is too
+  (PermissionDenied: that needs Secret $CLUSTER-admin-tls).
 
 EOF
 stopping_is_done=1
