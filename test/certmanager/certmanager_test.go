@@ -53,8 +53,11 @@ var (
 // relies on: a SelfSigned ClusterIssuer signs a CA certificate, a CA Issuer
 // built on that CA's Secret signs a leaf with the roles as organizations.
 func TestCAIssuerSignsLeafCertificate(t *testing.T) {
+	begin := time.Now()
 	srv := kube.Get(t)
+	apiUp := time.Now()
 	Start(t, srv.Config)
+	controllerUp := time.Now()
 	ctx := t.Context()
 	ns := srv.Namespace(t)
 	c := srv.Client
@@ -90,6 +93,8 @@ func TestCAIssuerSignsLeafCertificate(t *testing.T) {
 
 	waitReady(ctx, t, c, issuerKind, ns, "raftkube-ca")
 	waitReady(ctx, t, c, certificateKind, ns, "member")
+	t.Logf("API server up in %s, CRDs installed and controller ready in %s, CA and leaf issued in %s",
+		apiUp.Sub(begin).Round(time.Millisecond), controllerUp.Sub(apiUp).Round(time.Millisecond), time.Since(controllerUp).Round(time.Millisecond))
 
 	caSecret := secret(ctx, t, c, ns, "raftkube-ca")
 	leafSecret := secret(ctx, t, c, ns, "member-tls")
