@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -133,6 +134,32 @@ func TestCAIssuerSignsLeafCertificate(t *testing.T) {
 	}
 	if leaf.IsCA {
 		t.Error("the leaf is a CA")
+	}
+}
+
+// TestStartKubeconfig starts the controller from a kubeconfig file, the way
+// a test on localkube would, on a server whose CRDs an earlier Start may
+// already have installed, and has it issue a self-signed certificate.
+func TestStartKubeconfig(t *testing.T) {
+	srv := kube.Get(t)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := writeKubeconfig(kubeconfig, srv.Config); err != nil {
+		t.Fatal(err)
+	}
+	StartKubeconfig(t, kubeconfig)
+	ctx := t.Context()
+	ns := srv.Namespace(t)
+	create(ctx, t, srv.Client, object(issuerKind, ns, "selfsigned", map[string]any{"selfSigned": map[string]any{}}))
+	create(ctx, t, srv.Client, object(certificateKind, ns, "self", map[string]any{
+		"commonName": "self",
+		"secretName": "self-tls",
+		"privateKey": map[string]any{"algorithm": "ECDSA", "size": int64(256)},
+		"issuerRef":  map[string]any{"group": "cert-manager.io", "kind": "Issuer", "name": "selfsigned"},
+	}))
+	waitReady(ctx, t, srv.Client, certificateKind, ns, "self")
+	cert := parseCert(t, "self-tls tls.crt", secret(ctx, t, srv.Client, ns, "self-tls").Data[corev1.TLSCertKey])
+	if cert.Subject.CommonName != "self" || cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) != nil {
+		t.Errorf("self-tls holds %q, want a certificate named self that signs itself", cert.Subject)
 	}
 }
 
