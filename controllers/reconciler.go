@@ -123,7 +123,9 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.act(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
-	if p.action.Kind == plan.Steady {
+	// A CA rotation step waits for members to load files, which no watch
+	// reports: look again soon.
+	if p.action.Kind == plan.Steady && (p.tls == nil || p.tls.CARotation == "") {
 		return ctrl.Result{RequeueAfter: requeueSteady}, nil
 	}
 	return ctrl.Result{RequeueAfter: requeueChanging}, nil

@@ -258,6 +258,26 @@ func (h *harness) rotation() string {
 	return st.CARotation
 }
 
+// rotationPass runs a pass while a CA rotation is under way or ends: it
+// must succeed, take no membership step, and come back soon while a step
+// is left (members load files within seconds; the steady 30 s would make a
+// rotation take minutes).
+func (h *harness) rotationPass() {
+	h.t.Helper()
+	res, err := h.reconcile()
+	if err != nil {
+		h.t.Fatalf("reconcile: %v", err)
+	}
+	h.lastEvents = h.events.take()
+	want := requeueChanging
+	if h.rotation() == "" {
+		want = requeueSteady
+	}
+	if res.RequeueAfter != want {
+		h.t.Errorf("requeue after %v with rotation %q, want %v", res.RequeueAfter, h.rotation(), want)
+	}
+}
+
 func TestCARotation(t *testing.T) {
 	h := newHarness(t, nil)
 	h.converge()
@@ -270,7 +290,7 @@ func TestCARotation(t *testing.T) {
 	if err := h.c.Update(h.ctx, rc); err != nil {
 		t.Fatal(err)
 	}
-	h.step(plan.Steady)
+	h.rotationPass()
 	if got := h.rotation(); got != raftv1.CARotationTrustingNewCA {
 		t.Fatalf("rotation %q after the annotation, want %s", got, raftv1.CARotationTrustingNewCA)
 	}
@@ -288,12 +308,12 @@ func TestCARotation(t *testing.T) {
 
 	// Two of three members loaded the bundle: the rotation waits.
 	h.loadCertificates("demo-0", "demo-1")
-	h.step(plan.Steady)
+	h.rotationPass()
 	if got := h.rotation(); got != raftv1.CARotationTrustingNewCA {
 		t.Fatalf("rotation %q with a member on the old bundle, want it to wait", got)
 	}
 	h.loadCertificates()
-	h.step(plan.Steady)
+	h.rotationPass()
 	if got := h.rotation(); got != raftv1.CARotationReissuingCertificates {
 		t.Fatalf("rotation %q once every member trusts the new CA, want %s", got, raftv1.CARotationReissuingCertificates)
 	}
@@ -307,12 +327,12 @@ func TestCARotation(t *testing.T) {
 		}
 	}
 	// Until the members serve the new certificate, the old CA stays.
-	h.step(plan.Steady)
+	h.rotationPass()
 	if got := h.rotation(); got != raftv1.CARotationReissuingCertificates {
 		t.Fatalf("rotation %q before members serve the new certificate, want it to wait", got)
 	}
 	h.loadCertificates()
-	h.step(plan.Steady)
+	h.rotationPass()
 	if got := h.rotation(); got != raftv1.CARotationDroppingOldCA {
 		t.Fatalf("rotation %q, want %s", got, raftv1.CARotationDroppingOldCA)
 	}
@@ -321,7 +341,7 @@ func TestCARotation(t *testing.T) {
 		t.Errorf("application bundle of %d CAs, want the new CA alone", len(bundle))
 	}
 	h.loadCertificates()
-	h.step(plan.Steady)
+	h.rotationPass()
 	if got := h.rotation(); got != "" {
 		t.Fatalf("rotation %q once members trust the new CA alone, want done", got)
 	}
