@@ -14,16 +14,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"slices"
 	"time"
+
+	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 )
 
 // ErrInvalid is wrapped by every error about PEM data that holds no usable
@@ -171,24 +171,12 @@ func ParseKeyPair(certPEM, keyPEM []byte) (KeyPair, error) {
 	return KeyPair{Cert: certs[0], Key: key}, nil
 }
 
-// ParseBundle reads every certificate of PEM data; at least one. Errors wrap
-// ErrInvalid.
+// ParseBundle reads every certificate of PEM data; at least one, and
+// nothing truncated. Errors wrap ErrInvalid.
 func ParseBundle(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		certs = append(certs, c)
+	certs, err := tlsconfig.ParseCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("%w: no PEM certificate", ErrInvalid)
@@ -213,10 +201,7 @@ func Bundle(certs ...*x509.Certificate) []byte {
 
 // Fingerprint is the lowercase hex SHA-256 of the certificate's DER, as
 // members report what they load.
-func Fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(sum[:])
-}
+func Fingerprint(c *x509.Certificate) string { return tlsconfig.Fingerprint(c.Raw) }
 
 // RenewalDue reports whether c has passed two thirds of its lifetime at
 // now, when it is renewed: the last third leaves time to retry a failed

@@ -119,6 +119,11 @@ func TestBundleKeepsOrderAndDropsDuplicates(t *testing.T) {
 	if len(certs) != 2 || Fingerprint(certs[0]) != Fingerprint(a.Cert) || Fingerprint(certs[1]) != Fingerprint(b.Cert) {
 		t.Errorf("bundle read back %d certificates, want a then b", len(certs))
 	}
+	// Cut in the second certificate: refused, not read as a alone.
+	both := Bundle(a.Cert, b.Cert)
+	if _, err := ParseBundle(both[:len(both)-40]); !errors.Is(err, ErrInvalid) {
+		t.Errorf("truncated bundle: err %v, want ErrInvalid", err)
+	}
 }
 
 func TestRenewalDueAtTwoThirds(t *testing.T) {

@@ -457,17 +457,35 @@ func (b *CABundle) Err() error {
 	return b.lastErr
 }
 
-// readBundle parses every CERTIFICATE block of a PEM file (other blocks are
-// passed over). Anything after the last block but blanks is an error, so a
-// bundle cut short in its last certificate is refused rather than read as
-// the certificates before it.
+// readBundle reads a file of PEM CA certificates (see ParseCertificates),
+// with their fingerprints; at least one.
 func readBundle(file string) (*x509.CertPool, []string, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read trusted CA file: %w", err)
 	}
+	certs, err := ParseCertificates(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trusted CA file %s: %w", file, err)
+	}
+	if len(certs) == 0 {
+		return nil, nil, fmt.Errorf("trusted CA file %s: no PEM certificate found", file)
+	}
 	pool := x509.NewCertPool()
-	var fps []string
+	fps := make([]string, 0, len(certs))
+	for _, c := range certs {
+		pool.AddCert(c)
+		fps = append(fps, Fingerprint(c.Raw))
+	}
+	return pool, fps, nil
+}
+
+// ParseCertificates parses every CERTIFICATE block of PEM data (other
+// blocks are passed over). Anything after the last block but blanks is an
+// error, so a bundle cut short in its last certificate is refused rather
+// than read as the certificates before it.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
 	rest := data
 	for {
 		var block *pem.Block
@@ -480,16 +498,12 @@ func readBundle(file string) (*x509.CertPool, []string, error) {
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, nil, fmt.Errorf("trusted CA file %s: certificate %d: %w", file, len(fps)+1, err)
+			return nil, fmt.Errorf("certificate %d: %w", len(certs)+1, err)
 		}
-		pool.AddCert(cert)
-		fps = append(fps, Fingerprint(block.Bytes))
+		certs = append(certs, cert)
 	}
 	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, nil, fmt.Errorf("trusted CA file %s: data after the last PEM certificate (a truncated bundle?)", file)
+		return nil, errors.New("data after the last PEM certificate (a truncated bundle?)")
 	}
-	if len(fps) == 0 {
-		return nil, nil, fmt.Errorf("trusted CA file %s: no PEM certificate found", file)
-	}
-	return pool, fps, nil
+	return certs, nil
 }
