@@ -44,12 +44,6 @@ func TestMain(m *testing.M) {
 // issueTimeout bounds each wait for cert-manager to act on an object.
 const issueTimeout = 2 * time.Minute
 
-var (
-	clusterIssuerKind = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "ClusterIssuer"}
-	issuerKind        = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Issuer"}
-	certificateKind   = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}
-)
-
 // TestCAIssuerSignsLeafCertificate is the chain raftkube's spec.tls.issuerRef
 // relies on: a SelfSigned ClusterIssuer signs a CA certificate, a CA Issuer
 // built on that CA's Secret signs a leaf with the roles as organizations.
@@ -63,7 +57,7 @@ func TestCAIssuerSignsLeafCertificate(t *testing.T) {
 	ns := srv.Namespace(t)
 	c := srv.Client
 
-	selfSigned := object(clusterIssuerKind, "", "selfsigned-"+ns, map[string]any{"selfSigned": map[string]any{}})
+	selfSigned := Object(ClusterIssuerKind, "", "selfsigned-"+ns, map[string]any{"selfSigned": map[string]any{}})
 	create(ctx, t, c, selfSigned)
 	t.Cleanup(func() {
 		// Cluster-scoped: the namespace's end does not remove it.
@@ -71,19 +65,19 @@ func TestCAIssuerSignsLeafCertificate(t *testing.T) {
 			t.Errorf("delete ClusterIssuer: %v", err)
 		}
 	})
-	create(ctx, t, c, object(certificateKind, ns, "raftkube-ca", map[string]any{
+	create(ctx, t, c, Object(CertificateKind, ns, "raftkube-ca", map[string]any{
 		"isCA":       true,
 		"commonName": "raftkube-ca",
 		"secretName": "raftkube-ca",
 		"privateKey": map[string]any{"algorithm": "ECDSA", "size": int64(256)},
 		"issuerRef":  map[string]any{"group": "cert-manager.io", "kind": "ClusterIssuer", "name": selfSigned.GetName()},
 	}))
-	create(ctx, t, c, object(issuerKind, ns, "raftkube-ca", map[string]any{
+	create(ctx, t, c, Object(IssuerKind, ns, "raftkube-ca", map[string]any{
 		"ca": map[string]any{"secretName": "raftkube-ca"},
 	}))
 	dnsNames := []string{"member-0.members." + ns + ".svc", "member-0.members." + ns + ".svc.cluster.local"}
 	organizations := []string{tlsconfig.AdminOrganization, tlsconfig.MemberOrganization}
-	create(ctx, t, c, object(certificateKind, ns, "member", map[string]any{
+	create(ctx, t, c, Object(CertificateKind, ns, "member", map[string]any{
 		"secretName": "member-tls",
 		"dnsNames":   toAny(dnsNames),
 		"usages":     []any{"server auth", "client auth"},
@@ -92,8 +86,8 @@ func TestCAIssuerSignsLeafCertificate(t *testing.T) {
 		"issuerRef":  map[string]any{"group": "cert-manager.io", "kind": "Issuer", "name": "raftkube-ca"},
 	}))
 
-	waitReady(ctx, t, c, issuerKind, ns, "raftkube-ca")
-	waitReady(ctx, t, c, certificateKind, ns, "member")
+	waitReady(ctx, t, c, IssuerKind, ns, "raftkube-ca")
+	waitReady(ctx, t, c, CertificateKind, ns, "member")
 	t.Logf("API server up in %s, CRDs installed and controller ready in %s, CA and leaf issued in %s",
 		apiUp.Sub(begin).Round(time.Millisecond), controllerUp.Sub(apiUp).Round(time.Millisecond), time.Since(controllerUp).Round(time.Millisecond))
 
@@ -149,26 +143,18 @@ func TestStartKubeconfig(t *testing.T) {
 	StartKubeconfig(t, kubeconfig)
 	ctx := t.Context()
 	ns := srv.Namespace(t)
-	create(ctx, t, srv.Client, object(issuerKind, ns, "selfsigned", map[string]any{"selfSigned": map[string]any{}}))
-	create(ctx, t, srv.Client, object(certificateKind, ns, "self", map[string]any{
+	create(ctx, t, srv.Client, Object(IssuerKind, ns, "selfsigned", map[string]any{"selfSigned": map[string]any{}}))
+	create(ctx, t, srv.Client, Object(CertificateKind, ns, "self", map[string]any{
 		"commonName": "self",
 		"secretName": "self-tls",
 		"privateKey": map[string]any{"algorithm": "ECDSA", "size": int64(256)},
 		"issuerRef":  map[string]any{"group": "cert-manager.io", "kind": "Issuer", "name": "selfsigned"},
 	}))
-	waitReady(ctx, t, srv.Client, certificateKind, ns, "self")
+	waitReady(ctx, t, srv.Client, CertificateKind, ns, "self")
 	cert := parseCert(t, "self-tls tls.crt", secret(ctx, t, srv.Client, ns, "self-tls").Data[corev1.TLSCertKey])
 	if cert.Subject.CommonName != "self" || cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) != nil {
 		t.Errorf("self-tls holds %q, want a certificate named self that signs itself", cert.Subject)
 	}
-}
-
-func object(gvk schema.GroupVersionKind, ns, name string, spec map[string]any) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-	u.SetGroupVersionKind(gvk)
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
 }
 
 func toAny(ss []string) []any {

@@ -48,8 +48,9 @@ const secureNS = "secure"
 // with a certificate of another CA, or in plaintext is refused with the
 // right code, on the client port as on the peer port, where forged Raft
 // traffic with the right cluster id changes nothing. A raftctl pod without
-// a certificate is told it is unauthenticated. Times are logged, not
-// asserted.
+// a certificate is told it is unauthenticated. A second cluster gets its
+// certificates from the real cert-manager controller instead. Times are
+// logged, not asserted.
 func TestSecurity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -104,7 +105,11 @@ func TestSecurity(t *testing.T) {
 	e.attackPeerPort(ctx, t, c, key, app)
 	e.raftctlWithoutCertificate(ctx, t)
 
-	// 4. No acknowledged write lost; the history linearizable.
+	// 4. The other way to certificates: a cluster whose certificates the
+	// real cert-manager issues (spec.tls.issuerRef).
+	e.certManagerCluster(ctx, t, c)
+
+	// 5. No acknowledged write lost; the history linearizable.
 	w.stopAndCheck(ctx, t)
 }
 

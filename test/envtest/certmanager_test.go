@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,11 +25,6 @@ import (
 	"github.com/raftkube/raftkube/controllers"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 	"github.com/raftkube/raftkube/test/certmanager"
-)
-
-var (
-	issuerGVK      = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Issuer"}
-	certificateGVK = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}
 )
 
 // TestIssuerRefWithCertManager: a RaftCluster naming a cert-manager CA
@@ -46,24 +40,7 @@ func TestIssuerRefWithCertManager(t *testing.T) {
 	ns := api.Namespace(t)
 	c := api.Client
 
-	// A CA Issuer whose CA is a self-signed certificate.
-	create := func(gvk schema.GroupVersionKind, name string, spec map[string]any) {
-		t.Helper()
-		u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-		u.SetGroupVersionKind(gvk)
-		u.SetNamespace(ns)
-		u.SetName(name)
-		if err := c.Create(ctx, u); err != nil {
-			t.Fatalf("create %s %s: %v", gvk.Kind, name, err)
-		}
-	}
-	create(issuerGVK, "selfsigned", map[string]any{"selfSigned": map[string]any{}})
-	create(certificateGVK, "root", map[string]any{
-		"isCA": true, "commonName": "raftkube test root", "secretName": "root",
-		"privateKey": map[string]any{"algorithm": "ECDSA", "size": int64(256)},
-		"issuerRef":  map[string]any{"name": "selfsigned", "kind": "Issuer", "group": "cert-manager.io"},
-	})
-	create(issuerGVK, "ca", map[string]any{"ca": map[string]any{"secretName": "root"}})
+	certmanager.CAIssuer(ctx, t, c, ns, "ca")
 
 	r := &controllers.RaftClusterReconciler{
 		Client:   c,
@@ -107,7 +84,7 @@ func TestIssuerRefWithCertManager(t *testing.T) {
 
 	for _, name := range names {
 		cert := &unstructured.Unstructured{}
-		cert.SetGroupVersionKind(certificateGVK)
+		cert.SetGroupVersionKind(certmanager.CertificateKind)
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cert); err != nil {
 			t.Fatalf("Certificate %s: %v", name, err)
 		}
