@@ -89,9 +89,9 @@ unit: k8s-tools host-packages node-tools $(CERT_MANAGER_CONTROLLER) ## run the t
 fuzz_retry = $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2) || $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2)
 
 fuzz-short: ## a few seconds of each fuzz target, to catch regressions in the decoders
-	$(GO) test -run '^$$' -fuzz '^FuzzMessageUnmarshal$$' -fuzztime $(FUZZTIME) ./raftnode/raftpb/
-	$(GO) test -run '^$$' -fuzz '^FuzzConfChangeV2Unmarshal$$' -fuzztime $(FUZZTIME) ./raftnode/raftpb/
-	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./raftnode/kv/
+	$(call fuzz_retry,FuzzMessageUnmarshal,./raftnode/raftpb/)
+	$(call fuzz_retry,FuzzConfChangeV2Unmarshal,./raftnode/raftpb/)
+	$(call fuzz_retry,FuzzRestore,./raftnode/kv/)
 	$(call fuzz_retry,FuzzDecodeRecord,./raftnode/wal/)
 	$(call fuzz_retry,FuzzRecover,./raftnode/wal/)
 
