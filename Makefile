@@ -45,7 +45,7 @@ REGISTRY ?= ghcr.io/raftkube
 IMAGETOOL := $(BIN)/imagetool
 IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGISTRY)' IMAGETOOL='$(IMAGETOOL)' HELM='$(BIN)/helm'
 
-.PHONY: build test unit fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
+.PHONY: build test unit unit-e2e unit-packages fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
 .PHONY: demo test-e2e e2e-fuzz e2e-gaps run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
 .PHONY: images test-images node-images node-tools push images-reproducible
 
@@ -66,10 +66,21 @@ RACE_LIST    = $(shell $(GO) list $(RACE_PKGS))
 NORACE_LIST  = $(filter-out $(RACE_LIST),$(shell $(GO) list $(PKGS)))
 
 # The end-to-end tests (test/e2e) run on the real node and build the images
-# for this machine themselves; they take a few minutes, hence the timeout.
+# for this machine themselves; they take a few minutes, mostly waiting for pods,
+# so they run beside the other tests (output kept per target), not after them.
+# localkube's and the process kubelet's own tests check the host's state before
+# and after a node: they run after the end-to-end tests, never beside them.
 unit: k8s-tools host-packages node-tools $(CERT_MANAGER_CONTROLLER) ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node); -race where goroutines run
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit-e2e unit-packages
+
+unit-e2e:
+	$(GO) test -race -count=1 -timeout 30m ./test/e2e/
+	cd hack/localkube && $(GO) vet ./... && LOCALKUBE_BIN=$(BIN) $(GO) test -race -count=1 ./...
+	cd hack/localkubelet && $(GO) vet ./... && LOCALKUBE_BIN=$(BIN) $(GO) test -race -count=1 ./...
+
+unit-packages:
 	$(GO) test -count=1 -timeout 30m $(NORACE_LIST)
-	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(filter-out ./test/e2e/...,$(RACE_PKGS))
 	$(GO) test -race -count=1 -tags failpoints ./cmd/manager/
 	cd hack/etcdbench && $(GO) vet ./...
 	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -race -count=1 ./...
@@ -78,8 +89,6 @@ unit: k8s-tools host-packages node-tools $(CERT_MANAGER_CONTROLLER) ## run the t
 	cd hack/helmtool && $(GO) vet ./...
 	cd hack/cniplugins && $(GO) vet ./...
 	cd hack/coredns && $(GO) vet ./... && $(GO) test -count=1 ./...
-	cd hack/localkube && $(GO) vet ./... && LOCALKUBE_BIN=$(BIN) $(GO) test -race -count=1 ./...
-	cd hack/localkubelet && $(GO) vet ./... && LOCALKUBE_BIN=$(BIN) $(GO) test -race -count=1 ./...
 	cd hack/imagetool && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # fuzz_retry runs a fuzz target once more if the first run fails without a
