@@ -418,3 +418,31 @@ func TestMutateCertificate(t *testing.T) {
 		t.Error("a second mutation changed the Certificate")
 	}
 }
+
+// A CA past two thirds of its life is replaced without anyone asking.
+func TestAgingCARotatesByItself(t *testing.T) {
+	h := newHarness(t, nil)
+	h.converge()
+	aging, err := pki.NewCA("aging", time.Now().Add(-4*365*24*time.Hour), 5*365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := &corev1.Secret{}
+	h.get(sec, "demo-ca")
+	key, err := aging.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec.Data["tls.crt"], sec.Data["tls.key"], sec.Data["ca.crt"] = aging.CertPEM(), key, aging.CertPEM()
+	if err := h.c.Update(h.ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	h.rotationPass()
+	if got := h.rotation(); got != raftv1.CARotationTrustingNewCA {
+		t.Fatalf("rotation %q with a CA 4 years into 5, want %s", got, raftv1.CARotationTrustingNewCA)
+	}
+	_, bundle, _ := h.secretPair("demo-ca")
+	if len(bundle) != 2 || pki.Fingerprint(bundle[0]) != pki.Fingerprint(aging.Cert) {
+		t.Errorf("CA bundle of %d, want the aging CA and its successor", len(bundle))
+	}
+}
