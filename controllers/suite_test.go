@@ -1,11 +1,8 @@
 package controllers
 
 import (
-	"fmt"
 	"os"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/raftkube/raftkube/test/kubeenv"
 )
@@ -21,23 +18,7 @@ import (
 // (test/e2e) covers garbage collection and real pods.
 var kube kubeenv.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kube.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		code = max(code, 1)
-	}
-	if code == 0 {
-		if err := goleak.Find(
-			// client-go's log flusher, started by klog's init.
-			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(kube.Main(m)) }
 
 // server returns the shared API server (uncached client: a pass sees what
 // the previous one wrote, so the tests are deterministic), starting it on

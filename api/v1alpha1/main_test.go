@@ -1,7 +1,6 @@
 package v1alpha1_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -14,14 +13,7 @@ import (
 // `kubectl apply` users get, not the Go types.
 var kube kubeenv.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kube.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		code = max(code, 1)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(kube.Main(m)) }
 
 // apiServer is the shared control plane, with this package's helpers.
 type apiServer struct{ *kubeenv.Server }

@@ -2,12 +2,10 @@ package envtest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"reflect"
 	"testing"
 
-	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,23 +26,7 @@ import (
 // stopped by TestMain.
 var kube kubeenv.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kube.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		code = max(code, 1)
-	}
-	if code == 0 {
-		if err := goleak.Find(
-			// client-go's log flusher, started by klog's init.
-			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(kube.Main(m)) }
 
 // operatorNamespace is the namespace the reconciler under test says the
 // manager runs in.

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 
+	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -151,4 +152,25 @@ func (sh *Shared) Stop() error {
 		return nil
 	}
 	return sh.server.Stop()
+}
+
+// Main is a TestMain body for a package whose tests share sh: it runs the
+// tests, stops the server, and, when they passed, fails on goroutines left
+// running (goleak). It returns the exit code for os.Exit.
+func (sh *Shared) Main(m *testing.M) int {
+	code := m.Run()
+	if err := sh.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
+		code = max(code, 1)
+	}
+	if code == 0 {
+		if err := goleak.Find(
+			// client-go's log flusher, started by klog's init.
+			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	return code
 }
