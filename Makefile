@@ -19,6 +19,7 @@ BENCHSTAT      := $(BIN)/benchstat
 GOLANGCI_LINT  := $(BIN)/golangci-lint
 CONTROLLER_GEN := $(BIN)/controller-gen
 CERT_MANAGER_CONTROLLER := $(BIN)/cert-manager-controller
+VERSITYGW      := $(BIN)/versitygw
 
 # envtest finds etcd, kube-apiserver and kubectl here (make k8s-tools).
 export KUBEBUILDER_ASSETS := $(BIN)
@@ -70,7 +71,7 @@ NORACE_LIST  = $(filter-out $(RACE_LIST),$(shell $(GO) list $(PKGS)))
 # so they run beside the other tests (output kept per target), not after them.
 # localkube's and the process kubelet's own tests check the host's state before
 # and after a node: they run after the end-to-end tests, never beside them.
-unit: k8s-tools host-packages node-tools $(CERT_MANAGER_CONTROLLER) ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node); -race where goroutines run
+unit: k8s-tools host-packages node-tools $(CERT_MANAGER_CONTROLLER) $(VERSITYGW) ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node); -race where goroutines run
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit-e2e unit-packages
 
 unit-e2e:
@@ -276,6 +277,16 @@ $(CERT_MANAGER_CONTROLLER): $(shell find hack/certmanager -name '*.go' -not -nam
 
 # make bin/cert-manager-controller, as the tests name it.
 bin/cert-manager-controller: $(CERT_MANAGER_CONTROLLER)
+
+# The S3-compatible server for test/s3server: versitygw's gateway (POSIX
+# backend) at the version hack/s3server pins. Rebuilt only when that pin
+# changes; the first build takes about a minute.
+$(VERSITYGW): hack/s3server/go.mod hack/s3server/go.sum
+	cd hack/s3server && $(GO) build -trimpath -o $(VERSITYGW) github.com/versity/versitygw/cmd/versitygw
+	@touch $(VERSITYGW)
+
+# make bin/versitygw, as the tests name it.
+bin/versitygw: $(VERSITYGW)
 
 tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(BENCHSTAT) $(GOLANGCI_LINT) $(CONTROLLER_GEN) ## build every pinned tool into bin/
 
