@@ -33,6 +33,7 @@ type options struct {
 	adminOrg        string
 	bootstrap       bool
 	bootstrapMember string
+	restoreFrom     string
 	tickInterval    time.Duration
 	electionTicks   int
 	heartbeatTicks  int
@@ -68,6 +69,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.peerOrg, "peer-allowed-organization", "", "with peer TLS, accept and dial only members whose certificate carries this Subject organization (the operator uses "+tlsconfig.MemberOrganization+"); empty: any certificate the peer CA signed")
 	fs.StringVar(&o.adminOrg, "client-admin-organization", tlsconfig.AdminOrganization, "when the client port verifies client certificates, the Subject organization a certificate needs for the Admin API beyond Status; members forward admin calls with their own client certificate, which needs it too")
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
+	fs.StringVar(&o.restoreFrom, "restore-from", "", "found a new cluster from this snapshot file (raftctl snapshot save) on an empty data dir; a data dir holding a member is refused, unless it was founded from this file")
 	fs.StringVar(&o.bootstrapMember, "bootstrap-member", "", "act as --bootstrap when --name equals this (so every pod of a StatefulSet can share one setting; empty: never)")
 	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
 	fs.IntVar(&o.electionTicks, "election-ticks", 10, "ticks without a leader before campaigning")

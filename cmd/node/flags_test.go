@@ -174,3 +174,20 @@ func TestParseOptionsErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParseOptionsRestoreFrom(t *testing.T) {
+	o, err := parseOptions(nil, envOf(map[string]string{"RAFTNODE_DATA_DIR": "d", "RAFTNODE_RESTORE_FROM": "/backups/a.snap"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.restoreFrom != "/backups/a.snap" {
+		t.Errorf("restore from env = %q", o.restoreFrom)
+	}
+	o, err = parseOptions([]string{"--data-dir", "d", "--restore-from", "b.snap"}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.restoreFrom != "b.snap" {
+		t.Errorf("restore from flag = %q", o.restoreFrom)
+	}
+}

@@ -47,6 +47,7 @@ func run(args []string, out io.Writer) error {
 		PeerAllowedOrganization: o.peerOrg,
 		ClientAdminOrganization: o.adminOrg,
 		Bootstrap:               o.bootstrap,
+		RestoreFrom:             o.restoreFrom,
 		TickInterval:            o.tickInterval,
 		ElectionTicks:           o.electionTicks,
 		HeartbeatTicks:          o.heartbeatTicks,

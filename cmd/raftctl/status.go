@@ -127,33 +127,6 @@ func (a *app) transferLeaderCommand() *cobra.Command {
 	}
 }
 
-func (a *app) snapshotCommand() *cobra.Command {
-	var endpoint string
-	cmd := &cobra.Command{
-		Use:   "snapshot",
-		Short: "Make a member (--endpoint, default the leader) snapshot its state now",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if endpoint != "" && !containsEndpoint(a.endpoints, endpoint) {
-				a.endpoints = append(a.endpoints, endpoint)
-			}
-			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				resp, err := c.Snapshot(ctx, endpoint)
-				if err != nil {
-					return err
-				}
-				v := struct {
-					Member string `json:"member"`
-					Index  uint64 `json:"index"`
-				}{hexID(resp.GetHeader().GetMemberId()), resp.GetIndex()}
-				return a.emit(v, [][]string{{"MEMBER", "INDEX"}, {v.Member, u(v.Index)}})
-			})
-		},
-	}
-	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the member's client address (default: the leader)")
-	return cmd
-}
-
 func containsEndpoint(eps []string, ep string) bool {
 	for _, e := range eps {
 		if strings.TrimSpace(e) == ep {

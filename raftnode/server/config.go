@@ -90,6 +90,15 @@ type Config struct {
 	// Bootstrap forms a new one-member cluster when DataDir is empty; it is
 	// ignored otherwise.
 	Bootstrap bool
+	// RestoreFrom, when set, founds a new cluster from this snapshot file
+	// (raftnode/snapfile, as raftctl snapshot save writes it) when DataDir
+	// is empty: the file is verified whole, then this member becomes the one
+	// voter of a new cluster (new cluster id, new member id) whose state is
+	// the snapshot's, at the snapshot's index; members join it the usual
+	// way. A DataDir holding a member refuses it (ErrDataDirNotEmpty),
+	// unless that member was founded from the same file (a restart).
+	// Bootstrap is ignored with it.
+	RestoreFrom string
 
 	// TickInterval is the duration of one Raft tick. Default DefaultTickInterval.
 	TickInterval time.Duration

@@ -22,6 +22,9 @@ type identity struct {
 	Name      string `json:"name"`
 	// Removed is set once the member applied a configuration without itself.
 	Removed bool `json:"removed,omitempty"`
+	// RestoredFrom is the SHA-256 (hex) of the snapshot file this member
+	// founded its cluster from (Config.RestoreFrom), if any.
+	RestoredFrom string `json:"restored_from,omitempty"`
 }
 
 // randomID returns a random non-zero uint64.

@@ -260,11 +260,20 @@ func (s *Server) open() error {
 	if err != nil {
 		return err
 	}
-	if !ok {
+	switch {
+	case !ok && s.cfg.RestoreFrom != "":
+		if ident, err = s.restoreDataDir(); err != nil {
+			return err
+		}
+	case !ok:
 		if ident, err = s.initDataDir(); err != nil {
 			return err
 		}
-	} else if s.cfg.Bootstrap {
+	case s.cfg.RestoreFrom != "":
+		if err := s.checkRestoredFrom(ident); err != nil {
+			return err
+		}
+	case s.cfg.Bootstrap:
 		s.log.Info("data dir is not empty: ignoring bootstrap", "dir", dir)
 	}
 	s.ident, s.id = ident, ident.MemberID
@@ -373,13 +382,21 @@ func (s *Server) initDataDir() (identity, error) {
 
 // writeBootstrap writes the snapshot at index 1 term 1 with this member alone.
 func (s *Server) writeBootstrap() error {
-	table := newMembership()
-	table.Members[s.id] = s.self()
-	if err := saveMembership(s.cfg.DataDir, 1, table); err != nil {
-		return err
-	}
 	store := kv.New(s.kvOpts...)
 	if err := store.ApplyNoop(1); err != nil {
+		return err
+	}
+	return s.writeFounding(store)
+}
+
+// writeFounding writes the first state of a new cluster whose one voter is
+// this member: store's state as the snapshot at its applied index, in term 1,
+// committed; the log starts after it.
+func (s *Server) writeFounding(store *kv.Store) error {
+	index := store.AppliedIndex()
+	table := newMembership()
+	table.Members[s.id] = s.self()
+	if err := saveMembership(s.cfg.DataDir, index, table); err != nil {
 		return err
 	}
 	if _, err := s.snaps.Save(store); err != nil {
@@ -390,11 +407,11 @@ func (s *Server) writeBootstrap() error {
 		return err
 	}
 	defer l.Close()
-	meta := pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: pb.ConfState{Voters: []uint64{s.id}}}
+	meta := pb.SnapshotMetadata{Index: index, Term: 1, ConfState: pb.ConfState{Voters: []uint64{s.id}}}
 	if err := l.SaveSnapshot(pb.Snapshot{Metadata: meta}); err != nil {
 		return err
 	}
-	return l.Save(pb.HardState{Term: 1, Commit: 1}, nil)
+	return l.Save(pb.HardState{Term: 1, Commit: index}, nil)
 }
 
 // setIdentity updates and persists member.json.

@@ -1726,6 +1726,304 @@ func (x *SnapshotResponse) GetIndex() uint64 {
 	return 0
 }
 
+type SaveSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveSnapshotRequest) Reset() {
+	*x = SaveSnapshotRequest{}
+	mi := &file_node_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveSnapshotRequest) ProtoMessage() {}
+
+func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{26}
+}
+
+type SaveSnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*SaveSnapshotResponse_Metadata
+	//	*SaveSnapshotResponse_Data
+	//	*SaveSnapshotResponse_Trailer
+	Part          isSaveSnapshotResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveSnapshotResponse) Reset() {
+	*x = SaveSnapshotResponse{}
+	mi := &file_node_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveSnapshotResponse) ProtoMessage() {}
+
+func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SaveSnapshotResponse) GetPart() isSaveSnapshotResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *SaveSnapshotResponse) GetMetadata() *SnapshotMetadata {
+	if x != nil {
+		if x, ok := x.Part.(*SaveSnapshotResponse_Metadata); ok {
+			return x.Metadata
+		}
+	}
+	return nil
+}
+
+func (x *SaveSnapshotResponse) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*SaveSnapshotResponse_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *SaveSnapshotResponse) GetTrailer() *SnapshotTrailer {
+	if x != nil {
+		if x, ok := x.Part.(*SaveSnapshotResponse_Trailer); ok {
+			return x.Trailer
+		}
+	}
+	return nil
+}
+
+type isSaveSnapshotResponse_Part interface {
+	isSaveSnapshotResponse_Part()
+}
+
+type SaveSnapshotResponse_Metadata struct {
+	// metadata comes first, once.
+	Metadata *SnapshotMetadata `protobuf:"bytes,1,opt,name=metadata,proto3,oneof"`
+}
+
+type SaveSnapshotResponse_Data struct {
+	// data pieces follow, in order; their sizes carry no meaning.
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+type SaveSnapshotResponse_Trailer struct {
+	// trailer comes last, once.
+	Trailer *SnapshotTrailer `protobuf:"bytes,3,opt,name=trailer,proto3,oneof"`
+}
+
+func (*SaveSnapshotResponse_Metadata) isSaveSnapshotResponse_Part() {}
+
+func (*SaveSnapshotResponse_Data) isSaveSnapshotResponse_Part() {}
+
+func (*SaveSnapshotResponse_Trailer) isSaveSnapshotResponse_Part() {}
+
+// SnapshotMetadata describes the state a SaveSnapshot stream holds.
+type SnapshotMetadata struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index is the index of the last entry applied to the state, term its term.
+	Index     uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Term      uint64 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	ClusterId uint64 `protobuf:"varint,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// member_id is the member that took the snapshot.
+	MemberId uint64 `protobuf:"varint,4,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// created_unix_nanos is when the store was cloned.
+	CreatedUnixNanos int64 `protobuf:"varint,5,opt,name=created_unix_nanos,json=createdUnixNanos,proto3" json:"created_unix_nanos,omitempty"`
+	// configuration is the configuration in force at index, with its members.
+	Configuration *Configuration `protobuf:"bytes,6,opt,name=configuration,proto3" json:"configuration,omitempty"`
+	// format_version is the raftnode/snapfile version the trailer's checksum
+	// is computed for; data_format_version the kv snapshot stream's.
+	FormatVersion     uint32 `protobuf:"varint,7,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
+	DataFormatVersion uint32 `protobuf:"varint,8,opt,name=data_format_version,json=dataFormatVersion,proto3" json:"data_format_version,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SnapshotMetadata) Reset() {
+	*x = SnapshotMetadata{}
+	mi := &file_node_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotMetadata) ProtoMessage() {}
+
+func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotMetadata.ProtoReflect.Descriptor instead.
+func (*SnapshotMetadata) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SnapshotMetadata) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SnapshotMetadata) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *SnapshotMetadata) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
+func (x *SnapshotMetadata) GetMemberId() uint64 {
+	if x != nil {
+		return x.MemberId
+	}
+	return 0
+}
+
+func (x *SnapshotMetadata) GetCreatedUnixNanos() int64 {
+	if x != nil {
+		return x.CreatedUnixNanos
+	}
+	return 0
+}
+
+func (x *SnapshotMetadata) GetConfiguration() *Configuration {
+	if x != nil {
+		return x.Configuration
+	}
+	return nil
+}
+
+func (x *SnapshotMetadata) GetFormatVersion() uint32 {
+	if x != nil {
+		return x.FormatVersion
+	}
+	return 0
+}
+
+func (x *SnapshotMetadata) GetDataFormatVersion() uint32 {
+	if x != nil {
+		return x.DataFormatVersion
+	}
+	return 0
+}
+
+type SnapshotTrailer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sha256 is the checksum of the snapfile file made of the stream.
+	Sha256 []byte `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// data_bytes is the length of the data sent.
+	DataBytes     uint64 `protobuf:"varint,2,opt,name=data_bytes,json=dataBytes,proto3" json:"data_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotTrailer) Reset() {
+	*x = SnapshotTrailer{}
+	mi := &file_node_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotTrailer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotTrailer) ProtoMessage() {}
+
+func (x *SnapshotTrailer) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotTrailer.ProtoReflect.Descriptor instead.
+func (*SnapshotTrailer) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SnapshotTrailer) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *SnapshotTrailer) GetDataBytes() uint64 {
+	if x != nil {
+		return x.DataBytes
+	}
+	return 0
+}
+
 type ForceNewClusterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// confirm must be true: the caller knows the old majority is gone for good.
@@ -1736,7 +2034,7 @@ type ForceNewClusterRequest struct {
 
 func (x *ForceNewClusterRequest) Reset() {
 	*x = ForceNewClusterRequest{}
-	mi := &file_node_proto_msgTypes[26]
+	mi := &file_node_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +2046,7 @@ func (x *ForceNewClusterRequest) String() string {
 func (*ForceNewClusterRequest) ProtoMessage() {}
 
 func (x *ForceNewClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[26]
+	mi := &file_node_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +2059,7 @@ func (x *ForceNewClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceNewClusterRequest.ProtoReflect.Descriptor instead.
 func (*ForceNewClusterRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{26}
+	return file_node_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ForceNewClusterRequest) GetConfirm() bool {
@@ -1884,7 +2182,27 @@ const file_node_proto_rawDesc = "" +
 	"\x0fSnapshotRequest\"b\n" +
 	"\x10SnapshotResponse\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .raftkube.node.v1.ResponseHeaderR\x06header\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"2\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\x15\n" +
+	"\x13SaveSnapshotRequest\"\xb5\x01\n" +
+	"\x14SaveSnapshotResponse\x12@\n" +
+	"\bmetadata\x18\x01 \x01(\v2\".raftkube.node.v1.SnapshotMetadataH\x00R\bmetadata\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12=\n" +
+	"\atrailer\x18\x03 \x01(\v2!.raftkube.node.v1.SnapshotTrailerH\x00R\atrailerB\x06\n" +
+	"\x04part\"\xc4\x02\n" +
+	"\x10SnapshotMetadata\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\x04R\tclusterId\x12\x1b\n" +
+	"\tmember_id\x18\x04 \x01(\x04R\bmemberId\x12,\n" +
+	"\x12created_unix_nanos\x18\x05 \x01(\x03R\x10createdUnixNanos\x12E\n" +
+	"\rconfiguration\x18\x06 \x01(\v2\x1f.raftkube.node.v1.ConfigurationR\rconfiguration\x12%\n" +
+	"\x0eformat_version\x18\a \x01(\rR\rformatVersion\x12.\n" +
+	"\x13data_format_version\x18\b \x01(\rR\x11dataFormatVersion\"H\n" +
+	"\x0fSnapshotTrailer\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x1d\n" +
+	"\n" +
+	"data_bytes\x18\x02 \x01(\x04R\tdataBytes\"2\n" +
 	"\x16ForceNewClusterRequest\x12\x18\n" +
 	"\aconfirm\x18\x01 \x01(\bR\aconfirm*I\n" +
 	"\vConsistency\x12\x1c\n" +
@@ -1901,7 +2219,7 @@ const file_node_proto_rawDesc = "" +
 	"\x03Get\x12\x1c.raftkube.node.v1.GetRequest\x1a\x1d.raftkube.node.v1.GetResponse\x12K\n" +
 	"\x06Delete\x12\x1f.raftkube.node.v1.DeleteRequest\x1a .raftkube.node.v1.DeleteResponse\x12H\n" +
 	"\x05Range\x12\x1e.raftkube.node.v1.RangeRequest\x1a\x1f.raftkube.node.v1.RangeResponse\x12c\n" +
-	"\x0eCompareAndSwap\x12'.raftkube.node.v1.CompareAndSwapRequest\x1a(.raftkube.node.v1.CompareAndSwapResponse2\x92\x05\n" +
+	"\x0eCompareAndSwap\x12'.raftkube.node.v1.CompareAndSwapRequest\x1a(.raftkube.node.v1.CompareAndSwapResponse2\xf3\x05\n" +
 	"\x05Admin\x12K\n" +
 	"\x06Status\x12\x1f.raftkube.node.v1.StatusRequest\x1a .raftkube.node.v1.StatusResponse\x12W\n" +
 	"\n" +
@@ -1910,7 +2228,8 @@ const file_node_proto_rawDesc = "" +
 	"\n" +
 	"LeaveJoint\x12#.raftkube.node.v1.LeaveJointRequest\x1a$.raftkube.node.v1.MembershipResponse\x12o\n" +
 	"\x12TransferLeadership\x12+.raftkube.node.v1.TransferLeadershipRequest\x1a,.raftkube.node.v1.TransferLeadershipResponse\x12Q\n" +
-	"\bSnapshot\x12!.raftkube.node.v1.SnapshotRequest\x1a\".raftkube.node.v1.SnapshotResponse\x12a\n" +
+	"\bSnapshot\x12!.raftkube.node.v1.SnapshotRequest\x1a\".raftkube.node.v1.SnapshotResponse\x12_\n" +
+	"\fSaveSnapshot\x12%.raftkube.node.v1.SaveSnapshotRequest\x1a&.raftkube.node.v1.SaveSnapshotResponse0\x01\x12a\n" +
 	"\x0fForceNewCluster\x12(.raftkube.node.v1.ForceNewClusterRequest\x1a$.raftkube.node.v1.MembershipResponseB7Z5github.com/raftkube/raftkube/raftnode/server/serverpbb\x06proto3"
 
 var (
@@ -1926,7 +2245,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_node_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: raftkube.node.v1.Consistency
 	(Role)(0),                          // 1: raftkube.node.v1.Role
@@ -1957,30 +2276,34 @@ var file_node_proto_goTypes = []any{
 	(*TransferLeadershipResponse)(nil), // 26: raftkube.node.v1.TransferLeadershipResponse
 	(*SnapshotRequest)(nil),            // 27: raftkube.node.v1.SnapshotRequest
 	(*SnapshotResponse)(nil),           // 28: raftkube.node.v1.SnapshotResponse
-	(*ForceNewClusterRequest)(nil),     // 29: raftkube.node.v1.ForceNewClusterRequest
-	(*kvpb.Result)(nil),                // 30: raftkube.kv.v1.Result
-	(*kvpb.KeyValue)(nil),              // 31: raftkube.kv.v1.KeyValue
-	(*kvpb.Delete)(nil),                // 32: raftkube.kv.v1.Delete
-	(*kvpb.RangeRequest)(nil),          // 33: raftkube.kv.v1.RangeRequest
-	(*kvpb.RangeResponse)(nil),         // 34: raftkube.kv.v1.RangeResponse
-	(*kvpb.CompareAndSwap)(nil),        // 35: raftkube.kv.v1.CompareAndSwap
+	(*SaveSnapshotRequest)(nil),        // 29: raftkube.node.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),       // 30: raftkube.node.v1.SaveSnapshotResponse
+	(*SnapshotMetadata)(nil),           // 31: raftkube.node.v1.SnapshotMetadata
+	(*SnapshotTrailer)(nil),            // 32: raftkube.node.v1.SnapshotTrailer
+	(*ForceNewClusterRequest)(nil),     // 33: raftkube.node.v1.ForceNewClusterRequest
+	(*kvpb.Result)(nil),                // 34: raftkube.kv.v1.Result
+	(*kvpb.KeyValue)(nil),              // 35: raftkube.kv.v1.KeyValue
+	(*kvpb.Delete)(nil),                // 36: raftkube.kv.v1.Delete
+	(*kvpb.RangeRequest)(nil),          // 37: raftkube.kv.v1.RangeRequest
+	(*kvpb.RangeResponse)(nil),         // 38: raftkube.kv.v1.RangeResponse
+	(*kvpb.CompareAndSwap)(nil),        // 39: raftkube.kv.v1.CompareAndSwap
 }
 var file_node_proto_depIdxs = []int32{
 	3,  // 0: raftkube.node.v1.PutResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	30, // 1: raftkube.node.v1.PutResponse.result:type_name -> raftkube.kv.v1.Result
+	34, // 1: raftkube.node.v1.PutResponse.result:type_name -> raftkube.kv.v1.Result
 	0,  // 2: raftkube.node.v1.GetRequest.consistency:type_name -> raftkube.node.v1.Consistency
 	3,  // 3: raftkube.node.v1.GetResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	31, // 4: raftkube.node.v1.GetResponse.kv:type_name -> raftkube.kv.v1.KeyValue
-	32, // 5: raftkube.node.v1.DeleteRequest.delete:type_name -> raftkube.kv.v1.Delete
+	35, // 4: raftkube.node.v1.GetResponse.kv:type_name -> raftkube.kv.v1.KeyValue
+	36, // 5: raftkube.node.v1.DeleteRequest.delete:type_name -> raftkube.kv.v1.Delete
 	3,  // 6: raftkube.node.v1.DeleteResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	30, // 7: raftkube.node.v1.DeleteResponse.result:type_name -> raftkube.kv.v1.Result
-	33, // 8: raftkube.node.v1.RangeRequest.range:type_name -> raftkube.kv.v1.RangeRequest
+	34, // 7: raftkube.node.v1.DeleteResponse.result:type_name -> raftkube.kv.v1.Result
+	37, // 8: raftkube.node.v1.RangeRequest.range:type_name -> raftkube.kv.v1.RangeRequest
 	0,  // 9: raftkube.node.v1.RangeRequest.consistency:type_name -> raftkube.node.v1.Consistency
 	3,  // 10: raftkube.node.v1.RangeResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	34, // 11: raftkube.node.v1.RangeResponse.range:type_name -> raftkube.kv.v1.RangeResponse
-	35, // 12: raftkube.node.v1.CompareAndSwapRequest.cas:type_name -> raftkube.kv.v1.CompareAndSwap
+	38, // 11: raftkube.node.v1.RangeResponse.range:type_name -> raftkube.kv.v1.RangeResponse
+	39, // 12: raftkube.node.v1.CompareAndSwapRequest.cas:type_name -> raftkube.kv.v1.CompareAndSwap
 	3,  // 13: raftkube.node.v1.CompareAndSwapResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	30, // 14: raftkube.node.v1.CompareAndSwapResponse.result:type_name -> raftkube.kv.v1.Result
+	34, // 14: raftkube.node.v1.CompareAndSwapResponse.result:type_name -> raftkube.kv.v1.Result
 	14, // 15: raftkube.node.v1.Configuration.members:type_name -> raftkube.node.v1.Member
 	3,  // 16: raftkube.node.v1.StatusResponse.header:type_name -> raftkube.node.v1.ResponseHeader
 	14, // 17: raftkube.node.v1.StatusResponse.self:type_name -> raftkube.node.v1.Member
@@ -1997,35 +2320,40 @@ var file_node_proto_depIdxs = []int32{
 	15, // 28: raftkube.node.v1.MembershipResponse.configuration:type_name -> raftkube.node.v1.Configuration
 	3,  // 29: raftkube.node.v1.TransferLeadershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
 	3,  // 30: raftkube.node.v1.SnapshotResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	4,  // 31: raftkube.node.v1.KV.Put:input_type -> raftkube.node.v1.PutRequest
-	6,  // 32: raftkube.node.v1.KV.Get:input_type -> raftkube.node.v1.GetRequest
-	8,  // 33: raftkube.node.v1.KV.Delete:input_type -> raftkube.node.v1.DeleteRequest
-	10, // 34: raftkube.node.v1.KV.Range:input_type -> raftkube.node.v1.RangeRequest
-	12, // 35: raftkube.node.v1.KV.CompareAndSwap:input_type -> raftkube.node.v1.CompareAndSwapRequest
-	17, // 36: raftkube.node.v1.Admin.Status:input_type -> raftkube.node.v1.StatusRequest
-	20, // 37: raftkube.node.v1.Admin.AddLearner:input_type -> raftkube.node.v1.AddLearnerRequest
-	22, // 38: raftkube.node.v1.Admin.ChangeMembership:input_type -> raftkube.node.v1.ChangeMembershipRequest
-	24, // 39: raftkube.node.v1.Admin.LeaveJoint:input_type -> raftkube.node.v1.LeaveJointRequest
-	25, // 40: raftkube.node.v1.Admin.TransferLeadership:input_type -> raftkube.node.v1.TransferLeadershipRequest
-	27, // 41: raftkube.node.v1.Admin.Snapshot:input_type -> raftkube.node.v1.SnapshotRequest
-	29, // 42: raftkube.node.v1.Admin.ForceNewCluster:input_type -> raftkube.node.v1.ForceNewClusterRequest
-	5,  // 43: raftkube.node.v1.KV.Put:output_type -> raftkube.node.v1.PutResponse
-	7,  // 44: raftkube.node.v1.KV.Get:output_type -> raftkube.node.v1.GetResponse
-	9,  // 45: raftkube.node.v1.KV.Delete:output_type -> raftkube.node.v1.DeleteResponse
-	11, // 46: raftkube.node.v1.KV.Range:output_type -> raftkube.node.v1.RangeResponse
-	13, // 47: raftkube.node.v1.KV.CompareAndSwap:output_type -> raftkube.node.v1.CompareAndSwapResponse
-	18, // 48: raftkube.node.v1.Admin.Status:output_type -> raftkube.node.v1.StatusResponse
-	23, // 49: raftkube.node.v1.Admin.AddLearner:output_type -> raftkube.node.v1.MembershipResponse
-	23, // 50: raftkube.node.v1.Admin.ChangeMembership:output_type -> raftkube.node.v1.MembershipResponse
-	23, // 51: raftkube.node.v1.Admin.LeaveJoint:output_type -> raftkube.node.v1.MembershipResponse
-	26, // 52: raftkube.node.v1.Admin.TransferLeadership:output_type -> raftkube.node.v1.TransferLeadershipResponse
-	28, // 53: raftkube.node.v1.Admin.Snapshot:output_type -> raftkube.node.v1.SnapshotResponse
-	23, // 54: raftkube.node.v1.Admin.ForceNewCluster:output_type -> raftkube.node.v1.MembershipResponse
-	43, // [43:55] is the sub-list for method output_type
-	31, // [31:43] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	31, // 31: raftkube.node.v1.SaveSnapshotResponse.metadata:type_name -> raftkube.node.v1.SnapshotMetadata
+	32, // 32: raftkube.node.v1.SaveSnapshotResponse.trailer:type_name -> raftkube.node.v1.SnapshotTrailer
+	15, // 33: raftkube.node.v1.SnapshotMetadata.configuration:type_name -> raftkube.node.v1.Configuration
+	4,  // 34: raftkube.node.v1.KV.Put:input_type -> raftkube.node.v1.PutRequest
+	6,  // 35: raftkube.node.v1.KV.Get:input_type -> raftkube.node.v1.GetRequest
+	8,  // 36: raftkube.node.v1.KV.Delete:input_type -> raftkube.node.v1.DeleteRequest
+	10, // 37: raftkube.node.v1.KV.Range:input_type -> raftkube.node.v1.RangeRequest
+	12, // 38: raftkube.node.v1.KV.CompareAndSwap:input_type -> raftkube.node.v1.CompareAndSwapRequest
+	17, // 39: raftkube.node.v1.Admin.Status:input_type -> raftkube.node.v1.StatusRequest
+	20, // 40: raftkube.node.v1.Admin.AddLearner:input_type -> raftkube.node.v1.AddLearnerRequest
+	22, // 41: raftkube.node.v1.Admin.ChangeMembership:input_type -> raftkube.node.v1.ChangeMembershipRequest
+	24, // 42: raftkube.node.v1.Admin.LeaveJoint:input_type -> raftkube.node.v1.LeaveJointRequest
+	25, // 43: raftkube.node.v1.Admin.TransferLeadership:input_type -> raftkube.node.v1.TransferLeadershipRequest
+	27, // 44: raftkube.node.v1.Admin.Snapshot:input_type -> raftkube.node.v1.SnapshotRequest
+	29, // 45: raftkube.node.v1.Admin.SaveSnapshot:input_type -> raftkube.node.v1.SaveSnapshotRequest
+	33, // 46: raftkube.node.v1.Admin.ForceNewCluster:input_type -> raftkube.node.v1.ForceNewClusterRequest
+	5,  // 47: raftkube.node.v1.KV.Put:output_type -> raftkube.node.v1.PutResponse
+	7,  // 48: raftkube.node.v1.KV.Get:output_type -> raftkube.node.v1.GetResponse
+	9,  // 49: raftkube.node.v1.KV.Delete:output_type -> raftkube.node.v1.DeleteResponse
+	11, // 50: raftkube.node.v1.KV.Range:output_type -> raftkube.node.v1.RangeResponse
+	13, // 51: raftkube.node.v1.KV.CompareAndSwap:output_type -> raftkube.node.v1.CompareAndSwapResponse
+	18, // 52: raftkube.node.v1.Admin.Status:output_type -> raftkube.node.v1.StatusResponse
+	23, // 53: raftkube.node.v1.Admin.AddLearner:output_type -> raftkube.node.v1.MembershipResponse
+	23, // 54: raftkube.node.v1.Admin.ChangeMembership:output_type -> raftkube.node.v1.MembershipResponse
+	23, // 55: raftkube.node.v1.Admin.LeaveJoint:output_type -> raftkube.node.v1.MembershipResponse
+	26, // 56: raftkube.node.v1.Admin.TransferLeadership:output_type -> raftkube.node.v1.TransferLeadershipResponse
+	28, // 57: raftkube.node.v1.Admin.Snapshot:output_type -> raftkube.node.v1.SnapshotResponse
+	30, // 58: raftkube.node.v1.Admin.SaveSnapshot:output_type -> raftkube.node.v1.SaveSnapshotResponse
+	23, // 59: raftkube.node.v1.Admin.ForceNewCluster:output_type -> raftkube.node.v1.MembershipResponse
+	47, // [47:60] is the sub-list for method output_type
+	34, // [34:47] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -2033,13 +2361,18 @@ func file_node_proto_init() {
 	if File_node_proto != nil {
 		return
 	}
+	file_node_proto_msgTypes[27].OneofWrappers = []any{
+		(*SaveSnapshotResponse_Metadata)(nil),
+		(*SaveSnapshotResponse_Data)(nil),
+		(*SaveSnapshotResponse_Trailer)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

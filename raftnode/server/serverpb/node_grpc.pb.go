@@ -292,6 +292,7 @@ const (
 	Admin_LeaveJoint_FullMethodName         = "/raftkube.node.v1.Admin/LeaveJoint"
 	Admin_TransferLeadership_FullMethodName = "/raftkube.node.v1.Admin/TransferLeadership"
 	Admin_Snapshot_FullMethodName           = "/raftkube.node.v1.Admin/Snapshot"
+	Admin_SaveSnapshot_FullMethodName       = "/raftkube.node.v1.Admin/SaveSnapshot"
 	Admin_ForceNewCluster_FullMethodName    = "/raftkube.node.v1.Admin/ForceNewCluster"
 )
 
@@ -314,6 +315,16 @@ type AdminClient interface {
 	// Snapshot makes this member write a snapshot of its state machine now and
 	// compact its log behind it.
 	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotResponse, error)
+	// SaveSnapshot streams a consistent snapshot of the state machine, at a
+	// linearizable point: the answering member waits until it applied
+	// everything committed before the call (ReadIndex), clones its store
+	// (copy-on-write) at that index, and streams the clone. The stream is
+	// metadata first, then data (a raftnode/kv snapshot stream, in pieces),
+	// then a trailer with the SHA-256 of the raftnode/snapfile file that the
+	// metadata and data make: written with snapfile.Writer, the caller's file
+	// has that checksum. Any member in the configuration can answer; writes go
+	// on meanwhile. Admin only.
+	SaveSnapshot(ctx context.Context, in *SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SaveSnapshotResponse], error)
 	// ForceNewCluster is disaster recovery, for when a majority of the voters
 	// is lost for good: it makes this member the only voter of a new
 	// configuration (same cluster id and member id, its whole log kept and
@@ -398,6 +409,25 @@ func (c *adminClient) Snapshot(ctx context.Context, in *SnapshotRequest, opts ..
 	return out, nil
 }
 
+func (c *adminClient) SaveSnapshot(ctx context.Context, in *SaveSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SaveSnapshotResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Admin_ServiceDesc.Streams[0], Admin_SaveSnapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SaveSnapshotRequest, SaveSnapshotResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_SaveSnapshotClient = grpc.ServerStreamingClient[SaveSnapshotResponse]
+
 func (c *adminClient) ForceNewCluster(ctx context.Context, in *ForceNewClusterRequest, opts ...grpc.CallOption) (*MembershipResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MembershipResponse)
@@ -427,6 +457,16 @@ type AdminServer interface {
 	// Snapshot makes this member write a snapshot of its state machine now and
 	// compact its log behind it.
 	Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error)
+	// SaveSnapshot streams a consistent snapshot of the state machine, at a
+	// linearizable point: the answering member waits until it applied
+	// everything committed before the call (ReadIndex), clones its store
+	// (copy-on-write) at that index, and streams the clone. The stream is
+	// metadata first, then data (a raftnode/kv snapshot stream, in pieces),
+	// then a trailer with the SHA-256 of the raftnode/snapfile file that the
+	// metadata and data make: written with snapfile.Writer, the caller's file
+	// has that checksum. Any member in the configuration can answer; writes go
+	// on meanwhile. Admin only.
+	SaveSnapshot(*SaveSnapshotRequest, grpc.ServerStreamingServer[SaveSnapshotResponse]) error
 	// ForceNewCluster is disaster recovery, for when a majority of the voters
 	// is lost for good: it makes this member the only voter of a new
 	// configuration (same cluster id and member id, its whole log kept and
@@ -468,6 +508,9 @@ func (UnimplementedAdminServer) TransferLeadership(context.Context, *TransferLea
 }
 func (UnimplementedAdminServer) Snapshot(context.Context, *SnapshotRequest) (*SnapshotResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedAdminServer) SaveSnapshot(*SaveSnapshotRequest, grpc.ServerStreamingServer[SaveSnapshotResponse]) error {
+	return status.Error(codes.Unimplemented, "method SaveSnapshot not implemented")
 }
 func (UnimplementedAdminServer) ForceNewCluster(context.Context, *ForceNewClusterRequest) (*MembershipResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForceNewCluster not implemented")
@@ -601,6 +644,17 @@ func _Admin_Snapshot_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_SaveSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SaveSnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServer).SaveSnapshot(m, &grpc.GenericServerStream[SaveSnapshotRequest, SaveSnapshotResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_SaveSnapshotServer = grpc.ServerStreamingServer[SaveSnapshotResponse]
+
 func _Admin_ForceNewCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ForceNewClusterRequest)
 	if err := dec(in); err != nil {
@@ -655,6 +709,12 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Admin_ForceNewCluster_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SaveSnapshot",
+			Handler:       _Admin_SaveSnapshot_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "node.proto",
 }
