@@ -62,7 +62,7 @@ test: check-gen fmt-check vet lint unit fuzz-short ## everything CI checks: gene
 # detector; the rest (the pure Raft core and its simulation, codecs, storage,
 # chart rendering, envtest) run without it, where it would only slow them.
 RACE_PKGS   := ./cmd/... ./controllers/... ./raftnode/client/... ./raftnode/server/... ./raftnode/transport/... \
-	./test/harness/... ./test/cluster/... ./test/linearizability/... ./test/e2e/... ./test/certmanager/...
+	./test/harness/... ./test/cluster/... ./test/linearizability/... ./test/e2e/... ./test/certmanager/... ./test/s3server/...
 RACE_LIST    = $(shell $(GO) list $(RACE_PKGS))
 NORACE_LIST  = $(filter-out $(RACE_LIST),$(shell $(GO) list $(PKGS)))
 
