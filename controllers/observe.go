@@ -195,7 +195,7 @@ func observation(p *pass) plan.Observation {
 			Terminating: pod.DeletionTimestamp != nil,
 			Pending:     pod.Status.Phase == corev1.PodPending,
 			Running:     podRunning(&pod),
-			CannotRun:   cannotRun(&pod),
+			CannotRun:   cannotRun(&pod, p.claims, p.now),
 			Ready:       podReady(&pod),
 			Revision:    pod.Labels[appsv1.StatefulSetRevisionLabel],
 			AwaitingDNS: awaitingDNS(&pod, p.published, p.now),
@@ -354,11 +354,20 @@ var stuckWaiting = map[string]bool{
 	"CrashLoopBackOff": true,
 }
 
+// claimBindGrace is how long a member's new claim may stay unbound before
+// its pod's Unschedulable counts: the scheduler holds every new member's
+// pod until its volume is provisioned.
+const claimBindGrace = time.Minute
+
 // cannotRun says why the pod's raftnode container cannot start, or "" when
-// nothing says it cannot (it runs, or it is still starting).
-func cannotRun(pod *corev1.Pod) string {
+// nothing says it cannot (it runs, or it is still starting: including a pod
+// the scheduler holds while its new claim is provisioned).
+func cannotRun(pod *corev1.Pod, claims []corev1.PersistentVolumeClaim, now time.Time) string {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			if claimBinding(pod, claims, now) {
+				return ""
+			}
 			return "Unschedulable: " + c.Message
 		}
 	}
@@ -371,6 +380,18 @@ func cannotRun(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// claimBinding reports whether the pod's data claim is not made yet, or
+// unbound for less than claimBindGrace.
+func claimBinding(pod *corev1.Pod, claims []corev1.PersistentVolumeClaim, now time.Time) bool {
+	name := dataVolume + "-" + pod.Name
+	for _, c := range claims {
+		if c.Name == name {
+			return c.Status.Phase != corev1.ClaimBound && now.Sub(c.CreationTimestamp.Time) < claimBindGrace
+		}
+	}
+	return true
 }
 
 // forceRequested: the disaster-recovery annotation names this cluster's id.
