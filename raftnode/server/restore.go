@@ -101,6 +101,11 @@ func (s *Server) readSnapshotFile(path string) (*kv.Store, snapfile.Metadata, [s
 	}
 	store, err := kv.Restore(sr, s.kvOpts...)
 	if err != nil {
+		// A damaged file usually trips the kv stream's own checks first;
+		// the file's checksum names the cause, so read on to it.
+		if _, ferr := io.Copy(io.Discard, sr); ferr != nil {
+			err = ferr
+		}
 		return nil, snapfile.Metadata{}, sum, fmt.Errorf("restore from %s: %w", path, err)
 	}
 	// kv.Restore read up to the end of the data; the trailer is checked
