@@ -10,7 +10,12 @@
 //
 // The gateway addresses buckets by path (http://HOST:PORT/BUCKET/KEY), not
 // by virtual host: clients must use path-style requests (minio-go's
-// BucketLookupPath, as Client does).
+// BucketLookupPath, as Client does). Where it differs from Amazon S3, since
+// keys are paths on a file system: a key cannot be both an object and the
+// prefix of other keys (ExistingObjectIsDirectory, ObjectParentIsFile), each
+// "/"-separated part of a key is at most 255 bytes (KeyTooLongError), bucket
+// lifecycle rules are NotImplemented, and versioning is off
+// (VersioningNotConfigured).
 package s3server
 
 import (
