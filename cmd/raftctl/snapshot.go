@@ -75,7 +75,7 @@ func (a *app) snapshotSaveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "save FILE",
 		Short: "Save a consistent snapshot of the cluster's state (at a linearizable point) to FILE",
-		Long: "Save streams the state from a member (--endpoint, default the leader) into FILE.tmp-*, " +
+		Long: "Save streams the state from a member (--endpoint, default a follower, so that the leader's writes do not share its CPU and disk with the save) into FILE.tmp-*, " +
 			"checks its checksum against the member's, fsyncs it, renames it to FILE (replacing it) and fsyncs the directory.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -100,7 +100,7 @@ func (a *app) snapshotSaveCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the member's client address (default: the leader)")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the member's client address (default: a follower, else the leader)")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Hour, "how long the whole save may take (instead of --command-timeout)")
 	return cmd
 }

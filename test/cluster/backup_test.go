@@ -30,6 +30,7 @@ import (
 
 // savedFile is what raftctl snapshot save -o json prints.
 type savedFile struct {
+	Member    string `json:"member"`
 	Index     uint64 `json:"index"`
 	Term      uint64 `json:"term"`
 	ClusterID string `json:"cluster_id"`
@@ -154,9 +155,16 @@ func TestSaveSnapshotUnderWrites(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, before := w.snapshot()
 	file := filepath.Join(t.TempDir(), "under-writes.snap")
 	saved := saveWithRaftctl(ctx, t, endpoints(c.Members()), file)
+	if saved.Member == fmt.Sprintf("%x", leader.ID()) {
+		t.Errorf("the leader %s took the snapshot; a follower should, to spare the leader's writes", leader.Name())
+	}
 	n, _ := w.snapshot()
 	if err := harness.WaitFor(ctx, "puts after the save", func(context.Context) error {
 		if m, after := w.snapshot(); m < n+50 || after <= saved.Index {
