@@ -22,6 +22,14 @@
 // member.json is written last, so a crash during bootstrap leaves an empty dir.
 // A non-empty data dir ignores Bootstrap.
 //
+// RestoreFrom on an empty data dir founds a new cluster the same way, but from a
+// snapshot file (raftnode/snapfile): the file is read and verified whole first,
+// then the snapshot is written at the file's index (term 1, committed) with the
+// file's kv store and this member alone in the table and the configuration,
+// under a new random cluster id. A data dir holding a member refuses RestoreFrom
+// (ErrDataDirNotEmpty), unless member.json records that the member was founded
+// from this very file (its trailer's SHA-256): a restart with the flag still set.
+//
 // Without Bootstrap an empty data dir starts with an empty log, no configuration
 // and cluster id 0, and waits to be added.
 //
