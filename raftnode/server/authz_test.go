@@ -128,6 +128,14 @@ func clientCalls(self uint64) []clientCall {
 			_, err := a.ForceNewCluster(ctx, &serverpb.ForceNewClusterRequest{Confirm: true})
 			return err
 		}},
+		{"Admin.SaveSnapshot", true, func(ctx context.Context, _ serverpb.KVClient, a serverpb.AdminClient) error {
+			stream, err := a.SaveSnapshot(ctx, &serverpb.SaveSnapshotRequest{})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}},
 	}
 }
 
@@ -182,6 +190,11 @@ func TestClientPortAuthorization(t *testing.T) {
 		}
 		if _, err := admin.Snapshot(ctxT(t), &serverpb.SnapshotRequest{}); err != nil {
 			t.Errorf("Snapshot: %v", err)
+		}
+		if stream, err := admin.SaveSnapshot(ctxT(t), &serverpb.SaveSnapshotRequest{}); err != nil {
+			t.Errorf("SaveSnapshot: %v", err)
+		} else if first, err := stream.Recv(); err != nil || first.GetMetadata() == nil {
+			t.Errorf("SaveSnapshot: first message %v, %v; want the metadata", first, err)
 		}
 		if _, err := admin.TransferLeadership(ctxT(t), &serverpb.TransferLeadershipRequest{To: a.srv.ID()}); err != nil {
 			t.Errorf("TransferLeadership to the leader itself: %v", err)
