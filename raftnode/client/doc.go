@@ -46,6 +46,12 @@
 //     ExpectedModIndex is; a blind Put usually is; an append is not).
 //   - ForceNewCluster (disaster recovery) goes to the one endpoint given, once,
 //     and is never retried.
+//   - SaveSnapshot (a backup) asks the followers first, then the leader, and
+//     moves to the next endpoint as a read does, but only until the stream
+//     began: once the caller's writer got bytes it is not retried. It is not
+//     bounded by Config.RequestTimeout; ctx bounds it. Its own failures (a
+//     stream cut short, a checksum that differs) wrap snapfile's sentinel
+//     errors and are not *Error.
 //
 // # Errors
 //
