@@ -104,6 +104,7 @@ fuzz-short: ## a few seconds of each fuzz target, to catch regressions in the de
 	$(call fuzz_retry,FuzzRestore,./raftnode/kv/)
 	$(call fuzz_retry,FuzzDecodeRecord,./raftnode/wal/)
 	$(call fuzz_retry,FuzzRecover,./raftnode/wal/)
+	$(call fuzz_retry,FuzzVerify,./raftnode/snapfile/)
 
 fuzz: ## long fuzz runs (FUZZTIME=10m by default here)
 	$(MAKE) fuzz-short FUZZTIME=10m
