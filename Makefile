@@ -46,7 +46,7 @@ REGISTRY ?= ghcr.io/raftkube
 IMAGETOOL := $(BIN)/imagetool
 IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGISTRY)' IMAGETOOL='$(IMAGETOOL)' HELM='$(BIN)/helm'
 
-.PHONY: build test unit unit-e2e unit-packages fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
+.PHONY: build test test-tools unit unit-e2e unit-packages fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
 .PHONY: demo test-e2e e2e-fuzz e2e-gaps run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
 .PHONY: images test-images node-images node-tools push images-reproducible
 
@@ -56,7 +56,10 @@ help: ## list the targets
 build: ## compile every package and binary
 	$(GO) build $(PKGS)
 
-test: check-gen fmt-check vet lint unit fuzz-short ## everything CI checks: generated code, format, vet, lint, tests, short fuzz runs
+# The short fuzz runs take the slot unit-packages frees while the end-to-end
+# tests still run (see unit).
+test: check-gen fmt-check vet lint test-tools ## everything CI checks: generated code, format, vet, lint, tests, short fuzz runs
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit-e2e unit-packages fuzz-short
 
 # Packages whose code, or whose tests, start goroutines run under the race
 # detector; the rest (the pure Raft core and its simulation, codecs, storage,
@@ -71,7 +74,11 @@ NORACE_LIST  = $(filter-out $(RACE_LIST),$(shell $(GO) list $(PKGS)))
 # so they run beside the other tests (output kept per target), not after them.
 # localkube's and the process kubelet's own tests check the host's state before
 # and after a node: they run after the end-to-end tests, never beside them.
-unit: k8s-tools host-packages node-tools $(CERT_MANAGER_CONTROLLER) $(VERSITYGW) ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node); -race where goroutines run
+# What the tests run: the Kubernetes binaries, the node's packages and tools,
+# the real cert-manager controller and S3 server.
+test-tools: k8s-tools host-packages node-tools $(CERT_MANAGER_CONTROLLER) $(VERSITYGW)
+
+unit: test-tools ## run the tests (includes the simulator's CI budget, the scenario scripts and the end-to-end tests on the real node); -race where goroutines run
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit-e2e unit-packages
 
 unit-e2e:
