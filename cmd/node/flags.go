@@ -38,6 +38,7 @@ type options struct {
 	electionTicks   int
 	heartbeatTicks  int
 	snapshotEntries uint64
+	snapshotBytes   uint64
 	maxRequestBytes int
 	logLevel        string
 	logFormat       string
@@ -75,6 +76,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.IntVar(&o.electionTicks, "election-ticks", 10, "ticks without a leader before campaigning")
 	fs.IntVar(&o.heartbeatTicks, "heartbeat-ticks", 1, "ticks between a leader's heartbeats")
 	fs.Uint64Var(&o.snapshotEntries, "snapshot-entries", 10000, "applied entries between automatic snapshots")
+	fs.Uint64Var(&o.snapshotBytes, "snapshot-bytes", 64<<20, "bytes of applied entry data between automatic snapshots, however few entries (the log holds them in memory until then)")
 	fs.IntVar(&o.maxRequestBytes, "max-request-bytes", 3<<19, "largest client request accepted, in bytes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")

@@ -23,6 +23,7 @@ func TestParseOptionsEnvironmentAndFlags(t *testing.T) {
 		"RAFTNODE_TICK_INTERVAL":  "50ms",
 		"RAFTNODE_ADVERTISE_PEER": "demo-0.demo-peer.ns.svc.cluster.local:2380",
 		"RAFTNODE_LISTEN_HTTP":    "0.0.0.0:8080",
+		"RAFTNODE_SNAPSHOT_BYTES": "1048576",
 	})
 	o, err := parseOptions([]string{"--name", "from-flag"}, env)
 	if err != nil {
@@ -33,6 +34,9 @@ func TestParseOptionsEnvironmentAndFlags(t *testing.T) {
 	}
 	if o.dataDir != "/var/lib/raft" || !o.bootstrap || o.tickInterval != 50*time.Millisecond || o.listenHTTP != "0.0.0.0:8080" {
 		t.Errorf("environment not applied: %+v", o)
+	}
+	if o.snapshotBytes != 1<<20 || o.snapshotEntries != 10000 {
+		t.Errorf("snapshot thresholds %d bytes, %d entries; want 1 MiB from the environment and the default 10000", o.snapshotBytes, o.snapshotEntries)
 	}
 	if o.advertisePeer != "demo-0.demo-peer.ns.svc.cluster.local:2380" || o.advertiseClient != o.listenClient {
 		t.Errorf("advertise addresses %q %q", o.advertisePeer, o.advertiseClient)

@@ -52,6 +52,7 @@ func run(args []string, out io.Writer) error {
 		ElectionTicks:           o.electionTicks,
 		HeartbeatTicks:          o.heartbeatTicks,
 		SnapshotEntries:         o.snapshotEntries,
+		SnapshotBytes:           o.snapshotBytes,
 		MaxRequestBytes:         o.maxRequestBytes,
 		Logger:                  logger,
 	})

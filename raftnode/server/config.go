@@ -15,6 +15,9 @@ const (
 	DefaultElectionTicks   = 10
 	DefaultHeartbeatTicks  = 1
 	DefaultSnapshotEntries = 10000
+	// DefaultSnapshotBytes bounds the entry data applied between two
+	// snapshots, which the in-memory log holds until the next one.
+	DefaultSnapshotBytes   = 64 << 20
 	DefaultMaxRequestBytes = 3 << 20 / 2 // 1.5 MiB: a 1 MiB value plus framing
 	DefaultRequestTimeout  = 5 * time.Second
 )
@@ -109,6 +112,11 @@ type Config struct {
 	// SnapshotEntries is the number of applied entries after which a snapshot
 	// is written and the log compacted. Default DefaultSnapshotEntries.
 	SnapshotEntries uint64
+	// SnapshotBytes is the size of the entries' data applied since the last
+	// snapshot after which one is written, however few entries that is:
+	// with large values the log would otherwise hold gigabytes in memory
+	// before SnapshotEntries is reached. Default DefaultSnapshotBytes.
+	SnapshotBytes uint64
 	// MaxRequestBytes bounds a client request on the wire. Default
 	// DefaultMaxRequestBytes. Values are bounded separately by MaxValueBytes.
 	MaxRequestBytes int
@@ -157,6 +165,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SnapshotEntries == 0 {
 		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = DefaultSnapshotBytes
 	}
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = DefaultMaxRequestBytes

@@ -103,8 +103,9 @@
 //
 // # Snapshots
 //
-// Every Config.SnapshotEntries applied entries (and on the Snapshot RPC) the
-// member writes the membership table, then the kv snapshot, then the snapshot
+// Every Config.SnapshotEntries applied entries, or sooner once the entries
+// applied since the last snapshot hold Config.SnapshotBytes of data (and on
+// the Snapshot RPC), the member writes the membership table, then the kv snapshot, then the snapshot
 // metadata to the wal (wal.SaveSnapshot with the ConfState), and compacts the
 // wal. A snapshot sent to a follower carries, as Snapshot.Data, the table and
 // the kv snapshot file of the snapshot's index:

@@ -342,6 +342,7 @@ func (s *Server) send(msgs []pb.Message) {
 func (s *Server) applyEntries(ents []pb.Entry) error {
 	s.metrics.appliedEntries.Add(float64(len(ents)))
 	for i := range ents {
+		s.appliedBytes += uint64(len(ents[i].Data))
 		var err error
 		switch ents[i].Type {
 		case pb.EntryNormal:

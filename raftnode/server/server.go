@@ -62,6 +62,9 @@ type Server struct {
 	received   *restored
 	// snapIndex is the index of the last snapshot saved to the wal.
 	snapIndex uint64
+	// appliedBytes is the entry data applied since the last snapshot
+	// started (Config.SnapshotBytes).
+	appliedBytes uint64
 	// sw holds what waits for the syncer (see persist.go); syncReq wakes it
 	// and syncedc brings its results.
 	sw      syncWait

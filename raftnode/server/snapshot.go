@@ -133,10 +133,13 @@ type snapshotResult struct {
 	err   error
 }
 
-// maybeSnapshot starts a snapshot once SnapshotEntries entries were applied
-// since the last one.
+// maybeSnapshot starts a snapshot once SnapshotEntries entries, or entries
+// holding SnapshotBytes of data, were applied since the last one.
 func (s *Server) maybeSnapshot() error {
-	if s.snapJob != nil || s.store.Load().AppliedIndex()-s.snapIndex < s.cfg.SnapshotEntries {
+	if s.snapJob != nil {
+		return nil
+	}
+	if s.store.Load().AppliedIndex()-s.snapIndex < s.cfg.SnapshotEntries && s.appliedBytes < s.cfg.SnapshotBytes {
 		return nil
 	}
 	return s.startSnapshot(nil)
@@ -164,6 +167,8 @@ func (s *Server) startSnapshot(waiter chan snapshotResult) error {
 	if err != nil {
 		return fmt.Errorf("snapshot at %d: term: %w", applied, err)
 	}
+	// The snapshot covers every entry applied so far.
+	s.appliedBytes = 0
 	job := &snapshotJob{index: applied, term: term, confState: s.confState, started: time.Now()}
 	if waiter != nil {
 		job.waiters = append(job.waiters, waiter)
