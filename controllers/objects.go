@@ -422,6 +422,9 @@ func memberEnv(rc *raftv1.RaftCluster, s Settings) []corev1.EnvVar {
 	if r.SnapshotEntries > 0 {
 		env = append(env, corev1.EnvVar{Name: "RAFTNODE_SNAPSHOT_ENTRIES", Value: strconv.FormatInt(r.SnapshotEntries, 10)})
 	}
+	if r.SnapshotBytes != nil {
+		env = append(env, corev1.EnvVar{Name: "RAFTNODE_SNAPSHOT_BYTES", Value: strconv.FormatInt(r.SnapshotBytes.Value(), 10)})
+	}
 	return env
 }
 

@@ -60,12 +60,13 @@ func TestPodTemplateEnv(t *testing.T) {
 			"RAFTNODE_ADVERTISE_PEER":   "$(POD_NAME).demo-peer.$(POD_NAMESPACE).svc.cluster.local:2380",
 			"RAFTNODE_ADVERTISE_CLIENT": "$(POD_NAME).demo-peer.$(POD_NAMESPACE).svc.cluster.local:2379",
 		},
-		wantAbsent: []string{"RAFTNODE_TICK_INTERVAL", "RAFTNODE_ELECTION_TICKS", "RAFTNODE_HEARTBEAT_TICKS", "RAFTNODE_SNAPSHOT_ENTRIES"},
+		wantAbsent: []string{"RAFTNODE_TICK_INTERVAL", "RAFTNODE_ELECTION_TICKS", "RAFTNODE_HEARTBEAT_TICKS", "RAFTNODE_SNAPSHOT_ENTRIES", "RAFTNODE_SNAPSHOT_BYTES"},
 	}, {
 		name: "image and raft settings from the spec",
 		rc: cluster(3, func(rc *raftv1.RaftCluster) {
 			rc.Spec.Image = "raftnode:v2"
-			rc.Spec.Raft = raftv1.RaftSettings{TickInterval: metav1.Duration{Duration: 50 * time.Millisecond}, ElectionTicks: 20, HeartbeatTicks: 2, SnapshotEntries: 5000}
+			rc.Spec.Raft = raftv1.RaftSettings{TickInterval: metav1.Duration{Duration: 50 * time.Millisecond}, ElectionTicks: 20, HeartbeatTicks: 2, SnapshotEntries: 5000,
+				SnapshotBytes: new(resource.MustParse("16Mi"))}
 		}),
 		wantImage: "raftnode:v2",
 		wantValues: map[string]string{
@@ -73,6 +74,7 @@ func TestPodTemplateEnv(t *testing.T) {
 			"RAFTNODE_ELECTION_TICKS":   "20",
 			"RAFTNODE_HEARTBEAT_TICKS":  "2",
 			"RAFTNODE_SNAPSHOT_ENTRIES": "5000",
+			"RAFTNODE_SNAPSHOT_BYTES":   "16777216",
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {

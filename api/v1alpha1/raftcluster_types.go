@@ -492,6 +492,14 @@ type RaftSettings struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	SnapshotEntries int64 `json:"snapshotEntries,omitempty"`
+
+	// Size of the applied entries' data after which a snapshot is written
+	// even before snapshotEntries: members hold the log since the last
+	// snapshot in memory, so with large values this bounds their memory.
+	// Empty means raftnode's default, 64Mi.
+	// +kubebuilder:validation:XValidation:rule="quantity(self).isGreaterThan(quantity('1Mi')) || quantity(self).compareTo(quantity('1Mi')) == 0",message="snapshotBytes must be at least 1Mi"
+	// +optional
+	SnapshotBytes *resource.Quantity `json:"snapshotBytes,omitempty"`
 }
 
 // PersistentVolumeClaimRetentionPolicy says what happens to the members'

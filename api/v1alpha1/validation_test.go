@@ -101,10 +101,11 @@ func TestCreateAcceptsGoodSpecsAndFillsDefaults(t *testing.T) {
 		},
 		{
 			name: "raft settings given partly keep the other defaults",
-			spec: "raft: {tickInterval: 1m30s, snapshotEntries: 1}",
+			spec: "raft: {tickInterval: 1m30s, snapshotEntries: 1, snapshotBytes: 1Mi}",
 			want: func(w *raftv1.RaftClusterSpec) {
 				w.Raft.TickInterval.Duration = 90 * time.Second
 				w.Raft.SnapshotEntries = 1
+				w.Raft.SnapshotBytes = new(resource.MustParse("1Mi"))
 			},
 		},
 		{
@@ -230,6 +231,7 @@ raft:
   electionTicks: 20
   heartbeatTicks: 2
   snapshotEntries: 500
+  snapshotBytes: 32Mi
 persistentVolumeClaimRetentionPolicy:
   whenScaled: Retain
   whenDeleted: Delete
@@ -308,6 +310,7 @@ func TestCreateRejectsBadSpecs(t *testing.T) {
 		{name: "unknown anti-affinity", spec: "pod: {antiAffinity: Always}", want: []string{"spec.pod.antiAffinity", `supported values: "Preferred", "Required", "None"`}},
 		{name: "issuer without TLS", spec: "tls: {enabled: false, issuerRef: {name: ca}}", want: []string{"tls.issuerRef needs TLS enabled"}},
 		{name: "issuer of an unknown kind", spec: "tls: {issuerRef: {name: ca, kind: Vault}}", want: []string{"spec.tls.issuerRef.kind", `supported values: "Issuer", "ClusterIssuer"`}},
+		{name: "snapshots every kilobyte", spec: "raft: {snapshotBytes: 1Ki}", want: []string{"snapshotBytes must be at least 1Mi"}},
 		{name: "certificates of a minute", spec: "tls: {certificateLifetime: 1m}", want: []string{"certificateLifetime must be at least 1h"}},
 		{
 			name: "election timeout of one heartbeat",
