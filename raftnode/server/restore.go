@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/raftkube/raftkube/raftnode/kv"
@@ -34,13 +33,8 @@ func (s *Server) restoreDataDir() (identity, error) {
 		return identity{}, err
 	}
 	// Leftovers of an interrupted start, as initDataDir removes them.
-	for _, sub := range []string{"wal", "snap", "members"} {
-		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
-			return identity{}, fmt.Errorf("clean data dir: %w", err)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return identity{}, fmt.Errorf("create data dir: %w", err)
+	if err := cleanDataDir(dir); err != nil {
+		return identity{}, err
 	}
 	id, err := randomID()
 	if err != nil {

@@ -351,17 +351,26 @@ func (s *Server) open() error {
 	return nil
 }
 
+// cleanDataDir removes what an interrupted start left in a data dir that
+// holds no member yet, and creates the dir if needed.
+func cleanDataDir(dir string) error {
+	for _, sub := range []string{"wal", "snap", "members"} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			return fmt.Errorf("clean data dir: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	return nil
+}
+
 // initDataDir sets up an empty data dir: a bootstrapped cluster of one, or a
 // member waiting to be added.
 func (s *Server) initDataDir() (identity, error) {
 	dir := s.cfg.DataDir
-	for _, sub := range []string{"wal", "snap", "members"} {
-		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
-			return identity{}, fmt.Errorf("clean data dir: %w", err)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return identity{}, fmt.Errorf("create data dir: %w", err)
+	if err := cleanDataDir(dir); err != nil {
+		return identity{}, err
 	}
 	id, err := randomID()
 	if err != nil {
