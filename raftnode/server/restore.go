@@ -119,34 +119,12 @@ func (s *Server) readSnapshotFile(path string) (*kv.Store, snapfile.Metadata, [s
 // flag still set (a pod's arguments do not change), and refuses any other.
 func (s *Server) checkRestoredFrom(ident identity) error {
 	if ident.RestoredFrom != "" {
-		sum, err := trailerOf(s.cfg.RestoreFrom)
-		if err == nil && hex.EncodeToString(sum) == ident.RestoredFrom {
+		sum, err := snapfile.ReadTrailer(s.cfg.RestoreFrom)
+		if err == nil && hex.EncodeToString(sum[:]) == ident.RestoredFrom {
 			s.log.Info("data dir was founded from this snapshot already: ignoring the restore", "file", s.cfg.RestoreFrom)
 			return nil
 		}
 	}
 	return fmt.Errorf("%w: %s holds member %x of cluster %x; restoring a snapshot needs an empty data dir and never overwrites one",
 		ErrDataDirNotEmpty, s.cfg.DataDir, ident.MemberID, ident.ClusterID)
-}
-
-// trailerOf reads the checksum at the end of a snapshot file, without
-// verifying it: enough to recognize the file a member was founded from.
-func trailerOf(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() < sha256.Size {
-		return nil, snapfile.ErrTruncated
-	}
-	b := make([]byte, sha256.Size)
-	if _, err := f.ReadAt(b, st.Size()-sha256.Size); err != nil {
-		return nil, err
-	}
-	return b, nil
 }

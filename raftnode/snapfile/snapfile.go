@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"time"
 )
 
@@ -322,6 +323,27 @@ func (sr *Reader) Sum() [sha256.Size]byte { return sr.trailer }
 
 // Size returns the bytes read so far (the file's size at the end).
 func (sr *Reader) Size() int64 { return sr.n }
+
+// ReadTrailer returns the checksum a snapshot file ends with, without
+// reading or verifying the rest: enough to recognize a file already read
+// whole once.
+func ReadTrailer(path string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return sum, err
+	}
+	if st.Size() < sha256.Size {
+		return sum, fmt.Errorf("%w: %s is shorter than a trailer", ErrTruncated, path)
+	}
+	_, err = f.ReadAt(sum[:], st.Size()-sha256.Size)
+	return sum, err
+}
 
 // Info is what Verify learned of a file.
 type Info struct {

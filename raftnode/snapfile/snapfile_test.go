@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -165,5 +167,26 @@ func TestEveryDamageRefused(t *testing.T) {
 		b[i] ^= 1
 		check("flip", b)
 		check("cut", file[:i])
+	}
+}
+
+func TestReadTrailer(t *testing.T) {
+	file, sum := build(t, testMeta(), bytes.Repeat([]byte("x"), 3000), 100)
+	dir := t.TempDir()
+	whole, short := filepath.Join(dir, "whole"), filepath.Join(dir, "short")
+	if err := os.WriteFile(whole, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(short, file[:sha256.Size-1], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadTrailer(whole); err != nil || got != sum {
+		t.Errorf("ReadTrailer = %x, %v; want %x", got, err, sum)
+	}
+	if _, err := ReadTrailer(short); !errors.Is(err, ErrTruncated) {
+		t.Errorf("ReadTrailer of %d bytes: %v, want ErrTruncated", sha256.Size-1, err)
+	}
+	if _, err := ReadTrailer(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadTrailer of a missing file: %v, want ErrNotExist", err)
 	}
 }

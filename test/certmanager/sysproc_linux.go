@@ -1,9 +1,0 @@
-package certmanager
-
-import "syscall"
-
-// sysProcAttr has the kernel kill the controller when the test binary dies
-// (a panic, a -timeout), so no process outlives the test.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
