@@ -60,6 +60,9 @@ type pass struct {
 	// from it.
 	tls        *raftv1.TLSStatus
 	tlsEnsured bool
+	// ca is the cluster's CA as ensureTLS read or made it; nil with TLS
+	// disabled or certificates from cert-manager.
+	ca *authority
 }
 
 func (p *pass) close() {

@@ -133,6 +133,7 @@ func (r *RaftClusterReconciler) ensureTLS(ctx context.Context, p *pass) error {
 	if err := r.ensureLeaves(ctx, p, ca, now); err != nil {
 		return err
 	}
+	p.ca = ca
 	p.tls = &raftv1.TLSStatus{
 		ClientSecretName: clientSecretName(rc),
 		AdminSecretName:  adminSecretName(rc),
@@ -358,16 +359,9 @@ func (r *RaftClusterReconciler) memberTLS(ctx context.Context, rc *raftv1.RaftCl
 // are not waited for; they start with the current files.
 func (r *RaftClusterReconciler) advanceCARotation(ctx context.Context, p *pass) error {
 	rc := p.cluster
-	if p.tls == nil || p.tls.CARotation == "" {
+	ca := p.ca
+	if ca == nil || ca.rotation == "" {
 		return nil
-	}
-	sec := &corev1.Secret{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: rc.Namespace, Name: caSecretName(rc)}, sec); err != nil {
-		return fmt.Errorf("get CA Secret: %w", err)
-	}
-	ca, err := readAuthority(sec)
-	if err != nil {
-		return fmt.Errorf("CA Secret %s: %w", sec.Name, err)
 	}
 	now := time.Now()
 	switch ca.rotation {
@@ -407,7 +401,7 @@ func (r *RaftClusterReconciler) advanceCARotation(ctx context.Context, p *pass) 
 		ca.rotation = ""
 		r.eventTLS(rc, raftv1.ReasonCARotation, "CA rotation done: members trust the new CA alone")
 	default:
-		return fmt.Errorf("CA Secret %s: unknown rotation step %q", sec.Name, ca.rotation)
+		return fmt.Errorf("CA Secret %s: unknown rotation step %q", ca.secret.Name, ca.rotation)
 	}
 	if err := r.writeAuthority(ctx, p, ca); err != nil {
 		return err
