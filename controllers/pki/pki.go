@@ -114,12 +114,7 @@ func Issue(ca KeyPair, req Request, now time.Time, lifetime time.Duration) (KeyP
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
-	if req.Server {
-		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
-	}
-	if req.Client {
-		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
-	}
+	tmpl.ExtKeyUsage = req.extKeyUsages()
 	return sign(tmpl, ca.Cert, key, ca.Key)
 }
 
@@ -222,6 +217,11 @@ func Satisfies(leaf *x509.Certificate, ca *x509.Certificate, req Request) bool {
 		!slices.Equal(leaf.DNSNames, req.DNSNames) {
 		return false
 	}
+	return slices.Equal(leaf.ExtKeyUsage, req.extKeyUsages())
+}
+
+// extKeyUsages are the extended key usages Server and Client select.
+func (req Request) extKeyUsages() []x509.ExtKeyUsage {
 	var usages []x509.ExtKeyUsage
 	if req.Server {
 		usages = append(usages, x509.ExtKeyUsageServerAuth)
@@ -229,5 +229,5 @@ func Satisfies(leaf *x509.Certificate, ca *x509.Certificate, req Request) bool {
 	if req.Client {
 		usages = append(usages, x509.ExtKeyUsageClientAuth)
 	}
-	return slices.Equal(leaf.ExtKeyUsage, usages)
+	return usages
 }
