@@ -16,7 +16,6 @@
 package certmanager
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,8 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/raftkube/raftkube/test/kubeenv"
+	"github.com/raftkube/raftkube/test/testproc"
 )
 
 const (
@@ -62,10 +60,7 @@ func CRDDir() string {
 type Controller struct {
 	// LogPath is the file the process writes its output to.
 	LogPath string
-	cmd     *exec.Cmd
-	// exited is closed once the process has exited and waitErr is set.
-	exited  chan struct{}
-	waitErr error
+	proc    *testproc.Process
 }
 
 // Start installs the CRDs on the API server cfg points to, starts the
@@ -106,42 +101,29 @@ func start(t testing.TB, cfg *rest.Config, kubeconfig string) *Controller {
 
 	dir := t.TempDir()
 	addressFile := filepath.Join(dir, "readyz-address")
-	c := &Controller{LogPath: filepath.Join(dir, "cert-manager-controller.log"), exited: make(chan struct{})}
-	logFile, err := os.Create(c.LogPath)
-	if err != nil {
-		t.Fatalf("create the controller's log: %v", err)
-	}
-	c.cmd = exec.Command(bin,
+	proc, err := testproc.Start("the cert-manager controller", exec.Command(bin,
 		"--kubeconfig", kubeconfig,
 		"--readyz-address", "127.0.0.1:0",
 		"--address-file", addressFile,
 		"-v", "2",
-	)
-	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
-	c.cmd.SysProcAttr = sysProcAttr()
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, errors.Join(err, logFile.Close()))
+	), filepath.Join(dir, "cert-manager-controller.log"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		c.waitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
+	c := &Controller{LogPath: proc.LogPath, proc: proc}
 	t.Cleanup(func() {
-		if err := c.stop(); err != nil {
+		if err := proc.Stop(stopTimeout); err != nil {
 			t.Error(err)
 		}
-		if err := logFile.Close(); err != nil {
-			t.Errorf("close the controller's log: %v", err)
-		}
 		if t.Failed() {
-			t.Logf("the cert-manager controller's log (%s), last %d bytes:\n%s", c.LogPath, logTail, c.logTail())
+			t.Logf("the cert-manager controller's log (%s), last %d bytes:\n%s", c.LogPath, logTail, proc.LogTail(logTail))
 		}
 	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if err := c.waitReady(ctx, addressFile); err != nil {
-		t.Fatalf("cert-manager controller: %v; its log:\n%s", err, c.logTail())
+		t.Fatalf("cert-manager controller: %v; its log:\n%s", err, proc.LogTail(logTail))
 	}
 	return c
 }
@@ -154,8 +136,8 @@ func (c *Controller) waitReady(ctx context.Context, addressFile string) error {
 	var last error
 	for {
 		select {
-		case <-c.exited:
-			return fmt.Errorf("exited before it was ready: %w", c.waitErr)
+		case <-c.proc.Exited():
+			return fmt.Errorf("exited before it was ready: %w", c.proc.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %s: %w", startTimeout, errors.Join(ctx.Err(), last))
 		case <-tick.C:
@@ -185,48 +167,6 @@ func readyz(ctx context.Context, addr string) error {
 		return fmt.Errorf("GET /readyz: %s", resp.Status)
 	}
 	return nil
-}
-
-// stop sends SIGTERM and waits for a clean exit, killing the process after
-// stopTimeout. A process that had already exited, or exits with an error, is
-// an error: the controller must run for the whole test.
-func (c *Controller) stop() error {
-	select {
-	case <-c.exited:
-		return fmt.Errorf("the cert-manager controller exited during the test: %w", c.waitErr)
-	default:
-	}
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("stop the cert-manager controller: %w", err)
-	}
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-c.exited:
-		if c.waitErr != nil {
-			return fmt.Errorf("the cert-manager controller failed on SIGTERM: %w", c.waitErr)
-		}
-		return nil
-	case <-timer.C:
-		killErr := c.cmd.Process.Kill()
-		<-c.exited
-		return fmt.Errorf("the cert-manager controller ignored SIGTERM for %s and was killed: %w", stopTimeout, errors.Join(killErr, c.waitErr))
-	}
-}
-
-// logTail returns the end of the controller's log.
-func (c *Controller) logTail() string {
-	b, err := os.ReadFile(c.LogPath)
-	if err != nil {
-		return fmt.Sprintf("(read %s: %v)", c.LogPath, err)
-	}
-	if len(b) > logTail {
-		b = b[len(b)-logTail:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return strings.TrimRight(string(b), "\n")
 }
 
 // writeKubeconfig writes a kubeconfig that reaches the API server as cfg

@@ -19,7 +19,6 @@
 package s3server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -33,13 +32,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/raftkube/raftkube/test/testproc"
 )
 
 const (
@@ -99,10 +98,7 @@ type Server struct {
 	// LogPath is the file the process writes its output to.
 	LogPath string
 
-	cmd *exec.Cmd
-	// exited is closed once the process has exited and waitErr is set.
-	exited  chan struct{}
-	waitErr error
+	proc *testproc.Process
 }
 
 // Start starts a gateway configured by opts and waits until it answers; the
@@ -154,14 +150,7 @@ func Start(t testing.TB, opts Options) *Server {
 		args = append(args, "--cert", certFile, "--key", keyFile)
 	}
 
-	logFile, err := os.Create(s.LogPath)
-	if err != nil {
-		t.Fatalf("create the gateway's log: %v", err)
-	}
 	t.Cleanup(func() {
-		if err := logFile.Close(); err != nil {
-			t.Errorf("close the gateway's log: %v", err)
-		}
 		if t.Failed() {
 			t.Logf("the gateway's log (%s), last %d bytes:\n%s", s.LogPath, logTail, s.logTail())
 		}
@@ -170,10 +159,10 @@ func Start(t testing.TB, opts Options) *Server {
 	defer cancel()
 	var failures []error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		err := s.start(ctx, bin, args, logFile)
+		err := s.start(ctx, bin, args)
 		if err == nil {
 			t.Cleanup(func() {
-				if err := s.stop(); err != nil {
+				if err := s.proc.Stop(stopTimeout); err != nil {
 					t.Error(err)
 				}
 			})
@@ -190,28 +179,21 @@ func Start(t testing.TB, opts Options) *Server {
 
 // start runs the gateway on a port free a moment ago and waits until it
 // answers. When it does not, the process is gone when start returns.
-func (s *Server) start(ctx context.Context, bin string, args []string, logFile *os.File) error {
+func (s *Server) start(ctx context.Context, bin string, args []string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	s.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s.exited = make(chan struct{})
-	s.cmd = exec.Command(bin, append([]string{"--port", s.Endpoint}, append(args, "posix", s.RootDir)...)...)
+	cmd := exec.Command(bin, append([]string{"--port", s.Endpoint}, append(args, "posix", s.RootDir)...)...)
 	// The credentials go through the environment, not argv, where any user
 	// of the machine could read them.
-	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = sysProcAttr()
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
+	if s.proc, err = testproc.Start("versitygw", cmd, s.LogPath); err != nil {
+		return err
 	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
 	if err := s.waitReady(ctx); err != nil {
-		return errors.Join(err, s.kill())
+		return errors.Join(err, s.proc.Kill())
 	}
 	return nil
 }
@@ -230,8 +212,8 @@ func (s *Server) waitReady(ctx context.Context) error {
 	var last error
 	for {
 		select {
-		case <-s.exited:
-			return fmt.Errorf("exited before it answered on %s: %w", s.Endpoint, s.waitErr)
+		case <-s.proc.Exited():
+			return fmt.Errorf("exited before it answered on %s: %w", s.Endpoint, s.proc.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("no answer on %s after %s: %w", s.Endpoint, startTimeout, errors.Join(ctx.Err(), last))
 		case <-tick.C:
@@ -324,60 +306,12 @@ func (s *Server) CreateBucket(t testing.TB, name string) {
 	}
 }
 
-// stop sends SIGTERM and waits for a clean exit, killing the process after
-// stopTimeout. A process that had already exited, or exits with an error, is
-// an error: the gateway must run for the whole test.
-func (s *Server) stop() error {
-	select {
-	case <-s.exited:
-		return fmt.Errorf("versitygw exited during the test: %w", s.waitErr)
-	default:
-	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("stop versitygw: %w", err)
-	}
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-s.exited:
-		if s.waitErr != nil {
-			return fmt.Errorf("versitygw failed on SIGTERM: %w", s.waitErr)
-		}
-		return nil
-	case <-timer.C:
-		killErr := s.cmd.Process.Kill()
-		<-s.exited
-		return fmt.Errorf("versitygw ignored SIGTERM for %s and was killed: %w", stopTimeout, errors.Join(killErr, s.waitErr))
-	}
-}
-
-// kill ends a process that never became ready and waits for it.
-func (s *Server) kill() error {
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill versitygw: %w", err)
-	}
-	<-s.exited
-	return nil
-}
-
 // logTail returns the end of the gateway's log.
 func (s *Server) logTail() string {
-	b, err := os.ReadFile(s.LogPath)
-	if err != nil {
-		return fmt.Sprintf("(read %s: %v)", s.LogPath, err)
+	if s.proc == nil {
+		return "(not started)"
 	}
-	if len(b) > logTail {
-		b = b[len(b)-logTail:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return strings.TrimRight(string(b), "\n")
+	return s.proc.LogTail(logTail)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

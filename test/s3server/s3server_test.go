@@ -195,12 +195,12 @@ func TestStopAndUnreachable(t *testing.T) {
 		s.CreateBucket(t, "backups")
 	})
 	select {
-	case <-s.exited:
+	case <-s.proc.Exited():
 	default:
-		t.Fatalf("versitygw (pid %d) still runs after its test ended", s.cmd.Process.Pid)
+		t.Fatalf("versitygw (pid %d) still runs after its test ended", s.proc.Pid())
 	}
-	if s.waitErr != nil {
-		t.Errorf("versitygw exited with %v on SIGTERM; want a clean exit", s.waitErr)
+	if err := s.proc.Err(); err != nil {
+		t.Errorf("versitygw exited with %v on SIGTERM; want a clean exit", err)
 	}
 
 	transport, err := s.Transport()

@@ -1,9 +1,9 @@
 //go:build !linux
 
-package s3server
+package testproc
 
 import "syscall"
 
 // sysProcAttr is empty where the kernel offers no parent-death signal; the
-// test's cleanup still stops the gateway.
+// test's cleanup still stops the process.
 func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
