@@ -21,9 +21,9 @@ const (
 )
 
 // newServerCertificate makes a CA and a server certificate it signs for
-// 127.0.0.1, ::1 and localhost: the server's certificate and key and the
+// 127.0.0.1, ::1, localhost and host: the server's certificate and key and the
 // CA's certificate, in PEM. The CA's key is dropped: nothing else is signed.
-func newServerCertificate(now time.Time) (certPEM, keyPEM, caPEM []byte, err error) {
+func newServerCertificate(now time.Time, host string) (certPEM, keyPEM, caPEM []byte, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("generate CA key: %w", err)
@@ -54,7 +54,7 @@ func newServerCertificate(now time.Time) (certPEM, keyPEM, caPEM []byte, err err
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "s3server"},
 		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.ParseIP(host)},
 		NotBefore:    now.Add(-clockSkew),
 		NotAfter:     now.Add(certLifetime),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

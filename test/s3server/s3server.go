@@ -2,7 +2,7 @@
 // gateway with its POSIX backend, the binary `make bin/versitygw` builds from
 // hack/s3server at the version that module pins.
 //
-// Start runs one gateway per call as a process on 127.0.0.1 (a free port, its
+// Start runs one gateway per call as a process on 127.0.0.1 or Options.Host (a free port, its
 // buckets as directories under t.TempDir()), with a root access key and
 // secret made for it and, on request, TLS with a certificate signed by a CA
 // made for it. It waits until the gateway answers and stops it when the test
@@ -75,6 +75,11 @@ type Options struct {
 	// Region is the region the server accepts signatures for; empty means
 	// DefaultRegion.
 	Region string
+	// Host is the IP address to listen on; empty means 127.0.0.1. A test
+	// whose clients run in pods names an address of this machine that they
+	// can reach (a real node's bridge address); with TLS the certificate
+	// names it too.
+	Host string
 }
 
 // Server is a running gateway.
@@ -98,6 +103,7 @@ type Server struct {
 	// LogPath is the file the process writes its output to.
 	LogPath string
 
+	host string // the address to listen on (Options.Host)
 	proc *testproc.Process
 }
 
@@ -109,11 +115,19 @@ func Start(t testing.TB, opts Options) *Server {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s is missing: run `make bin/versitygw` (make test builds it): %v", bin, err)
 	}
+	host := opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if net.ParseIP(host) == nil {
+		t.Fatalf("s3server: Host %q is not an IP address", host)
+	}
 	dir := t.TempDir()
 	s := &Server{
 		Secure:  opts.TLS,
 		Region:  opts.Region,
 		RootDir: filepath.Join(dir, "root"),
+		host:    host,
 		LogPath: filepath.Join(dir, "versitygw.log"),
 	}
 	if s.Region == "" {
@@ -135,7 +149,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	args := []string{"--health", healthPath, "--region", s.Region, "--iam-dir", iamDir}
 	if opts.TLS {
-		certPEM, keyPEM, caPEM, err := newServerCertificate(time.Now())
+		certPEM, keyPEM, caPEM, err := newServerCertificate(time.Now(), host)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,11 +194,11 @@ func Start(t testing.TB, opts Options) *Server {
 // start runs the gateway on a port free a moment ago and waits until it
 // answers. When it does not, the process is gone when start returns.
 func (s *Server) start(ctx context.Context, bin string, args []string) error {
-	port, err := freePort()
+	port, err := freePort(s.host)
 	if err != nil {
 		return err
 	}
-	s.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s.Endpoint = net.JoinHostPort(s.host, strconv.Itoa(port))
 	cmd := exec.Command(bin, append([]string{"--port", s.Endpoint}, append(args, "posix", s.RootDir)...)...)
 	// The credentials go through the environment, not argv, where any user
 	// of the machine could read them.
@@ -314,9 +328,9 @@ func (s *Server) logTail() string {
 	return s.proc.LogTail(logTail)
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// freePort returns a TCP port of host that was free a moment ago.
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
