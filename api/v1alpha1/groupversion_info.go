@@ -23,7 +23,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &RaftCluster{}, &RaftClusterList{})
+	s.AddKnownTypes(GroupVersion, &RaftCluster{}, &RaftClusterList{}, &RaftBackup{}, &RaftBackupList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -194,6 +194,7 @@ const (
 )
 
 // RaftClusterSpec is the desired state of a RaftCluster.
+// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || self.restore == oldSelf.restore)",message="spec.restore cannot be set, changed or removed on an existing cluster: it says what a new cluster starts from; restore into a new RaftCluster"
 type RaftClusterSpec struct {
 	// Number of voting members. Changing it adds members (as learners first,
 	// promoted once they have caught up) or removes them (leadership moves off
@@ -267,6 +268,18 @@ type RaftClusterSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	NetworkPolicy NetworkPolicySpec `json:"networkPolicy,omitzero"`
+
+	// Backups of the cluster: where they are stored and, with a schedule,
+	// when the operator takes them. A RaftBackup takes one now.
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// Starts the new cluster from a backup instead of an empty state: the
+	// first member founds it (with a new cluster id) from the snapshot,
+	// the others join as usual. Fixed at creation; read only until the
+	// cluster is bootstrapped.
+	// +optional
+	Restore *RestoreSpec `json:"restore,omitempty"`
 }
 
 // TLSSpec configures the members' certificates.
@@ -619,6 +632,11 @@ type RaftClusterStatus struct {
 	// The cluster's certificates, when spec.tls is enabled.
 	// +optional
 	TLS *TLSStatus `json:"tls,omitempty"`
+
+	// The cluster's backups, when spec.backup is set or a RaftBackup named
+	// it.
+	// +optional
+	Backup *BackupStatus `json:"backup,omitempty"`
 }
 
 // TLSStatus names the Secrets that hold the cluster's certificates, each of
