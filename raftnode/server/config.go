@@ -99,7 +99,8 @@ type Config struct {
 	// voter of a new cluster (new cluster id, new member id) whose state is
 	// the snapshot's, at the snapshot's index; members join it the usual
 	// way. A DataDir holding a member refuses it (ErrDataDirNotEmpty),
-	// unless that member was founded from the same file (a restart).
+	// unless that member was founded from the same file (a restart), or
+	// from a file no longer at this path (a pod re-created without it).
 	// Bootstrap is ignored with it.
 	RestoreFrom string
 

@@ -29,6 +29,9 @@
 // under a new random cluster id. A data dir holding a member refuses RestoreFrom
 // (ErrDataDirNotEmpty), unless member.json records that the member was founded
 // from this very file (its trailer's SHA-256): a restart with the flag still set.
+// A member founded from a file that is no longer there restarts too (the file
+// was fetched into a pod's emptyDir, gone once the pod is re-created); another
+// file at that path is refused.
 //
 // Without Bootstrap an empty data dir starts with an empty log, no configuration
 // and cluster id 0, and waits to be added.

@@ -117,11 +117,19 @@ func (s *Server) readSnapshotFile(path string) (*kv.Store, snapfile.Metadata, [s
 
 // checkRestoredFrom lets a member founded from RestoreFrom restart with the
 // flag still set (a pod's arguments do not change), and refuses any other.
+// A founder whose file is gone restarts too: the file was fetched into a
+// pod's emptyDir, which a re-created pod no longer has. Another file at the
+// path asks for a cluster this data dir does not hold.
 func (s *Server) checkRestoredFrom(ident identity) error {
 	if ident.RestoredFrom != "" {
 		sum, err := snapfile.ReadTrailer(s.cfg.RestoreFrom)
-		if err == nil && hex.EncodeToString(sum[:]) == ident.RestoredFrom {
+		switch {
+		case err == nil && hex.EncodeToString(sum[:]) == ident.RestoredFrom:
 			s.log.Info("data dir was founded from this snapshot already: ignoring the restore", "file", s.cfg.RestoreFrom)
+			return nil
+		case errors.Is(err, fs.ErrNotExist):
+			s.log.Info("data dir was founded from a snapshot whose file is gone: ignoring the restore",
+				"file", s.cfg.RestoreFrom, "sha256", ident.RestoredFrom)
 			return nil
 		}
 	}
