@@ -34,6 +34,8 @@ type options struct {
 	bootstrap       bool
 	bootstrapMember string
 	restoreFrom     string
+	// bootstrapFrom becomes restoreFrom where this member bootstraps.
+	bootstrapFrom   string
 	tickInterval    time.Duration
 	electionTicks   int
 	heartbeatTicks  int
@@ -72,6 +74,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new one-member cluster (ignored when the data dir is not empty)")
 	fs.StringVar(&o.restoreFrom, "restore-from", "", "found a new cluster from this snapshot file (raftctl snapshot save) on an empty data dir; a data dir holding a member is refused, unless it was founded from this file")
 	fs.StringVar(&o.bootstrapMember, "bootstrap-member", "", "act as --bootstrap when --name equals this (so every pod of a StatefulSet can share one setting; empty: never)")
+	fs.StringVar(&o.bootstrapFrom, "bootstrap-from", "", "where this member bootstraps (--bootstrap, or --bootstrap-member naming it), found the cluster from this snapshot file as --restore-from does; ignored elsewhere, so every pod of a StatefulSet can share it")
 	fs.DurationVar(&o.tickInterval, "tick-interval", 100*time.Millisecond, "length of one Raft tick")
 	fs.IntVar(&o.electionTicks, "election-ticks", 10, "ticks without a leader before campaigning")
 	fs.IntVar(&o.heartbeatTicks, "heartbeat-ticks", 1, "ticks between a leader's heartbeats")
@@ -126,6 +129,13 @@ func (o *options) complete() error {
 	}
 	if o.bootstrapMember != "" && o.bootstrapMember == o.name {
 		o.bootstrap = true
+	}
+	if o.bootstrapFrom != "" && o.restoreFrom != "" {
+		return errors.New("--bootstrap-from and --restore-from both name a snapshot to found the cluster from: give one")
+	}
+	if o.bootstrapFrom != "" && o.bootstrap {
+		// The server ignores Bootstrap with RestoreFrom.
+		o.restoreFrom, o.bootstrap = o.bootstrapFrom, false
 	}
 	if o.advertisePeer == "" {
 		o.advertisePeer = o.listenPeer

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -193,5 +194,47 @@ func TestParseOptionsRestoreFrom(t *testing.T) {
 	}
 	if o.restoreFrom != "b.snap" {
 		t.Errorf("restore from flag = %q", o.restoreFrom)
+	}
+}
+
+// --bootstrap-from is shared by every pod of a StatefulSet, like
+// --bootstrap-member: only the member that bootstraps founds the cluster
+// from the file; the others ignore it and join.
+func TestParseOptionsBootstrapFrom(t *testing.T) {
+	tests := []struct {
+		name            string
+		args            []string
+		env             map[string]string
+		wantRestoreFrom string
+		wantBootstrap   bool
+	}{
+		{"named bootstrap member", []string{"--name", "demo-0"},
+			map[string]string{"RAFTNODE_BOOTSTRAP_MEMBER": "demo-0", "RAFTNODE_BOOTSTRAP_FROM": "/restore/snapshot"}, "/restore/snapshot", false},
+		{"another pod", []string{"--name", "demo-1"},
+			map[string]string{"RAFTNODE_BOOTSTRAP_MEMBER": "demo-0", "RAFTNODE_BOOTSTRAP_FROM": "/restore/snapshot"}, "", false},
+		{"nobody bootstraps", []string{"--name", "demo-0"},
+			map[string]string{"RAFTNODE_BOOTSTRAP_FROM": "/restore/snapshot"}, "", false},
+		{"--bootstrap", []string{"--bootstrap", "--bootstrap-from", "a.snap"}, nil, "a.snap", false},
+		{"no file", []string{"--name", "demo-0", "--bootstrap-member", "demo-0"}, nil, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"RAFTNODE_DATA_DIR": "d"}
+			maps.Copy(env, tt.env)
+			o, err := parseOptions(tt.args, envOf(env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.restoreFrom != tt.wantRestoreFrom || o.bootstrap != tt.wantBootstrap {
+				t.Errorf("restore from %q, bootstrap %v; want %q, %v", o.restoreFrom, o.bootstrap, tt.wantRestoreFrom, tt.wantBootstrap)
+			}
+		})
+	}
+}
+
+func TestParseOptionsBootstrapFromWithRestoreFrom(t *testing.T) {
+	_, err := parseOptions([]string{"--data-dir", "d", "--restore-from", "a.snap", "--bootstrap-from", "b.snap"}, envOf(nil))
+	if err == nil || !strings.Contains(err.Error(), "--bootstrap-from") {
+		t.Fatalf("error %v, want one naming --bootstrap-from", err)
 	}
 }
