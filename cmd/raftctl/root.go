@@ -99,7 +99,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(
 		a.putCommand(), a.getCommand(), a.delCommand(), a.rangeCommand(), a.casCommand(),
 		a.memberCommand(), a.statusCommand(), a.transferLeaderCommand(), a.snapshotCommand(),
-		a.benchCommand(),
+		a.benchCommand(), a.backupCommand(),
 	)
 	return root
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
 const (
@@ -74,6 +75,9 @@ func NewS3(opts S3Options) (*S3, error) {
 	}
 	if opts.Bucket == "" {
 		return nil, fmt.Errorf("%w: no bucket", ErrInvalidConfig)
+	}
+	if err := s3utils.CheckValidBucketName(opts.Bucket); err != nil {
+		return nil, fmt.Errorf("%w: bucket %q: %w", ErrInvalidConfig, opts.Bucket, err)
 	}
 	if opts.AccessKey == "" || opts.SecretKey == "" {
 		return nil, fmt.Errorf("%w: S3 credentials need both an access key and a secret key", ErrInvalidConfig)

@@ -190,7 +190,7 @@ func TestS3InvalidConfig(t *testing.T) {
 	if err := os.WriteFile(caFile, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ok := S3Options{Endpoint: "https://s3.example:9000", Bucket: "b", AccessKey: "a", SecretKey: "s"}
+	ok := S3Options{Endpoint: "https://s3.example:9000", Bucket: "backups", AccessKey: "a", SecretKey: "s"}
 	for _, tc := range []struct {
 		name   string
 		change func(*S3Options)
@@ -200,6 +200,7 @@ func TestS3InvalidConfig(t *testing.T) {
 		{"a path", func(o *S3Options) { o.Endpoint = "https://s3.example/bucket" }},
 		{"no host", func(o *S3Options) { o.Endpoint = "https://:9000" }},
 		{"no bucket", func(o *S3Options) { o.Bucket = "" }},
+		{"a bucket name S3 refuses", func(o *S3Options) { o.Bucket = "B_" }},
 		{"no access key", func(o *S3Options) { o.AccessKey = "" }},
 		{"no secret", func(o *S3Options) { o.SecretKey = "" }},
 		{"missing CA file", func(o *S3Options) { o.CAFile = caFile + ".gone" }},
