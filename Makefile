@@ -64,7 +64,7 @@ test: check-gen fmt-check vet lint test-tools ## everything CI checks: generated
 # Packages whose code, or whose tests, start goroutines run under the race
 # detector; the rest (the pure Raft core and its simulation, codecs, storage,
 # chart rendering, envtest) run without it, where it would only slow them.
-RACE_PKGS   := ./cmd/... ./controllers/... ./raftnode/client/... ./raftnode/server/... ./raftnode/transport/... \
+RACE_PKGS   := ./cmd/... ./controllers/... ./internal/backupstore/... ./raftnode/client/... ./raftnode/server/... ./raftnode/transport/... \
 	./test/harness/... ./test/cluster/... ./test/linearizability/... ./test/e2e/... ./test/certmanager/... ./test/testproc/... ./test/s3server/...
 RACE_LIST    = $(shell $(GO) list $(RACE_PKGS))
 NORACE_LIST  = $(filter-out $(RACE_LIST),$(shell $(GO) list $(PKGS)))

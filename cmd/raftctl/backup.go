@@ -105,7 +105,8 @@ func (a *app) backupSaveCommand() *cobra.Command {
 		Long: "Save streams the state from a follower (the leader when none answers) into a spool file, checks its checksum, and stores it whole under KEY: " +
 			"with --dir the spool file is a temporary file in KEY's directory, renamed into place; with S3 it is a file in --spool-dir, uploaded and removed. " +
 			"With --prune-prefix it then deletes the backups under that prefix (keys ending .snap) beyond the newest --keep and older than --max-age, " +
-			"never KEY nor the newest. With --result-file it writes what happened, success or failure, as JSON of at most 3500 bytes.",
+			"never KEY nor the newest; a failed retention fails the command, but the result still names the stored backup. " +
+			"With --result-file it writes what happened, success or failure, as JSON of at most 3500 bytes.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res, err := a.backupSave(cmd, &sf, opts)
