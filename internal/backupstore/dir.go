@@ -194,14 +194,20 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]Object, error) {
 	if err := d.checkRoot(); err != nil {
 		return nil, err
 	}
+	// WalkDir does not follow a symbolic link at its start: walk where the
+	// root leads.
+	root, err := filepath.EvalSymlinks(d.root)
+	if err != nil {
+		return nil, dirError("list "+d.Location(prefix), err)
+	}
 	// Only the directory up to the prefix's last slash can hold its keys.
 	base := ""
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		base = prefix[:i]
 	}
-	start := filepath.Join(d.root, filepath.FromSlash(base))
+	start := filepath.Join(root, filepath.FromSlash(base))
 	var objs []Object
-	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
+	err = filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if p == start && errors.Is(err, fs.ErrNotExist) {
 				return fs.SkipAll
@@ -214,7 +220,7 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]Object, error) {
 		if strings.HasPrefix(e.Name(), tempPrefix) {
 			return nil
 		}
-		rel, err := filepath.Rel(d.root, p)
+		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
 		}

@@ -119,6 +119,32 @@ func TestDirRoundTrip(t *testing.T) {
 	}
 }
 
+// A root that is a symbolic link, as a volume mounted through one, lists
+// the keys where it leads.
+func TestDirSymlinkedRoot(t *testing.T) {
+	target := t.TempDir()
+	link := filepath.Join(t.TempDir(), "backups")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDir(link, "v")
+	put(t, d, "a.snap", "a")
+	put(t, d, "c/b.snap", "b")
+	for _, prefix := range []string{"", "c/"} {
+		objs, err := d.List(t.Context(), prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"a.snap", "c/b.snap"}
+		if prefix != "" {
+			want = want[1:]
+		}
+		if got := keys(objs); !slices.Equal(got, want) {
+			t.Errorf("list %q = %q, want %q", prefix, got, want)
+		}
+	}
+}
+
 // failingReader returns n bytes, then fails.
 type failingReader struct{ n int }
 
