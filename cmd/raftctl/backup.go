@@ -165,7 +165,7 @@ func (a *app) backupSave(cmd *cobra.Command, sf *storageFlags, opts saveOptions)
 		m := info.Metadata
 		res.Size, res.Index, res.Term = info.Size, m.Index, m.Term
 		res.ClusterID, res.Member, res.SHA256 = hexID(m.ClusterID), hexID(m.MemberID), hex.EncodeToString(info.SHA256[:])
-		res.Seconds = time.Since(start).Seconds()
+		res.Seconds = time.Since(start).Round(time.Millisecond).Seconds()
 		if opts.prunePrefix == "" {
 			return nil
 		}
