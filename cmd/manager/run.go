@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -107,6 +108,29 @@ func run(ctx context.Context, c config) error {
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: c.concurrency}); err != nil {
 		return fmt.Errorf("set up controller: %w", err)
+	}
+	backups := &controllers.RaftBackupReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    scheme,
+		Recorder:  mgr.GetEventRecorder("raftkube-operator"),
+		Metrics:   metrics,
+		Settings:  r.Settings,
+		Clock:     clock.RealClock{},
+	}
+	if err := backups.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: c.concurrency}); err != nil {
+		return fmt.Errorf("set up backup controller: %w", err)
+	}
+	schedule := &controllers.BackupScheduleReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    scheme,
+		Recorder:  mgr.GetEventRecorder("raftkube-operator"),
+		Metrics:   metrics,
+		Clock:     clock.RealClock{},
+	}
+	if err := schedule.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: c.concurrency}); err != nil {
+		return fmt.Errorf("set up backup schedule controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

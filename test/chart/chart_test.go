@@ -893,8 +893,10 @@ var allowedRules = map[string]map[string][]string{
 		// A NetworkPolicy per cluster, deleted when turned off.
 		"networking.k8s.io/networkpolicies": {"get", "list", "watch", "create", "update", "delete"},
 		// Read through the cache; a leaver's pod and claim are deleted, a
-		// claim is patched to grow.
-		"/pods":                           {"list", "watch", "delete"},
+		// claim is patched to grow. A backup's pod is created, read from
+		// the API server when the cache has not seen it yet, and deleted
+		// once it ended (backup.go).
+		"/pods":                           {"get", "list", "watch", "create", "delete"},
 		"/persistentvolumeclaims":         {"list", "watch", "patch", "delete"},
 		"discovery.k8s.io/endpointslices": {"list", "watch"},
 		"storage.k8s.io/storageclasses":   {"get", "list", "watch"},
@@ -903,6 +905,12 @@ var allowedRules = map[string]map[string][]string{
 		// Read; patched to drop the force-new-cluster and rotate-ca
 		// annotations.
 		"raftkube.io/raftclusters": {"get", "list", "watch", "patch"},
+		// RaftBackups: created by the schedule, deleted by retention
+		// (backupschedule.go, backup.go); their status written with Update.
+		"raftkube.io/raftbackups":        {"get", "list", "watch", "create", "delete"},
+		"raftkube.io/raftbackups/status": {"update"},
+		// The pod of a backup is owned by its RaftBackup.
+		"raftkube.io/raftbackups/finalizers": {"update"},
 		// The status is written with Update.
 		"raftkube.io/raftclusters/status": {"update"},
 		// Owner references with blockOwnerDeletion need it where the
