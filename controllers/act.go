@@ -65,7 +65,7 @@ func (r *RaftClusterReconciler) perform(ctx context.Context, p *pass) error {
 		sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: rc.Namespace, Name: statefulSetName(rc)}}
 		n := int32(a.Replicas)
 		return r.apply(ctx, p, sts, func() {
-			mutateStatefulSet(rc, sts, r.Settings, n)
+			mutateStatefulSet(rc, sts, r.Settings, n, p.restore.source)
 			sts.Spec.Replicas = &n
 		})
 	case plan.FinishBootstrap:

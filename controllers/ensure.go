@@ -54,11 +54,17 @@ func (r *RaftClusterReconciler) ensureObjects(ctx context.Context, p *pass) erro
 	}); err != nil {
 		return err
 	}
+	if err := r.resolveRestore(ctx, p, cm); err != nil {
+		return err
+	}
 	sts := &appsv1.StatefulSet{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: rc.Namespace, Name: statefulSetName(rc)}, sts); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	return r.apply(ctx, p, sts, func() { mutateStatefulSet(rc, sts, r.Settings, 0) })
+	if p.restore.notReady != "" {
+		return nil // the template keeps the backup it was given; see resolveRestore
+	}
+	return r.apply(ctx, p, sts, func() { mutateStatefulSet(rc, sts, r.Settings, 0, p.restore.source) })
 }
 
 // retainedClaims reports whether claims of the cluster's pods exist while

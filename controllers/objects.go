@@ -152,8 +152,10 @@ func mutateBudget(rc *raftv1.RaftCluster, pdb *policyv1.PodDisruptionBudget, min
 // mutateStatefulSet makes sts run the cluster's members. replicas is used
 // only when sts is created; afterwards the planner alone changes it. Fields
 // the API server refuses to change (selector, service name, claim templates,
-// pod management) are set only on creation.
-func mutateStatefulSet(rc *raftv1.RaftCluster, sts *appsv1.StatefulSet, s Settings, replicas int32) {
+// pod management) are set only on creation. restore, until the cluster is
+// bootstrapped from it, is the backup the first member founds it from (see
+// withRestore); nil otherwise.
+func mutateStatefulSet(rc *raftv1.RaftCluster, sts *appsv1.StatefulSet, s Settings, replicas int32, restore *restoreSource) {
 	sts.Labels = mergeLabels(sts.Labels, selectorLabels(rc))
 	if sts.CreationTimestamp.IsZero() {
 		sts.Spec.Replicas = &replicas
@@ -181,6 +183,9 @@ func mutateStatefulSet(rc *raftv1.RaftCluster, sts *appsv1.StatefulSet, s Settin
 	// API server fills defaults into the stored one, so comparing the
 	// objects would find a difference on every pass.
 	tmpl := podTemplate(rc, s)
+	if restore != nil {
+		withRestore(&tmpl, restore)
+	}
 	hash := templateHash(&tmpl)
 	if sts.Annotations[annotationTemplateHash] != hash {
 		if sts.Annotations == nil {

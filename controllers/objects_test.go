@@ -317,7 +317,7 @@ func TestMutateStatefulSet(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			sts := &appsv1.StatefulSet{}
-			mutateStatefulSet(tc.rc, sts, testSettings, 1)
+			mutateStatefulSet(tc.rc, sts, testSettings, 1, nil)
 			s := sts.Spec
 			if s.Replicas == nil || *s.Replicas != 1 {
 				t.Errorf("replicas %v on creation, want 1", s.Replicas)
@@ -354,7 +354,7 @@ func TestMutateStatefulSet(t *testing.T) {
 			sts.CreationTimestamp = metav1.Now()
 			sts.Spec.Replicas = ptrTo(int32(3))
 			sts.Spec.ServiceName = "kept"
-			mutateStatefulSet(tc.rc, sts, testSettings, 0)
+			mutateStatefulSet(tc.rc, sts, testSettings, 0, nil)
 			if *sts.Spec.Replicas != 3 || sts.Spec.ServiceName != "kept" {
 				t.Errorf("an update changed replicas to %d and the service to %q", *sts.Spec.Replicas, sts.Spec.ServiceName)
 			}
@@ -397,14 +397,14 @@ func TestTemplateHash(t *testing.T) {
 	// An update rewrites the template only when its hash changed.
 	rc := cluster(3)
 	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.Now()}}
-	mutateStatefulSet(rc, sts, testSettings, 0)
+	mutateStatefulSet(rc, sts, testSettings, 0, nil)
 	sts.Spec.Template.Spec.DNSPolicy = corev1.DNSClusterFirst // as the API server defaults it
-	mutateStatefulSet(rc, sts, testSettings, 0)
+	mutateStatefulSet(rc, sts, testSettings, 0, nil)
 	if sts.Spec.Template.Spec.DNSPolicy != corev1.DNSClusterFirst {
 		t.Errorf("an unchanged spec rewrote the template")
 	}
 	rc.Spec.Image = "raftnode:v2"
-	mutateStatefulSet(rc, sts, testSettings, 0)
+	mutateStatefulSet(rc, sts, testSettings, 0, nil)
 	if got := sts.Spec.Template.Spec.Containers[0].Image; got != "raftnode:v2" {
 		t.Errorf("image %q after the spec changed, want raftnode:v2", got)
 	}

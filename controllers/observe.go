@@ -63,6 +63,8 @@ type pass struct {
 	// ca is the cluster's CA as ensureTLS read or made it; nil with TLS
 	// disabled or certificates from cert-manager.
 	ca *authority
+	// restore is what ensureObjects made of spec.restore.
+	restore restoreState
 }
 
 func (p *pass) close() {

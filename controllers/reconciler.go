@@ -119,10 +119,12 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	p.action = plan.Next(p.obs)
+	holdForRestore(p)
 	log.FromContext(ctx).V(1).Info("planned", "action", p.action.String())
 	if err := r.act(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.restoreEvents(p)
 	// A CA rotation step waits for members to load files, which no watch
 	// reports: look again soon.
 	if p.action.Kind == plan.Steady && (p.tls == nil || p.tls.CARotation == "") {
@@ -161,6 +163,9 @@ func (r *RaftClusterReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 		// address being published lets its member be added.
 		Watches(&discoveryv1.EndpointSlice{}, byCluster, managed).
 		Watches(&storagev1.StorageClass{}, handler.EnqueueRequestsFromMapFunc(r.clustersAwaitingClass)).
+		// A cluster restored from a RaftBackup starts once the backup
+		// succeeds.
+		Watches(&raftv1.RaftBackup{}, handler.EnqueueRequestsFromMapFunc(r.clustersRestoringFrom)).
 		WithOptions(opts).
 		Named("raftcluster").
 		Complete(r)

@@ -29,6 +29,7 @@ func (r *RaftClusterReconciler) writeStatus(ctx context.Context, p *pass, reconc
 	computeStatus(p, reconcileErr)
 	if progressChanged(before, &rc.Status) {
 		r.warnStuck(p)
+		r.warnRestoreSource(p)
 	}
 	if equality.Semantic.DeepEqual(before, &rc.Status) {
 		return nil
@@ -163,9 +164,13 @@ func progressReason(p *pass) string {
 	a := p.action
 	voters, desired := int(p.cluster.Status.Replicas), desiredReplicas(p.cluster)
 	switch {
+	case p.restore.held:
+		return raftv1.ReasonRestoreSourceNotReady
 	case a.Kind == plan.Wait && a.Cause.Stuck():
 		// What a person must fix comes first, whatever is under way.
 		return causeReason(a.Cause)
+	case p.cluster.Status.ClusterID == "" && p.restore.founding:
+		return raftv1.ReasonRestoring
 	case p.cluster.Status.ClusterID == "":
 		return raftv1.ReasonBootstrapping
 	case a.Kind == plan.Wait && p.leader == nil:
