@@ -148,11 +148,17 @@ type scheduleDecision struct {
 // at its time.
 func decideSchedule(sched cron.Schedule, last, now time.Time, suspended bool, cluster string, backups []raftv1.RaftBackup) scheduleDecision {
 	var d scheduleDecision
-	if !suspended {
-		d.Next = sched.Next(now)
+	// Walk the runs from last: an @every schedule counts from its runs,
+	// not from now.
+	t := sched.Next(last)
+	for i := 0; !t.IsZero() && !t.After(now) && i < maxMissedRuns; i++ {
+		d.Due, t = t, sched.Next(t)
 	}
-	for t, i := sched.Next(last), 0; !t.IsZero() && !t.After(now) && i < maxMissedRuns; t, i = sched.Next(t), i+1 {
-		d.Due = t
+	if t.IsZero() || !t.After(now) {
+		t = sched.Next(now) // the walk was cut short
+	}
+	if !suspended {
+		d.Next = t
 	}
 	switch {
 	case d.Due.IsZero():

@@ -1,10 +1,13 @@
 package controllers
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 )
@@ -47,29 +50,29 @@ func TestDecideSchedule(t *testing.T) {
 		{name: "every 15s", schedule: "@every 15s", last: "03:00:00", now: "03:00:15", due: "03:00:15", run: true, next: "03:00:30"},
 		{
 			name: "missed runs are not queued: only the latest counts", schedule: "@every 15s", last: "03:00:00", now: "03:01:07",
-			due: "03:01:00", run: true, next: "03:01:22",
+			due: "03:01:00", run: true, next: "03:01:15",
 		},
 		{name: "descriptor", schedule: "@hourly", last: "03:00:00", now: "04:00:01", due: "04:00:00", run: true, next: "05:00:00"},
 		{name: "suspended", schedule: "@every 15s", last: "03:00:00", now: "03:00:20", suspended: true, due: "03:00:15"},
 		{
 			name: "a backup under way at the run's time", schedule: "@every 15s", last: "03:00:00", now: "03:00:16",
-			backups: []raftv1.RaftBackup{backup("demo", "03:00:00", "")}, due: "03:00:15", next: "03:00:31",
+			backups: []raftv1.RaftBackup{backup("demo", "03:00:00", "")}, due: "03:00:15", next: "03:00:30",
 		},
 		{
 			name: "it finished after the run's time: still skipped", schedule: "@every 15s", last: "03:00:00", now: "03:00:20",
-			backups: []raftv1.RaftBackup{backup("demo", "03:00:00", "03:00:18")}, due: "03:00:15", next: "03:00:35",
+			backups: []raftv1.RaftBackup{backup("demo", "03:00:00", "03:00:18")}, due: "03:00:15", next: "03:00:30",
 		},
 		{
 			name: "it finished before the run's time", schedule: "@every 15s", last: "03:00:00", now: "03:00:20",
-			backups: []raftv1.RaftBackup{backup("demo", "03:00:00", "03:00:10")}, due: "03:00:15", run: true, next: "03:00:35",
+			backups: []raftv1.RaftBackup{backup("demo", "03:00:00", "03:00:10")}, due: "03:00:15", run: true, next: "03:00:30",
 		},
 		{
 			name: "created after the run's time", schedule: "@every 15s", last: "03:00:00", now: "03:00:20",
-			backups: []raftv1.RaftBackup{backup("demo", "03:00:16", "")}, due: "03:00:15", run: true, next: "03:00:35",
+			backups: []raftv1.RaftBackup{backup("demo", "03:00:16", "")}, due: "03:00:15", run: true, next: "03:00:30",
 		},
 		{
 			name: "another cluster's backup", schedule: "@every 15s", last: "03:00:00", now: "03:00:16",
-			backups: []raftv1.RaftBackup{backup("other", "03:00:00", "")}, due: "03:00:15", run: true, next: "03:00:31",
+			backups: []raftv1.RaftBackup{backup("other", "03:00:00", "")}, due: "03:00:15", run: true, next: "03:00:30",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,5 +131,145 @@ func TestScheduledBackupName(t *testing.T) {
 	at := time.Date(2026, 12, 5, 3, 4, 5, 0, time.FixedZone("CET", 3600))
 	if got := scheduledBackupName("demo", at); got != "demo-20261205-020405" {
 		t.Errorf("name %s, want the time in UTC", got)
+	}
+}
+
+func (h *backupHarness) reconcileSchedule() ctrl.Result {
+	h.t.Helper()
+	res, err := h.sched.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key("demo")})
+	if err != nil {
+		h.t.Fatalf("reconcile the schedule: %v", err)
+	}
+	return res
+}
+
+// scheduledNames are the names of the cluster's scheduled RaftBackups.
+func (h *backupHarness) scheduledNames() []string {
+	h.t.Helper()
+	var list raftv1.RaftBackupList
+	if err := h.c.List(h.ctx, &list, client.InNamespace(h.ns), client.MatchingLabels{raftv1.LabelScheduledBackup: "true"}); err != nil {
+		h.t.Fatal(err)
+	}
+	var names []string
+	for _, b := range list.Items {
+		names = append(names, b.Name)
+	}
+	return names
+}
+
+func TestBackupScheduleCreatesBackups(t *testing.T) {
+	h := newBackupHarness(t, func(rc *raftv1.RaftCluster) { rc.Spec.Backup.Schedule = "@every 15s" })
+	created := h.cluster().CreationTimestamp.Time
+	h.clock.SetTime(created.Add(10 * time.Second))
+	if res := h.reconcileSchedule(); res.RequeueAfter != 5*time.Second {
+		t.Errorf("requeue after %v, want until the first run", res.RequeueAfter)
+	}
+	if names := h.scheduledNames(); len(names) != 0 {
+		t.Fatalf("backups %v before the first run", names)
+	}
+	if bs := h.cluster().Status.Backup; bs == nil || bs.NextScheduleTime == nil || !bs.NextScheduleTime.Time.Equal(created.Add(15*time.Second)) {
+		t.Errorf("status.backup %+v, want the first run next", bs)
+	}
+
+	h.clock.SetTime(created.Add(16 * time.Second))
+	if res := h.reconcileSchedule(); res.RequeueAfter != 14*time.Second {
+		t.Errorf("requeue after %v, want until the next run, 15s after this one", res.RequeueAfter)
+	}
+	run := created.Add(15 * time.Second)
+	name := scheduledBackupName("demo", run)
+	if names := h.scheduledNames(); !slices.Equal(names, []string{name}) {
+		t.Fatalf("scheduled backups %v, want %s", names, name)
+	}
+	b := h.backup(name)
+	if b.Spec.Cluster != "demo" || b.Labels[raftv1.LabelCluster] != "demo" || len(b.OwnerReferences) != 0 {
+		t.Errorf("backup %s: spec %+v labels %v owners %v: want demo's, not owned by it", name, b.Spec, b.Labels, b.OwnerReferences)
+	}
+	bs := h.cluster().Status.Backup
+	if bs == nil || !bs.LastScheduleTime.Time.Equal(run) || !bs.NextScheduleTime.Time.Equal(created.Add(30*time.Second)) {
+		t.Errorf("status.backup %+v", bs)
+	}
+	if got := h.eventReasons(); !slices.Equal(got, []string{"Normal BackupScheduled"}) {
+		t.Errorf("events %v", got)
+	}
+	// The same moment again: nothing new.
+	h.reconcileSchedule()
+	if names := h.scheduledNames(); len(names) != 1 {
+		t.Errorf("scheduled backups %v after a second pass", names)
+	}
+
+	// The next run, while that backup is still under way: skipped, not
+	// queued behind it.
+	h.clock.SetTime(created.Add(31 * time.Second))
+	h.reconcileSchedule()
+	if names := h.scheduledNames(); len(names) != 1 {
+		t.Errorf("scheduled backups %v: a run was taken while one was under way", names)
+	}
+	h.reconcile(name)
+	h.endPod(name, true, `{"key":"k.snap","size":1}`)
+	h.reconcile(name)
+	h.reconcileSchedule()
+	if names := h.scheduledNames(); len(names) != 1 {
+		t.Errorf("scheduled backups %v: the skipped run was queued", names)
+	}
+	// The one after runs.
+	h.clock.SetTime(created.Add(46 * time.Second))
+	h.reconcileSchedule()
+	if names := h.scheduledNames(); len(names) != 2 {
+		t.Errorf("scheduled backups %v, want a second run", names)
+	}
+}
+
+func TestBackupScheduleSuspendedOrInvalid(t *testing.T) {
+	h := newBackupHarness(t, func(rc *raftv1.RaftCluster) {
+		rc.Spec.Backup.Schedule = "@every 15s"
+		rc.Spec.Backup.Suspend = true
+	})
+	h.clock.SetTime(h.cluster().CreationTimestamp.Add(time.Minute))
+	if res := h.reconcileSchedule(); res.RequeueAfter != 0 {
+		t.Errorf("suspended: requeue after %v", res.RequeueAfter)
+	}
+	if names := h.scheduledNames(); len(names) != 0 {
+		t.Errorf("suspended: backups %v", names)
+	}
+	if bs := h.cluster().Status.Backup; bs != nil && bs.NextScheduleTime != nil {
+		t.Errorf("suspended: next schedule %v", bs.NextScheduleTime)
+	}
+
+	rc := h.cluster()
+	rc.Spec.Backup.Suspend = false
+	rc.Spec.Backup.Schedule = "at three"
+	if err := h.c.Update(h.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.reconcileSchedule(); res.RequeueAfter != 0 {
+		t.Errorf("invalid schedule: requeue after %v", res.RequeueAfter)
+	}
+	if got := h.eventReasons(); !slices.Equal(got, []string{"Warning InvalidSchedule"}) {
+		t.Errorf("events %v, want an InvalidSchedule warning", got)
+	}
+}
+
+func TestBackupScheduleForgetsADeletedClustersMetrics(t *testing.T) {
+	h := newBackupHarness(t)
+	rc := h.cluster()
+	rc.Status.Backup = &raftv1.BackupStatus{LastSuccessfulBackup: "b", LastSuccessTime: &metav1.Time{Time: h.clock.Now().Add(-time.Hour)}}
+	if err := h.c.Status().Update(h.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	// A restarted manager learns the last success from the status.
+	h.reconcileSchedule()
+	labels := map[string]string{"namespace": h.ns, "cluster": "demo"}
+	if v, ok := h.metric("raftkube_backup_last_success_age_seconds", labels); !ok || v != 3600 {
+		t.Errorf("age %v (%v), want 3600", v, ok)
+	}
+	h.backups.Metrics.backupFinished(h.key("demo"), false, h.clock.Now())
+	if err := h.c.Delete(h.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	h.reconcileSchedule()
+	for _, name := range []string{"raftkube_backup_last_success_age_seconds", "raftkube_backup_last_success_timestamp_seconds", "raftkube_backups_total"} {
+		if _, ok := h.metric(name, labels); ok {
+			t.Errorf("%s still reported for a deleted cluster", name)
+		}
 	}
 }
