@@ -459,3 +459,57 @@ func TestRestoreOverRetainedClaims(t *testing.T) {
 		})
 	}
 }
+
+// A RaftBackup's changes wake the clusters that wait to be restored from
+// it, and only those.
+func TestClustersRestoringFrom(t *testing.T) {
+	h := newHarness(t, ptrTo(int32(1)), fromBackup("nightly"))
+	for _, rc := range []*raftv1.RaftCluster{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "other"}, Spec: raftv1.RaftClusterSpec{Restore: &raftv1.RestoreSpec{Backup: "weekly"}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "plain"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "founded"}, Spec: raftv1.RaftClusterSpec{Restore: &raftv1.RestoreSpec{Backup: "nightly"}}},
+	} {
+		if err := h.c.Create(h.ctx, rc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	founded := &raftv1.RaftCluster{}
+	h.get(founded, "founded")
+	founded.Status.ClusterID = "c9"
+	if err := h.c.Status().Update(h.ctx, founded); err != nil {
+		t.Fatal(err)
+	}
+	b := h.createRestoreBackup("nightly")
+	got := h.r.clustersRestoringFrom(h.ctx, b)
+	if len(got) != 1 || got[0].Name != "demo" || got[0].Namespace != h.ns {
+		t.Errorf("requests %v, want only %s/demo", got, h.ns)
+	}
+}
+
+// The RaftBackup deleted once pod 0 may have fetched it: the template keeps
+// the fetch (the file stays in the storage), steps on running pods go on,
+// and the cluster founded meanwhile is recorded.
+func TestRestoreGoesOnWhenBackupDeletedAfterStart(t *testing.T) {
+	h := newHarness(t, ptrTo(int32(1)), fromBackup("nightly"))
+	b := h.createRestoreBackup("nightly")
+	st := restoreVolumeStorage()
+	h.setRestoreBackupStatus(b, raftv1.RaftBackupStatus{Phase: raftv1.BackupSucceeded, Storage: &st, Key: "k.snap"})
+	h.restorePass(plan.SetReplicas)
+	sts, _ := h.restoreStatefulSet()
+	hash := sts.Annotations[annotationTemplateHash]
+	if err := h.c.Delete(h.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	h.restorePass(plan.Wait) // pod 0 not started: the usual bootstrap wait
+	if sts, _ := h.restoreStatefulSet(); sts.Annotations[annotationTemplateHash] != hash || len(sts.Spec.Template.Spec.InitContainers) != 1 {
+		t.Fatal("the template changed when the RaftBackup went")
+	}
+	h.startPod(0)
+	events := h.restorePass(plan.FinishBootstrap)
+	if _, ok := restoreEventWith(events, corev1.EventTypeNormal, raftv1.ReasonRestoring, "founded from spec.restore"); !ok {
+		t.Errorf("events %+v, want the founding recorded", events)
+	}
+	if got := h.cluster().Status.ClusterID; got != "c1" {
+		t.Errorf("status.clusterID %q, want c1", got)
+	}
+}
