@@ -360,10 +360,11 @@ func (r *RaftBackupReconciler) finish(ctx context.Context, b *raftv1.RaftBackup,
 		kind = corev1.EventTypeWarning
 	}
 	r.Recorder.Eventf(b, nil, kind, out.Reason, eventAction, "%s", out.Message)
+	// A deleted cluster's series are gone with it, and stay gone.
 	if rc != nil {
 		r.Recorder.Eventf(rc, b, kind, out.Reason, eventAction, "RaftBackup %s: %s", b.Name, out.Message)
+		r.Metrics.backupFinished(client.ObjectKeyFromObject(rc), out.Succeeded, now.Time)
 	}
-	r.Metrics.backupFinished(types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.Cluster}, out.Succeeded, now.Time)
 	log.FromContext(ctx).Info("backup finished", "phase", s.Phase, "reason", s.Reason, "message", s.Message)
 	if pod == nil {
 		return nil

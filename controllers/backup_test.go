@@ -523,4 +523,7 @@ func TestBackupOfADeletedCluster(t *testing.T) {
 	if s := h.backup("b").Status; s.Phase != raftv1.BackupSucceeded {
 		t.Errorf("status %+v: a backup that was stored succeeded, cluster or not", s)
 	}
+	if _, ok := h.metric("raftkube_backups_total", map[string]string{"namespace": h.ns, "cluster": "demo"}); ok {
+		t.Error("a backup of a deleted cluster brought its metrics back")
+	}
 }
