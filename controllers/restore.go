@@ -26,8 +26,6 @@ const (
 	restoreDir       = "/restore"
 	restoreFile      = restoreDir + "/snapshot"
 	restoreContainer = "restore"
-	// restoreFetchBinary is raftctl in the raftnode image (hack/images.sh).
-	restoreFetchBinary = "/usr/local/bin/raftctl"
 
 	// Event actions of a restore.
 	actionRestore  = "Restore"
@@ -93,7 +91,7 @@ func (r *RaftClusterReconciler) resolveRestore(ctx context.Context, p *pass, cm 
 			p.restore.notReady = "spec.restore names neither a backup nor a storage"
 			return nil
 		}
-		p.restore.source = &restoreSource{Storage: *spec.Storage.DeepCopy(), Key: spec.Key, Location: restoreLocation(*spec.Storage, spec.Key)}
+		p.restore.source = &restoreSource{Storage: *spec.Storage.DeepCopy(), Key: spec.Key, Location: backupLocation(*spec.Storage, spec.Key)}
 		return nil
 	}
 	b := &raftv1.RaftBackup{}
@@ -117,23 +115,11 @@ func (r *RaftClusterReconciler) resolveRestore(ctx context.Context, p *pass, cm 
 	default:
 		loc := b.Status.Location
 		if loc == "" {
-			loc = restoreLocation(*b.Status.Storage, b.Status.Key)
+			loc = backupLocation(*b.Status.Storage, b.Status.Key)
 		}
 		p.restore.source = &restoreSource{Backup: b.Name, Storage: *b.Status.Storage.DeepCopy(), Key: b.Status.Key, Location: loc}
 	}
 	return nil
-}
-
-// restoreLocation names a backup for people, as a RaftBackup's
-// status.location does.
-func restoreLocation(st raftv1.BackupStorage, key string) string {
-	switch {
-	case st.S3 != nil:
-		return "s3://" + st.S3.Bucket + "/" + key
-	case st.Volume != nil:
-		return "volume://" + st.Volume.ClaimName + "/" + key
-	}
-	return key
 }
 
 // holdForRestore replaces a step that would start pods, or change their
@@ -193,7 +179,7 @@ func withRestore(tmpl *corev1.PodTemplateSpec, src *restoreSource) {
 		Name:            restoreContainer,
 		Image:           main.Image,
 		ImagePullPolicy: main.ImagePullPolicy,
-		Command:         []string{restoreFetchBinary},
+		Command:         []string{raftctlPath},
 		Args:            args,
 		Env:             env,
 		VolumeMounts:    mounts,
