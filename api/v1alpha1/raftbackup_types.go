@@ -150,8 +150,11 @@ type BackupSpec struct {
 	// When to take backups, in cron syntax ("0 3 * * *": at 03:00 every
 	// day; five fields, in the operator's time zone, UTC in its image) or
 	// as a descriptor (@hourly, @daily, @every 6h). Empty: no scheduled
-	// backups.
+	// backups. The API server checks the form; a value it lets through
+	// that is still wrong (a minute of 61) gets a Warning event,
+	// InvalidSchedule, and no backups.
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+|((CRON_TZ|TZ)=[^ ]+ +)?[0-9A-Za-z*/,?-]+( +[0-9A-Za-z*/,?-]+){4})$`
 	// +optional
 	Schedule string `json:"schedule,omitempty"`
 

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	// spec.backup.schedule may name a time zone (CRON_TZ=Europe/Paris);
+	// the manager's image has no zoneinfo of its own.
+	_ "time/tzdata"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
