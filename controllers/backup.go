@@ -331,6 +331,16 @@ func (r *RaftBackupReconciler) getPod(ctx context.Context, b *raftv1.RaftBackup)
 // by retention, on b itself, in events and metrics; then deletes its pod.
 // Each write is idempotent, so a pass that fails half-way is redone.
 func (r *RaftBackupReconciler) finish(ctx context.Context, b *raftv1.RaftBackup, pod *corev1.Pod, out backupOutcome) error {
+	// The cache may lag behind a pass that finished b already and deleted
+	// its pod: finishing it again would record a wrong outcome on the
+	// cluster. The newer b's event brings the next pass.
+	fresh := &raftv1.RaftBackup{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(b), fresh); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if fresh.ResourceVersion != b.ResourceVersion {
+		return nil
+	}
 	now := metav1.NewTime(r.Clock.Now())
 	rc, err := r.recordOnCluster(ctx, b, out, now)
 	if err != nil {

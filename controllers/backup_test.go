@@ -14,6 +14,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 )
@@ -525,5 +526,41 @@ func TestBackupOfADeletedCluster(t *testing.T) {
 	}
 	if _, ok := h.metric("raftkube_backups_total", map[string]string{"namespace": h.ns, "cluster": "demo"}); ok {
 		t.Error("a backup of a deleted cluster brought its metrics back")
+	}
+}
+
+// A pass that reads a RaftBackup from a cache that has not seen it finish
+// (its pod gone) does not finish it again.
+func TestBackupFinishedSeenStale(t *testing.T) {
+	h := newBackupHarness(t)
+	h.newBackup("b", false)
+	h.reconcile("b")
+	stale := h.backup("b")
+	h.endPod("b", true, `{"key":"k.snap","size":1}`)
+	h.reconcile("b")
+	h.events.take()
+
+	direct, err := client.NewWithWatch(server(t).Config, client.Options{Scheme: server(t).Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := *h.backups
+	r.Client = interceptor.NewClient(direct, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if b, ok := obj.(*raftv1.RaftBackup); ok && key.Name == "b" {
+				stale.DeepCopyInto(b)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	if _, err := r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.cluster().Status.Condition(raftv1.ConditionLastBackupSucceeded); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("LastBackupSucceeded %+v after a stale pass, want the backup's success", c)
+	}
+	if got := h.eventReasons(); len(got) != 0 {
+		t.Errorf("events %v from a stale pass", got)
 	}
 }
