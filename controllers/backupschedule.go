@@ -143,14 +143,16 @@ type scheduleDecision struct {
 
 // decideSchedule decides, at now, about the runs of sched after last (the
 // latest run taken). Only the latest due run counts: the ones before it are
-// missed, not queued. It is skipped while suspended, when more than
-// lateWindow late, or when a backup of the cluster was already under way
-// at its time.
+// missed, not queued. It is skipped while suspended, or when a backup of
+// the cluster was already under way at its time; a run more than
+// lateWindow late is not even due.
 func decideSchedule(sched cron.Schedule, last, now time.Time, suspended bool, cluster string, backups []raftv1.RaftBackup) scheduleDecision {
 	var d scheduleDecision
 	// Walk the runs from last: an @every schedule counts from its runs,
-	// not from now.
-	t := sched.Next(last)
+	// not from now. Runs more than lateWindow ago would be skipped anyway:
+	// the walk starts no earlier, so a schedule added to an old cluster
+	// does not walk from its creation.
+	t := sched.Next(maxTime(last, now.Add(-lateWindow)))
 	for i := 0; !t.IsZero() && !t.After(now) && i < maxMissedRuns; i++ {
 		d.Due, t = t, sched.Next(t)
 	}
@@ -164,8 +166,6 @@ func decideSchedule(sched cron.Schedule, last, now time.Time, suspended bool, cl
 	case d.Due.IsZero():
 	case suspended:
 		d.Skip = "spec.backup.suspend is true"
-	case now.Sub(d.Due) > lateWindow:
-		d.Skip = fmt.Sprintf("more than %v late", lateWindow)
 	default:
 		if b := busyAt(d.Due, cluster, backups); b != nil {
 			d.Skip = fmt.Sprintf("RaftBackup %s was under way", b.Name)
@@ -174,6 +174,13 @@ func decideSchedule(sched cron.Schedule, last, now time.Time, suspended bool, cl
 		}
 	}
 	return d
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // busyAt is a backup of cluster under way at t: created by then and not
