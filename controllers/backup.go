@@ -169,6 +169,12 @@ func (r *RaftBackupReconciler) start(ctx context.Context, b *raftv1.RaftBackup) 
 		if !metav1.IsControlledBy(old, b) {
 			return r.pending(ctx, b, fmt.Sprintf("pod %s of an earlier RaftBackup of this name still exists", pod.Name))
 		}
+	} else if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+		// A quota, a Pod Security admission level, spec.pod settings the
+		// API server refuses: retrying does not help until someone acts.
+		b.Status.Storage, b.Status.Key, b.Status.Location = nil, "", ""
+		return ctrl.Result{}, r.finish(ctx, b, nil, backupOutcome{Reason: raftv1.ReasonBackupPodFailed,
+			Message: fmt.Sprintf("the API server refused pod %s: %v", pod.Name, err)})
 	} else if err != nil {
 		return ctrl.Result{}, fmt.Errorf("create pod %s: %w", pod.Name, err)
 	}

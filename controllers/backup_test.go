@@ -564,3 +564,27 @@ func TestBackupFinishedSeenStale(t *testing.T) {
 		t.Errorf("events %v from a stale pass", got)
 	}
 }
+
+// A pod the API server refuses (here by the namespace's Pod Security
+// level, which spec.pod.securityContext does not meet) fails the backup at
+// once, with the refusal, rather than being retried for ever.
+func TestBackupPodRefused(t *testing.T) {
+	h := newBackupHarness(t, func(rc *raftv1.RaftCluster) { rc.Spec.Pod.SecurityContext = &corev1.PodSecurityContext{} })
+	ns := &corev1.Namespace{}
+	if err := h.c.Get(h.ctx, client.ObjectKey{Name: h.ns}, ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels["pod-security.kubernetes.io/enforce"] = "restricted"
+	if err := h.c.Update(h.ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	h.newBackup("b", false)
+	h.reconcile("b")
+	s := h.backup("b").Status
+	if s.Phase != raftv1.BackupFailed || s.Reason != raftv1.ReasonBackupPodFailed || !strings.Contains(s.Message, "refused pod b-backup") {
+		t.Errorf("status %+v", s)
+	}
+	if c := h.cluster().Status.Condition(raftv1.ConditionLastBackupSucceeded); c == nil || c.Reason != raftv1.ReasonBackupPodFailed {
+		t.Errorf("LastBackupSucceeded %+v", c)
+	}
+}
