@@ -1,12 +1,15 @@
 package controllers
 
 import (
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/internal/backupstore"
 )
 
 // endedPod is a backup pod in phase whose container ended with exit code
@@ -153,5 +156,32 @@ func TestTruncateKeepsTheEnd(t *testing.T) {
 	got := truncate(s, 100)
 	if !strings.HasPrefix(got, "...") || !strings.HasSuffix(got, "the error") || len(got) > 103 || !strings.HasPrefix(got[3:], "é") {
 		t.Errorf("truncate = %q", got)
+	}
+}
+
+// The result raftctl writes, encoded by its own package, reads back as it
+// was: backupResult mirrors backupstore.Result's JSON without linking the
+// S3 client into the manager.
+func TestPodOutcomeReadsBackupstoreResults(t *testing.T) {
+	ok := backupstore.Result{Key: "ns/demo/scheduled/demo-20261205-030000.snap", Location: "s3://backups/ns/demo/scheduled/demo-20261205-030000.snap",
+		Size: 1 << 20, Index: 99, Term: 4, ClusterID: "a1b2", Member: "c3", SHA256: strings.Repeat("ab", 32), Seconds: 1.25,
+		Pruned: []string{"ns/demo/scheduled/demo-20261204-030000.snap"}, PrunedCount: 1}
+	got := podOutcome(endedPod(corev1.PodSucceeded, 0, string(ok.Encode())), s3Storage(), "demo")
+	want := backupResult{Key: ok.Key, Location: ok.Location, Size: ok.Size, Index: ok.Index, Term: ok.Term, ClusterID: ok.ClusterID,
+		Member: ok.Member, SHA256: ok.SHA256, Seconds: ok.Seconds, Pruned: ok.Pruned, PrunedCount: ok.PrunedCount}
+	if !got.Succeeded || !reflect.DeepEqual(got.Result, want) {
+		t.Errorf("read %+v, want %+v", got.Result, want)
+	}
+
+	failed := backupstore.Result{Key: ok.Key, Error: &backupstore.ResultError{Reason: backupstore.ReasonClusterUnreachable, Message: "no member answered"}}
+	got = podOutcome(endedPod(corev1.PodFailed, 1, string(failed.Encode())), s3Storage(), "demo")
+	if got.Succeeded || got.Reason != raftv1.ReasonClusterUnreachable || !strings.HasPrefix(got.Message, "no member answered") {
+		t.Errorf("failure read as %+v", got)
+	}
+	for _, reason := range []string{backupstore.ReasonStorageAccessDenied, backupstore.ReasonStorageNotFound, backupstore.ReasonStorageUnreachable,
+		backupstore.ReasonClusterUnreachable, backupstore.ReasonInvalidConfig, backupstore.ReasonSnapshotFailed} {
+		if !slices.Contains(resultReasons, reason) {
+			t.Errorf("raftctl's reason %s is not one the operator reports", reason)
+		}
 	}
 }
