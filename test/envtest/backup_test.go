@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +40,9 @@ type backupEnv struct {
 func startBackupManager(t *testing.T) *backupEnv {
 	t.Helper()
 	api := kube.Get(t)
+	// Registered first, so it runs after the manager has stopped.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	e := &backupEnv{t: t, ctx: t.Context(), c: api.Client, ns: api.Namespace(t), reg: prometheus.NewRegistry()}
 	mgr, err := ctrl.NewManager(api.Config, ctrl.Options{
 		Scheme:                 api.Scheme,
