@@ -193,10 +193,11 @@ func (r *RaftBackupReconciler) start(ctx context.Context, b *raftv1.RaftBackup) 
 
 // pending records why b waits, and looks again later.
 func (r *RaftBackupReconciler) pending(ctx context.Context, b *raftv1.RaftBackup, msg string) (ctrl.Result, error) {
+	msg = "waiting: " + msg
 	if b.Status.Phase != raftv1.BackupPending || b.Status.Message != msg {
 		b.Status.Phase = raftv1.BackupPending
 		b.Status.Reason = ""
-		b.Status.Message = "waiting: " + msg
+		b.Status.Message = msg
 		if err := r.Status().Update(ctx, b); err != nil {
 			return ctrl.Result{}, fmt.Errorf("record RaftBackup %s pending: %w", b.Name, err)
 		}

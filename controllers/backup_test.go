@@ -588,3 +588,27 @@ func TestBackupPodRefused(t *testing.T) {
 		t.Errorf("LastBackupSucceeded %+v", c)
 	}
 }
+
+// A waiting backup's passes write its status once, not every time.
+func TestBackupPendingWritesOnce(t *testing.T) {
+	h := newBackupHarness(t)
+	b := &raftv1.RaftBackup{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "b"}, Spec: raftv1.RaftBackupSpec{Cluster: "absent"}}
+	h.create(b)
+	writes := 0
+	direct, err := client.NewWithWatch(server(t).Config, client.Options{Scheme: server(t).Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.backups.Client = interceptor.NewClient(direct, interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes++
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	})
+	for range 3 {
+		h.reconcile("b")
+	}
+	if writes != 1 {
+		t.Errorf("%d status writes in 3 passes of a waiting backup, want 1", writes)
+	}
+}
