@@ -206,6 +206,7 @@ func TestRaftBackupWithTheManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := e.ns + "/demo/before-upgrade.snap"
+	start := time.Now()
 	e.eventually("the backup runs", func() error {
 		b, err := e.backup("before-upgrade")
 		if err != nil || b.Status.Phase != raftv1.BackupRunning {
@@ -213,6 +214,7 @@ func TestRaftBackupWithTheManager(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("RaftBackup created -> Running with its pod: %v", time.Since(start).Round(time.Millisecond))
 	pod := &corev1.Pod{}
 	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: e.ns, Name: "before-upgrade-backup"}, pod); err != nil {
 		t.Fatal(err)
@@ -222,6 +224,7 @@ func TestRaftBackupWithTheManager(t *testing.T) {
 	}
 
 	e.endPod("before-upgrade-backup", true, `{"key":"`+key+`","location":"volume://backups/`+key+`","size":2048,"index":17,"term":2,"clusterID":"c1","sha256":"beef","seconds":0.4}`)
+	start = time.Now()
 	e.eventually("the backup succeeds and its pod goes", func() error {
 		b, err := e.backup("before-upgrade")
 		if err != nil || b.Status.Phase != raftv1.BackupSucceeded {
@@ -229,6 +232,7 @@ func TestRaftBackupWithTheManager(t *testing.T) {
 		}
 		return e.podGone("before-upgrade-backup")
 	})
+	t.Logf("pod ended -> Succeeded, pod deleted: %v", time.Since(start).Round(time.Millisecond))
 	b, _ = e.backup("before-upgrade")
 	if s := b.Status; s.SizeBytes != 2048 || s.Index != 17 || s.Location != "volume://backups/"+key || s.Key != key {
 		t.Errorf("status %+v", s)
