@@ -90,12 +90,14 @@ type Config struct {
 	// port is private.
 	EnablePprof bool
 
-	// Bootstrap forms a new one-member cluster when DataDir is empty; it is
-	// ignored otherwise.
+	// Bootstrap forms a new one-member cluster when DataDir is empty, or
+	// holds a member that never joined a cluster (it started without
+	// Bootstrap and was never added); it is ignored otherwise.
 	Bootstrap bool
 	// RestoreFrom, when set, founds a new cluster from this snapshot file
 	// (raftnode/snapfile, as raftctl snapshot save writes it) when DataDir
-	// is empty: the file is verified whole, then this member becomes the one
+	// is empty (or holds a member that never joined a cluster, as for
+	// Bootstrap): the file is verified whole, then this member becomes the one
 	// voter of a new cluster (new cluster id, new member id) whose state is
 	// the snapshot's, at the snapshot's index; members join it the usual
 	// way. A DataDir holding a member refuses it (ErrDataDirNotEmpty),

@@ -27,6 +27,12 @@ type identity struct {
 	RestoredFrom string `json:"restored_from,omitempty"`
 }
 
+// waiting reports whether the member has never joined a cluster: it
+// started without founding one and has accepted no message from any.
+func (i identity) waiting() bool {
+	return i.ClusterID == 0 && !i.Removed && i.RestoredFrom == ""
+}
+
 // randomID returns a random non-zero uint64.
 func randomID() (uint64, error) {
 	var b [8]byte

@@ -59,8 +59,9 @@ func (s *Server) restoreDataDir() (identity, error) {
 }
 
 // checkEmptyDataDir refuses a data dir holding anything but what an
-// interrupted start leaves (wal/, snap/, members/, temp files) and the
-// lost+found of a fresh file system.
+// interrupted start leaves (wal/, snap/, members/, temp files), the
+// lost+found of a fresh file system, and the identity of a member that
+// never joined a cluster.
 func checkEmptyDataDir(dir string) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -72,6 +73,7 @@ func checkEmptyDataDir(dir string) error {
 	for _, e := range ents {
 		switch n := e.Name(); {
 		case n == "wal", n == "snap", n == "members", n == "lost+found", strings.HasPrefix(n, ".tmp-"):
+		case n == memberFile && waitingMember(dir):
 		default:
 			return fmt.Errorf("%w: %s holds %s; restoring a snapshot needs an empty data dir and never overwrites one",
 				ErrDataDirNotEmpty, dir, n)
@@ -135,4 +137,11 @@ func (s *Server) checkRestoredFrom(ident identity) error {
 	}
 	return fmt.Errorf("%w: %s holds member %x of cluster %x; restoring a snapshot needs an empty data dir and never overwrites one",
 		ErrDataDirNotEmpty, s.cfg.DataDir, ident.MemberID, ident.ClusterID)
+}
+
+// waitingMember reports whether dir's member.json is that of a member that
+// never joined a cluster (identity.waiting).
+func waitingMember(dir string) bool {
+	ident, ok, err := loadIdentity(dir)
+	return err == nil && ok && ident.waiting()
 }

@@ -81,3 +81,36 @@ func TestRestoreRefusesBootstrappedMember(t *testing.T) {
 		}
 	}
 }
+
+// A member that started without bootstrap and was never added to a cluster
+// (the claims of a cluster deleted before it formed, adopted by a new one)
+// holds nothing but its identity: told to bootstrap, or to found the
+// cluster from a snapshot, it does, instead of waiting for ever.
+func TestWaitingMemberBootstraps(t *testing.T) {
+	for _, restore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restore=%v", restore), func(t *testing.T) {
+			dir := t.TempDir()
+			w := startMember(t, dir, false)
+			waiting := w.srv.ID()
+			w.close()
+
+			tweak := func(*Config) {}
+			if restore {
+				path := savedFile(t, 3)
+				tweak = func(c *Config) { c.RestoreFrom = path }
+			}
+			b := startMember(t, dir, !restore, tweak)
+			if b.srv.ClusterID() == 0 {
+				t.Fatalf("member %x (waiting as %x) told to found a cluster has none", b.srv.ID(), waiting)
+			}
+			b.waitLeader()
+			b.put("founded", "yes")
+			if restore {
+				if kv := b.get("k02", serverpb.Consistency_CONSISTENCY_LINEARIZABLE); string(kv.GetValue()) != "v2" {
+					t.Errorf("k02 = %q after founding from the snapshot, want v2", kv.GetValue())
+				}
+			}
+			b.close()
+		})
+	}
+}

@@ -263,6 +263,16 @@ func (s *Server) open() error {
 	if err != nil {
 		return err
 	}
+	// A member that waited to be added and never heard from a cluster (its
+	// cluster id is still 0: the first message it accepts sets it) holds
+	// nothing but its identity. Told to found a cluster, it does, as on an
+	// empty data dir: the claims of a cluster deleted before it formed,
+	// adopted by a new cluster, are such.
+	if ok && ident.waiting() && (s.cfg.Bootstrap || s.cfg.RestoreFrom != "") {
+		s.log.Info("data dir holds a member that never joined a cluster: founding the cluster over it",
+			"dir", dir, "member", fmt.Sprintf("%x", ident.MemberID))
+		ok = false
+	}
 	switch {
 	case !ok && s.cfg.RestoreFrom != "":
 		if ident, err = s.restoreDataDir(); err != nil {
