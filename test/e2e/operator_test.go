@@ -455,6 +455,10 @@ type workload struct {
 
 	mu    sync.Mutex
 	acked map[string]string // unique key -> value, acknowledged puts
+	// When each unique put was sent and when it was acknowledged: a backup
+	// must hold what was acknowledged before it started and nothing sent
+	// after it finished.
+	sentAt, ackedAt map[string]time.Time
 	// c reaches pods 0..2 at the addresses in endpoints; a pod re-created
 	// (rolling restart) has a new address, so c is replaced when they change.
 	c         *client.Client
@@ -476,7 +480,8 @@ func startWorkload(ctx context.Context, t *testing.T, e *env) *workload {
 func newWorkload(ctx context.Context, t *testing.T, e *env, namespace, cluster string) *workload {
 	t.Helper()
 	return &workload{e: e, namespace: namespace, cluster: cluster, creds: e.clusterCreds(ctx, t, namespace, cluster, appCert),
-		rec: linearizability.NewRecorder(), cancel: func() {}, acked: map[string]string{}}
+		rec: linearizability.NewRecorder(), cancel: func() {}, acked: map[string]string{},
+		sentAt: map[string]time.Time{}, ackedAt: map[string]time.Time{}}
 }
 
 // startWorkloadIn is startWorkload on any cluster.
@@ -550,12 +555,16 @@ func (w *workload) uniqueWrites(ctx context.Context) {
 	s := w.rec.Session()
 	for i := 0; ctx.Err() == nil; i++ {
 		in := linearizability.Input{Kind: linearizability.OpPut, Key: fmt.Sprintf("unique-%06d", i), Value: fmt.Sprintf("v%d", i)}
+		w.mu.Lock()
+		w.sentAt[in.Key] = time.Now()
+		w.mu.Unlock()
 		_, outcome := s.Do(in, func() (linearizability.Output, linearizability.Outcome, string) {
 			return w.send(ctx, in)
 		})
 		if outcome == linearizability.Completed {
 			w.mu.Lock()
 			w.acked[in.Key] = in.Value
+			w.ackedAt[in.Key] = time.Now()
 			w.mu.Unlock()
 		}
 		pause(ctx, 20*time.Millisecond)
