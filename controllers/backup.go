@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/internal/backupresult"
 )
 
 // How long a backup waits, and how often it looks again.
@@ -426,7 +427,7 @@ func (r *RaftBackupReconciler) recordOnCluster(ctx context.Context, b *raftv1.Ra
 
 // retire deletes the scheduled RaftBackups of b's cluster that retention
 // removed (see retiredBackups).
-func (r *RaftBackupReconciler) retire(ctx context.Context, rc *raftv1.RaftCluster, b *raftv1.RaftBackup, res backupResult) error {
+func (r *RaftBackupReconciler) retire(ctx context.Context, rc *raftv1.RaftCluster, b *raftv1.RaftBackup, res backupresult.Result) error {
 	keep := defaultKeep
 	if rc != nil && rc.Spec.Backup != nil && rc.Spec.Backup.Retention.Keep != nil {
 		keep = int(*rc.Spec.Backup.Retention.Keep)

@@ -10,33 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/internal/backupresult"
 )
-
-// backupResult is what `raftctl backup save` writes to its result file, the
-// pod's termination message: internal/backupstore.Result's JSON. It is
-// decoded here rather than imported so the manager does not link the S3
-// client that package holds.
-type backupResult struct {
-	Key         string             `json:"key,omitempty"`
-	Location    string             `json:"location,omitempty"`
-	Size        int64              `json:"size,omitempty"`
-	Index       uint64             `json:"index,omitempty"`
-	Term        uint64             `json:"term,omitempty"`
-	ClusterID   string             `json:"clusterID,omitempty"`
-	Member      string             `json:"member,omitempty"`
-	SHA256      string             `json:"sha256,omitempty"`
-	Seconds     float64            `json:"seconds,omitempty"`
-	Pruned      []string           `json:"pruned,omitempty"`
-	PrunedCount int                `json:"prunedCount,omitempty"`
-	Error       *backupResultError `json:"error,omitempty"`
-}
-
-// backupResultError is a failure of raftctl: one of the storage or cluster
-// reasons, and a message.
-type backupResultError struct {
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
-}
 
 // resultReasons are the reasons raftctl reports; any other becomes
 // SnapshotFailed, so conditions only ever carry documented reasons.
@@ -57,7 +32,7 @@ type backupOutcome struct {
 	// humans, what happened and what to fix.
 	Reason, Message string
 	// Result is raftctl's report, zero when the pod left none.
-	Result backupResult
+	Result backupresult.Result
 }
 
 // maxMessage bounds what a RaftBackup's status.message keeps of a log.
@@ -69,7 +44,7 @@ const maxMessage = 1024
 // status says. st is where the backup went, for the fix a message names.
 func podOutcome(pod *corev1.Pod, st raftv1.BackupStorage, clusterName string) backupOutcome {
 	term := terminatedState(pod)
-	var res backupResult
+	var res backupresult.Result
 	parsed := term != nil && decodeResult(term.Message, &res)
 	switch {
 	case parsed && res.Error != nil:
@@ -90,7 +65,7 @@ func podOutcome(pod *corev1.Pod, st raftv1.BackupStorage, clusterName string) ba
 
 // decodeResult decodes a termination message into res; false when it is
 // not a result (a log tail, nothing, garbage).
-func decodeResult(msg string, res *backupResult) bool {
+func decodeResult(msg string, res *backupresult.Result) bool {
 	// Unknown fields are allowed: a newer raftctl may report more.
 	dec := json.NewDecoder(strings.NewReader(strings.TrimSpace(msg)))
 	if err := dec.Decode(res); err != nil || dec.More() {

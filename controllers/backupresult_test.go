@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/internal/backupresult"
 	"github.com/raftkube/raftkube/internal/backupstore"
 )
 
@@ -159,21 +160,18 @@ func TestTruncateKeepsTheEnd(t *testing.T) {
 	}
 }
 
-// The result raftctl writes, encoded by its own package, reads back as it
-// was: backupResult mirrors backupstore.Result's JSON without linking the
-// S3 client into the manager.
+// The result raftctl writes, encoded as raftctl encodes it, reads back as
+// it was, and every reason raftctl reports is one the operator documents.
 func TestPodOutcomeReadsBackupstoreResults(t *testing.T) {
-	ok := backupstore.Result{Key: "ns/demo/scheduled/demo-20261205-030000.snap", Location: "s3://backups/ns/demo/scheduled/demo-20261205-030000.snap",
+	ok := backupresult.Result{Key: "ns/demo/scheduled/demo-20261205-030000.snap", Location: "s3://backups/ns/demo/scheduled/demo-20261205-030000.snap",
 		Size: 1 << 20, Index: 99, Term: 4, ClusterID: "a1b2", Member: "c3", SHA256: strings.Repeat("ab", 32), Seconds: 1.25,
 		Pruned: []string{"ns/demo/scheduled/demo-20261204-030000.snap"}, PrunedCount: 1}
 	got := podOutcome(endedPod(corev1.PodSucceeded, 0, string(ok.Encode())), s3Storage(), "demo")
-	want := backupResult{Key: ok.Key, Location: ok.Location, Size: ok.Size, Index: ok.Index, Term: ok.Term, ClusterID: ok.ClusterID,
-		Member: ok.Member, SHA256: ok.SHA256, Seconds: ok.Seconds, Pruned: ok.Pruned, PrunedCount: ok.PrunedCount}
-	if !got.Succeeded || !reflect.DeepEqual(got.Result, want) {
-		t.Errorf("read %+v, want %+v", got.Result, want)
+	if !got.Succeeded || !reflect.DeepEqual(got.Result, ok) {
+		t.Errorf("read %+v, want %+v", got.Result, ok)
 	}
 
-	failed := backupstore.Result{Key: ok.Key, Error: &backupstore.ResultError{Reason: backupstore.ReasonClusterUnreachable, Message: "no member answered"}}
+	failed := backupresult.Result{Key: ok.Key, Error: &backupresult.ResultError{Reason: backupstore.ReasonClusterUnreachable, Message: "no member answered"}}
 	got = podOutcome(endedPod(corev1.PodFailed, 1, string(failed.Encode())), s3Storage(), "demo")
 	if got.Succeeded || got.Reason != raftv1.ReasonClusterUnreachable || !strings.HasPrefix(got.Message, "no member answered") {
 		t.Errorf("failure read as %+v", got)

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/internal/backupresult"
 )
 
 // retiredBackups are the scheduled RaftBackups of done's cluster that
@@ -20,7 +21,7 @@ import (
 //
 // scheduled are the cluster's RaftBackups labelled as scheduled; done
 // itself is never retired.
-func retiredBackups(done *raftv1.RaftBackup, res backupResult, scheduled []raftv1.RaftBackup, keep int) []*raftv1.RaftBackup {
+func retiredBackups(done *raftv1.RaftBackup, res backupresult.Result, scheduled []raftv1.RaftBackup, keep int) []*raftv1.RaftBackup {
 	var oldestListed string
 	if res.PrunedCount > len(res.Pruned) && len(res.Pruned) > 0 {
 		oldestListed = slices.Min(res.Pruned)

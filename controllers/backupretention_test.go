@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
+	"github.com/raftkube/raftkube/internal/backupresult"
 )
 
 // scheduledBackup is a scheduled RaftBackup of demo made at minute m of a
@@ -72,7 +73,7 @@ func TestRetiredBackups(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			done := scheduledBackup(59, raftv1.BackupRunning)
 			all := append(slices.Clone(tc.scheduled), done)
-			got := retiredBackups(&done, backupResult{Pruned: tc.pruned, PrunedCount: tc.count}, all, tc.keep)
+			got := retiredBackups(&done, backupresult.Result{Pruned: tc.pruned, PrunedCount: tc.count}, all, tc.keep)
 			var names, want []string
 			for _, b := range got {
 				names = append(names, b.Name)
@@ -94,7 +95,7 @@ func TestRetiredBackupsOnlyOfTheSameStorage(t *testing.T) {
 	other.S3.Bucket = "old-bucket"
 	elsewhere.Status.Storage = &other
 	done := scheduledBackup(2, raftv1.BackupRunning)
-	if got := retiredBackups(&done, backupResult{Pruned: []string{elsewhere.Status.Key}, PrunedCount: 1}, []raftv1.RaftBackup{elsewhere}, 7); len(got) != 0 {
+	if got := retiredBackups(&done, backupresult.Result{Pruned: []string{elsewhere.Status.Key}, PrunedCount: 1}, []raftv1.RaftBackup{elsewhere}, 7); len(got) != 0 {
 		t.Errorf("retired %s, whose file is in another bucket", got[0].Name)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/raftkube/raftkube/internal/backupresult"
 	"github.com/raftkube/raftkube/internal/backupstore"
 	"github.com/raftkube/raftkube/raftnode/client"
 	"github.com/raftkube/raftkube/raftnode/snapfile"
@@ -111,7 +112,7 @@ func (a *app) backupSaveCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res, err := a.backupSave(cmd, &sf, opts)
 			if err != nil {
-				res.Error = &backupstore.ResultError{Reason: backupstore.Reason(err), Message: err.Error()}
+				res.Error = &backupresult.ResultError{Reason: backupstore.Reason(err), Message: err.Error()}
 			}
 			if opts.resultFile != "" {
 				if werr := os.WriteFile(opts.resultFile, res.Encode(), 0o644); werr != nil {
@@ -142,8 +143,8 @@ func (a *app) backupSaveCommand() *cobra.Command {
 
 // backupSave saves the snapshot and prunes; the Result holds what was
 // done, also when it fails part way.
-func (a *app) backupSave(cmd *cobra.Command, sf *storageFlags, opts saveOptions) (backupstore.Result, error) {
-	res := backupstore.Result{Key: opts.key}
+func (a *app) backupSave(cmd *cobra.Command, sf *storageFlags, opts saveOptions) (backupresult.Result, error) {
+	res := backupresult.Result{Key: opts.key}
 	if err := checkSaveOptions(cmd, opts); err != nil {
 		return res, err
 	}

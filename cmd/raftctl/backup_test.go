@@ -13,6 +13,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/raftkube/raftkube/internal/backupresult"
 	"github.com/raftkube/raftkube/internal/backupstore"
 	"github.com/raftkube/raftkube/raftnode/client/clienttest"
 	"github.com/raftkube/raftkube/raftnode/snapfile"
@@ -38,16 +39,16 @@ func startS3(t *testing.T) (*s3server.Server, []string) {
 }
 
 // readResult decodes the file --result-file wrote.
-func readResult(t *testing.T, path string) backupstore.Result {
+func readResult(t *testing.T, path string) backupresult.Result {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("the result file: %v", err)
 	}
-	if len(b) > backupstore.MaxResultBytes {
-		t.Errorf("the result file has %d bytes, over %d", len(b), backupstore.MaxResultBytes)
+	if len(b) > backupresult.MaxResultBytes {
+		t.Errorf("the result file has %d bytes, over %d", len(b), backupresult.MaxResultBytes)
 	}
-	var r backupstore.Result
+	var r backupresult.Result
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("decode the result %s: %v", b, err)
 	}
@@ -71,7 +72,7 @@ func args(parts ...any) []string {
 
 // checkSaved checks a successful save's result against the snapshot file
 // that storage holds (read at local) and status's view of it.
-func checkSaved(t *testing.T, r backupstore.Result, key, location, local string) {
+func checkSaved(t *testing.T, r backupresult.Result, key, location, local string) {
 	t.Helper()
 	if r.Error != nil || r.Key != key || r.Location != location || r.Index == 0 || r.Term == 0 ||
 		r.ClusterID == "" || r.Member == "" || len(r.SHA256) != 64 || r.Seconds <= 0 {
@@ -94,7 +95,7 @@ func TestBackupSaveToDir(t *testing.T) {
 	out := mustRun(t, eps, args("backup", "save", storage, "--key", "c1/0001.snap", "--result-file", result, "-o", "json")...)
 	r := readResult(t, result)
 	checkSaved(t, r, "c1/0001.snap", "volume://backups-claim/c1/0001.snap", filepath.Join(root, "c1", "0001.snap"))
-	if printed := decode[backupstore.Result](t, out); printed.SHA256 != r.SHA256 || printed.Location != r.Location {
+	if printed := decode[backupresult.Result](t, out); printed.SHA256 != r.SHA256 || printed.Location != r.Location {
 		t.Errorf("printed %+v, the result file %+v", printed, r)
 	}
 	// Nothing but the backup: the spool file was the one renamed.

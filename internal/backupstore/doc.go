@@ -10,7 +10,6 @@
 // Failures are told apart with errors.Is against the sentinel errors
 // (ErrAccessDenied, ErrStorageNotFound, ErrUnreachable, ErrObjectNotFound,
 // ErrInvalidKey, ErrInvalidConfig); Reason maps any error, including the
-// raft client's, to the reason the operator puts into a condition. A backup
-// pod reports what it did as a Result, encoded small enough for a pod's
-// termination message.
+// raft client's, to the reason the operator puts into a condition. What a
+// backup pod reports is internal/backupresult's.
 package backupstore

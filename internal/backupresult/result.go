@@ -1,4 +1,8 @@
-package backupstore
+// Package backupresult is the report `raftctl backup save` leaves for the
+// operator in its pod's termination message. It is apart from
+// internal/backupstore so that the manager, which reads it, does not link
+// the S3 client.
+package backupresult
 
 import (
 	"bytes"
@@ -57,7 +61,7 @@ type ResultError struct {
 // Encode is r as JSON of at most MaxResultBytes: at most MaxResultPruned
 // pruned keys, the error message cut to about a kilobyte, then fewer pruned
 // keys and a shorter message if still too long. A key is at most
-// MaxKeyBytes, so the rest always fits.
+// backupstore.MaxKeyBytes, so the rest always fits.
 func (r Result) Encode() []byte {
 	if len(r.Pruned) > MaxResultPruned {
 		r.Pruned = r.Pruned[:MaxResultPruned]

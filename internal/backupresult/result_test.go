@@ -1,4 +1,4 @@
-package backupstore
+package backupresult
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/raftkube/raftkube/internal/backupstore"
 )
 
 func decodeResult(t *testing.T, b []byte) Result {
@@ -26,7 +28,7 @@ func TestResultEncode(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("Encode =\n%s\nwant\n%s", b, want)
 	}
-	failed := Result{Key: "c/2.snap", Error: &ResultError{Reason: ReasonStorageAccessDenied, Message: "put s3://b/c/2.snap: <denied>"}}
+	failed := Result{Key: "c/2.snap", Error: &ResultError{Reason: backupstore.ReasonStorageAccessDenied, Message: "put s3://b/c/2.snap: <denied>"}}
 	if got, want := string(failed.Encode()), `{"key":"c/2.snap","error":{"reason":"StorageAccessDenied","message":"put s3://b/c/2.snap: <denied>"}}`; got != want {
 		t.Errorf("Encode of a failure = %s, want %s", got, want)
 	}
@@ -38,7 +40,7 @@ func TestResultEncode(t *testing.T) {
 // However much there is to say, the encoding fits a termination message and
 // keeps what the operator needs whole.
 func TestResultEncodeCaps(t *testing.T) {
-	longKey := strings.Repeat("k", MaxKeyBytes-5) + ".snap"
+	longKey := strings.Repeat("k", backupstore.MaxKeyBytes-5) + ".snap"
 	var pruned []string
 	for i := range 100 {
 		pruned = append(pruned, fmt.Sprintf("%s/%04d.snap", strings.Repeat("p", 150), i))
@@ -48,9 +50,9 @@ func TestResultEncodeCaps(t *testing.T) {
 		r    Result
 	}{
 		{"many pruned", Result{Key: "c/1.snap", Pruned: pruned, PrunedCount: len(pruned)}},
-		{"long message", Result{Key: "c/1.snap", Error: &ResultError{Reason: ReasonSnapshotFailed, Message: strings.Repeat("é<\"", 3000)}}},
+		{"long message", Result{Key: "c/1.snap", Error: &ResultError{Reason: backupstore.ReasonSnapshotFailed, Message: strings.Repeat("é<\"", 3000)}}},
 		{"long key, message and pruned", Result{Key: longKey, Location: "s3://" + strings.Repeat("b", 63) + "/" + longKey, Pruned: pruned, PrunedCount: 100,
-			Error: &ResultError{Reason: ReasonStorageUnreachable, Message: strings.Repeat("x", 5000)}}},
+			Error: &ResultError{Reason: backupstore.ReasonStorageUnreachable, Message: strings.Repeat("x", 5000)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.r.Encode()
