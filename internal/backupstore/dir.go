@@ -72,18 +72,28 @@ type PendingFile struct {
 	dest string
 }
 
+// resolve is key's path, once the key is valid, ctx not done and the root
+// there: what every call on one key checks first.
+func (d *Dir) resolve(ctx context.Context, key string) (string, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if err := d.checkRoot(); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
 // Create starts a file for key: a temporary file in the key's directory
 // (created as needed). Writing the data there and renaming it into place
 // costs no second copy.
 func (d *Dir) Create(ctx context.Context, key string) (*PendingFile, error) {
-	dest, err := d.path(key)
+	dest, err := d.resolve(ctx, key)
 	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := d.checkRoot(); err != nil {
 		return nil, err
 	}
 	dir := filepath.Dir(dest)
@@ -166,14 +176,8 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) erro
 
 // Get opens key's file.
 func (d *Dir) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	p, err := d.path(key)
+	p, err := d.resolve(ctx, key)
 	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := d.checkRoot(); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(p)
@@ -254,14 +258,8 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]Object, error) {
 
 // Delete removes key's file and syncs its directory.
 func (d *Dir) Delete(ctx context.Context, key string) error {
-	p, err := d.path(key)
+	p, err := d.resolve(ctx, key)
 	if err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := d.checkRoot(); err != nil {
 		return err
 	}
 	if err := os.Remove(p); err != nil {
