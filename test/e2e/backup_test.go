@@ -29,7 +29,7 @@ const backupNS = "backup"
 // TestBackupRestore runs the backups of issue 13 on the real node against a
 // real S3 server (versitygw, on the node's bridge address so that pods
 // reach it, over TLS with a CA of its own): a cluster under the checked
-// workload takes scheduled backups every 20 s with retention keep 2; the
+// workload takes scheduled backups every 10 s with retention keep 2; the
 // objects and RaftBackups retention leaves are checked; a backup with a
 // wrong secret and one to a closed port fail with StorageAccessDenied and
 // StorageUnreachable (status, condition, Warning event) while the cluster
@@ -76,7 +76,7 @@ func TestBackupRestore(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: backupNS, Name: clusterName},
 		Spec: raftv1.RaftClusterSpec{Backup: &raftv1.BackupSpec{
 			Storage:   *storage(s3.URL(), "s3-credentials"),
-			Schedule:  "@every 20s",
+			Schedule:  "@every 10s",
 			Retention: raftv1.BackupRetention{Keep: &keep},
 		}},
 	}
