@@ -46,7 +46,7 @@ REGISTRY ?= ghcr.io/raftkube
 IMAGETOOL := $(BIN)/imagetool
 IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGISTRY)' IMAGETOOL='$(IMAGETOOL)' HELM='$(BIN)/helm'
 
-.PHONY: build test test-tools unit unit-e2e unit-packages fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
+.PHONY: build test test-tools checks unit unit-e2e unit-packages fuzz-short lint vet fmt fmt-check gen check-gen bench sim fuzz tools clean help
 .PHONY: demo test-e2e e2e-fuzz e2e-gaps run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
 .PHONY: images test-images node-images node-tools push images-reproducible
 
@@ -56,10 +56,13 @@ help: ## list the targets
 build: ## compile every package and binary
 	$(GO) build $(PKGS)
 
-# The short fuzz runs take the slot unit-packages frees while the end-to-end
-# tests still run (see unit).
-test: check-gen fmt-check vet lint test-tools ## everything CI checks: generated code, format, vet, lint, tests, short fuzz runs
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit-e2e unit-packages fuzz-short
+# The end-to-end tests, mostly waiting for pods, take one slot from the start;
+# the static checks, the other packages' tests and the short fuzz runs take
+# the other one after another (see unit).
+test: test-tools ## everything CI checks: generated code, format, vet, lint, tests, short fuzz runs
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit-e2e checks unit-packages fuzz-short
+
+checks: check-gen fmt-check vet lint ## the static checks: generated code, format, vet, lint
 
 # Packages whose code, or whose tests, start goroutines run under the race
 # detector; the rest (the pure Raft core and its simulation, codecs, storage,
