@@ -17,7 +17,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: kv.proto
+// source: raftkube/kv/v1/kv.proto
 
 package kvpb
 
@@ -75,11 +75,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kv_proto_enumTypes[0].Descriptor()
+	return file_raftkube_kv_v1_kv_proto_enumTypes[0].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_kv_proto_enumTypes[0]
+	return &file_raftkube_kv_v1_kv_proto_enumTypes[0]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -88,7 +88,7 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{0}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
 // KeyValue is one key with its value and history, as stored, read and snapshotted.
@@ -110,7 +110,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_kv_proto_msgTypes[0]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -122,7 +122,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[0]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -135,7 +135,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{0}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -192,7 +192,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_kv_proto_msgTypes[1]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -204,7 +204,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[1]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -217,7 +217,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{1}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -292,7 +292,7 @@ type Put struct {
 
 func (x *Put) Reset() {
 	*x = Put{}
-	mi := &file_kv_proto_msgTypes[2]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +304,7 @@ func (x *Put) String() string {
 func (*Put) ProtoMessage() {}
 
 func (x *Put) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[2]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +317,7 @@ func (x *Put) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Put.ProtoReflect.Descriptor instead.
 func (*Put) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{2}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Put) GetKey() []byte {
@@ -354,7 +354,7 @@ type Delete struct {
 
 func (x *Delete) Reset() {
 	*x = Delete{}
-	mi := &file_kv_proto_msgTypes[3]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +366,7 @@ func (x *Delete) String() string {
 func (*Delete) ProtoMessage() {}
 
 func (x *Delete) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[3]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +379,7 @@ func (x *Delete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delete.ProtoReflect.Descriptor instead.
 func (*Delete) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{3}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Delete) GetKey() []byte {
@@ -427,7 +427,7 @@ type CompareAndSwap struct {
 
 func (x *CompareAndSwap) Reset() {
 	*x = CompareAndSwap{}
-	mi := &file_kv_proto_msgTypes[4]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +439,7 @@ func (x *CompareAndSwap) String() string {
 func (*CompareAndSwap) ProtoMessage() {}
 
 func (x *CompareAndSwap) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[4]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +452,7 @@ func (x *CompareAndSwap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareAndSwap.ProtoReflect.Descriptor instead.
 func (*CompareAndSwap) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{4}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CompareAndSwap) GetKey() []byte {
@@ -550,7 +550,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_kv_proto_msgTypes[5]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +562,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[5]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +575,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{5}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Result) GetSucceeded() bool {
@@ -645,7 +645,7 @@ type RangeRequest struct {
 
 func (x *RangeRequest) Reset() {
 	*x = RangeRequest{}
-	mi := &file_kv_proto_msgTypes[6]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +657,7 @@ func (x *RangeRequest) String() string {
 func (*RangeRequest) ProtoMessage() {}
 
 func (x *RangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[6]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +670,7 @@ func (x *RangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRequest.ProtoReflect.Descriptor instead.
 func (*RangeRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{6}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RangeRequest) GetKey() []byte {
@@ -718,7 +718,7 @@ type RangeResponse struct {
 
 func (x *RangeResponse) Reset() {
 	*x = RangeResponse{}
-	mi := &file_kv_proto_msgTypes[7]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +730,7 @@ func (x *RangeResponse) String() string {
 func (*RangeResponse) ProtoMessage() {}
 
 func (x *RangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[7]
+	mi := &file_raftkube_kv_v1_kv_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +743,7 @@ func (x *RangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeResponse.ProtoReflect.Descriptor instead.
 func (*RangeResponse) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{7}
+	return file_raftkube_kv_v1_kv_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RangeResponse) GetKvs() []*KeyValue {
@@ -774,11 +774,11 @@ func (x *RangeResponse) GetAppliedIndex() uint64 {
 	return 0
 }
 
-var File_kv_proto protoreflect.FileDescriptor
+var File_raftkube_kv_v1_kv_proto protoreflect.FileDescriptor
 
-const file_kv_proto_rawDesc = "" +
+const file_raftkube_kv_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\bkv.proto\x12\x0eraftkube.kv.v1\"\x8c\x01\n" +
+	"\x17raftkube/kv/v1/kv.proto\x12\x0eraftkube.kv.v1\"\x8c\x01\n" +
 	"\bKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12!\n" +
@@ -830,20 +830,20 @@ const file_kv_proto_rawDesc = "" +
 	"\x14ERROR_CODE_TOO_LARGE\x10\x02B/Z-github.com/raftkube/raftkube/raftnode/kv/kvpbb\x06proto3"
 
 var (
-	file_kv_proto_rawDescOnce sync.Once
-	file_kv_proto_rawDescData []byte
+	file_raftkube_kv_v1_kv_proto_rawDescOnce sync.Once
+	file_raftkube_kv_v1_kv_proto_rawDescData []byte
 )
 
-func file_kv_proto_rawDescGZIP() []byte {
-	file_kv_proto_rawDescOnce.Do(func() {
-		file_kv_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)))
+func file_raftkube_kv_v1_kv_proto_rawDescGZIP() []byte {
+	file_raftkube_kv_v1_kv_proto_rawDescOnce.Do(func() {
+		file_raftkube_kv_v1_kv_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_raftkube_kv_v1_kv_proto_rawDesc), len(file_raftkube_kv_v1_kv_proto_rawDesc)))
 	})
-	return file_kv_proto_rawDescData
+	return file_raftkube_kv_v1_kv_proto_rawDescData
 }
 
-var file_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
-var file_kv_proto_goTypes = []any{
+var file_raftkube_kv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_raftkube_kv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_raftkube_kv_v1_kv_proto_goTypes = []any{
 	(ErrorCode)(0),         // 0: raftkube.kv.v1.ErrorCode
 	(*KeyValue)(nil),       // 1: raftkube.kv.v1.KeyValue
 	(*Command)(nil),        // 2: raftkube.kv.v1.Command
@@ -854,7 +854,7 @@ var file_kv_proto_goTypes = []any{
 	(*RangeRequest)(nil),   // 7: raftkube.kv.v1.RangeRequest
 	(*RangeResponse)(nil),  // 8: raftkube.kv.v1.RangeResponse
 }
-var file_kv_proto_depIdxs = []int32{
+var file_raftkube_kv_v1_kv_proto_depIdxs = []int32{
 	3, // 0: raftkube.kv.v1.Command.put:type_name -> raftkube.kv.v1.Put
 	4, // 1: raftkube.kv.v1.Command.delete:type_name -> raftkube.kv.v1.Delete
 	5, // 2: raftkube.kv.v1.Command.cas:type_name -> raftkube.kv.v1.CompareAndSwap
@@ -868,17 +868,17 @@ var file_kv_proto_depIdxs = []int32{
 	0, // [0:6] is the sub-list for field type_name
 }
 
-func init() { file_kv_proto_init() }
-func file_kv_proto_init() {
-	if File_kv_proto != nil {
+func init() { file_raftkube_kv_v1_kv_proto_init() }
+func file_raftkube_kv_v1_kv_proto_init() {
+	if File_raftkube_kv_v1_kv_proto != nil {
 		return
 	}
-	file_kv_proto_msgTypes[1].OneofWrappers = []any{
+	file_raftkube_kv_v1_kv_proto_msgTypes[1].OneofWrappers = []any{
 		(*Command_Put)(nil),
 		(*Command_Delete)(nil),
 		(*Command_Cas)(nil),
 	}
-	file_kv_proto_msgTypes[4].OneofWrappers = []any{
+	file_raftkube_kv_v1_kv_proto_msgTypes[4].OneofWrappers = []any{
 		(*CompareAndSwap_ExpectedValue)(nil),
 		(*CompareAndSwap_ExpectedModIndex)(nil),
 	}
@@ -886,18 +886,18 @@ func file_kv_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raftkube_kv_v1_kv_proto_rawDesc), len(file_raftkube_kv_v1_kv_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_kv_proto_goTypes,
-		DependencyIndexes: file_kv_proto_depIdxs,
-		EnumInfos:         file_kv_proto_enumTypes,
-		MessageInfos:      file_kv_proto_msgTypes,
+		GoTypes:           file_raftkube_kv_v1_kv_proto_goTypes,
+		DependencyIndexes: file_raftkube_kv_v1_kv_proto_depIdxs,
+		EnumInfos:         file_raftkube_kv_v1_kv_proto_enumTypes,
+		MessageInfos:      file_raftkube_kv_v1_kv_proto_msgTypes,
 	}.Build()
-	File_kv_proto = out.File
-	file_kv_proto_goTypes = nil
-	file_kv_proto_depIdxs = nil
+	File_raftkube_kv_v1_kv_proto = out.File
+	file_raftkube_kv_v1_kv_proto_goTypes = nil
+	file_raftkube_kv_v1_kv_proto_depIdxs = nil
 }

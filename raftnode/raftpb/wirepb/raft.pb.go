@@ -1,8 +1,8 @@
-// raft.proto is the wire format of the values in package raftpb (types.go and
-// confchange.go). The consensus core never touches the generated Go of this file:
-// it works on plain Go values, and codec.go encodes them to exactly the bytes that
-// the generated code produces. Any change here must be mirrored in types.go and
-// codec.go, and codec_test.go fails until it is.
+// raft.proto is the wire format of the values in package raftnode/raftpb (types.go
+// and confchange.go there). The consensus core never touches the generated Go of
+// this file (raftnode/raftpb/wirepb): it works on plain Go values, and codec.go
+// encodes them to exactly the bytes that the generated code produces. Any change
+// here must be mirrored in types.go and codec.go, and codec_test.go fails until it is.
 //
 // Field numbers follow the order of the Go struct fields so that a reader can check
 // one against the other at a glance. Field numbers and enum values are frozen once
@@ -14,7 +14,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: raft.proto
+// source: raftkube/raftpb/v1/raft.proto
 
 package wirepb
 
@@ -70,11 +70,11 @@ func (x EntryType) String() string {
 }
 
 func (EntryType) Descriptor() protoreflect.EnumDescriptor {
-	return file_raft_proto_enumTypes[0].Descriptor()
+	return file_raftkube_raftpb_v1_raft_proto_enumTypes[0].Descriptor()
 }
 
 func (EntryType) Type() protoreflect.EnumType {
-	return &file_raft_proto_enumTypes[0]
+	return &file_raftkube_raftpb_v1_raft_proto_enumTypes[0]
 }
 
 func (x EntryType) Number() protoreflect.EnumNumber {
@@ -83,7 +83,7 @@ func (x EntryType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EntryType.Descriptor instead.
 func (EntryType) EnumDescriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{0}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{0}
 }
 
 // MessageType names what a Message asks or answers. Local types (MsgHup, MsgBeat,
@@ -189,11 +189,11 @@ func (x MessageType) String() string {
 }
 
 func (MessageType) Descriptor() protoreflect.EnumDescriptor {
-	return file_raft_proto_enumTypes[1].Descriptor()
+	return file_raftkube_raftpb_v1_raft_proto_enumTypes[1].Descriptor()
 }
 
 func (MessageType) Type() protoreflect.EnumType {
-	return &file_raft_proto_enumTypes[1]
+	return &file_raftkube_raftpb_v1_raft_proto_enumTypes[1]
 }
 
 func (x MessageType) Number() protoreflect.EnumNumber {
@@ -202,7 +202,7 @@ func (x MessageType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MessageType.Descriptor instead.
 func (MessageType) EnumDescriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{1}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{1}
 }
 
 // ConfChangeType is the kind of a single membership change.
@@ -246,11 +246,11 @@ func (x ConfChangeType) String() string {
 }
 
 func (ConfChangeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_raft_proto_enumTypes[2].Descriptor()
+	return file_raftkube_raftpb_v1_raft_proto_enumTypes[2].Descriptor()
 }
 
 func (ConfChangeType) Type() protoreflect.EnumType {
-	return &file_raft_proto_enumTypes[2]
+	return &file_raftkube_raftpb_v1_raft_proto_enumTypes[2]
 }
 
 func (x ConfChangeType) Number() protoreflect.EnumNumber {
@@ -259,7 +259,7 @@ func (x ConfChangeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConfChangeType.Descriptor instead.
 func (ConfChangeType) EnumDescriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{2}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{2}
 }
 
 // ConfChangeTransition says how a ConfChangeV2 moves through joint consensus.
@@ -306,11 +306,11 @@ func (x ConfChangeTransition) String() string {
 }
 
 func (ConfChangeTransition) Descriptor() protoreflect.EnumDescriptor {
-	return file_raft_proto_enumTypes[3].Descriptor()
+	return file_raftkube_raftpb_v1_raft_proto_enumTypes[3].Descriptor()
 }
 
 func (ConfChangeTransition) Type() protoreflect.EnumType {
-	return &file_raft_proto_enumTypes[3]
+	return &file_raftkube_raftpb_v1_raft_proto_enumTypes[3]
 }
 
 func (x ConfChangeTransition) Number() protoreflect.EnumNumber {
@@ -319,7 +319,7 @@ func (x ConfChangeTransition) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConfChangeTransition.Descriptor instead.
 func (ConfChangeTransition) EnumDescriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{3}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{3}
 }
 
 // Entry is one record of the replicated log.
@@ -339,7 +339,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_raft_proto_msgTypes[0]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +351,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[0]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +364,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{0}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Entry) GetTerm() uint64 {
@@ -434,7 +434,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_raft_proto_msgTypes[1]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +446,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[1]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +459,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{1}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Message) GetType() MessageType {
@@ -568,7 +568,7 @@ type HardState struct {
 
 func (x *HardState) Reset() {
 	*x = HardState{}
-	mi := &file_raft_proto_msgTypes[2]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +580,7 @@ func (x *HardState) String() string {
 func (*HardState) ProtoMessage() {}
 
 func (x *HardState) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[2]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +593,7 @@ func (x *HardState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HardState.ProtoReflect.Descriptor instead.
 func (*HardState) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{2}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *HardState) GetTerm() uint64 {
@@ -636,7 +636,7 @@ type ConfState struct {
 
 func (x *ConfState) Reset() {
 	*x = ConfState{}
-	mi := &file_raft_proto_msgTypes[3]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +648,7 @@ func (x *ConfState) String() string {
 func (*ConfState) ProtoMessage() {}
 
 func (x *ConfState) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[3]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +661,7 @@ func (x *ConfState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfState.ProtoReflect.Descriptor instead.
 func (*ConfState) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{3}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ConfState) GetVoters() []uint64 {
@@ -716,7 +716,7 @@ type ConfChange struct {
 
 func (x *ConfChange) Reset() {
 	*x = ConfChange{}
-	mi := &file_raft_proto_msgTypes[4]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +728,7 @@ func (x *ConfChange) String() string {
 func (*ConfChange) ProtoMessage() {}
 
 func (x *ConfChange) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[4]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +741,7 @@ func (x *ConfChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChange.ProtoReflect.Descriptor instead.
 func (*ConfChange) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{4}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfChange) GetType() ConfChangeType {
@@ -785,7 +785,7 @@ type ConfChangeSingle struct {
 
 func (x *ConfChangeSingle) Reset() {
 	*x = ConfChangeSingle{}
-	mi := &file_raft_proto_msgTypes[5]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +797,7 @@ func (x *ConfChangeSingle) String() string {
 func (*ConfChangeSingle) ProtoMessage() {}
 
 func (x *ConfChangeSingle) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[5]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +810,7 @@ func (x *ConfChangeSingle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeSingle.ProtoReflect.Descriptor instead.
 func (*ConfChangeSingle) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{5}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfChangeSingle) GetType() ConfChangeType {
@@ -843,7 +843,7 @@ type ConfChangeV2 struct {
 
 func (x *ConfChangeV2) Reset() {
 	*x = ConfChangeV2{}
-	mi := &file_raft_proto_msgTypes[6]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +855,7 @@ func (x *ConfChangeV2) String() string {
 func (*ConfChangeV2) ProtoMessage() {}
 
 func (x *ConfChangeV2) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[6]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +868,7 @@ func (x *ConfChangeV2) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeV2.ProtoReflect.Descriptor instead.
 func (*ConfChangeV2) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{6}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfChangeV2) GetTransition() ConfChangeTransition {
@@ -909,7 +909,7 @@ type SnapshotMetadata struct {
 
 func (x *SnapshotMetadata) Reset() {
 	*x = SnapshotMetadata{}
-	mi := &file_raft_proto_msgTypes[7]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +921,7 @@ func (x *SnapshotMetadata) String() string {
 func (*SnapshotMetadata) ProtoMessage() {}
 
 func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[7]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +934,7 @@ func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotMetadata.ProtoReflect.Descriptor instead.
 func (*SnapshotMetadata) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{7}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SnapshotMetadata) GetConfState() *ConfState {
@@ -971,7 +971,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_raft_proto_msgTypes[8]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +983,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[8]
+	mi := &file_raftkube_raftpb_v1_raft_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +996,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{8}
+	return file_raftkube_raftpb_v1_raft_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Snapshot) GetData() []byte {
@@ -1013,12 +1013,11 @@ func (x *Snapshot) GetMetadata() *SnapshotMetadata {
 	return nil
 }
 
-var File_raft_proto protoreflect.FileDescriptor
+var File_raftkube_raftpb_v1_raft_proto protoreflect.FileDescriptor
 
-const file_raft_proto_rawDesc = "" +
+const file_raftkube_raftpb_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\n" +
-	"raft.proto\x12\x12raftkube.raftpb.v1\"x\n" +
+	"\x1draftkube/raftpb/v1/raft.proto\x12\x12raftkube.raftpb.v1\"x\n" +
 	"\x05Entry\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x121\n" +
@@ -1115,20 +1114,20 @@ const file_raft_proto_rawDesc = "" +
 	"\x19ConfChangeTransitionForce\x10\x03B5Z3github.com/raftkube/raftkube/raftnode/raftpb/wirepbb\x06proto3"
 
 var (
-	file_raft_proto_rawDescOnce sync.Once
-	file_raft_proto_rawDescData []byte
+	file_raftkube_raftpb_v1_raft_proto_rawDescOnce sync.Once
+	file_raftkube_raftpb_v1_raft_proto_rawDescData []byte
 )
 
-func file_raft_proto_rawDescGZIP() []byte {
-	file_raft_proto_rawDescOnce.Do(func() {
-		file_raft_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_raft_proto_rawDesc), len(file_raft_proto_rawDesc)))
+func file_raftkube_raftpb_v1_raft_proto_rawDescGZIP() []byte {
+	file_raftkube_raftpb_v1_raft_proto_rawDescOnce.Do(func() {
+		file_raftkube_raftpb_v1_raft_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_raftkube_raftpb_v1_raft_proto_rawDesc), len(file_raftkube_raftpb_v1_raft_proto_rawDesc)))
 	})
-	return file_raft_proto_rawDescData
+	return file_raftkube_raftpb_v1_raft_proto_rawDescData
 }
 
-var file_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
-var file_raft_proto_goTypes = []any{
+var file_raftkube_raftpb_v1_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_raftkube_raftpb_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_raftkube_raftpb_v1_raft_proto_goTypes = []any{
 	(EntryType)(0),            // 0: raftkube.raftpb.v1.EntryType
 	(MessageType)(0),          // 1: raftkube.raftpb.v1.MessageType
 	(ConfChangeType)(0),       // 2: raftkube.raftpb.v1.ConfChangeType
@@ -1143,7 +1142,7 @@ var file_raft_proto_goTypes = []any{
 	(*SnapshotMetadata)(nil),  // 11: raftkube.raftpb.v1.SnapshotMetadata
 	(*Snapshot)(nil),          // 12: raftkube.raftpb.v1.Snapshot
 }
-var file_raft_proto_depIdxs = []int32{
+var file_raftkube_raftpb_v1_raft_proto_depIdxs = []int32{
 	0,  // 0: raftkube.raftpb.v1.Entry.type:type_name -> raftkube.raftpb.v1.EntryType
 	1,  // 1: raftkube.raftpb.v1.Message.type:type_name -> raftkube.raftpb.v1.MessageType
 	4,  // 2: raftkube.raftpb.v1.Message.entries:type_name -> raftkube.raftpb.v1.Entry
@@ -1161,27 +1160,27 @@ var file_raft_proto_depIdxs = []int32{
 	0,  // [0:10] is the sub-list for field type_name
 }
 
-func init() { file_raft_proto_init() }
-func file_raft_proto_init() {
-	if File_raft_proto != nil {
+func init() { file_raftkube_raftpb_v1_raft_proto_init() }
+func file_raftkube_raftpb_v1_raft_proto_init() {
+	if File_raftkube_raftpb_v1_raft_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raft_proto_rawDesc), len(file_raft_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raftkube_raftpb_v1_raft_proto_rawDesc), len(file_raftkube_raftpb_v1_raft_proto_rawDesc)),
 			NumEnums:      4,
 			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_raft_proto_goTypes,
-		DependencyIndexes: file_raft_proto_depIdxs,
-		EnumInfos:         file_raft_proto_enumTypes,
-		MessageInfos:      file_raft_proto_msgTypes,
+		GoTypes:           file_raftkube_raftpb_v1_raft_proto_goTypes,
+		DependencyIndexes: file_raftkube_raftpb_v1_raft_proto_depIdxs,
+		EnumInfos:         file_raftkube_raftpb_v1_raft_proto_enumTypes,
+		MessageInfos:      file_raftkube_raftpb_v1_raft_proto_msgTypes,
 	}.Build()
-	File_raft_proto = out.File
-	file_raft_proto_goTypes = nil
-	file_raft_proto_depIdxs = nil
+	File_raftkube_raftpb_v1_raft_proto = out.File
+	file_raftkube_raftpb_v1_raft_proto_goTypes = nil
+	file_raftkube_raftpb_v1_raft_proto_depIdxs = nil
 }

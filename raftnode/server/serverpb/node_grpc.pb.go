@@ -7,7 +7,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             (unknown)
-// source: node.proto
+// source: raftkube/node/v1/node.proto
 
 package serverpb
 
@@ -282,7 +282,7 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "node.proto",
+	Metadata: "raftkube/node/v1/node.proto",
 }
 
 const (
@@ -716,5 +716,5 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			ServerStreams: true,
 		},
 	},
-	Metadata: "node.proto",
+	Metadata: "raftkube/node/v1/node.proto",
 }

@@ -13,7 +13,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: transport.proto
+// source: raftkube/transport/v1/transport.proto
 
 package transportpb
 
@@ -49,7 +49,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_transport_proto_msgTypes[0]
+	mi := &file_raftkube_transport_v1_transport_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -61,7 +61,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[0]
+	mi := &file_raftkube_transport_v1_transport_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -74,7 +74,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{0}
+	return file_raftkube_transport_v1_transport_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Batch) GetClusterId() uint64 {
@@ -118,7 +118,7 @@ type StreamSummary struct {
 
 func (x *StreamSummary) Reset() {
 	*x = StreamSummary{}
-	mi := &file_transport_proto_msgTypes[1]
+	mi := &file_raftkube_transport_v1_transport_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -130,7 +130,7 @@ func (x *StreamSummary) String() string {
 func (*StreamSummary) ProtoMessage() {}
 
 func (x *StreamSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[1]
+	mi := &file_raftkube_transport_v1_transport_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -143,7 +143,7 @@ func (x *StreamSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSummary.ProtoReflect.Descriptor instead.
 func (*StreamSummary) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{1}
+	return file_raftkube_transport_v1_transport_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *StreamSummary) GetBatches() uint64 {
@@ -182,7 +182,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_transport_proto_msgTypes[2]
+	mi := &file_raftkube_transport_v1_transport_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +194,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[2]
+	mi := &file_raftkube_transport_v1_transport_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +207,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{2}
+	return file_raftkube_transport_v1_transport_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SnapshotChunk) GetClusterId() uint64 {
@@ -263,7 +263,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_transport_proto_msgTypes[3]
+	mi := &file_raftkube_transport_v1_transport_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +275,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_transport_proto_msgTypes[3]
+	mi := &file_raftkube_transport_v1_transport_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +288,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_transport_proto_rawDescGZIP(), []int{3}
+	return file_raftkube_transport_v1_transport_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SnapshotAck) GetBytes() uint64 {
@@ -298,11 +298,11 @@ func (x *SnapshotAck) GetBytes() uint64 {
 	return 0
 }
 
-var File_transport_proto protoreflect.FileDescriptor
+var File_raftkube_transport_v1_transport_proto protoreflect.FileDescriptor
 
-const file_transport_proto_rawDesc = "" +
+const file_raftkube_transport_v1_transport_proto_rawDesc = "" +
 	"\n" +
-	"\x0ftransport.proto\x12\x15raftkube.transport.v1\"f\n" +
+	"%raftkube/transport/v1/transport.proto\x12\x15raftkube.transport.v1\"f\n" +
 	"\x05Batch\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\x04R\tclusterId\x12\x12\n" +
@@ -327,25 +327,25 @@ const file_transport_proto_rawDesc = "" +
 	"\fSendSnapshot\x12$.raftkube.transport.v1.SnapshotChunk\x1a\".raftkube.transport.v1.SnapshotAck(\x01B=Z;github.com/raftkube/raftkube/raftnode/transport/transportpbb\x06proto3"
 
 var (
-	file_transport_proto_rawDescOnce sync.Once
-	file_transport_proto_rawDescData []byte
+	file_raftkube_transport_v1_transport_proto_rawDescOnce sync.Once
+	file_raftkube_transport_v1_transport_proto_rawDescData []byte
 )
 
-func file_transport_proto_rawDescGZIP() []byte {
-	file_transport_proto_rawDescOnce.Do(func() {
-		file_transport_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_transport_proto_rawDesc), len(file_transport_proto_rawDesc)))
+func file_raftkube_transport_v1_transport_proto_rawDescGZIP() []byte {
+	file_raftkube_transport_v1_transport_proto_rawDescOnce.Do(func() {
+		file_raftkube_transport_v1_transport_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_raftkube_transport_v1_transport_proto_rawDesc), len(file_raftkube_transport_v1_transport_proto_rawDesc)))
 	})
-	return file_transport_proto_rawDescData
+	return file_raftkube_transport_v1_transport_proto_rawDescData
 }
 
-var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
-var file_transport_proto_goTypes = []any{
+var file_raftkube_transport_v1_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_raftkube_transport_v1_transport_proto_goTypes = []any{
 	(*Batch)(nil),         // 0: raftkube.transport.v1.Batch
 	(*StreamSummary)(nil), // 1: raftkube.transport.v1.StreamSummary
 	(*SnapshotChunk)(nil), // 2: raftkube.transport.v1.SnapshotChunk
 	(*SnapshotAck)(nil),   // 3: raftkube.transport.v1.SnapshotAck
 }
-var file_transport_proto_depIdxs = []int32{
+var file_raftkube_transport_v1_transport_proto_depIdxs = []int32{
 	0, // 0: raftkube.transport.v1.Raft.Stream:input_type -> raftkube.transport.v1.Batch
 	2, // 1: raftkube.transport.v1.Raft.SendSnapshot:input_type -> raftkube.transport.v1.SnapshotChunk
 	1, // 2: raftkube.transport.v1.Raft.Stream:output_type -> raftkube.transport.v1.StreamSummary
@@ -357,26 +357,26 @@ var file_transport_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for field type_name
 }
 
-func init() { file_transport_proto_init() }
-func file_transport_proto_init() {
-	if File_transport_proto != nil {
+func init() { file_raftkube_transport_v1_transport_proto_init() }
+func file_raftkube_transport_v1_transport_proto_init() {
+	if File_raftkube_transport_v1_transport_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_proto_rawDesc), len(file_transport_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raftkube_transport_v1_transport_proto_rawDesc), len(file_raftkube_transport_v1_transport_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_transport_proto_goTypes,
-		DependencyIndexes: file_transport_proto_depIdxs,
-		MessageInfos:      file_transport_proto_msgTypes,
+		GoTypes:           file_raftkube_transport_v1_transport_proto_goTypes,
+		DependencyIndexes: file_raftkube_transport_v1_transport_proto_depIdxs,
+		MessageInfos:      file_raftkube_transport_v1_transport_proto_msgTypes,
 	}.Build()
-	File_transport_proto = out.File
-	file_transport_proto_goTypes = nil
-	file_transport_proto_depIdxs = nil
+	File_raftkube_transport_v1_transport_proto = out.File
+	file_raftkube_transport_v1_transport_proto_goTypes = nil
+	file_raftkube_transport_v1_transport_proto_depIdxs = nil
 }

@@ -13,7 +13,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             (unknown)
-// source: transport.proto
+// source: raftkube/transport/v1/transport.proto
 
 package transportpb
 
@@ -168,5 +168,5 @@ var Raft_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
-	Metadata: "transport.proto",
+	Metadata: "raftkube/transport/v1/transport.proto",
 }
