@@ -2,8 +2,8 @@
 // with other members: log entries, messages, hard state, configurations, conf changes
 // and snapshots.
 //
-// The wire format is defined by raft.proto in this directory. The core works on the
-// plain Go values below rather than on generated protobuf structs: a proposal then
+// The wire format is defined by proto/raftkube/raftpb/v1/raft.proto. The core works
+// on the plain Go values below rather than on generated protobuf structs: a proposal then
 // costs no codec work and no per-message allocations until a caller actually puts it
 // on a wire or a disk. codec.go marshals these values to exactly the bytes the
 // generated code (package wirepb) produces, and codec_test.go proves the agreement in

@@ -1,5 +1,5 @@
 // Package transport carries Raft messages between the members of a cluster over
-// gRPC (service raftkube.transport.v1.Raft, see transportpb/transport.proto).
+// gRPC (service raftkube.transport.v1.Raft, see proto/raftkube/transport/v1/transport.proto).
 //
 // # Sending
 //
