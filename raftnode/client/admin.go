@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -16,8 +19,11 @@ func status1(ctx context.Context, cc *grpc.ClientConn) (*serverpb.StatusResponse
 }
 
 // Status asks one member for its status. With endpoint "" any member answers
-// (the leader preferred) and failures are retried like reads; otherwise only
-// endpoint, which must be one of Config.Endpoints, is asked, once.
+// (the leader preferred, when known) and failures are retried like reads: the
+// answer may come from a follower that lags, or from a member not yet in the
+// configuration, whose view of the membership is its own. Use LeaderStatus
+// for the cluster's membership. Otherwise only endpoint, which must be one of
+// Config.Endpoints, is asked, once.
 func (c *Client) Status(ctx context.Context, endpoint string) (*serverpb.StatusResponse, error) {
 	const method = "Admin.Status"
 	var (
@@ -39,6 +45,72 @@ func (c *Client) Status(ctx context.Context, endpoint string) (*serverpb.StatusR
 	}
 	c.observeStatus(ep, st)
 	return st, nil
+}
+
+// LeaderStatus returns the status of the member that leads: the view of the
+// configuration and progress the cluster acts on. It asks the members,
+// following the leader they name, as a read retries (backoff between rounds,
+// up to Config.MaxReadAttempts attempts). It returns an error matching
+// ErrNoLeader when the members that answered know no leader (an election, or
+// no quorum), and ErrUnavailable when none answered. A leader cut off from
+// the others believes it leads until check-quorum deposes it, one election
+// timeout later; until then it may be the one that answers.
+func (c *Client) LeaderStatus(ctx context.Context) (*serverpb.StatusResponse, error) {
+	const method = "Admin.Status"
+	var (
+		last     *Error
+		tried    triedList
+		answered []string
+	)
+	pause := c.cfg.BackoffBase
+	for attempts := 0; attempts < c.cfg.MaxReadAttempts; {
+		eps := c.candidates()
+		asked := make(map[string]bool, len(eps))
+		for len(eps) > 0 && attempts < c.cfg.MaxReadAttempts {
+			ep := eps[0]
+			eps = eps[1:]
+			if asked[ep] {
+				continue
+			}
+			asked[ep] = true
+			tried.add(ep)
+			attempts++
+			st, sent, err := attempt(ctx, c, ep, status1)
+			if err != nil {
+				last = failure(method, ep, sent, err, false)
+				if ctx.Err() != nil || errors.Is(err, ErrClosed) || !retryableRead(last) {
+					return nil, tried.done(last)
+				}
+				c.suspect(ep)
+				continue
+			}
+			c.observeStatus(ep, st)
+			if st.GetRole() == serverpb.Role_ROLE_LEADER {
+				return st, nil
+			}
+			answered = append(answered, fmt.Sprintf("%s (member %x) knows no leader", ep, st.GetHeader().GetMemberId()))
+			if lead := c.leaderEndpoint(); lead != "" && !asked[lead] {
+				eps = append([]string{lead}, eps...)
+			}
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			attempts = c.cfg.MaxReadAttempts
+		case <-t.C:
+		}
+		pause = min(2*pause, c.cfg.BackoffMax)
+	}
+	if len(answered) == 0 && last != nil {
+		return nil, tried.done(last)
+	}
+	code := codes.Unavailable
+	if ctx.Err() != nil {
+		code = codeOf(ctx.Err())
+	}
+	return nil, tried.done(&Error{Method: method, Code: code, Kind: ErrNoLeader,
+		Err: fmt.Errorf("no member answered as the leader: %s", strings.Join(answered, "; "))})
 }
 
 func (c *Client) once(ctx context.Context, method, ep string) (*serverpb.StatusResponse, string, error) {

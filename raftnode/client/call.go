@@ -3,11 +3,14 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
 
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 )
@@ -21,7 +24,8 @@ type headered interface {
 type rpc[R headered] func(ctx context.Context, cc *grpc.ClientConn) (R, error)
 
 // attempt runs fn on ep. sent is false when the request provably never left
-// the client (the connection could not be made ready).
+// the client: the connection could not be made ready, or grpc never handed
+// the request to the connection (sendRecorder saw no payload go out).
 func attempt[R headered](ctx context.Context, c *Client, ep string, fn rpc[R]) (resp R, sent bool, err error) {
 	cc, err := c.ready(ctx, ep)
 	if err != nil {
@@ -33,23 +37,49 @@ func attempt[R headered](ctx context.Context, c *Client, ep string, fn rpc[R]) (
 		actx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		defer cancel()
 	}
-	resp, err = fn(actx, cc)
+	wrote := new(atomic.Bool)
+	resp, err = fn(context.WithValue(actx, wroteKey{}, wrote), cc)
 	if err == nil {
 		c.observe(ep, resp.GetHeader())
+		return resp, true, nil
 	}
-	return resp, true, err
+	return resp, wrote.Load(), err
 }
 
-// notSentError describes a connection that could not be opened.
+// triedList is the endpoints one call tried, in order, each once.
+type triedList []string
+
+func (t *triedList) add(ep string) {
+	if !slices.Contains(*t, ep) {
+		*t = append(*t, ep)
+	}
+}
+
+// done stamps the list on e and returns it.
+func (t triedList) done(e *Error) *Error {
+	e.Tried = slices.Clone(t)
+	return e
+}
+
+// notSentError describes a request that never left the client: the
+// connection could not be opened, or ctx ended before the request was sent.
 func notSentError(method, ep string, err error) *Error {
-	code := codes.Unavailable
 	if errors.Is(err, ErrClosed) {
-		return &Error{Method: method, Endpoint: ep, Code: codes.Canceled, Kind: ErrClosed, Err: err}
+		return &Error{Method: method, Endpoint: ep, Code: codes.Canceled, Kind: ErrClosed, NotSent: true, Err: err}
 	}
+	e := &Error{Method: method, Endpoint: ep, Code: codes.Unavailable, Kind: ErrUnavailable, NotSent: true, Err: err}
 	if c := codeOf(err); c == codes.Canceled || c == codes.DeadlineExceeded {
-		code = c
+		e.Code, e.Kind = c, nil
 	}
-	return &Error{Method: method, Endpoint: ep, Code: code, Kind: ErrUnavailable, Err: err}
+	return e
+}
+
+// failure classifies a failed attempt on ep.
+func failure(method, ep string, sent bool, err error, mutating bool) *Error {
+	if !sent {
+		return notSentError(method, ep, err)
+	}
+	return sentError(method, ep, err, mutating)
 }
 
 // sentError describes a failure of a request that reached (or may have
@@ -97,36 +127,34 @@ func (c *Client) followHint(err error) string {
 func read[R headered](ctx context.Context, c *Client, method string, fn rpc[R]) (R, string, error) {
 	var zero R
 	var last *Error
+	var tried triedList
 	pause := c.cfg.BackoffBase
 	attempts := 0
 	for {
 		c.resolveLeader(ctx)
 		for _, ep := range c.candidates() {
+			tried.add(ep)
 			resp, sent, err := attempt(ctx, c, ep, fn)
 			if err == nil {
 				return resp, ep, nil
 			}
-			if !sent {
-				last = notSentError(method, ep, err)
-			} else {
-				last = sentError(method, ep, err, false)
-			}
+			last = failure(method, ep, sent, err, false)
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) || !retryableRead(last) {
-				return zero, ep, last
+				return zero, ep, tried.done(last)
 			}
 			c.suspect(ep)
 			c.followHint(err)
 			attempts++
 			c.log.Debug("raftkube client: retrying read", "method", method, "endpoint", ep, "attempt", attempts, "err", err)
 			if attempts >= c.cfg.MaxReadAttempts {
-				return zero, ep, last
+				return zero, ep, tried.done(last)
 			}
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return zero, last.Endpoint, last
+			return zero, last.Endpoint, tried.done(last)
 		case <-t.C:
 		}
 		pause = min(2*pause, c.cfg.BackoffMax)
@@ -148,19 +176,21 @@ func retryableRead(e *Error) bool {
 // MaxReadAttempts rounds in all.
 func write[R headered](ctx context.Context, c *Client, method string, eps []string, fn rpc[R]) (R, string, error) {
 	pause := c.cfg.BackoffBase
+	var tried triedList
 	for attempts := 1; ; attempts++ {
-		resp, ep, err := writeOnce(ctx, c, method, eps, fn)
-		var e *Error
-		if err == nil || !errors.As(err, &e) || e.OutcomeUnknown || !notProposed(e.Err) ||
-			attempts >= c.cfg.MaxReadAttempts {
-			return resp, ep, err
+		resp, ep, e := writeOnce(ctx, c, method, eps, fn, &tried)
+		if e == nil {
+			return resp, ep, nil
 		}
-		c.log.Debug("raftkube client: write not proposed, retrying", "method", method, "endpoint", ep, "attempt", attempts, "err", err)
+		if e.OutcomeUnknown || !notProposed(e.Err) || attempts >= c.cfg.MaxReadAttempts {
+			return resp, ep, tried.done(e)
+		}
+		c.log.Debug("raftkube client: write not proposed, retrying", "method", method, "endpoint", ep, "attempt", attempts, "err", e)
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return resp, ep, err
+			return resp, ep, tried.done(e)
 		case <-t.C:
 		}
 		pause = min(2*pause, c.cfg.BackoffMax)
@@ -168,10 +198,12 @@ func write[R headered](ctx context.Context, c *Client, method string, eps []stri
 }
 
 // writeOnce makes one round of a write: the next endpoint is tried only when
-// the connection could not be opened, or the member said it was removed or
-// did not propose the write (then the leader it names, if any, is next). eps
-// nil means the leader's endpoint first, then the others.
-func writeOnce[R headered](ctx context.Context, c *Client, method string, eps []string, fn rpc[R]) (R, string, error) {
+// the request never left the client, or the member said it was removed or
+// did not propose the write. The leader is tried next: the one a member
+// outside the configuration names, else the one the members answer Status
+// with. eps nil means the leader's endpoint first, then the others; each
+// endpoint is tried once a round. Every endpoint tried is added to tried.
+func writeOnce[R headered](ctx context.Context, c *Client, method string, eps []string, fn rpc[R], tried *triedList) (R, string, *Error) {
 	var zero R
 	var last *Error
 	follow := eps == nil
@@ -179,42 +211,66 @@ func writeOnce[R headered](ctx context.Context, c *Client, method string, eps []
 		c.resolveLeader(ctx)
 		eps = c.candidates()
 	}
-	tried := make(map[string]bool, len(eps))
+	done := make(map[string]bool, len(eps))
 	for len(eps) > 0 {
 		ep := eps[0]
 		eps = eps[1:]
-		if tried[ep] {
+		if done[ep] {
 			continue
 		}
-		tried[ep] = true
+		done[ep] = true
+		tried.add(ep)
 		resp, sent, err := attempt(ctx, c, ep, fn)
 		if err == nil {
 			return resp, ep, nil
 		}
-		if sent {
-			last = sentError(method, ep, err, true)
-			if notProposed(err) {
-				c.suspect(ep)
-				if lead := c.followHint(err); follow && lead != "" && !tried[lead] {
-					eps = append([]string{lead}, eps...)
-				}
-				c.log.Debug("raftkube client: write not proposed, trying next endpoint", "method", method, "endpoint", ep, "err", err)
-				continue
-			}
-			if !errors.Is(last.Kind, ErrRemoved) {
-				if last.OutcomeUnknown {
-					c.suspect(ep)
-				}
-				return zero, ep, last
-			}
-		} else {
-			last = notSentError(method, ep, err)
+		last = failure(method, ep, sent, err, true)
+		switch {
+		case ctx.Err() != nil || errors.Is(err, ErrClosed):
+			return zero, ep, last
+		case last.NotSent || notProposed(err):
 			c.suspect(ep)
-			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-				return zero, ep, last
+		case errors.Is(last.Kind, ErrRemoved):
+		default:
+			if last.OutcomeUnknown {
+				c.suspect(ep)
 			}
+			return zero, ep, last
 		}
-		c.log.Debug("raftkube client: write not sent, trying next endpoint", "method", method, "endpoint", ep, "err", err)
+		c.log.Debug("raftkube client: write had no effect, trying the next endpoint", "method", method, "endpoint", ep, "err", err)
+		if !follow {
+			continue
+		}
+		lead := c.followHint(err)
+		if lead == "" {
+			lead = c.resolveLeader(ctx)
+		}
+		if lead != "" && !done[lead] {
+			eps = append([]string{lead}, eps...)
+		}
 	}
 	return zero, last.Endpoint, last
 }
+
+// wroteKey keys the flag sendRecorder sets when a request leaves the client.
+type wroteKey struct{}
+
+// sendRecorder is a stats.Handler that marks an attempt's flag (under
+// wroteKey in its context) once grpc handed the request message to the
+// connection: until then, a failed call certainly never reached a server.
+type sendRecorder struct{}
+
+func (sendRecorder) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (sendRecorder) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.OutPayload); !ok {
+		return
+	}
+	if f, ok := ctx.Value(wroteKey{}).(*atomic.Bool); ok {
+		f.Store(true)
+	}
+}
+
+func (sendRecorder) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (sendRecorder) HandleConn(context.Context, stats.ConnStats) {}

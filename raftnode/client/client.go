@@ -43,6 +43,12 @@ type Config struct {
 	// BackoffBase is the pause after a read tried every endpoint; it doubles up
 	// to BackoffMax. Defaults 50ms and 1s.
 	BackoffBase, BackoffMax time.Duration
+	// SuspectFor is how long an endpoint on which a request failed to get an
+	// answer (no connection, a timeout, a broken connection, no leader there)
+	// is tried after every other one, even when members name it leader: they
+	// keep naming a frozen or cut-off leader until they elect another.
+	// Default 5s.
+	SuspectFor time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +70,9 @@ func (c *Config) setDefaults() {
 	if c.BackoffMax <= 0 {
 		c.BackoffMax = time.Second
 	}
+	if c.SuspectFor <= 0 {
+		c.SuspectFor = 5 * time.Second
+	}
 }
 
 // Client talks to a raftkube cluster. It is safe for concurrent use.
@@ -82,7 +91,14 @@ type Client struct {
 	// resolvedFor is the leader id whose endpoint was last looked up with
 	// Status, so that an unreachable or unconfigured leader is looked up once.
 	resolvedFor uint64
-	closed      bool
+	// suspectUntil is, per endpoint, when its suspicion ends (see
+	// Config.SuspectFor); an answer from it ends it at once.
+	suspectUntil map[string]time.Time
+	// resolveAfterSuspect is set when an endpoint became suspect while the
+	// leader's endpoint was unknown, or was that one: the next request, or
+	// the next attempt of a write, asks the other members who leads now.
+	resolveAfterSuspect bool
+	closed              bool
 	// dialErr is each endpoint's last failed connection attempt (TCP or
 	// TLS handshake), nil once one succeeds: what "connection failed" says.
 	dialErr map[string]error
@@ -104,6 +120,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		memberOf:  make(map[string]uint64),
 		addressOf: make(map[uint64]string),
 		dialErr:   make(map[string]error),
+
+		suspectUntil: make(map[string]time.Time),
 	}
 	// Reconnect quickly: a member that restarts should be usable again within a
 	// couple of seconds, not after grpc's default 2-minute backoff ceiling.
@@ -141,43 +159,87 @@ func (c *Client) Close() error {
 func (c *Client) Endpoints() []string { return append([]string(nil), c.cfg.Endpoints...) }
 
 // candidates orders the endpoints for one attempt round: the leader's first
-// when known, then the rest in configured order.
+// when known and not suspect, then the others in configured order, then the
+// suspect ones.
 func (c *Client) candidates() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
 	lead := c.leaderEndpointLocked()
+	if c.suspectLocked(lead, now) {
+		lead = ""
+	}
 	out := make([]string, 0, len(c.cfg.Endpoints))
 	if lead != "" {
 		out = append(out, lead)
 	}
+	var suspects []string
 	for _, ep := range c.cfg.Endpoints {
-		if ep != lead {
+		switch {
+		case ep == lead:
+		case c.suspectLocked(ep, now):
+			suspects = append(suspects, ep)
+		default:
 			out = append(out, ep)
 		}
 	}
-	return out
+	return append(out, suspects...)
 }
 
-// resolveLeader asks one member for its Status when a leader was reported
-// whose endpoint is unknown, to learn the leader's client address. Failures
-// are ignored: following the leader is an optimisation.
-func (c *Client) resolveLeader(ctx context.Context) {
+// resolveLeader asks the members for their Status when a leader was reported
+// whose endpoint is unknown, or when the leader's endpoint became suspect, and
+// returns the leader's endpoint when one not suspect is known. It asks no
+// suspect endpoint and stops at the first answer naming such a leader.
+// Failures only make endpoints suspect: following the leader is an
+// optimisation.
+func (c *Client) resolveLeader(ctx context.Context) string {
 	c.mu.Lock()
-	need := c.leaderID != 0 && c.resolvedFor != c.leaderID && c.leaderEndpointLocked() == ""
+	need := c.resolveAfterSuspect ||
+		(c.leaderID != 0 && c.resolvedFor != c.leaderID && c.leaderEndpointLocked() == "")
+	c.resolveAfterSuspect = false
 	if need {
 		c.resolvedFor = c.leaderID
 	}
 	c.mu.Unlock()
-	if !need {
-		return
-	}
-	for _, ep := range c.candidates() {
-		st, _, err := attempt(ctx, c, ep, status1)
-		if err == nil {
+	if need {
+		for _, ep := range c.candidates() {
+			if c.suspected(ep) || ctx.Err() != nil {
+				break // suspects come last in candidates
+			}
+			st, _, err := attempt(ctx, c, ep, status1)
+			if err != nil {
+				c.suspect(ep)
+				continue
+			}
 			c.observeStatus(ep, st)
-			return
+			if lead := c.leaderEndpoint(); lead != "" {
+				break
+			}
 		}
 	}
+	return c.leaderEndpoint()
+}
+
+// leaderEndpoint is the known leader's endpoint when it is not suspect.
+func (c *Client) leaderEndpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lead := c.leaderEndpointLocked()
+	if c.suspectLocked(lead, time.Now()) {
+		return ""
+	}
+	return lead
+}
+
+func (c *Client) suspectLocked(ep string, now time.Time) bool {
+	until, ok := c.suspectUntil[ep]
+	return ok && now.Before(until)
+}
+
+func (c *Client) suspected(ep string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.suspectLocked(ep, time.Now())
 }
 
 // leaderEndpointLocked is the configured endpoint of the known leader: the one
@@ -207,6 +269,7 @@ func (c *Client) observe(ep string, h *serverpb.ResponseHeader) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.suspectUntil, ep)
 	if h.GetMemberId() != 0 {
 		c.memberOf[ep] = h.GetMemberId()
 	}
@@ -231,15 +294,18 @@ func (c *Client) observeStatus(ep string, st *serverpb.StatusResponse) {
 	}
 }
 
-// suspect forgets the leader if ep was its endpoint, so that the next request
-// goes looking for it again.
+// suspect puts ep last for Config.SuspectFor, and forgets the leader if ep
+// was its endpoint, so that the next request asks the others who leads.
 func (c *Client) suspect(ep string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.leaderID != 0 && c.leaderEndpointLocked() == ep {
+	c.suspectUntil[ep] = time.Now().Add(c.cfg.SuspectFor)
+	lead := c.leaderEndpointLocked()
+	if lead == ep && c.leaderID != 0 {
 		c.log.Debug("raftkube client: leader endpoint failed, forgetting leader", "endpoint", ep, "leader", c.leaderID)
 		c.leaderID = 0
 	}
+	c.resolveAfterSuspect = lead == "" || lead == ep
 }
 
 // LeaderID is the leader id last reported by any member; 0 when unknown.

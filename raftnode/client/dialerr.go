@@ -8,7 +8,8 @@ import (
 	"google.golang.org/grpc/credentials"
 )
 
-// dialOptions are the options of ep's connection: params, a dialer that
+// dialOptions are the options of ep's connection: params, the recorder of
+// requests that left the client (sendRecorder), a dialer that
 // remembers why connecting failed (TCP errors) and, with Config.TLS,
 // credentials that remember failed handshakes (a certificate the member
 // refused, or one that does not name the endpoint); then Config.DialOptions,
@@ -19,7 +20,7 @@ func (c *Client) dialOptions(ep string, params grpc.DialOption) []grpc.DialOptio
 		c.dialErr[ep] = err
 		c.mu.Unlock()
 	}
-	opts := []grpc.DialOption{params, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+	opts := []grpc.DialOption{params, grpc.WithStatsHandler(sendRecorder{}), grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		record(err)

@@ -21,8 +21,17 @@ var (
 	// ErrRemoved: the member was removed from the cluster and serves nothing but
 	// Status (codes.FailedPrecondition with reason serverpb.ReasonMemberRemoved).
 	ErrRemoved = errors.New("member was removed")
-	// ErrUnavailable: no endpoint answered (all down, unreachable or timing out).
-	ErrUnavailable = errors.New("no endpoint available")
+	// ErrNotSent: the request never left the client (no connection to the
+	// endpoint could be made, or ctx ended before it was sent), so it was
+	// certainly not applied. Set with ErrUnavailable when connecting failed.
+	ErrNotSent = errors.New("not sent")
+	// ErrUnavailable: the last endpoint tried did not answer (down,
+	// unreachable, timing out, a connection that broke, or a member that
+	// could not serve for want of a leader); Error.Tried lists the endpoints
+	// the call tried.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrNoLeader: the members that answered know no leader (LeaderStatus).
+	ErrNoLeader = errors.New("no leader")
 	// ErrNotFound: the request names something the cluster does not know, such
 	// as an unknown member id (codes.NotFound).
 	ErrNotFound = errors.New("not found")
@@ -62,6 +71,11 @@ type Error struct {
 	Kind error
 	// OutcomeUnknown is set when the request may have been applied.
 	OutcomeUnknown bool
+	// NotSent is set when the request never left the client, so it was
+	// not applied (errors.Is matches ErrNotSent).
+	NotSent bool
+	// Tried are the endpoints the call tried, in order, each once.
+	Tried []string
 	// Err is the underlying error (a gRPC status error, a context error, ...).
 	Err error
 }
@@ -74,10 +88,14 @@ func (e *Error) Error() string {
 		b.WriteString(e.Endpoint)
 	}
 	b.WriteString(": ")
-	if e.OutcomeUnknown {
+	switch {
+	case e.OutcomeUnknown:
 		b.WriteString("outcome unknown: ")
+	case e.NotSent:
+		b.WriteString("not sent: ")
 	}
-	if e.Kind != nil && !errors.Is(e.Kind, ErrOutcomeUnknown) {
+	// ErrUnavailable adds nothing to the code or the cause printed next.
+	if e.Kind != nil && !errors.Is(e.Kind, ErrOutcomeUnknown) && !errors.Is(e.Kind, ErrUnavailable) {
 		b.WriteString(e.Kind.Error())
 		b.WriteString(": ")
 	}
@@ -86,17 +104,23 @@ func (e *Error) Error() string {
 	} else if e.Err != nil {
 		b.WriteString(e.Err.Error())
 	}
+	if len(e.Tried) > 1 {
+		fmt.Fprintf(&b, " (tried %s; this error is from the last)", strings.Join(e.Tried, ", "))
+	}
 	return b.String()
 }
 
 // Unwrap lets errors.Is match the sentinel, ErrOutcomeUnknown and the cause.
 func (e *Error) Unwrap() []error {
-	errs := make([]error, 0, 3)
+	errs := make([]error, 0, 4)
 	if e.Kind != nil {
 		errs = append(errs, e.Kind)
 	}
 	if e.OutcomeUnknown {
 		errs = append(errs, ErrOutcomeUnknown)
+	}
+	if e.NotSent {
+		errs = append(errs, ErrNotSent)
 	}
 	if e.Err != nil {
 		errs = append(errs, e.Err)

@@ -91,6 +91,7 @@ type Member struct {
 	calls        map[string]int
 	fail         map[string]error
 	hang         map[string]bool
+	drop         map[string]bool
 	reportLeader uint64
 	tls          *serverpb.TLSStatus
 }
@@ -116,7 +117,7 @@ func StartTLS(t testing.TB, n int, tlsConf *tls.Config) *Cluster {
 			t.Fatalf("listen: %v", err)
 		}
 		m := &Member{ID: uint64(i), Name: "m" + string(rune('0'+i)), Addr: lis.Addr().String(), c: c,
-			calls: map[string]int{}, fail: map[string]error{}, hang: map[string]bool{}}
+			calls: map[string]int{}, fail: map[string]error{}, hang: map[string]bool{}, drop: map[string]bool{}}
 		m.srv = grpc.NewServer(opts...)
 		serverpb.RegisterKVServer(m.srv, m)
 		serverpb.RegisterAdminServer(m.srv, m)
@@ -207,6 +208,16 @@ func (m *Member) Hang(method string, on bool) {
 	m.hang[method] = on
 }
 
+// Drop makes the member, on the next call of method, apply it (for writes)
+// and then close every connection instead of answering, for good: the client
+// sent the request and the connection broke before a reply (a member that
+// died mid-request).
+func (m *Member) Drop(method string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.drop[method] = true
+}
+
 // Calls is how many calls of method reached this member.
 func (m *Member) Calls(method string) int {
 	m.mu.Lock()
@@ -214,18 +225,28 @@ func (m *Member) Calls(method string) int {
 	return m.calls[method]
 }
 
-// enter counts a call and returns the configured failure, if any.
+// enter counts a call and returns the configured failure, if any; a dropped
+// call counts as hanging, and leave then breaks the connections.
 func (m *Member) enter(method string) (hang bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls[method]++
-	return m.hang[method], m.fail[method]
+	return m.hang[method] || m.drop[method], m.fail[method]
 }
 
-// wait blocks a hanging call until ctx ends.
-func wait(ctx context.Context, hang bool) error {
+// wait blocks a hanging call until ctx ends; a dropped one stops the
+// member, which ends ctx.
+func (m *Member) wait(ctx context.Context, method string, hang bool) error {
 	if !hang {
 		return nil
+	}
+	m.mu.Lock()
+	drop := m.drop[method]
+	m.mu.Unlock()
+	if drop {
+		// Stop from another goroutine: it closes this call's connection,
+		// which cancels ctx, and the handler must return for Stop to end.
+		go m.srv.Stop()
 	}
 	<-ctx.Done()
 	return status.FromContextError(ctx.Err()).Err()
@@ -253,7 +274,7 @@ func (m *Member) Put(ctx context.Context, req *serverpb.PutRequest) (*serverpb.P
 		return nil, status.Error(codes.InvalidArgument, "empty key")
 	}
 	res := m.c.put(req.GetKey(), req.GetValue())
-	if err := wait(ctx, hang); err != nil {
+	if err := m.wait(ctx, "Put", hang); err != nil {
 		return nil, err
 	}
 	return &serverpb.PutResponse{Header: m.header(), Result: res}, nil
@@ -263,7 +284,7 @@ func (m *Member) Put(ctx context.Context, req *serverpb.PutRequest) (*serverpb.P
 func (m *Member) Get(ctx context.Context, req *serverpb.GetRequest) (*serverpb.GetResponse, error) {
 	hang, err := m.enter("Get")
 	if err == nil {
-		err = wait(ctx, hang)
+		err = m.wait(ctx, "Get", hang)
 	}
 	if err != nil {
 		return nil, err
@@ -296,7 +317,7 @@ func (m *Member) Delete(ctx context.Context, req *serverpb.DeleteRequest) (*serv
 	}
 	res.Deleted = int64(len(keys))
 	m.c.mu.Unlock()
-	if err := wait(ctx, hang); err != nil {
+	if err := m.wait(ctx, "Delete", hang); err != nil {
 		return nil, err
 	}
 	return &serverpb.DeleteResponse{Header: m.header(), Result: res}, nil
@@ -306,7 +327,7 @@ func (m *Member) Delete(ctx context.Context, req *serverpb.DeleteRequest) (*serv
 func (m *Member) Range(ctx context.Context, req *serverpb.RangeRequest) (*serverpb.RangeResponse, error) {
 	hang, err := m.enter("Range")
 	if err == nil {
-		err = wait(ctx, hang)
+		err = m.wait(ctx, "Range", hang)
 	}
 	if err != nil {
 		return nil, err
@@ -355,7 +376,7 @@ func (m *Member) CompareAndSwap(ctx context.Context, req *serverpb.CompareAndSwa
 		r := m.c.put(cas.GetKey(), cas.GetValue())
 		res.ModIndex, res.AppliedIndex = r.ModIndex, r.AppliedIndex
 	}
-	if err := wait(ctx, hang); err != nil {
+	if err := m.wait(ctx, "CompareAndSwap", hang); err != nil {
 		return nil, err
 	}
 	return &serverpb.CompareAndSwapResponse{Header: m.header(), Result: res}, nil
@@ -406,7 +427,7 @@ func (c *Cluster) keysLocked(key, end []byte, prefix bool) []string {
 func (m *Member) Status(ctx context.Context, _ *serverpb.StatusRequest) (*serverpb.StatusResponse, error) {
 	hang, err := m.enter("Status")
 	if err == nil {
-		err = wait(ctx, hang)
+		err = m.wait(ctx, "Status", hang)
 	}
 	if err != nil {
 		return nil, err
@@ -467,7 +488,7 @@ func (m *Member) membership(ctx context.Context, method string, change func(*ser
 	if err != nil {
 		return nil, err
 	}
-	if err := wait(ctx, hang); err != nil {
+	if err := m.wait(ctx, method, hang); err != nil {
 		return nil, err
 	}
 	return &serverpb.MembershipResponse{Header: m.header(), Configuration: cfg, Index: idx}, nil
