@@ -75,13 +75,13 @@ func (c *Client) LeaderStatus(ctx context.Context) (*serverpb.StatusResponse, er
 			asked[ep] = true
 			tried.add(ep)
 			attempts++
-			st, sent, err := attempt(ctx, c, ep, status1)
+			st, tr, err := attempt(ctx, c, ep, status1)
 			if err != nil {
-				last = failure(method, ep, sent, err, false)
+				last = failure(method, ep, tr, err, false)
 				if ctx.Err() != nil || errors.Is(err, ErrClosed) || !retryableRead(last) {
 					return nil, tried.done(last)
 				}
-				c.suspect(ep)
+				c.failedAt(ep, tr)
 				continue
 			}
 			c.observeStatus(ep, st)
@@ -114,14 +114,11 @@ func (c *Client) LeaderStatus(ctx context.Context) (*serverpb.StatusResponse, er
 }
 
 func (c *Client) once(ctx context.Context, method, ep string) (*serverpb.StatusResponse, string, error) {
-	st, sent, err := attempt(ctx, c, ep, status1)
+	st, tr, err := attempt(ctx, c, ep, status1)
 	if err == nil {
 		return st, ep, nil
 	}
-	if !sent {
-		return nil, ep, notSentError(method, ep, err)
-	}
-	return nil, ep, sentError(method, ep, err, false)
+	return nil, ep, failure(method, ep, tr, err, false)
 }
 
 // EndpointStatus is one endpoint's answer to ClusterStatus.
@@ -251,14 +248,11 @@ func (c *Client) ForceNewCluster(ctx context.Context, endpoint string) (*serverp
 		return nil, &Error{Method: method, Endpoint: endpoint, Code: codes.InvalidArgument, Kind: ErrInvalidArgument,
 			Err: fmt.Errorf("%q is not a configured endpoint", endpoint)}
 	}
-	resp, sent, err := attempt(ctx, c, endpoint, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.MembershipResponse, error) {
+	resp, tr, err := attempt(ctx, c, endpoint, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.MembershipResponse, error) {
 		return serverpb.NewAdminClient(cc).ForceNewCluster(ctx, &serverpb.ForceNewClusterRequest{Confirm: true})
 	})
-	switch {
-	case err == nil:
-		return resp, nil
-	case !sent:
-		return nil, notSentError(method, endpoint, err)
+	if err != nil {
+		return nil, failure(method, endpoint, tr, err, true)
 	}
-	return nil, sentError(method, endpoint, err, true)
+	return resp, nil
 }

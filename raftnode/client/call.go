@@ -23,13 +23,22 @@ type headered interface {
 // rpc is one attempt of a request on a ready connection.
 type rpc[R headered] func(ctx context.Context, cc *grpc.ClientConn) (R, error)
 
-// attempt runs fn on ep. sent is false when the request provably never left
-// the client: the connection could not be made ready, or grpc never handed
-// the request to the connection (sendRecorder saw no payload go out).
-func attempt[R headered](ctx context.Context, c *Client, ep string, fn rpc[R]) (resp R, sent bool, err error) {
+// trace is what became of one attempt on the wire (see sendRecorder).
+type trace struct {
+	// sent is false when the request provably never left the client: the
+	// connection could not be made ready, or grpc never handed the request
+	// to the connection.
+	sent bool
+	// answered is true when the member sent anything back (headers or a
+	// status): it is reachable, whatever it said.
+	answered bool
+}
+
+// attempt runs fn on ep.
+func attempt[R headered](ctx context.Context, c *Client, ep string, fn rpc[R]) (resp R, tr trace, err error) {
 	cc, err := c.ready(ctx, ep)
 	if err != nil {
-		return resp, false, err
+		return resp, tr, err
 	}
 	actx := ctx
 	if c.cfg.RequestTimeout > 0 {
@@ -37,13 +46,13 @@ func attempt[R headered](ctx context.Context, c *Client, ep string, fn rpc[R]) (
 		actx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		defer cancel()
 	}
-	wrote := new(atomic.Bool)
-	resp, err = fn(context.WithValue(actx, wroteKey{}, wrote), cc)
+	w := new(wire)
+	resp, err = fn(context.WithValue(actx, wireKey{}, w), cc)
 	if err == nil {
 		c.observe(ep, resp.GetHeader())
-		return resp, true, nil
+		return resp, trace{sent: true, answered: true}, nil
 	}
-	return resp, wrote.Load(), err
+	return resp, trace{sent: w.wrote.Load(), answered: w.answered.Load()}, err
 }
 
 // triedList is the endpoints one call tried, in order, each once.
@@ -75,8 +84,8 @@ func notSentError(method, ep string, err error) *Error {
 }
 
 // failure classifies a failed attempt on ep.
-func failure(method, ep string, sent bool, err error, mutating bool) *Error {
-	if !sent {
+func failure(method, ep string, tr trace, err error, mutating bool) *Error {
+	if !tr.sent {
 		return notSentError(method, ep, err)
 	}
 	return sentError(method, ep, err, mutating)
@@ -134,15 +143,15 @@ func read[R headered](ctx context.Context, c *Client, method string, fn rpc[R]) 
 		c.resolveLeader(ctx)
 		for _, ep := range c.candidates() {
 			tried.add(ep)
-			resp, sent, err := attempt(ctx, c, ep, fn)
+			resp, tr, err := attempt(ctx, c, ep, fn)
 			if err == nil {
 				return resp, ep, nil
 			}
-			last = failure(method, ep, sent, err, false)
+			last = failure(method, ep, tr, err, false)
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) || !retryableRead(last) {
 				return zero, ep, tried.done(last)
 			}
-			c.suspect(ep)
+			c.failedAt(ep, tr)
 			c.followHint(err)
 			attempts++
 			c.log.Debug("raftkube client: retrying read", "method", method, "endpoint", ep, "attempt", attempts, "err", err)
@@ -212,29 +221,32 @@ func writeOnce[R headered](ctx context.Context, c *Client, method string, eps []
 		eps = c.candidates()
 	}
 	done := make(map[string]bool, len(eps))
+	answered := false
 	for len(eps) > 0 {
 		ep := eps[0]
 		eps = eps[1:]
-		if done[ep] {
+		// Once a member answered this round, one that recently did not
+		// is not worth a write that may hang there: the round ends, and
+		// the next one, after the backoff, asks again.
+		if done[ep] || (follow && answered && c.suspected(ep)) {
 			continue
 		}
 		done[ep] = true
 		tried.add(ep)
-		resp, sent, err := attempt(ctx, c, ep, fn)
+		resp, tr, err := attempt(ctx, c, ep, fn)
 		if err == nil {
 			return resp, ep, nil
 		}
-		last = failure(method, ep, sent, err, true)
+		answered = answered || tr.answered
+		last = failure(method, ep, tr, err, true)
+		if !tr.answered || !refused(last.Code) {
+			c.failedAt(ep, tr)
+		}
 		switch {
 		case ctx.Err() != nil || errors.Is(err, ErrClosed):
 			return zero, ep, last
-		case last.NotSent || notProposed(err):
-			c.suspect(ep)
-		case errors.Is(last.Kind, ErrRemoved):
+		case last.NotSent || notProposed(err) || errors.Is(last.Kind, ErrRemoved):
 		default:
-			if last.OutcomeUnknown {
-				c.suspect(ep)
-			}
 			return zero, ep, last
 		}
 		c.log.Debug("raftkube client: write had no effect, trying the next endpoint", "method", method, "endpoint", ep, "err", err)
@@ -252,22 +264,33 @@ func writeOnce[R headered](ctx context.Context, c *Client, method string, eps []
 	return zero, last.Endpoint, last
 }
 
-// wroteKey keys the flag sendRecorder sets when a request leaves the client.
-type wroteKey struct{}
+// wireKey keys an attempt's wire in its context.
+type wireKey struct{}
 
-// sendRecorder is a stats.Handler that marks an attempt's flag (under
-// wroteKey in its context) once grpc handed the request message to the
-// connection: until then, a failed call certainly never reached a server.
+// wire is what sendRecorder saw of one attempt.
+type wire struct {
+	// wrote: grpc handed the request message to the connection. Until
+	// then a failed call certainly never reached a server.
+	wrote atomic.Bool
+	// answered: headers or a status came back from the member.
+	answered atomic.Bool
+}
+
+// sendRecorder is a stats.Handler that fills in the wire of each attempt.
 type sendRecorder struct{}
 
 func (sendRecorder) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 
 func (sendRecorder) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	if _, ok := s.(*stats.OutPayload); !ok {
+	w, ok := ctx.Value(wireKey{}).(*wire)
+	if !ok {
 		return
 	}
-	if f, ok := ctx.Value(wroteKey{}).(*atomic.Bool); ok {
-		f.Store(true)
+	switch s.(type) {
+	case *stats.OutPayload:
+		w.wrote.Store(true)
+	case *stats.InHeader, *stats.InTrailer:
+		w.answered.Store(true)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,11 +95,11 @@ type Client struct {
 	// suspectUntil is, per endpoint, when its suspicion ends (see
 	// Config.SuspectFor); an answer from it ends it at once.
 	suspectUntil map[string]time.Time
-	// resolveAfterSuspect is set when an endpoint became suspect while the
-	// leader's endpoint was unknown, or was that one: the next request, or
-	// the next attempt of a write, asks the other members who leads now.
-	resolveAfterSuspect bool
-	closed              bool
+	// askWhoLeads is set when a request failed on the leader's endpoint,
+	// or on any while the leader's endpoint was unknown: the next request,
+	// or the next attempt of a write, asks the other members who leads now.
+	askWhoLeads bool
+	closed      bool
 	// dialErr is each endpoint's last failed connection attempt (TCP or
 	// TLS handshake), nil once one succeeds: what "connection failed" says.
 	dialErr map[string]error
@@ -160,7 +161,8 @@ func (c *Client) Endpoints() []string { return append([]string(nil), c.cfg.Endpo
 
 // candidates orders the endpoints for one attempt round: the leader's first
 // when known and not suspect, then the others in configured order, then the
-// suspect ones.
+// suspect ones, the one suspected longest ago first (so that a round-robin
+// goes on while all are suspect).
 func (c *Client) candidates() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -183,6 +185,7 @@ func (c *Client) candidates() []string {
 			out = append(out, ep)
 		}
 	}
+	slices.SortStableFunc(suspects, func(a, b string) int { return c.suspectUntil[a].Compare(c.suspectUntil[b]) })
 	return append(out, suspects...)
 }
 
@@ -194,9 +197,9 @@ func (c *Client) candidates() []string {
 // optimisation.
 func (c *Client) resolveLeader(ctx context.Context) string {
 	c.mu.Lock()
-	need := c.resolveAfterSuspect ||
+	need := c.askWhoLeads ||
 		(c.leaderID != 0 && c.resolvedFor != c.leaderID && c.leaderEndpointLocked() == "")
-	c.resolveAfterSuspect = false
+	c.askWhoLeads = false
 	if need {
 		c.resolvedFor = c.leaderID
 	}
@@ -206,9 +209,9 @@ func (c *Client) resolveLeader(ctx context.Context) string {
 			if c.suspected(ep) || ctx.Err() != nil {
 				break // suspects come last in candidates
 			}
-			st, _, err := attempt(ctx, c, ep, status1)
+			st, tr, err := attempt(ctx, c, ep, status1)
 			if err != nil {
-				c.suspect(ep)
+				c.failedAt(ep, tr)
 				continue
 			}
 			c.observeStatus(ep, st)
@@ -294,6 +297,25 @@ func (c *Client) observeStatus(ep string, st *serverpb.StatusResponse) {
 	}
 }
 
+// failedAt records a failed attempt on ep. One that got no answer makes ep
+// suspect. One the member answered (it knows no leader, or did not apply
+// the request in time) leaves ep usable, but makes the next request ask who
+// leads when ep was the leader's, or the leader is unknown.
+func (c *Client) failedAt(ep string, tr trace) {
+	if !tr.answered {
+		c.suspect(ep)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lead := c.leaderEndpointLocked()
+	if lead == ep && c.leaderID != 0 {
+		c.log.Debug("raftkube client: leader's endpoint failed a request, asking who leads", "endpoint", ep, "leader", c.leaderID)
+		c.leaderID = 0
+	}
+	c.askWhoLeads = lead == "" || lead == ep
+}
+
 // suspect puts ep last for Config.SuspectFor, and forgets the leader if ep
 // was its endpoint, so that the next request asks the others who leads.
 func (c *Client) suspect(ep string) {
@@ -305,7 +327,7 @@ func (c *Client) suspect(ep string) {
 		c.log.Debug("raftkube client: leader endpoint failed, forgetting leader", "endpoint", ep, "leader", c.leaderID)
 		c.leaderID = 0
 	}
-	c.resolveAfterSuspect = lead == "" || lead == ep
+	c.askWhoLeads = lead == "" || lead == ep
 }
 
 // LeaderID is the leader id last reported by any member; 0 when unknown.

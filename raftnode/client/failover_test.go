@@ -210,3 +210,39 @@ func TestLeaderStatusFindsLeaderPastOthers(t *testing.T) {
 		t.Fatalf("LeaderStatus = %v, %v; want member 3's", st, err)
 	}
 }
+
+// While the others elect a new leader they answer that they propose nothing;
+// a write then waits for the next round rather than going to the leader
+// that stopped answering, where it would hang and end of unknown outcome.
+func TestWriteDuringElectionSkipsUnreachableLeader(t *testing.T) {
+	cl := clienttest.Start(t, 3)
+	c := newClientCfg(t, client.Config{Endpoints: cl.Endpoints(), RequestTimeout: 200 * time.Millisecond,
+		SuspectFor: time.Hour, MaxReadAttempts: 3})
+	ctx := ctx(t)
+	if _, err := c.Put(ctx, []byte("k"), []byte("v0")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	cl.Members[0].Hang("Put", true)
+	if _, err := c.Put(ctx, []byte("k"), []byte("v1")); !errors.Is(err, client.ErrOutcomeUnknown) {
+		t.Fatalf("Put to the hanging leader = %v, want ErrOutcomeUnknown", err)
+	}
+	for _, m := range cl.Members[1:] {
+		m.Fail("Put", clienttest.NotProposedError())
+	}
+	_, err := c.Put(ctx, []byte("k"), []byte("v2"))
+	if !errors.Is(err, client.ErrUnavailable) || errors.Is(err, client.ErrOutcomeUnknown) {
+		t.Fatalf("Put during the election = %v, want ErrUnavailable, not of unknown outcome", err)
+	}
+	if n := cl.Members[0].Calls("Put"); n != 2 {
+		t.Fatalf("the unreachable leader got %d Puts, want 2", n)
+	}
+	if n := cl.Members[1].Calls("Put"); n != 3 {
+		t.Fatalf("member 2 got %d Puts, want 3 (one a round)", n)
+	}
+	for _, m := range cl.Members[1:] {
+		m.Fail("Put", nil)
+	}
+	if _, err := c.Put(ctx, []byte("k"), []byte("v3")); err != nil {
+		t.Fatalf("Put once a leader is elected: %v", err)
+	}
+}
