@@ -81,7 +81,7 @@ func (c *Client) LeaderStatus(ctx context.Context) (*serverpb.StatusResponse, er
 				if ctx.Err() != nil || errors.Is(err, ErrClosed) || !retryableRead(last) {
 					return nil, tried.done(last)
 				}
-				c.failedAt(ep, tr)
+				c.failedAt(ep, tr, last.Code)
 				continue
 			}
 			c.observeStatus(ep, st)

@@ -151,7 +151,7 @@ func read[R headered](ctx context.Context, c *Client, method string, fn rpc[R]) 
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) || !retryableRead(last) {
 				return zero, ep, tried.done(last)
 			}
-			c.failedAt(ep, tr)
+			c.failedAt(ep, tr, last.Code)
 			c.followHint(err)
 			attempts++
 			c.log.Debug("raftkube client: retrying read", "method", method, "endpoint", ep, "attempt", attempts, "err", err)
@@ -240,7 +240,7 @@ func writeOnce[R headered](ctx context.Context, c *Client, method string, eps []
 		answered = answered || tr.answered
 		last = failure(method, ep, tr, err, true)
 		if !tr.answered || !refused(last.Code) {
-			c.failedAt(ep, tr)
+			c.failedAt(ep, tr, last.Code)
 		}
 		switch {
 		case ctx.Err() != nil || errors.Is(err, ErrClosed):

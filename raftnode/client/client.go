@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -211,7 +212,7 @@ func (c *Client) resolveLeader(ctx context.Context) string {
 			}
 			st, tr, err := attempt(ctx, c, ep, status1)
 			if err != nil {
-				c.failedAt(ep, tr)
+				c.failedAt(ep, tr, codeOf(err))
 				continue
 			}
 			c.observeStatus(ep, st)
@@ -297,12 +298,13 @@ func (c *Client) observeStatus(ep string, st *serverpb.StatusResponse) {
 	}
 }
 
-// failedAt records a failed attempt on ep. One that got no answer makes ep
-// suspect. One the member answered (it knows no leader, or did not apply
-// the request in time) leaves ep usable, but makes the next request ask who
-// leads when ep was the leader's, or the leader is unknown.
-func (c *Client) failedAt(ep string, tr trace) {
-	if !tr.answered {
+// failedAt records an attempt on ep that failed with code. One that got no
+// answer, or only DeadlineExceeded (it did not serve in time, whoever said
+// so), makes ep suspect. Another answer (it knows no leader, it lost its
+// leader) leaves ep usable, but makes the next request ask who leads when ep
+// was the leader's, or the leader is unknown.
+func (c *Client) failedAt(ep string, tr trace, code codes.Code) {
+	if !tr.answered || code == codes.DeadlineExceeded {
 		c.suspect(ep)
 		return
 	}

@@ -13,19 +13,19 @@
 // forward them), so following the leader saves a hop; it is not needed for
 // correctness.
 //
-// An endpoint on which an attempt got no answer at all (no connection, the
-// attempt's timeout, a connection that broke) is suspect for
-// Config.SuspectFor, or until it answers: it is tried after every other
-// endpoint, even while members name it leader, as they do for a frozen or
-// cut-off leader until they elect another, and a write round skips it once
-// another member answered. When the leader's endpoint fails, or a member
+// An endpoint on which an attempt got no answer (no connection, the
+// attempt's timeout, a connection that broke, or only DeadlineExceeded) is
+// suspect for Config.SuspectFor, or until it answers: it is tried after every
+// other endpoint, even while members name it leader, as they do for a frozen
+// or cut-off leader until they elect another, and a write round skips it
+// once another member answered. When the leader's endpoint fails, or a member
 // answers that it knows no leader while the leader is unknown, the client
 // forgets the leader and asks the members that are not suspect for their
 // Status before the next attempt, so a write goes next to the leader they
 // name. Measured on three raftnode processes with a one-second election
 // timeout and a RequestTimeout of half of it (test/cluster
 // TestClientWritesFailOverFromCutOffLeader), writes through a client whose
-// first endpoint was the leader succeed again 1.1 to 1.4 s after that
+// first endpoint was the leader succeed again 1.0 to 2.0 s after that
 // leader is frozen (SIGSTOP) or killed.
 //
 // Status(ctx, "") answers from any member, which may lag or not yet be in the
