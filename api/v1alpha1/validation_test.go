@@ -295,6 +295,30 @@ func TestSampleIsValid(t *testing.T) {
 	}
 }
 
+// TestBackupSamplesAreValid: the backup samples (a cluster with scheduled
+// backups and its Secret, a RaftBackup, a restored cluster) are accepted.
+func TestBackupSamplesAreValid(t *testing.T) {
+	s := server(t)
+	ns := s.Namespace(t)
+	for _, name := range []string{"raftkube_v1alpha1_raftcluster_backup.yaml", "raftkube_v1alpha1_raftbackup.yaml", "raftkube_v1alpha1_raftcluster_restore.yaml"} {
+		b, err := os.ReadFile(filepath.Join(kubeenv.RepoRoot(), "config", "samples", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := strings.Split(string(b), "\n---\n")
+		for _, doc := range docs {
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatalf("parse %s: %v", name, err)
+			}
+			u.SetNamespace(ns)
+			if err := s.Client.Create(t.Context(), u); err != nil {
+				t.Errorf("%s: %s %s is refused: %v", name, u.GetKind(), u.GetName(), err)
+			}
+		}
+	}
+}
+
 func TestCreateRejectsBadSpecs(t *testing.T) {
 	s := server(t)
 	tests := []struct {
