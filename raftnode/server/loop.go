@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,19 +15,6 @@ import (
 
 // maxBatch bounds the proposals or reads taken from their queue at once.
 const maxBatch = 512
-
-// readBatch is a group of reads sharing one ReadIndex request.
-type readBatch struct {
-	ctx   []byte
-	reqs  []chan error
-	ticks int
-}
-
-// readAtIndex are reads that may be answered once index is applied.
-type readAtIndex struct {
-	index uint64
-	reqs  []chan error
-}
 
 // loop is the event loop: the only goroutine that touches the RawNode.
 func (s *Server) loop(ctx context.Context) error {
@@ -163,15 +149,13 @@ func (s *Server) propose(first proposal) {
 }
 
 // readIndex queues r and every read waiting with it for the next ReadIndex
-// round. One round is in flight at a time: reads that arrive meanwhile share
-// the next one, so a read load costs a heartbeat round per round trip, not per
-// request (etcd's linearizable read loop does the same).
+// round (see readTracker).
 func (s *Server) readIndex(first chan error) {
-	s.readsQueued = append(s.readsQueued, first)
+	s.reads.add(first)
 	for range maxBatch {
 		select {
 		case r := <-s.readc:
-			s.readsQueued = append(s.readsQueued, r)
+			s.reads.add(r)
 			continue
 		default:
 		}
@@ -181,33 +165,23 @@ func (s *Server) readIndex(first chan error) {
 }
 
 // startReadRound sends one ReadIndex request for every queued read, unless a
-// round is in flight.
+// round is in flight; without a leader the queued reads are refused.
 func (s *Server) startReadRound() {
-	if len(s.reads) > 0 || len(s.readsQueued) == 0 {
-		return
+	ctx, refused, ok := s.reads.startRound(s.rn.BasicStatus().Lead != raft.None)
+	for _, r := range refused {
+		r <- status.Error(codes.Unavailable, "no leader: cannot serve a linearizable read")
 	}
-	batch := s.readsQueued
-	s.readsQueued = nil
-	if s.rn.BasicStatus().Lead == raft.None {
-		for _, r := range batch {
-			r <- status.Error(codes.Unavailable, "no leader: cannot serve a linearizable read")
-		}
-		return
+	if ok {
+		s.metrics.readIndexRequests.Inc()
+		s.rn.ReadIndex(ctx)
 	}
-	s.readSeq++
-	rctx := binary.BigEndian.AppendUint64(nil, s.readSeq)
-	s.reads[string(rctx)] = &readBatch{ctx: rctx, reqs: batch}
-	s.metrics.readIndexRequests.Inc()
-	s.rn.ReadIndex(rctx)
 }
 
-// retryReads re-sends ReadIndex requests unanswered for an election timeout
+// retryReads re-sends a ReadIndex request unanswered for an election timeout
 // (lost with a leader change); a retry with the same context replaces the old.
 func (s *Server) retryReads() {
-	for _, b := range s.reads {
-		if b.ticks++; b.ticks%s.cfg.ElectionTicks == 0 {
-			s.rn.ReadIndex(b.ctx)
-		}
+	for _, ctx := range s.reads.tick() {
+		s.rn.ReadIndex(ctx)
 	}
 }
 
@@ -560,30 +534,15 @@ func (s *Server) syncPeers() {
 }
 
 func (s *Server) onReadStates(rss []raft.ReadState) {
-	for _, rs := range rss {
-		b := s.reads[string(rs.RequestCtx)]
-		if b == nil {
-			continue
-		}
-		delete(s.reads, string(rs.RequestCtx))
-		s.readsAwaitingApply = append(s.readsAwaitingApply, readAtIndex{index: rs.Index, reqs: b.reqs})
-	}
+	s.reads.readStates(rss)
 	s.startReadRound()
 }
 
 // answerReads releases the reads whose read index is applied.
 func (s *Server) answerReads() {
-	applied := s.store.Load().AppliedIndex()
-	kept := s.readsAwaitingApply[:0]
-	for _, r := range s.readsAwaitingApply {
-		if r.index > applied {
-			kept = append(kept, r)
-			continue
-		}
-		for _, c := range r.reqs {
-			c <- nil
-		}
-		s.metrics.readsServed.Add(float64(len(r.reqs)))
+	ready := s.reads.applied(s.store.Load().AppliedIndex())
+	for _, c := range ready {
+		c <- nil
 	}
-	s.readsAwaitingApply = kept
+	s.metrics.readsServed.Add(float64(len(ready)))
 }

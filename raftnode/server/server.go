@@ -78,13 +78,9 @@ type Server struct {
 	snapWriters sync.WaitGroup
 	// peers are the transport peers the table put there, with their addresses.
 	peers map[uint64]string
-	// reads are ReadIndex batches waiting for their read index, by context;
-	// readsQueued wait for the next round (see readIndex).
-	reads       map[string]*readBatch
-	readsQueued []chan error
-	readSeq     uint64
-	// readsAwaitingApply have their read index and wait for it to be applied.
-	readsAwaitingApply []readAtIndex
+	// reads are the linearizable reads on their way through ReadIndex
+	// rounds, each answered on its channel.
+	reads *readTracker[chan error]
 	// silentTicks counts ticks since a leader's last message; probingRemoval
 	// is set while a removal probe runs (see removal.go), tracked by probes.
 	silentTicks    int
@@ -181,9 +177,9 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: cfg.Logger, creds: cr,
 		snaps:      kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
 		peers:      map[uint64]string{},
-		reads:      map[string]*readBatch{},
 		w:          newWaiters(uint64(time.Now().UnixNano())),
 		proposedIn: map[uint64]uint64{},
+		reads:      newReadTracker[chan error](cfg.ElectionTicks),
 		recvc:      make(chan pb.Message, 1024),
 		propc:      make(chan proposal, 1024),
 		readc:      make(chan chan error, 1024),

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/raftkube/raftkube/raftnode/raft"
+)
+
+// readTracker follows linearizable reads through ReadIndex rounds: queued
+// until a round can start, then in the one round in flight, then waiting for
+// the round's read index to be applied. One round at a time: reads that
+// arrive meanwhile share the next, so a read load costs a heartbeat round
+// per round trip, not per request (etcd's linearizable read loop does the
+// same). It holds no channel, clock or core: the event loop feeds it and
+// acts on what it returns, so it is tested step by step. T is what the loop
+// answers a read through.
+type readTracker[T any] struct {
+	// electionTicks is how long a round may go unanswered before it is
+	// sent again (a leader change loses it).
+	electionTicks int
+	seq           uint64
+	queued        []T
+	round         *readRound[T]
+	awaiting      []readAtIndex[T]
+}
+
+// readRound is the ReadIndex request in flight and the reads it serves.
+type readRound[T any] struct {
+	ctx   []byte
+	reads []T
+	ticks int
+}
+
+// readAtIndex are reads that may be answered once index is applied.
+type readAtIndex[T any] struct {
+	index uint64
+	reads []T
+}
+
+func newReadTracker[T any](electionTicks int) *readTracker[T] {
+	return &readTracker[T]{electionTicks: max(electionTicks, 1)}
+}
+
+// add queues a read for the next round.
+func (q *readTracker[T]) add(r T) { q.queued = append(q.queued, r) }
+
+// startRound takes every queued read into a new round and returns the
+// round's request context, to pass to ReadIndex; ok is false when no read
+// is queued or a round is in flight. Without a leader no round can be
+// answered: the queued reads come back as refused instead.
+func (q *readTracker[T]) startRound(hasLeader bool) (ctx []byte, refused []T, ok bool) {
+	if q.round != nil || len(q.queued) == 0 {
+		return nil, nil, false
+	}
+	reads := q.queued
+	q.queued = nil
+	if !hasLeader {
+		return nil, reads, false
+	}
+	q.seq++
+	q.round = &readRound[T]{ctx: binary.BigEndian.AppendUint64(nil, q.seq), reads: reads}
+	return q.round.ctx, nil, true
+}
+
+// tick counts a tick of the round in flight and returns its context when it
+// has gone unanswered for an election timeout: ReadIndex again, with the
+// same context, replaces the lost request.
+func (q *readTracker[T]) tick() [][]byte {
+	if q.round == nil {
+		return nil
+	}
+	if q.round.ticks++; q.round.ticks%q.electionTicks != 0 {
+		return nil
+	}
+	return [][]byte{q.round.ctx}
+}
+
+// readStates takes the core's answers: the round answered now waits for its
+// read index to be applied. Answers for other contexts (a round answered
+// twice after a retry) are ignored.
+func (q *readTracker[T]) readStates(rss []raft.ReadState) {
+	for _, rs := range rss {
+		if q.round == nil || !bytes.Equal(rs.RequestCtx, q.round.ctx) {
+			continue
+		}
+		q.awaiting = append(q.awaiting, readAtIndex[T]{index: rs.Index, reads: q.round.reads})
+		q.round = nil
+	}
+}
+
+// applied releases the reads whose read index is at or below index, the
+// state machine's applied index.
+func (q *readTracker[T]) applied(index uint64) []T {
+	var ready []T
+	kept := q.awaiting[:0]
+	for _, r := range q.awaiting {
+		if r.index > index {
+			kept = append(kept, r)
+			continue
+		}
+		ready = append(ready, r.reads...)
+	}
+	q.awaiting = kept
+	return ready
+}
