@@ -135,7 +135,7 @@ func (s *Server) propose(first proposal) {
 	if err == nil {
 		term := s.term.Load()
 		for _, p := range batch {
-			s.proposedIn[p.reqID] = term
+			s.proposals.proposed(p.reqID, term)
 		}
 		return
 	}
@@ -271,8 +271,7 @@ func (s *Server) onSoftState(ss raft.SoftState) {
 // failProposals answers every write still waiting with msg, as of unknown
 // outcome: each may still be applied by the leader it reached.
 func (s *Server) failProposals(msg string) {
-	for id := range s.proposedIn {
-		delete(s.proposedIn, id)
+	for _, id := range s.proposals.takeAll() {
 		s.w.trigger(id, status.Error(codes.Unavailable, msg))
 	}
 }
@@ -335,26 +334,14 @@ func (s *Server) applyEntries(ents []pb.Entry) error {
 }
 
 // settleProposals answers the writes proposed in a term before applied, the
-// term of the entry applied last, that are still waiting: log terms only
-// grow, so none of them can be applied in the term it was proposed in any
-// more. It was dropped, or relayed to a newer leader and may still apply;
-// either way the client learns now that the outcome is unknown, rather than
-// after its deadline. Requests no longer waiting are forgotten.
+// term of the entry applied last, that still wait (see proposalTracker):
+// the client learns now that the outcome is unknown, rather than after its
+// deadline.
 func (s *Server) settleProposals(applied uint64) {
-	if applied <= s.settledTerm {
-		return // nothing new since the last look: the common case, kept cheap
-	}
-	s.settledTerm = applied
-	for id, term := range s.proposedIn {
-		switch {
-		case !s.w.waiting(id):
-			delete(s.proposedIn, id)
-		case term < applied:
-			delete(s.proposedIn, id)
-			s.metrics.proposalsDropped.Inc()
-			s.w.trigger(id, status.Errorf(codes.Unavailable,
-				"the leader changed before the write was applied (proposed in term %d, now %d); its outcome is unknown", term, applied))
-		}
+	for _, p := range s.proposals.settle(applied, s.w.waiting) {
+		s.metrics.proposalsDropped.Inc()
+		s.w.trigger(p.id, status.Errorf(codes.Unavailable,
+			"the leader changed before the write was applied (proposed in term %d, now %d); its outcome is unknown", p.term, applied))
 	}
 }
 
@@ -377,7 +364,7 @@ func (s *Server) applyNormal(e pb.Entry) error {
 	}
 	if proposer == s.id {
 		s.metrics.proposalsApplied.Inc()
-		delete(s.proposedIn, reqID)
+		s.proposals.applied(reqID)
 		s.w.trigger(reqID, res)
 	}
 	return nil

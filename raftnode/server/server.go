@@ -101,17 +101,9 @@ type Server struct {
 	syncNow     bool
 	campaignNow bool
 
-	// proposedIn is the term each write this member proposed (or forwarded
-	// to the leader) was handed to the core in, by request id, until it is
-	// applied. Owned by the event loop. Once an entry of a later term is
-	// applied, a write still waiting was dropped (a deposed leader's
-	// uncommitted tail, a proposal the leader refused during a transfer) or
-	// relayed to a newer leader: its waiter is told the outcome is unknown
-	// at once, instead of waiting out its deadline.
-	proposedIn map[uint64]uint64
-	// settledTerm is the term of applied entries settleProposals last
-	// looked at proposedIn for.
-	settledTerm uint64
+	// proposals are the writes this member handed to the core, until they
+	// are applied or settled.
+	proposals *proposalTracker
 
 	removed atomic.Bool
 	// inConfig is set while the configuration applied includes this member.
@@ -175,20 +167,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, creds: cr,
-		snaps:      kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
-		peers:      map[uint64]string{},
-		w:          newWaiters(uint64(time.Now().UnixNano())),
-		proposedIn: map[uint64]uint64{},
-		reads:      newReadTracker[chan error](cfg.ElectionTicks),
-		recvc:      make(chan pb.Message, 1024),
-		propc:      make(chan proposal, 1024),
-		readc:      make(chan chan error, 1024),
-		actc:       make(chan func()),
-		reportc:    make(chan struct{}, 1),
-		snapDone:   make(chan *snapshotJob),
-		syncReq:    make(chan struct{}, 1),
-		syncedc:    make(chan syncResult),
-		done:       make(chan struct{}),
+		snaps:     kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
+		peers:     map[uint64]string{},
+		w:         newWaiters(uint64(time.Now().UnixNano())),
+		proposals: newProposalTracker(),
+		reads:     newReadTracker[chan error](cfg.ElectionTicks),
+		recvc:     make(chan pb.Message, 1024),
+		propc:     make(chan proposal, 1024),
+		readc:     make(chan chan error, 1024),
+		actc:      make(chan func()),
+		reportc:   make(chan struct{}, 1),
+		snapDone:  make(chan *snapshotJob),
+		syncReq:   make(chan struct{}, 1),
+		syncedc:   make(chan syncResult),
+		done:      make(chan struct{}),
 	}
 	if cfg.MaxValueBytes > 0 {
 		s.kvOpts = []kv.Option{kv.MaxValueBytes(cfg.MaxValueBytes)}
