@@ -216,7 +216,7 @@ func (s *Server) handleReady() error {
 		if err != nil {
 			return fmt.Errorf("persist ready: %w", err)
 		}
-		s.recordWrite(seq, needSync, rd)
+		s.sw.recordWrite(seq, needSync, rd)
 		synced := uint64(0)
 		if snap || s.syncNow {
 			// A forced configuration (syncNow) commits entries on this
@@ -228,7 +228,7 @@ func (s *Server) handleReady() error {
 		} else if needSync {
 			s.requestSync()
 		}
-		s.holdOrSend(rd.Messages)
+		s.send(s.sw.holdOrSend(rd.Messages))
 		if snap {
 			if err := s.applySnapshot(rd.Snapshot); err != nil {
 				return err

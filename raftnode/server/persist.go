@@ -11,7 +11,8 @@ import (
 
 // syncWait is the event loop's side of pipelined persistence (see
 // handleReady): writes not yet reported durable, and the messages held until
-// they are.
+// they are. It holds no channel, file or core: the loop feeds it and acts on
+// what it returns, so reordered or late sync reports are tested step by step.
 type syncWait struct {
 	// needSeq is the newest write that must be durable before later messages
 	// go out; synced is the newest write known durable.
@@ -39,59 +40,83 @@ type syncResult struct {
 	err error
 }
 
-// recordWrite notes a Ready's write for onSynced.
-func (s *Server) recordWrite(seq uint64, needSync bool, rd raft.Ready) {
+// persistedUpTo is what the core is told is durable: the last entry written
+// (index 0: no entries) and the newest hard state term written.
+type persistedUpTo struct {
+	index, term, hardStateTerm uint64
+}
+
+// recordWrite notes a Ready's write, made as sequence number seq, for
+// onSynced; a write that needs no sync changes nothing.
+func (sw *syncWait) recordWrite(seq uint64, needSync bool, rd raft.Ready) {
 	if !needSync {
 		return
 	}
-	s.sw.needSeq = seq
+	sw.needSeq = seq
 	w := pendingWrite{seq: seq, hardStateTerm: rd.HardState.Term}
 	if n := len(rd.Entries); n > 0 {
 		w.index, w.term = rd.Entries[n-1].Index, rd.Entries[n-1].Term
 	}
-	s.sw.writes = append(s.sw.writes, w)
+	sw.writes = append(sw.writes, w)
 }
 
-// holdOrSend sends msgs now if every write they follow is durable, and holds
-// them otherwise. Held messages are copied: the core reuses its slices.
-func (s *Server) holdOrSend(msgs []pb.Message) {
+// holdOrSend returns msgs to send now if every write they follow is durable
+// and no earlier message waits; otherwise it holds a copy (the core reuses
+// its slices) and returns nil.
+func (sw *syncWait) holdOrSend(msgs []pb.Message) []pb.Message {
 	if len(msgs) == 0 {
-		return
+		return nil
 	}
-	if s.sw.needSeq <= s.sw.synced && len(s.sw.held) == 0 {
-		s.send(msgs)
-		return
+	if sw.needSeq <= sw.synced && len(sw.held) == 0 {
+		return msgs
 	}
-	s.sw.held = append(s.sw.held, heldMessages{seq: s.sw.needSeq, msgs: slices.Clone(msgs)})
+	sw.held = append(sw.held, heldMessages{seq: sw.needSeq, msgs: slices.Clone(msgs)})
+	return nil
+}
+
+// onSynced takes the report that the writes up to seq are durable (one
+// fsync covers every write before it): what to tell the core (nil when
+// nothing new), and the held messages that may go now, in order. A report
+// older than one already taken changes nothing.
+func (sw *syncWait) onSynced(seq uint64) (*persistedUpTo, [][]pb.Message) {
+	if seq <= sw.synced {
+		return nil, nil
+	}
+	sw.synced = seq
+	var p *persistedUpTo
+	n := 0
+	for ; n < len(sw.writes) && sw.writes[n].seq <= seq; n++ {
+		if p == nil {
+			p = &persistedUpTo{}
+		}
+		w := sw.writes[n]
+		if w.index > 0 {
+			p.index, p.term = w.index, w.term
+		}
+		p.hardStateTerm = max(p.hardStateTerm, w.hardStateTerm)
+	}
+	sw.writes = slices.Delete(sw.writes, 0, n)
+	var send [][]pb.Message
+	n = 0
+	for ; n < len(sw.held) && sw.held[n].seq <= seq; n++ {
+		send = append(send, sw.held[n].msgs)
+	}
+	if n > 0 {
+		clear(sw.held[:n])
+		sw.held = slices.Delete(sw.held, 0, n)
+	}
+	return p, send
 }
 
 // onSynced runs on the loop when the writes up to seq are durable: it tells
 // the core, and sends the messages that waited for them.
 func (s *Server) onSynced(seq uint64) {
-	if seq <= s.sw.synced {
-		return
+	p, send := s.sw.onSynced(seq)
+	if p != nil {
+		s.rn.Persisted(p.index, p.term, p.hardStateTerm)
 	}
-	s.sw.synced = seq
-	var index, term, hsTerm uint64
-	n := 0
-	for ; n < len(s.sw.writes) && s.sw.writes[n].seq <= seq; n++ {
-		w := s.sw.writes[n]
-		if w.index > 0 {
-			index, term = w.index, w.term
-		}
-		hsTerm = max(hsTerm, w.hardStateTerm)
-	}
-	if n > 0 {
-		s.sw.writes = slices.Delete(s.sw.writes, 0, n)
-		s.rn.Persisted(index, term, hsTerm)
-	}
-	n = 0
-	for ; n < len(s.sw.held) && s.sw.held[n].seq <= seq; n++ {
-		s.send(s.sw.held[n].msgs)
-	}
-	if n > 0 {
-		clear(s.sw.held[:n])
-		s.sw.held = slices.Delete(s.sw.held, 0, n)
+	for _, msgs := range send {
+		s.send(msgs)
 	}
 }
 
