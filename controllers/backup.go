@@ -215,7 +215,7 @@ func (r *RaftBackupReconciler) checkSecrets(ctx context.Context, ns string, st r
 	}
 	need := map[string][]string{st.S3.CredentialsSecret.Name: {envAccessKeyID, envSecretAccessKey}}
 	if ca := st.S3.CASecret; ca != nil {
-		need[ca.Name] = append(need[ca.Name], cmp.Or(ca.Key, backupCAFile))
+		need[ca.Name] = append(need[ca.Name], caSecretKey(ca))
 	}
 	var problems []string
 	for name, keys := range need {
@@ -387,7 +387,7 @@ func (r *RaftBackupReconciler) finish(ctx context.Context, b *raftv1.RaftBackup,
 	if pod == nil {
 		return nil
 	}
-	return r.deletePod(ctx, b)
+	return r.removePod(ctx, pod)
 }
 
 // recordOnCluster sets the cluster's LastBackupSucceeded condition and, on
@@ -461,6 +461,11 @@ func (r *RaftBackupReconciler) deletePod(ctx context.Context, b *raftv1.RaftBack
 	if !metav1.IsControlledBy(pod, b) {
 		return nil
 	}
+	return r.removePod(ctx, pod)
+}
+
+// removePod deletes pod, unless it is gone or replaced already.
+func (r *RaftBackupReconciler) removePod(ctx context.Context, pod *corev1.Pod) error {
 	if err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); err != nil && !isGoneOrReplaced(err) {
 		return fmt.Errorf("delete pod %s: %w", pod.Name, err)
 	}

@@ -127,10 +127,7 @@ func backupPod(rc *raftv1.RaftCluster, b *raftv1.RaftBackup, s Settings) *corev1
 		mounts = append(mounts, corev1.VolumeMount{Name: spoolVolume, MountPath: spoolMountPath})
 	}
 	if rc.Spec.TLS.IsEnabled() {
-		mode := int32(0o440)
-		volumes = append(volumes, corev1.Volume{Name: adminTLSVolume, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: adminSecret(rc), DefaultMode: &mode},
-		}})
+		volumes = append(volumes, secretVolume(adminTLSVolume, adminSecret(rc)))
 		mounts = append(mounts, corev1.VolumeMount{Name: adminTLSVolume, MountPath: adminTLSDir, ReadOnly: true})
 		env = append(env,
 			corev1.EnvVar{Name: "RAFTCTL_CACERT", Value: path.Join(adminTLSDir, keyBundle)},
@@ -138,10 +135,6 @@ func backupPod(rc *raftv1.RaftCluster, b *raftv1.RaftBackup, s Settings) *corev1
 			corev1.EnvVar{Name: "RAFTCTL_KEY", Value: path.Join(adminTLSDir, keyKey)},
 			corev1.EnvVar{Name: "RAFTCTL_TLS_SERVER_NAME", Value: serverName(rc)},
 		)
-	}
-	image := rc.Spec.Image
-	if image == "" {
-		image = s.NodeImage
 	}
 	o := rc.Spec.Pod
 	return &corev1.Pod{
@@ -162,7 +155,7 @@ func backupPod(rc *raftv1.RaftCluster, b *raftv1.RaftBackup, s Settings) *corev1
 			Volumes:                      volumes,
 			Containers: []corev1.Container{{
 				Name:                     backupContainerName,
-				Image:                    image,
+				Image:                    nodeImage(rc, s),
 				ImagePullPolicy:          rc.Spec.ImagePullPolicy,
 				Command:                  []string{raftctlPath},
 				Args:                     backupArgs(rc, b, s),

@@ -30,9 +30,6 @@ const (
 	// suspension is lifted). Runs later than that are skipped, never
 	// queued: the next one comes in its time.
 	lateWindow = 10 * time.Minute
-	// maxMissedRuns bounds the walk over runs missed since the last one;
-	// beyond it the latest run found stands for the last due one.
-	maxMissedRuns = 100000
 	// reasonInvalidSchedule is the Warning event of a spec.backup.schedule
 	// the operator cannot parse.
 	reasonInvalidSchedule = "InvalidSchedule"
@@ -151,13 +148,14 @@ func decideSchedule(sched cron.Schedule, last, now time.Time, suspended bool, cl
 	// Walk the runs from last: an @every schedule counts from its runs,
 	// not from now. Runs more than lateWindow ago would be skipped anyway:
 	// the walk starts no earlier, so a schedule added to an old cluster
-	// does not walk from its creation.
+	// does not walk from its creation, and the walk is short (runs are at
+	// least a second apart).
 	t := sched.Next(maxTime(last, now.Add(-lateWindow)))
-	for i := 0; !t.IsZero() && !t.After(now) && i < maxMissedRuns; i++ {
+	for !t.IsZero() && !t.After(now) {
 		d.Due, t = t, sched.Next(t)
 	}
-	if t.IsZero() || !t.After(now) {
-		t = sched.Next(now) // the walk was cut short
+	if t.IsZero() {
+		t = sched.Next(now) // no run after the walk's last one
 	}
 	if !suspended {
 		d.Next = t

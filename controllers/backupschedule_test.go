@@ -106,7 +106,10 @@ func TestDecideSchedule(t *testing.T) {
 	}
 }
 
-func TestDecideScheduleBoundsTheWalk(t *testing.T) {
+// TestDecideScheduleWalksFromTheLateWindow checks that a year of missed
+// runs of a frequent schedule yields the run of now and the next one: the
+// walk starts no earlier than lateWindow ago.
+func TestDecideScheduleWalksFromTheLateWindow(t *testing.T) {
 	sched, err := scheduleParser.Parse("@every 1s")
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"path"
 	"strings"
 
@@ -19,6 +20,9 @@ const (
 	backupCAFile    = "ca.crt"
 	spoolVolume     = "spool"
 	spoolMountPath  = "/spool"
+	// defaultCAKey is the key of a CA Secret reference that names none
+	// (the CRD's default).
+	defaultCAKey = "ca.crt"
 
 	// The keys of a credentials Secret, which are also the variables
 	// raftctl reads them from.
@@ -50,10 +54,7 @@ func accessStorage(st raftv1.BackupStorage, readOnly bool) storageAccess {
 	switch {
 	case st.S3 != nil:
 		s3 := st.S3
-		region := s3.Region
-		if region == "" {
-			region = "us-east-1"
-		}
+		region := cmp.Or(s3.Region, "us-east-1")
 		a.Args = []string{"--s3-endpoint=" + s3.Endpoint, "--s3-bucket=" + s3.Bucket, "--s3-region=" + region}
 		secretEnv := func(name string, optional bool) corev1.EnvVar {
 			return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
@@ -68,18 +69,8 @@ func accessStorage(st raftv1.BackupStorage, readOnly bool) storageAccess {
 			secretEnv(envSessionToken, true),
 		}
 		if ca := s3.CASecret; ca != nil {
-			key := ca.Key
-			if key == "" {
-				key = "ca.crt"
-			}
-			mode := int32(0o440)
-			a.Volumes = append(a.Volumes, corev1.Volume{Name: backupCAVolume, VolumeSource: corev1.VolumeSource{
-				Secret: &corev1.SecretVolumeSource{
-					SecretName:  ca.Name,
-					Items:       []corev1.KeyToPath{{Key: key, Path: backupCAFile}},
-					DefaultMode: &mode,
-				},
-			}})
+			a.Volumes = append(a.Volumes, secretVolume(backupCAVolume, ca.Name,
+				corev1.KeyToPath{Key: caSecretKey(ca), Path: backupCAFile}))
 			a.Mounts = append(a.Mounts, corev1.VolumeMount{Name: backupCAVolume, MountPath: backupCADir, ReadOnly: true})
 			a.Args = append(a.Args, "--s3-ca-file="+path.Join(backupCADir, backupCAFile))
 		}
@@ -91,6 +82,11 @@ func accessStorage(st raftv1.BackupStorage, readOnly bool) storageAccess {
 		a.Mounts = []corev1.VolumeMount{{Name: backupVolume, MountPath: backupMountPath, ReadOnly: readOnly}}
 	}
 	return a
+}
+
+// caSecretKey is the key of ca's Secret that holds the CA bundle.
+func caSecretKey(ca *raftv1.SecretKeyReference) string {
+	return cmp.Or(ca.Key, defaultCAKey)
 }
 
 // storagePrefix is the storage's own prefix (S3 key prefix or volume

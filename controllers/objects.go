@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -224,12 +225,23 @@ func claimTemplate(rc *raftv1.RaftCluster) corev1.PersistentVolumeClaim {
 	}
 }
 
+// nodeImage is the raftnode image of rc's pods: its own, else the
+// operator's default.
+func nodeImage(rc *raftv1.RaftCluster, s Settings) string {
+	return cmp.Or(rc.Spec.Image, s.NodeImage)
+}
+
+// secretVolume is a read-only volume of Secret secret (of items, if any),
+// readable by the pod's fsGroup, not by the world.
+func secretVolume(name, secret string, items ...corev1.KeyToPath) corev1.Volume {
+	mode := int32(0o440)
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
+		Secret: &corev1.SecretVolumeSource{SecretName: secret, Items: items, DefaultMode: &mode},
+	}}
+}
+
 func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 	o := rc.Spec.Pod
-	image := rc.Spec.Image
-	if image == "" {
-		image = s.NodeImage
-	}
 	grace := defaultGracePeriod
 	if o.TerminationGracePeriodSeconds != nil {
 		grace = *o.TerminationGracePeriodSeconds
@@ -239,10 +251,7 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 		// Readable by the pod's fsGroup, not by the world; the kubelet
 		// updates the files in place when the Secret changes, and raftnode
 		// reloads them.
-		mode := int32(0o440)
-		volumes = append(volumes, corev1.Volume{Name: tlsVolume, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: memberSecretName(rc), DefaultMode: &mode},
-		}})
+		volumes = append(volumes, secretVolume(tlsVolume, memberSecretName(rc)))
 		mounts = append(mounts, corev1.VolumeMount{Name: tlsVolume, MountPath: tlsDir, ReadOnly: true})
 	}
 	return corev1.PodTemplateSpec{
@@ -264,7 +273,7 @@ func podTemplate(rc *raftv1.RaftCluster, s Settings) corev1.PodTemplateSpec {
 			Volumes:                       volumes,
 			Containers: []corev1.Container{{
 				Name:            containerName,
-				Image:           image,
+				Image:           nodeImage(rc, s),
 				ImagePullPolicy: rc.Spec.ImagePullPolicy,
 				Env:             memberEnv(rc, s),
 				Ports: []corev1.ContainerPort{

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -113,10 +114,7 @@ func (r *RaftClusterReconciler) resolveRestore(ctx context.Context, p *pass, cm 
 	case b.Status.Storage == nil || b.Status.Key == "":
 		p.restore.notReady = fmt.Sprintf("RaftBackup %s succeeded but its status names no storage and key to read it from", b.Name)
 	default:
-		loc := b.Status.Location
-		if loc == "" {
-			loc = backupLocation(*b.Status.Storage, b.Status.Key)
-		}
+		loc := cmp.Or(b.Status.Location, backupLocation(*b.Status.Storage, b.Status.Key))
 		p.restore.source = &restoreSource{Backup: b.Name, Storage: *b.Status.Storage.DeepCopy(), Key: b.Status.Key, Location: loc}
 	}
 	return nil

@@ -100,11 +100,12 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	recorder := mgr.GetEventRecorder("raftkube-operator")
 	r := &controllers.RaftClusterReconciler{
 		Metrics:   metrics,
 		Client:    mgr.GetClient(),
 		Scheme:    scheme,
-		Recorder:  mgr.GetEventRecorder("raftkube-operator"),
+		Recorder:  recorder,
 		Members:   controllers.NewMemberClient,
 		Settings:  controllers.Settings{NodeImage: c.nodeImage, ClusterDomain: c.clusterDomain, OperatorNamespace: c.operatorNamespace},
 		Failpoint: failpoint,
@@ -116,7 +117,7 @@ func run(ctx context.Context, c config) error {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    scheme,
-		Recorder:  mgr.GetEventRecorder("raftkube-operator"),
+		Recorder:  recorder,
 		Metrics:   metrics,
 		Settings:  r.Settings,
 		Clock:     clock.RealClock{},
@@ -128,7 +129,7 @@ func run(ctx context.Context, c config) error {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    scheme,
-		Recorder:  mgr.GetEventRecorder("raftkube-operator"),
+		Recorder:  recorder,
 		Metrics:   metrics,
 		Clock:     clock.RealClock{},
 	}

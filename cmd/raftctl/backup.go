@@ -377,10 +377,30 @@ func fetchFile(ctx context.Context, store backupstore.Store, key, path string) (
 		return info, fmt.Errorf("fetch: %w", err)
 	}
 	defer r.Close()
+	var verifyErr error
+	err = writeFileAtomic(path, func(w io.Writer) error {
+		// Verify reads the object to its end, through the file.
+		info, verifyErr = snapfile.Verify(io.TeeReader(r, w))
+		return verifyErr
+	})
+	switch {
+	case verifyErr != nil:
+		return info, fmt.Errorf("fetch %s: %w", store.Location(key), verifyErr)
+	case err != nil:
+		return info, fmt.Errorf("fetch: %w", err)
+	}
+	return info, nil
+}
+
+// writeFileAtomic has fill write path's content, buffered, into a temporary
+// file beside path (named after it, .tmp-*), syncs it, renames it to path
+// and syncs the directory: path holds all fill wrote or is left as it was.
+// fill's error comes back as it is.
+func writeFileAtomic(path string, fill func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return info, fmt.Errorf("fetch: %w", err)
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -389,26 +409,25 @@ func fetchFile(ctx context.Context, store backupstore.Store, key, path string) (
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	// Verify reads the object to its end, through the file.
-	if info, err = snapfile.Verify(io.TeeReader(r, bw)); err != nil {
-		return info, fmt.Errorf("fetch %s: %w", store.Location(key), err)
+	if err = fill(bw); err != nil {
+		return err
 	}
 	if err = bw.Flush(); err != nil {
-		return info, fmt.Errorf("fetch: %w", err)
+		return err
 	}
 	if err = f.Sync(); err != nil {
-		return info, fmt.Errorf("fetch: sync %s: %w", f.Name(), err)
+		return fmt.Errorf("sync %s: %w", f.Name(), err)
 	}
 	if err = f.Close(); err != nil {
-		return info, fmt.Errorf("fetch: %w", err)
+		return err
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
-		return info, fmt.Errorf("fetch: %w", err)
+		return err
 	}
-	if err = syncDir(dir); err != nil {
-		return info, fmt.Errorf("fetch: sync %s: %w", dir, err)
+	if err = backupstore.SyncDir(dir); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
 	}
-	return info, nil
+	return nil
 }
 
 // listedBackup is one row of backup list.
@@ -454,11 +473,4 @@ func (a *app) backupListCommand() *cobra.Command {
 	f.StringVar(&prefix, "prefix", "", "list only keys that start with this")
 	f.DurationVar(&timeout, "timeout", time.Minute, "how long the listing may take")
 	return cmd
-}
-
-func cmdContext(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
 }

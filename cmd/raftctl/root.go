@@ -121,10 +121,7 @@ func (a *app) withClient(cmd *cobra.Command, fn func(ctx context.Context, c *cli
 }
 
 func (a *app) withClientTimeout(cmd *cobra.Command, timeout time.Duration, fn func(ctx context.Context, c *client.Client) error) error {
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := cmdContext(cmd)
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -140,6 +137,14 @@ func (a *app) withClientTimeout(cmd *cobra.Command, timeout time.Duration, fn fu
 	}
 	defer c.Close()
 	return fn(ctx, c)
+}
+
+// cmdContext is cmd's context, Background when it has none.
+func cmdContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
 }
 
 // tlsConfig is the client's TLS configuration: nil (plaintext) unless a TLS

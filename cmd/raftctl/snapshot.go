@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,9 +34,7 @@ func (a *app) snapshotCompactCommand() *cobra.Command {
 		Short: "Make a member (--endpoint, default the leader) snapshot its state to its own disk and compact its log",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if endpoint != "" && !containsEndpoint(a.endpoints, endpoint) {
-				a.endpoints = append(a.endpoints, endpoint)
-			}
+			a.addEndpoint(endpoint)
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				resp, err := c.Snapshot(ctx, endpoint)
 				if err != nil {
@@ -79,23 +76,22 @@ func (a *app) snapshotSaveCommand() *cobra.Command {
 			"checks its checksum against the member's, fsyncs it, renames it to FILE (replacing it) and fsyncs the directory.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if endpoint != "" && !containsEndpoint(a.endpoints, endpoint) {
-				a.endpoints = append(a.endpoints, endpoint)
-			}
+			a.addEndpoint(endpoint)
 			return a.withClientTimeout(cmd, timeout, func(ctx context.Context, c *client.Client) error {
 				start := time.Now()
 				info, err := saveSnapshotFile(ctx, c, endpoint, args[0])
 				if err != nil {
 					return err
 				}
+				took := time.Since(start)
 				v := savedSnapshot{
 					File: args[0], Member: hexID(info.Metadata.MemberID), Index: info.Metadata.Index, Term: info.Metadata.Term,
 					ClusterID: hexID(info.Metadata.ClusterID), Size: info.Size, SHA256: hex.EncodeToString(info.SHA256[:]),
-					Seconds: time.Since(start).Seconds(),
+					Seconds: took.Seconds(),
 				}
 				return a.emit(v, [][]string{
 					{"FILE", "MEMBER", "INDEX", "TERM", "CLUSTER", "SIZE", "SHA256", "TOOK"},
-					{v.File, v.Member, u(v.Index), u(v.Term), v.ClusterID, i(v.Size), v.SHA256, time.Since(start).Round(time.Millisecond).String()},
+					{v.File, v.Member, u(v.Index), u(v.Term), v.ClusterID, i(v.Size), v.SHA256, took.Round(time.Millisecond).String()},
 				})
 			})
 		},
@@ -108,47 +104,22 @@ func (a *app) snapshotSaveCommand() *cobra.Command {
 // saveSnapshotFile writes the snapshot to a temp file beside path, syncs it,
 // renames it to path and syncs the directory: path holds a whole, verified
 // snapshot or is left as it was.
-func saveSnapshotFile(ctx context.Context, c *client.Client, endpoint, path string) (info *client.SnapshotInfo, err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("save snapshot: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if info, err = c.SaveSnapshot(ctx, endpoint, bw); err != nil {
-		return nil, err
-	}
-	if err = bw.Flush(); err != nil {
-		return nil, fmt.Errorf("save snapshot: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return nil, fmt.Errorf("save snapshot: sync %s: %w", f.Name(), err)
-	}
-	if err = f.Close(); err != nil {
-		return nil, fmt.Errorf("save snapshot: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return nil, fmt.Errorf("save snapshot: %w", err)
-	}
-	if err = syncDir(dir); err != nil {
+func saveSnapshotFile(ctx context.Context, c *client.Client, endpoint, path string) (*client.SnapshotInfo, error) {
+	var (
+		info    *client.SnapshotInfo
+		saveErr error
+	)
+	err := writeFileAtomic(path, func(w io.Writer) error {
+		info, saveErr = c.SaveSnapshot(ctx, endpoint, w)
+		return saveErr
+	})
+	switch {
+	case saveErr != nil:
+		return nil, saveErr
+	case err != nil:
 		return nil, fmt.Errorf("save snapshot: %w", err)
 	}
 	return info, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // snapshotStatus is the output of snapshot status.

@@ -127,6 +127,13 @@ func (a *app) transferLeaderCommand() *cobra.Command {
 	}
 }
 
+// addEndpoint adds ep ("" for none) to --endpoints unless it is there.
+func (a *app) addEndpoint(ep string) {
+	if ep != "" && !containsEndpoint(a.endpoints, ep) {
+		a.endpoints = append(a.endpoints, ep)
+	}
+}
+
 func containsEndpoint(eps []string, ep string) bool {
 	for _, e := range eps {
 		if strings.TrimSpace(e) == ep {

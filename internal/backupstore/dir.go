@@ -123,7 +123,7 @@ func (d *Dir) mkdirs(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return SyncDir(parent)
 }
 
 // Commit syncs the file, renames it to its key and syncs the directory.
@@ -141,7 +141,7 @@ func (p *PendingFile) Commit() error {
 		_ = os.Remove(name)
 		return dirError("write "+p.key, err)
 	}
-	if err := syncDir(filepath.Dir(p.dest)); err != nil {
+	if err := SyncDir(filepath.Dir(p.dest)); err != nil {
 		return dirError("write "+p.key, err)
 	}
 	return nil
@@ -268,7 +268,7 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 		}
 		return dirError("delete "+d.Location(key), err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := SyncDir(filepath.Dir(p)); err != nil {
 		return dirError("delete "+d.Location(key), err)
 	}
 	return nil
@@ -285,7 +285,9 @@ func dirError(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-func syncDir(dir string) error {
+// SyncDir makes the creation, renaming or removal of files in dir
+// durable.
+func SyncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err

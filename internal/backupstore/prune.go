@@ -3,7 +3,7 @@ package backupstore
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,7 +30,7 @@ func Prune(ctx context.Context, store Store, prefix string, keep int, maxAge tim
 			backups = append(backups, o)
 		}
 	}
-	sort.Slice(backups, func(i, j int) bool { return backups[i].Key > backups[j].Key })
+	slices.Reverse(backups) // List sorts them by key: now newest first
 	var deleted []string
 	for i, o := range backups {
 		tooMany := keep > 0 && i >= keep

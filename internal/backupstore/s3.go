@@ -250,7 +250,7 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
-	if errors.Is(s3Error("", err), ErrObjectNotFound) {
+	if errors.Is(s3Kind(err), ErrObjectNotFound) {
 		return nil
 	}
 	return s3Error("delete "+s.Location(key), err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -93,14 +92,9 @@ func (c *Client) LeaderStatus(ctx context.Context) (*serverpb.StatusResponse, er
 				eps = append([]string{lead}, eps...)
 			}
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			attempts = c.cfg.MaxReadAttempts
-		case <-t.C:
+		if !c.backoff(ctx, &pause) {
+			break
 		}
-		pause = min(2*pause, c.cfg.BackoffMax)
 	}
 	if len(answered) == 0 && last != nil {
 		return nil, tried.done(last)

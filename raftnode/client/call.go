@@ -159,15 +159,24 @@ func read[R headered](ctx context.Context, c *Client, method string, fn rpc[R]) 
 				return zero, ep, tried.done(last)
 			}
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !c.backoff(ctx, &pause) {
 			return zero, last.Endpoint, tried.done(last)
-		case <-t.C:
 		}
-		pause = min(2*pause, c.cfg.BackoffMax)
 	}
+}
+
+// backoff waits *pause between rounds of a retry, then doubles *pause up to
+// Config.BackoffMax. It returns false, at once, when ctx is done first.
+func (c *Client) backoff(ctx context.Context, pause *time.Duration) bool {
+	t := time.NewTimer(*pause)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	case <-t.C:
+	}
+	*pause = min(2**pause, c.cfg.BackoffMax)
+	return true
 }
 
 func retryableRead(e *Error) bool {
@@ -195,14 +204,9 @@ func write[R headered](ctx context.Context, c *Client, method string, eps []stri
 			return resp, ep, tried.done(e)
 		}
 		c.log.Debug("raftkube client: write not proposed, retrying", "method", method, "endpoint", ep, "attempt", attempts, "err", e)
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !c.backoff(ctx, &pause) {
 			return resp, ep, tried.done(e)
-		case <-t.C:
 		}
-		pause = min(2*pause, c.cfg.BackoffMax)
 	}
 }
 

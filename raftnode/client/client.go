@@ -310,12 +310,7 @@ func (c *Client) failedAt(ep string, tr trace, code codes.Code) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	lead := c.leaderEndpointLocked()
-	if lead == ep && c.leaderID != 0 {
-		c.log.Debug("raftkube client: leader's endpoint failed a request, asking who leads", "endpoint", ep, "leader", c.leaderID)
-		c.leaderID = 0
-	}
-	c.askWhoLeads = lead == "" || lead == ep
+	c.distrustLeaderLocked(ep)
 }
 
 // suspect puts ep last for Config.SuspectFor, and forgets the leader if ep
@@ -324,9 +319,16 @@ func (c *Client) suspect(ep string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.suspectUntil[ep] = time.Now().Add(c.cfg.SuspectFor)
+	c.distrustLeaderLocked(ep)
+}
+
+// distrustLeaderLocked forgets the leader if ep, which just failed, was its
+// endpoint, and has the next request ask who leads unless the leader is known
+// at another endpoint.
+func (c *Client) distrustLeaderLocked(ep string) {
 	lead := c.leaderEndpointLocked()
 	if lead == ep && c.leaderID != 0 {
-		c.log.Debug("raftkube client: leader endpoint failed, forgetting leader", "endpoint", ep, "leader", c.leaderID)
+		c.log.Debug("raftkube client: leader's endpoint failed, forgetting leader and asking who leads", "endpoint", ep, "leader", c.leaderID)
 		c.leaderID = 0
 	}
 	c.askWhoLeads = lead == "" || lead == ep

@@ -72,11 +72,9 @@ func (s *Server) saveSnapshot(ctx context.Context, send func(*serverpb.SaveSnaps
 // configuration and members in force at its applied index.
 func (s *Server) clonePoint() (*pointInTime, error) {
 	started := time.Now()
-	store := s.store.Load().Clone()
-	applied := store.AppliedIndex()
-	term, err := s.wal.Term(applied)
+	store, applied, term, err := s.cloneApplied()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot at %d: term: %w", applied, err)
+		return nil, err
 	}
 	cfg := s.configuration(s.confState)
 	cfg.Removed = nil // the ids of this cluster; a cluster founded from it has its own

@@ -167,7 +167,7 @@ func (s *Server) readIndex(first chan error) {
 // startReadRound sends one ReadIndex request for every queued read, unless a
 // round is in flight; without a leader the queued reads are refused.
 func (s *Server) startReadRound() {
-	ctx, refused, ok := s.reads.startRound(s.rn.BasicStatus().Lead != raft.None)
+	ctx, refused, ok := s.reads.startRound(s.hasLeader)
 	for _, r := range refused {
 		r <- status.Error(codes.Unavailable, "no leader: cannot serve a linearizable read")
 	}
@@ -177,10 +177,13 @@ func (s *Server) startReadRound() {
 	}
 }
 
+// hasLeader reports whether the core knows a leader for its term.
+func (s *Server) hasLeader() bool { return s.rn.BasicStatus().Lead != raft.None }
+
 // retryReads re-sends a ReadIndex request unanswered for an election timeout
 // (lost with a leader change); a retry with the same context replaces the old.
 func (s *Server) retryReads() {
-	for _, ctx := range s.reads.tick() {
+	if ctx := s.reads.tick(); ctx != nil {
 		s.rn.ReadIndex(ctx)
 	}
 }

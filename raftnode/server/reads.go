@@ -48,14 +48,15 @@ func (q *readTracker[T]) add(r T) { q.queued = append(q.queued, r) }
 // startRound takes every queued read into a new round and returns the
 // round's request context, to pass to ReadIndex; ok is false when no read
 // is queued or a round is in flight. Without a leader no round can be
-// answered: the queued reads come back as refused instead.
-func (q *readTracker[T]) startRound(hasLeader bool) (ctx []byte, refused []T, ok bool) {
+// answered: the queued reads come back as refused instead. hasLeader is
+// asked only when a round could start, so the idle path stays cheap.
+func (q *readTracker[T]) startRound(hasLeader func() bool) (ctx []byte, refused []T, ok bool) {
 	if q.round != nil || len(q.queued) == 0 {
 		return nil, nil, false
 	}
 	reads := q.queued
 	q.queued = nil
-	if !hasLeader {
+	if !hasLeader() {
 		return nil, reads, false
 	}
 	q.seq++
@@ -65,15 +66,15 @@ func (q *readTracker[T]) startRound(hasLeader bool) (ctx []byte, refused []T, ok
 
 // tick counts a tick of the round in flight and returns its context when it
 // has gone unanswered for an election timeout: ReadIndex again, with the
-// same context, replaces the lost request.
-func (q *readTracker[T]) tick() [][]byte {
+// same context, replaces the lost request; nil when nothing is to be re-sent.
+func (q *readTracker[T]) tick() []byte {
 	if q.round == nil {
 		return nil
 	}
 	if q.round.ticks++; q.round.ticks%q.electionTicks != 0 {
 		return nil
 	}
-	return [][]byte{q.round.ctx}
+	return q.round.ctx
 }
 
 // readStates takes the core's answers: the round answered now waits for its

@@ -13,17 +13,17 @@ import (
 // context, and reads are released once their read index is applied.
 func TestReadTrackerRounds(t *testing.T) {
 	q := newReadTracker[string](3)
-	if _, _, ok := q.startRound(true); ok {
+	if _, _, ok := q.startRound(func() bool { return true }); ok {
 		t.Fatal("a round started with no read queued")
 	}
 	q.add("a")
 	q.add("b")
-	ctx1, refused, ok := q.startRound(true)
+	ctx1, refused, ok := q.startRound(func() bool { return true })
 	if !ok || len(refused) != 0 {
 		t.Fatalf("startRound = %x, %v, %v; want a round for a and b", ctx1, refused, ok)
 	}
 	q.add("c")
-	if _, _, ok := q.startRound(true); ok {
+	if _, _, ok := q.startRound(func() bool { return true }); ok {
 		t.Fatal("a second round started while one is in flight")
 	}
 
@@ -31,7 +31,7 @@ func TestReadTrackerRounds(t *testing.T) {
 	for tick := 1; tick <= 6; tick++ {
 		resend := q.tick()
 		want := tick%3 == 0
-		if (len(resend) == 1) != want || (want && !slices.Equal(resend[0], ctx1)) {
+		if (resend != nil) != want || (want && !slices.Equal(resend, ctx1)) {
 			t.Fatalf("tick %d re-sends %x, want the round's context: %v", tick, resend, want)
 		}
 	}
@@ -39,11 +39,11 @@ func TestReadTrackerRounds(t *testing.T) {
 	// A stale answer changes nothing; the round's answer moves a and b to
 	// wait for index 7, and c's round can start.
 	q.readStates([]raft.ReadState{{Index: 5, RequestCtx: []byte("old")}})
-	if _, _, ok := q.startRound(true); ok {
+	if _, _, ok := q.startRound(func() bool { return true }); ok {
 		t.Fatal("a stale ReadState ended the round in flight")
 	}
 	q.readStates([]raft.ReadState{{Index: 7, RequestCtx: ctx1}})
-	ctx2, _, ok := q.startRound(true)
+	ctx2, _, ok := q.startRound(func() bool { return true })
 	if !ok || slices.Equal(ctx1, ctx2) {
 		t.Fatalf("second round %x (first %x), started %v: want a new context", ctx2, ctx1, ok)
 	}
@@ -68,15 +68,15 @@ func TestReadTrackerRefusesWithoutLeader(t *testing.T) {
 	q := newReadTracker[int](10)
 	q.add(1)
 	q.add(2)
-	_, refused, ok := q.startRound(false)
+	_, refused, ok := q.startRound(func() bool { return false })
 	if ok || !slices.Equal(refused, []int{1, 2}) {
 		t.Fatalf("startRound without a leader = %v, %v; want 1 2 refused", refused, ok)
 	}
-	if _, refused, ok := q.startRound(true); ok || len(refused) != 0 {
+	if _, refused, ok := q.startRound(func() bool { return true }); ok || len(refused) != 0 {
 		t.Fatal("refused reads were kept")
 	}
 	q.add(3)
-	if _, _, ok := q.startRound(true); !ok {
+	if _, _, ok := q.startRound(func() bool { return true }); !ok {
 		t.Fatal("no round for a read queued after the leader came back")
 	}
 }

@@ -73,7 +73,10 @@ func checkEmptyDataDir(dir string) error {
 	for _, e := range ents {
 		switch n := e.Name(); {
 		case n == "wal", n == "snap", n == "members", n == "lost+found", strings.HasPrefix(n, ".tmp-"):
-		case n == memberFile && waitingMember(dir):
+		case n == memberFile:
+			// open() gets here with one only for a member that never
+			// joined a cluster (identity.waiting); any other goes to
+			// checkRestoredFrom instead.
 		default:
 			return fmt.Errorf("%w: %s holds %s; restoring a snapshot needs an empty data dir and never overwrites one",
 				ErrDataDirNotEmpty, dir, n)
@@ -137,11 +140,4 @@ func (s *Server) checkRestoredFrom(ident identity) error {
 	}
 	return fmt.Errorf("%w: %s holds member %x of cluster %x; restoring a snapshot needs an empty data dir and never overwrites one",
 		ErrDataDirNotEmpty, s.cfg.DataDir, ident.MemberID, ident.ClusterID)
-}
-
-// waitingMember reports whether dir's member.json is that of a member that
-// never joined a cluster (identity.waiting).
-func waitingMember(dir string) bool {
-	ident, ok, err := loadIdentity(dir)
-	return err == nil && ok && ident.waiting()
 }

@@ -145,6 +145,17 @@ func (s *Server) maybeSnapshot() error {
 	return s.startSnapshot(nil)
 }
 
+// cloneApplied runs on the loop: it clones the store (O(1), copy-on-write)
+// and returns the clone with its applied index and that entry's term.
+func (s *Server) cloneApplied() (store *kv.Store, index, term uint64, err error) {
+	store = s.store.Load().Clone()
+	index = store.AppliedIndex()
+	if term, err = s.wal.Term(index); err != nil {
+		return nil, 0, 0, fmt.Errorf("snapshot at %d: term: %w", index, err)
+	}
+	return store, index, term, nil
+}
+
 // startSnapshot starts writing a snapshot at the applied index; waiter, when
 // not nil, receives its outcome. A waiter arriving while a snapshot is being
 // written gets that one's.
@@ -155,17 +166,17 @@ func (s *Server) startSnapshot(waiter chan snapshotResult) error {
 		}
 		return nil
 	}
-	store := s.store.Load().Clone()
-	applied := store.AppliedIndex()
-	if applied <= s.snapIndex {
+	// Applies run on the loop too: the store's applied index is the one
+	// cloneApplied takes.
+	if s.store.Load().AppliedIndex() <= s.snapIndex {
 		if waiter != nil {
 			waiter <- snapshotResult{index: s.snapIndex}
 		}
 		return nil
 	}
-	term, err := s.wal.Term(applied)
+	store, applied, term, err := s.cloneApplied()
 	if err != nil {
-		return fmt.Errorf("snapshot at %d: term: %w", applied, err)
+		return err
 	}
 	// The snapshot covers every entry applied so far.
 	s.appliedBytes = 0
