@@ -93,6 +93,11 @@ func TestPodOutcome(t *testing.T) {
 			reason: raftv1.ReasonBackupPodFailed, message: []string{"without a result", `{"hello":"world"}`},
 		},
 		{
+			name:   "a result followed by more",
+			pod:    endedPod(corev1.PodSucceeded, 0, `{"key":"k.snap"} {"key":"x"}`),
+			reason: raftv1.ReasonBackupPodFailed, message: []string{"without a result"},
+		},
+		{
 			name:   "succeeded without a result",
 			pod:    endedPod(corev1.PodSucceeded, 0, ""),
 			reason: raftv1.ReasonBackupPodFailed, message: []string{"without a result", "exited with code 0"},
