@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -80,11 +79,13 @@ func (s *Server) forceNewCluster(reqID uint64) error {
 
 // waitLeading waits until this member leads.
 func (s *Server) waitLeading(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.TickInterval)
-	defer t.Stop()
-	for s.leader.Load() != s.id {
+	for {
+		changed := s.changes.next() // before the look: no change is missed
+		if s.leader.Load() == s.id {
+			return nil
+		}
 		select {
-		case <-t.C:
+		case <-changed:
 		case <-ctx.Done():
 			return status.Errorf(status.FromContextError(ctx.Err()).Code(),
 				"the forced configuration is applied, but this member was not elected in time: %v", ctx.Err())
@@ -92,5 +93,4 @@ func (s *Server) waitLeading(ctx context.Context) error {
 			return errStopped
 		}
 	}
-	return nil
 }

@@ -35,11 +35,13 @@ func (s *Server) handOffLeadership(timeout time.Duration) {
 		return
 	}
 	s.log.Info("shutting down: handing leadership over", "to", fmt.Sprintf("%x", to))
-	t := time.NewTicker(s.cfg.TickInterval)
-	defer t.Stop()
-	for s.leader.Load() == s.id {
+	for {
+		changed := s.changes.next() // before the look: no change is missed
+		if s.leader.Load() != s.id {
+			return
+		}
 		select {
-		case <-t.C:
+		case <-changed:
 		case <-ctx.Done():
 			s.log.Warn("leadership not handed over before shutdown", "to", fmt.Sprintf("%x", to))
 			return

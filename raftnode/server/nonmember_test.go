@@ -38,7 +38,7 @@ func TestNonMemberAnswersAtOnce(t *testing.T) {
 	if _, err := a.admin.AddLearner(ctxT(t), &serverpb.AddLearnerRequest{Member: j.self()}); err != nil {
 		t.Fatalf("AddLearner: %v", err)
 	}
-	waitFor(t, "the learner to apply its addition", func() bool { return j.srv.inConfig.Load() })
+	waitFor(t, "the learner to apply its addition", j.srv.inConfig.Load, j.srv)
 	j.put("k", "through the learner")
 	if kvp := a.get("k", serverpb.Consistency_CONSISTENCY_LINEARIZABLE); string(kvp.GetValue()) != "through the learner" {
 		t.Fatalf("read on the leader: %v", kvp)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -101,16 +102,35 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor waits until cond holds, looking again each time the event loop of
+// one of srvs handled an event. cond reads state those loops change (their
+// atomics, the store, the transports), never through a loop (Status): that
+// would be an event of its own and wake the wait again at once.
+func waitFor(t *testing.T, what string, cond func() bool, srvs ...*Server) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
+	if len(srvs) == 0 {
+		t.Fatalf("waiting for %s: no servers to wait on", what)
+	}
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	cases := make([]reflect.SelectCase, 1+len(srvs))
+	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline.C)}
+	for {
+		// Before looking: a change after the look wakes the wait.
+		for i, s := range srvs {
+			cases[1+i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.changes.next())}
+		}
+		if cond() {
+			return
+		}
+		if chosen, _, _ := reflect.Select(cases); chosen == 0 {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// applied is the index the member's store applied.
+func (m *member) applied() uint64 { return m.srv.store.Load().AppliedIndex() }
 
 func (m *member) status() *serverpb.StatusResponse {
 	st, err := m.admin.Status(ctxT(m.t), &serverpb.StatusRequest{})
@@ -122,7 +142,7 @@ func (m *member) status() *serverpb.StatusResponse {
 
 func (m *member) waitLeader() {
 	m.t.Helper()
-	waitFor(m.t, "leadership", func() bool { return m.status().GetRole() == serverpb.Role_ROLE_LEADER })
+	waitFor(m.t, "leadership", func() bool { return m.srv.leader.Load() == m.srv.ID() }, m.srv)
 }
 
 func (m *member) put(key, value string) *serverpb.PutResponse {
@@ -196,7 +216,7 @@ func TestClusterMembership(t *testing.T) {
 		return b.srv.ClusterID() == a.srv.ClusterID() && c.srv.ClusterID() == a.srv.ClusterID() &&
 			b.get("before", serverpb.Consistency_CONSISTENCY_SERIALIZABLE) != nil &&
 			c.get("before", serverpb.Consistency_CONSISTENCY_SERIALIZABLE) != nil
-	})
+	}, b.srv, c.srv)
 	resp, err := a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{Changes: []*serverpb.MembershipChange{
 		{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: b.srv.ID()},
 		{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: c.srv.ID()},
@@ -210,10 +230,10 @@ func TestClusterMembership(t *testing.T) {
 	all := []*member{a, b, c}
 	want := slices.Sorted(slices.Values([]uint64{a.srv.ID(), b.srv.ID(), c.srv.ID()}))
 	for _, m := range all {
-		waitFor(t, "3 voters everywhere", func() bool {
-			cfg := m.status().GetConfiguration()
-			return slices.Equal(cfg.GetVoters(), want) && len(cfg.GetOutgoingVoters()) == 0 && len(cfg.GetMembers()) == 3
-		})
+		waitLeft(t, m, resp.GetIndex())
+		if cfg := m.status().GetConfiguration(); !slices.Equal(cfg.GetVoters(), want) || len(cfg.GetMembers()) != 3 {
+			t.Fatalf("configuration of %x after leaving the joint one: %v", m.srv.ID(), cfg)
+		}
 	}
 	if p := a.status().GetProgress(); len(p) != 3 {
 		t.Fatalf("leader progress %v", p)
@@ -236,7 +256,7 @@ func TestClusterMembership(t *testing.T) {
 	_, err = a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{
 		Changes: []*serverpb.MembershipChange{{Type: serverpb.MembershipChange_TYPE_ADD_VOTER, Id: c.srv.ID()}}})
 	wantCode(t, err, codes.FailedPrecondition, "change while joint")
-	waitFor(t, "c to learn it was removed", func() bool { return c.status().GetRemoved() })
+	waitFor(t, "c to learn it was removed", c.srv.Removed, c.srv)
 	_, err = c.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("x"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
 	wantCode(t, err, codes.FailedPrecondition, "get on a removed member")
 	if !serverpb.HasReason(err, serverpb.ReasonMemberRemoved) {
@@ -345,7 +365,7 @@ func TestRemovedLearnerLearnsItWasRemoved(t *testing.T) {
 	}
 	waitFor(t, "the learner to catch up", func() bool {
 		return b.get("k", serverpb.Consistency_CONSISTENCY_SERIALIZABLE) != nil
-	})
+	}, b.srv)
 	resp, err := a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{
 		Changes: []*serverpb.MembershipChange{{Type: serverpb.MembershipChange_TYPE_REMOVE, Id: b.srv.ID()}}})
 	if err != nil {
@@ -354,7 +374,7 @@ func TestRemovedLearnerLearnsItWasRemoved(t *testing.T) {
 	if !slices.Contains(resp.GetConfiguration().GetRemoved(), b.srv.ID()) {
 		t.Fatalf("configuration after removal does not list %x as removed: %v", b.srv.ID(), resp.GetConfiguration())
 	}
-	waitFor(t, "the removed learner to learn it", func() bool { return b.status().GetRemoved() })
+	waitFor(t, "the removed learner to learn it", b.srv.Removed, b.srv)
 	_, err = b.kv.Get(ctxT(t), &serverpb.GetRequest{Key: []byte("k"), Consistency: serverpb.Consistency_CONSISTENCY_SERIALIZABLE})
 	if !serverpb.HasReason(err, serverpb.ReasonMemberRemoved) {
 		t.Fatalf("serializable get on the removed learner: %v, want the %s reason", err, serverpb.ReasonMemberRemoved)
@@ -383,17 +403,33 @@ func threeMembers(t *testing.T, tweak ...func(*Config)) []*member {
 	}
 	waitFor(t, "learners to join", func() bool {
 		return b.srv.ClusterID() == a.srv.ClusterID() && c.srv.ClusterID() == a.srv.ClusterID()
-	})
-	if _, err := a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{Changes: changes}); err != nil {
+	}, b.srv, c.srv)
+	resp, err := a.admin.ChangeMembership(ctxT(t), &serverpb.ChangeMembershipRequest{Changes: changes})
+	if err != nil {
 		t.Fatalf("ChangeMembership: %v", err)
 	}
 	for _, m := range []*member{a, b, c} {
-		waitFor(t, "3 voters", func() bool {
-			cfg := m.status().GetConfiguration()
-			return len(cfg.GetVoters()) == 3 && len(cfg.GetOutgoingVoters()) == 0
-		})
+		waitLeft(t, m, resp.GetIndex())
+		if cfg := m.status().GetConfiguration(); len(cfg.GetVoters()) != 3 {
+			t.Fatalf("configuration of %x after leaving the joint one: %v", m.srv.ID(), cfg)
+		}
 	}
 	return []*member{a, b, c}
+}
+
+// waitLeft waits until m applied the leave of the joint configuration entered
+// with automatic leave at index joint, and checks that it did. The leader
+// proposes the leave once it applied the joint configuration: with no other
+// proposal in flight, it is the next entry. (The configuration is read
+// through the loop only once: read there in the wait, each look would be an
+// event that wakes the wait again.)
+func waitLeft(t *testing.T, m *member, joint uint64) {
+	t.Helper()
+	waitFor(t, "the joint configuration to be left", func() bool { return m.applied() > joint }, m.srv)
+	if cfg := m.status().GetConfiguration(); len(cfg.GetOutgoingVoters()) != 0 || cfg.GetAutoLeave() {
+		t.Fatalf("member %x applied index %d, after the joint configuration at %d, and is still joint: %v",
+			m.srv.ID(), m.applied(), joint, cfg)
+	}
 }
 
 // The sending side learns where the members connect from (the receiving
@@ -407,10 +443,10 @@ func TestSendersLearnWhereMembersConnectFrom(t *testing.T) {
 		// need not talk to each other.
 		waitFor(t, "the leader seeing a follower's address", func() bool {
 			return leader.srv.out.Load().SeenAddress(f.srv.ID()) == "127.0.0.1"
-		})
+		}, leader.srv, f.srv)
 		waitFor(t, "a follower seeing the leader's address", func() bool {
 			return f.srv.out.Load().SeenAddress(leader.srv.ID()) == "127.0.0.1"
-		})
+		}, leader.srv, f.srv)
 	}
 }
 
@@ -424,19 +460,14 @@ func TestGracefulStopHandsOffLeadership(t *testing.T) {
 	term := a.status().GetHeader().GetTerm()
 	a.close()
 	b := ms[1]
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st := b.status()
-		if lead := st.GetHeader().GetLeaderId(); lead != 0 && lead != a.srv.ID() {
-			if st.GetHeader().GetTerm() != term+1 {
-				t.Fatalf("new leader in term %d, want %d", st.GetHeader().GetTerm(), term+1)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no new leader after the leader stopped gracefully")
-		}
-		time.Sleep(10 * time.Millisecond)
+	waitFor(t, "a new leader after the leader stopped gracefully", func() bool {
+		lead := b.srv.leader.Load()
+		return lead != 0 && lead != a.srv.ID()
+	}, b.srv)
+	// Read through the loop once: the leader and the term of one moment.
+	st := b.status()
+	if lead := st.GetHeader().GetLeaderId(); lead == 0 || lead == a.srv.ID() || st.GetHeader().GetTerm() != term+1 {
+		t.Fatalf("after the hand-off b sees leader %x in term %d, want a new leader in term %d", lead, st.GetHeader().GetTerm(), term+1)
 	}
 	if kvp := b.get("k", serverpb.Consistency_CONSISTENCY_LINEARIZABLE); string(kvp.GetValue()) != "v" {
 		t.Fatalf("after hand-off: %v", kvp)

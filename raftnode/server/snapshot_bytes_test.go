@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -39,11 +38,7 @@ func TestSnapshotAfterBytes(t *testing.T) {
 	for i := 3; i < 5; i++ { // 320 KiB
 		m.put(fmt.Sprintf("k%d", i), value)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for m.snapshotsSaved() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no snapshot 10 s after 320 KiB were applied with SnapshotBytes 256 KiB")
-		}
-		time.Sleep(10 * time.Millisecond) // the snapshot is written off the event loop
-	}
+	// The snapshot is written off the loop and finished on it.
+	waitFor(t, "a snapshot after 320 KiB were applied with SnapshotBytes 256 KiB",
+		func() bool { return m.snapshotsSaved() > 0 }, m.srv)
 }
