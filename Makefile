@@ -67,6 +67,8 @@ checks: check-gen proto-check fmt-check vet lint ## the static checks: generated
 # Packages whose code, or whose tests, start goroutines run under the race
 # detector; the rest (the pure Raft core and its simulation, codecs, storage,
 # chart rendering, envtest) run without it, where it would only slow them.
+# So do the long runs of raftnode/server's single-threaded member core
+# (TestCore*), which skip themselves under the race detector.
 RACE_PKGS   := ./cmd/... ./controllers/... ./internal/backupstore/... ./raftnode/client/... ./raftnode/server/... ./raftnode/transport/... \
 	./test/harness/... ./test/cluster/... ./test/linearizability/... ./test/e2e/... ./test/certmanager/... ./test/testproc/... ./test/s3server/...
 RACE_LIST    = $(shell $(GO) list $(RACE_PKGS))
@@ -92,6 +94,7 @@ unit-e2e:
 unit-packages:
 	$(GO) test -count=1 -timeout 30m $(NORACE_LIST)
 	$(GO) test -race -count=1 -timeout 30m $(filter-out ./test/e2e/...,$(RACE_PKGS))
+	$(GO) test -count=1 -run '^TestCore' ./raftnode/server/
 	$(GO) test -race -count=1 -tags failpoints ./cmd/manager/
 	cd hack/etcdbench && $(GO) vet ./...
 	cd hack/etcdcluster && $(GO) vet ./... && $(GO) test -race -count=1 ./...

@@ -112,17 +112,6 @@ func (s *Server) buildChange(req *serverpb.ChangeMembershipRequest) (pb.ConfChan
 	return cc, members, nil
 }
 
-func (s *Server) configIDs() map[uint64]bool {
-	ids := map[uint64]bool{}
-	cs := s.confState
-	for _, l := range [][]uint64{cs.Voters, cs.VotersOutgoing, cs.Learners, cs.LearnersNext} {
-		for _, id := range l {
-			ids[id] = true
-		}
-	}
-	return ids
-}
-
 // changeMembership proposes the conf change build makes (on the loop) and waits
 // until this member applied it. A follower forwards the request to the leader.
 func (s *Server) changeMembership(ctx context.Context, forward func(serverpb.AdminClient) (*serverpb.MembershipResponse, error),
@@ -292,7 +281,7 @@ func (a *adminService) Snapshot(ctx context.Context, _ *serverpb.SnapshotRequest
 		return nil, lerr
 	}
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, snapshotStatus(err)
 	}
 	select {
 	case r := <-res:

@@ -54,7 +54,7 @@ func (s *Server) saveSnapshot(ctx context.Context, send func(*serverpb.SaveSnaps
 		return lerr
 	}
 	if err != nil {
-		return status.Error(codes.Internal, err.Error())
+		return snapshotStatus(err)
 	}
 	size, err := streamSnapshot(pt, send)
 	if err != nil {

@@ -92,6 +92,26 @@
 // same identification and the metadata of added members as JSON in the
 // ConfChangeV2 Context.
 //
+// # The member core and its shell
+//
+// The member's state machine is memberCore (core*.go): the Raft core, the
+// log, the kv store, the membership table and the requests waiting on them.
+// It takes events (ticks, peer messages, batches of writes and reads, sync
+// reports, delivery reports, finished snapshot files) and handles every Ready
+// they make; it starts no goroutine and reads no clock, socket or file, and
+// asks its shell (memberShell: send, request a sync, write snapshot files,
+// record a removal) for the rest. The Server is that shell: its event loop
+// (loop.go) turns channels, the ticker, the syncer and the snapshot writers
+// into the core's events, one at a time. So the core is tested under a
+// deterministic harness (core_harness_test.go) that crashes members at
+// every persistence point, loses what they had not synced, and reorders,
+// drops and repeats messages and sync reports.
+//
+// Request ids and ReadIndex contexts start at the clock in each process: an
+// answer meant for the process before a restart (an entry it proposed, a
+// ReadIndex answer in flight through the restart) must match nothing in the
+// new one.
+//
 // # Persistence
 //
 // The event loop never waits for the disk: each Ready's records are written to
@@ -120,7 +140,10 @@
 // loaded; the log after the wal's snapshot is replayed through Raft, with
 // entries at or below the kv snapshot's index passed over by the store (conf
 // changes among them still reach the Raft core, whose configuration starts from
-// the wal's snapshot).
+// the wal's snapshot). Until the Raft core has handed out every entry up to the
+// store's index, the member takes no snapshot (a Snapshot RPC or a backup
+// answers codes.Unavailable): it would compact entries the core has yet to
+// hand out.
 //
 // # Shutdown
 //

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
 )
@@ -30,7 +29,9 @@ type metrics struct {
 // latencyBuckets span 100µs to ~6.5s: an fsync on a fast disk up to a stalled one.
 var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 17)
 
-func newMetrics(s *Server) *metrics {
+// newMetrics registers the member's metrics; its gauges read m's published
+// state.
+func newMetrics(c *memberCore, name string) *metrics {
 	r := prometheus.NewRegistry()
 	f := func(c prometheus.Collector) prometheus.Collector { r.MustRegister(c); return c }
 	counter := func(name, help string) prometheus.Counter {
@@ -63,20 +64,18 @@ func newMetrics(s *Server) *metrics {
 		snapshotsReceived: counter("snapshots_received_total", "Snapshots received from the leader and restored."),
 		unreachable:       counter("peer_unreachable_reports_total", "Times the transport reported a peer unreachable."),
 	}
-	gauge("term", "The member's current Raft term.", func() float64 { return float64(s.term.Load()) })
-	gauge("has_leader", "1 when the member knows a leader.", func() float64 { return boolean(s.leader.Load() != raft.None) })
-	gauge("is_leader", "1 when the member is the leader.", func() float64 { return boolean(s.leader.Load() == s.id) })
-	gauge("commit_index", "The highest log index known committed.", func() float64 { return float64(s.commit.Load()) })
+	gauge("term", "The member's current Raft term.", func() float64 { return float64(c.term.Load()) })
+	gauge("has_leader", "1 when the member knows a leader.", func() float64 { return boolean(c.leader.Load() != raft.None) })
+	gauge("is_leader", "1 when the member is the leader.", func() float64 { return boolean(c.leader.Load() == c.id) })
+	gauge("commit_index", "The highest log index known committed.", func() float64 { return float64(c.commit.Load()) })
 	gauge("applied_index", "The highest log index applied to the state machine.", func() float64 {
-		return float64(s.store.Load().AppliedIndex())
+		return float64(c.store.Load().AppliedIndex())
 	})
-	gauge("removed", "1 once the member learned it was removed from the cluster.", func() float64 { return boolean(s.removed.Load()) })
+	gauge("removed", "1 once the member learned it was removed from the cluster.", func() float64 { return boolean(c.removed.Load()) })
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "raftnode", Name: "member_info", Help: "Always 1; the labels identify the member.",
-		ConstLabels: prometheus.Labels{"id": fmt.Sprintf("%x", s.id), "name": s.cfg.Name},
+		ConstLabels: prometheus.Labels{"id": fmt.Sprintf("%x", c.id), "name": name},
 	}, func() float64 { return 1 }))
-	f(collectors.NewGoCollector())
-	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

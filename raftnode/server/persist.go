@@ -108,20 +108,8 @@ func (sw *syncWait) onSynced(seq uint64) (*persistedUpTo, [][]pb.Message) {
 	return p, send
 }
 
-// onSynced runs on the loop when the writes up to seq are durable: it tells
-// the core, and sends the messages that waited for them.
-func (s *Server) onSynced(seq uint64) {
-	p, send := s.sw.onSynced(seq)
-	if p != nil {
-		s.rn.Persisted(p.index, p.term, p.hardStateTerm)
-	}
-	for _, msgs := range send {
-		s.send(msgs)
-	}
-}
-
-// requestSync wakes the syncer; requests made while it syncs coalesce into
-// its next round.
+// requestSync wakes the syncer (memberShell); requests made while it syncs
+// coalesce into its next round.
 func (s *Server) requestSync() {
 	select {
 	case s.syncReq <- struct{}{}:

@@ -38,8 +38,12 @@ type readAtIndex[T any] struct {
 	reads []T
 }
 
-func newReadTracker[T any](electionTicks int) *readTracker[T] {
-	return &readTracker[T]{electionTicks: max(electionTicks, 1)}
+// newReadTracker numbers its rounds from start on. start must differ from
+// one process of the member to the next: an answer to a round of the process
+// before (in flight through a restart) must not match a round of this one,
+// or a read would be served at that older read index.
+func newReadTracker[T any](electionTicks int, start uint64) *readTracker[T] {
+	return &readTracker[T]{electionTicks: max(electionTicks, 1), seq: start}
 }
 
 // add queues a read for the next round.

@@ -12,7 +12,7 @@ import (
 // next, a round unanswered for an election timeout is re-sent with the same
 // context, and reads are released once their read index is applied.
 func TestReadTrackerRounds(t *testing.T) {
-	q := newReadTracker[string](3)
+	q := newReadTracker[string](3, 0)
 	if _, _, ok := q.startRound(func() bool { return true }); ok {
 		t.Fatal("a round started with no read queued")
 	}
@@ -65,7 +65,7 @@ func TestReadTrackerRounds(t *testing.T) {
 // Without a leader a round cannot start: the queued reads are handed back to
 // be refused, and nothing stays in flight.
 func TestReadTrackerRefusesWithoutLeader(t *testing.T) {
-	q := newReadTracker[int](10)
+	q := newReadTracker[int](10, 0)
 	q.add(1)
 	q.add(2)
 	_, refused, ok := q.startRound(func() bool { return false })

@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 )
 
@@ -24,14 +23,6 @@ import (
 // removed by a committed change (and ids are never reused), so a member that
 // finds itself there is removed for good.
 const silentElectionTimeouts = 3
-
-// noteLeaderContact resets the silence count on a message only a leader sends.
-func (s *Server) noteLeaderContact(m pb.Message) {
-	switch m.Type {
-	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
-		s.silentTicks = 0
-	}
-}
 
 // maybeProbeRemoval runs on every tick, on the loop.
 func (s *Server) maybeProbeRemoval(ctx context.Context) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 
 	"github.com/raftkube/raftkube/raftnode/kv"
@@ -26,10 +26,11 @@ import (
 // Server is one member. New prepares it from its data dir; Run serves until its
 // context is done.
 type Server struct {
+	// The member's state machine; see memberCore. Its fields are the
+	// loop's, but for the atomics it publishes.
+	*memberCore
+
 	cfg Config
-	log *slog.Logger
-	// id is this member's id; never 0.
-	id uint64
 
 	// identMu serializes member.json writes; ident is its content.
 	identMu sync.Mutex
@@ -40,50 +41,20 @@ type Server struct {
 	wal    *wal.Log
 	snaps  kv.SnapshotDir
 	kvOpts []kv.Option
-	// store is replaced when a snapshot is restored; read by RPC goroutines.
-	store atomic.Pointer[kv.Store]
 
-	// Owned by the event loop goroutine.
-	rn        *raft.RawNode
-	table     *membership
-	confState pb.ConfState
-	// wasMember is set once a configuration in force included this member.
-	wasMember bool
-	// outcast is set once this member learned from another member (a removal
-	// probe, a refused stream) that it was removed, while its own
-	// configuration still holds it: it then stops taking part in Raft, so
-	// that it neither leads nor votes for members that still believe in the
-	// old configuration (see removal.go).
-	outcast bool
-	// pending is a received snapshot persisted but not yet applied.
-	pending *restored
 	// received is the last snapshot decoded by Process, for the loop to take.
 	receivedMu sync.Mutex
 	received   *restored
-	// snapIndex is the index of the last snapshot saved to the wal.
-	snapIndex uint64
-	// appliedBytes is the entry data applied since the last snapshot
-	// started (Config.SnapshotBytes).
-	appliedBytes uint64
-	// sw holds what waits for the syncer (see persist.go); syncReq wakes it
-	// and syncedc brings its results.
-	sw      syncWait
+	// syncReq wakes the syncer and syncedc brings its results (persist.go).
 	syncReq chan struct{}
 	syncedc chan syncResult
-
-	// snapJob is the snapshot being written, if any (see snapshot.go); its
-	// writer reports on snapDone and is tracked by snapWriters.
-	snapJob     *snapshotJob
+	// snapDone brings back the snapshot jobs whose files snapWriters wrote.
 	snapDone    chan *snapshotJob
 	snapWriters sync.WaitGroup
-	// peers are the transport peers the table put there, with their addresses.
-	peers map[uint64]string
-	// reads are the linearizable reads on their way through ReadIndex
-	// rounds, each answered on its channel.
-	reads *readTracker[chan error]
-	// silentTicks counts ticks since a leader's last message; probingRemoval
-	// is set while a removal probe runs (see removal.go), tracked by probes.
-	silentTicks    int
+	// Owned by the event loop goroutine: peers are the transport peers the
+	// table put there, with their addresses; probingRemoval is set while a
+	// removal probe runs (see removal.go), tracked by probes.
+	peers          map[uint64]string
 	probingRemoval bool
 	probes         sync.WaitGroup
 
@@ -93,31 +64,12 @@ type Server struct {
 	view       *membership
 	viewConfig map[uint64]bool
 
-	// forceIndex is the index of the forced configuration this process
-	// appended (ForceNewCluster), until it is applied; syncNow makes the next
-	// Ready's write synchronous, and campaignNow makes the member campaign
-	// after the next Advance (see forceNewCluster).
-	forceIndex  uint64
-	syncNow     bool
-	campaignNow bool
-
-	// proposals are the writes this member handed to the core, until they
-	// are applied or settled.
-	proposals *proposalTracker
-
-	removed atomic.Bool
-	// inConfig is set while the configuration applied includes this member.
-	inConfig atomic.Bool
-	leader   atomic.Uint64
-	term     atomic.Uint64
-	commit   atomic.Uint64
-
-	metrics *metrics
+	// changes wakes goroutines waiting for the loop's state to change.
+	changes *changes
 
 	in  *transport.Transport                // receives; cluster id 0, see doc
 	out atomic.Pointer[transport.Transport] // sends; nil until the cluster is known
 
-	w       *waiters
 	recvc   chan pb.Message
 	propc   chan proposal
 	readc   chan chan error
@@ -166,22 +118,33 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, creds: cr,
-		snaps:     kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
-		peers:     map[uint64]string{},
-		w:         newWaiters(uint64(time.Now().UnixNano())),
-		proposals: newProposalTracker(),
-		reads:     newReadTracker[chan error](cfg.ElectionTicks),
-		recvc:     make(chan pb.Message, 1024),
-		propc:     make(chan proposal, 1024),
-		readc:     make(chan chan error, 1024),
-		actc:      make(chan func()),
-		reportc:   make(chan struct{}, 1),
-		snapDone:  make(chan *snapshotJob),
-		syncReq:   make(chan struct{}, 1),
-		syncedc:   make(chan syncResult),
-		done:      make(chan struct{}),
+		memberCore: &memberCore{
+			log: cfg.Logger,
+			params: coreParams{
+				electionTicks: cfg.ElectionTicks, heartbeatTicks: cfg.HeartbeatTicks,
+				snapshotEntries: cfg.SnapshotEntries, snapshotBytes: cfg.SnapshotBytes,
+			},
+			// Request ids and read contexts start at the clock, so that an
+			// answer meant for the process before a restart matches nothing.
+			w:         newWaiters(uint64(time.Now().UnixNano())),
+			proposals: newProposalTracker(),
+			reads:     newReadTracker[chan error](cfg.ElectionTicks, uint64(time.Now().UnixNano())),
+		},
+		cfg: cfg, creds: cr,
+		snaps:    kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
+		peers:    map[uint64]string{},
+		recvc:    make(chan pb.Message, 1024),
+		propc:    make(chan proposal, 1024),
+		readc:    make(chan chan error, 1024),
+		actc:     make(chan func()),
+		reportc:  make(chan struct{}, 1),
+		snapDone: make(chan *snapshotJob),
+		syncReq:  make(chan struct{}, 1),
+		syncedc:  make(chan syncResult),
+		done:     make(chan struct{}),
+		changes:  newChanges(),
 	}
+	s.shell = s // the core asks the Server for what it cannot do itself
 	if cfg.MaxValueBytes > 0 {
 		s.kvOpts = []kv.Option{kv.MaxValueBytes(cfg.MaxValueBytes)}
 	}
@@ -200,7 +163,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		return nil, err
 	}
-	s.metrics = newMetrics(s)
+	s.metrics = newMetrics(s.memberCore, s.cfg.Name)
+	s.metrics.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.setupGRPC()
 	return s, nil
 }
@@ -288,44 +252,14 @@ func (s *Server) open() error {
 	for _, sk := range info.Skipped {
 		s.log.Warn("skipped corrupt kv snapshot", "path", sk.Path, "err", sk.Err)
 	}
-	s.store.Store(store)
-	if s.table, err = loadMembership(dir, store.AppliedIndex()); err != nil {
-		return err
-	}
-	s.publishView()
-
-	s.wal, err = wal.Open(wal.Options{Dir: filepath.Join(dir, "wal"), Logger: s.log, NoSync: s.cfg.NoSync})
+	table, err := loadMembership(dir, store.AppliedIndex())
 	if err != nil {
 		return err
 	}
-	_, cs, err := s.wal.InitialState()
-	if err != nil {
-		return fmt.Errorf("read wal state: %w", err)
+	if s.wal, err = wal.Open(wal.Options{Dir: filepath.Join(dir, "wal"), Logger: s.log, NoSync: s.cfg.NoSync}); err != nil {
+		return err
 	}
-	snap, _ := s.wal.Snapshot()
-	s.confState, s.snapIndex = cs, snap.Metadata.Index
-	s.publishView()
-	_ = s.checkRemoved() // sets wasMember; cannot mark removed yet
-	s.outcast = s.removed.Load() && s.inConfig.Load()
-	if s.snapIndex > store.AppliedIndex() {
-		return fmt.Errorf("the log starts after its snapshot at index %d, but the newest readable kv snapshot is at %d "+
-			"(newer ones are missing or corrupt, see the warnings above): this member cannot recover its state locally; "+
-			"remove it from the cluster and add a member with an empty data dir", s.snapIndex, store.AppliedIndex())
-	}
-	s.rn, err = raft.NewRawNode(&raft.Config{
-		ID:                        s.id,
-		ElectionTick:              s.cfg.ElectionTicks,
-		HeartbeatTick:             s.cfg.HeartbeatTicks,
-		Storage:                   s.wal,
-		MaxSizePerMsg:             1 << 20,
-		MaxUncommittedEntriesSize: 1 << 30,
-		MaxInflightMsgs:           256,
-		CheckQuorum:               true,
-		PreVote:                   true,
-		AsyncPersistence:          true,
-		Logger:                    raft.SlogLogger{L: s.log},
-	})
-	if err != nil {
+	if err := s.recover(s.wal, store, table); err != nil {
 		return err
 	}
 	s.in, err = transport.New(transport.Config{ID: s.id, Handler: s, Logger: s.log,
@@ -345,7 +279,7 @@ func (s *Server) open() error {
 		}
 	}
 	s.log.Info("member opened", "id", fmt.Sprintf("%x", s.id), "cluster", fmt.Sprintf("%x", s.clusterID.Load()),
-		"applied", store.AppliedIndex(), "wal_snapshot", s.snapIndex, "voters", cs.Voters, "learners", cs.Learners)
+		"applied", store.AppliedIndex(), "wal_snapshot", s.snapIndex, "voters", s.confState.Voters, "learners", s.confState.Learners)
 	return nil
 }
 
