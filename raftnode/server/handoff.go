@@ -35,9 +35,13 @@ func (s *Server) handOffLeadership(timeout time.Duration) {
 		return
 	}
 	s.log.Info("shutting down: handing leadership over", "to", fmt.Sprintf("%x", to))
+	// Wait until this member hears from a new leader, not merely until it
+	// steps down: its vote for the transferee leaves only once synced, and
+	// stopping before it leaves makes the transferee wait an election
+	// timeout for a vote it cannot win without.
 	for {
 		changed := s.changes.next() // before the look: no change is missed
-		if s.leader.Load() != s.id {
+		if lead := s.leader.Load(); lead != s.id && lead != raft.None {
 			return
 		}
 		select {
