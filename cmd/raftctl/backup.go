@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/raftkube/raftkube/internal/backupresult"
 	"github.com/raftkube/raftkube/internal/backupstore"
 	"github.com/raftkube/raftkube/raftnode/client"
+	"github.com/raftkube/raftkube/raftnode/server"
 	"github.com/raftkube/raftkube/raftnode/snapfile"
 )
 
@@ -28,10 +28,6 @@ const (
 	envSecretKey    = "AWS_SECRET_ACCESS_KEY"
 	envSessionToken = "AWS_SESSION_TOKEN"
 )
-
-// memberFile is the file raftnode writes into a data dir once its member
-// exists (raftnode/server's identity).
-const memberFile = "member.json"
 
 // backupCommand groups save, fetch and list: the commands the operator's
 // backup and restore pods run.
@@ -341,14 +337,16 @@ func fetchSkipReason(bootstrapGiven bool, name, bootstrapMember, dataDir string)
 	if dataDir == "" {
 		return "", nil
 	}
-	_, err := os.Stat(filepath.Join(dataDir, memberFile))
-	switch {
-	case err == nil:
-		return fmt.Sprintf("nothing to fetch: %s holds a member already", dataDir), nil
-	case errors.Is(err, fs.ErrNotExist):
-		return "", nil
+	// A member still waiting to be added has accepted nothing: raftnode
+	// founds the restored cluster over it, so it needs the snapshot.
+	inUse, err := server.DataDirInUse(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("look for a member in %s: %w", dataDir, err)
 	}
-	return "", fmt.Errorf("look for a member in %s: %w", dataDir, err)
+	if inUse {
+		return fmt.Sprintf("nothing to fetch: %s holds a member already", dataDir), nil
+	}
+	return "", nil
 }
 
 func describeFetched(out fetched, info snapfile.Info) fetched {

@@ -251,7 +251,7 @@ func TestBackupFetchSkips(t *testing.T) {
 		{"a member exists", []string{"--name", "rc-0", "--bootstrap-member", "rc-0", "--data-dir", dataDir}, "holds a member already"},
 	} {
 		if tc.name == "a member exists" {
-			if err := os.WriteFile(filepath.Join(dataDir, memberFile), []byte("{}"), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dataDir, "member.json"), []byte(`{"member_id":42,"cluster_id":7,"name":"rc-0"}`), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -264,10 +264,18 @@ func TestBackupFetchSkips(t *testing.T) {
 		}
 	}
 	// The bootstrap member of a new data dir does fetch: here, from nowhere.
-	_, errOut, code := raftctl(t, nil, args("backup", "fetch", storage, "--key", "c/x.snap", "--to", to,
-		"--name", "rc-0", "--bootstrap-member", "rc-0", "--data-dir", t.TempDir())...)
-	if code != 1 || !strings.Contains(errOut, backupstore.ErrUnreachable.Error()) {
-		t.Errorf("the bootstrap member's fetch: exit %d, %q; want it to try and fail", code, errOut)
+	// So does one whose data dir holds a member that never joined a cluster
+	// (cluster id 0): raftnode founds the restored cluster over it.
+	waiting := t.TempDir()
+	if err := os.WriteFile(filepath.Join(waiting, "member.json"), []byte(`{"member_id":42,"cluster_id":0,"name":"rc-0"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, dir := range map[string]string{"new data dir": t.TempDir(), "waiting member": waiting} {
+		_, errOut, code := raftctl(t, nil, args("backup", "fetch", storage, "--key", "c/x.snap", "--to", to,
+			"--name", "rc-0", "--bootstrap-member", "rc-0", "--data-dir", dir)...)
+		if code != 1 || !strings.Contains(errOut, backupstore.ErrUnreachable.Error()) {
+			t.Errorf("the bootstrap member's fetch, %s: exit %d, %q; want it to try and fail", name, code, errOut)
+		}
 	}
 }
 

@@ -109,3 +109,16 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// DataDirInUse reports whether dataDir holds a member that founded or joined
+// a cluster (or was removed from one): a start keeps it, ignoring Bootstrap
+// and refusing RestoreFrom. A data dir without a member, or with one still
+// waiting to be added, is not in use: Bootstrap or RestoreFrom found a
+// cluster over it.
+func DataDirInUse(dataDir string) (bool, error) {
+	id, ok, err := loadIdentity(dataDir)
+	if err != nil {
+		return false, err
+	}
+	return ok && !id.waiting(), nil
+}
