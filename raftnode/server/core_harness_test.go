@@ -9,8 +9,6 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/raftkube/raftkube/raftnode/kv"
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
 	"github.com/raftkube/raftkube/raftnode/raft"
@@ -541,13 +539,12 @@ func (h *harness) deliver(i int) {
 func (h *harness) propose(m *harnessMember) {
 	h.nextKey++
 	w := &harnessWrite{key: fmt.Sprintf("k%04d", h.nextKey), value: fmt.Sprintf("v%d", h.nextKey), member: m.id}
-	cmd, err := proto.Marshal(&kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.Put{Key: []byte(w.key), Value: []byte(w.value)}}})
+	w.reqID, w.ch = m.core.w.register()
+	h.writes = append(h.writes, w)
+	data, err := appendEnvelope(m.id, w.reqID, &kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.Put{Key: []byte(w.key), Value: []byte(w.value)}}})
 	if err != nil {
 		panic(err)
 	}
-	w.reqID, w.ch = m.core.w.register()
-	h.writes = append(h.writes, w)
-	data := encodeEnvelope(m.id, w.reqID, cmd)
 	h.run(m, func() { m.core.propose([]proposal{{reqID: w.reqID, data: data}}) })
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"google.golang.org/protobuf/proto"
 )
 
 const (
@@ -13,13 +15,15 @@ const (
 	envelopeHeader = 1 + 8 + 8
 )
 
-// encodeEnvelope wraps a marshaled kvpb.Command for a normal entry.
-func encodeEnvelope(proposer, reqID uint64, cmd []byte) []byte {
-	b := make([]byte, 0, envelopeHeader+len(cmd))
+// appendEnvelope marshals cmd into the data of a normal entry: the envelope
+// header, then the command, in one buffer.
+func appendEnvelope(proposer, reqID uint64, cmd proto.Message) ([]byte, error) {
+	opts := proto.MarshalOptions{}
+	b := make([]byte, 0, envelopeHeader+opts.Size(cmd))
 	b = append(b, envelopeMagic)
 	b = binary.BigEndian.AppendUint64(b, proposer)
 	b = binary.BigEndian.AppendUint64(b, reqID)
-	return append(b, cmd...)
+	return opts.MarshalAppend(b, cmd)
 }
 
 // decodeEnvelope splits a normal entry's data.
