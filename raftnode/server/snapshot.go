@@ -76,16 +76,20 @@ func (s *Server) takeDecoded(snap pb.Snapshot) (*restored, error) {
 }
 
 // A snapshot is written off the event loop, so that a large store does not hold
-// up heartbeats and applies: on the loop, startSnapshot clones the store (O(1),
-// copy-on-write) and the table at the applied index; a goroutine writes the
-// table and kv files; back on the loop, finishSnapshot records the snapshot in
-// the wal and compacts it. One snapshot is written at a time.
+// up heartbeats and applies: on the loop, the core's startSnapshot clones the
+// store (O(1), copy-on-write) and the table at the applied index; the shell's
+// writeSnapshot writes the table and kv files on a goroutine; back on the loop,
+// the core's finishSnapshot records the snapshot in the wal and compacts it,
+// and the shell's snapshotRecorded prunes older files. One snapshot is written
+// at a time.
 
 // snapshotJob is a snapshot being written.
 type snapshotJob struct {
 	index, term uint64
 	confState   pb.ConfState
-	started     time.Time
+	// started is set by the shell, which times the writing (the core reads
+	// no clock).
+	started time.Time
 	// waiters are Snapshot RPCs waiting for the job's outcome.
 	waiters []chan snapshotResult
 	err     error // set by the writer
