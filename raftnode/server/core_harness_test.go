@@ -694,15 +694,7 @@ func (h *harness) heal() {
 				continue
 			}
 			h.run(m, m.core.tick)
-			for m.syncRequested || len(m.syncs) > 0 || len(m.jobs) > 0 {
-				h.sync(m)
-				for len(m.syncs) > 0 && m.core != nil {
-					seq := m.syncs[0]
-					m.syncs = m.syncs[1:]
-					h.run(m, func() { m.core.onSynced(seq) })
-				}
-				h.finishJob(m)
-			}
+			h.settle(m)
 		}
 		for len(h.net) > 0 {
 			h.deliver(0)
