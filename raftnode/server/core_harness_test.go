@@ -114,8 +114,16 @@ func (l *memLog) SaveSnapshot(snap pb.Snapshot) error {
 }
 
 // applySnapshot keeps the entries after the snapshot when the log holds its
-// entry, as the wal does.
+// entry, and makes the hard state commit the snapshot, as the wal does.
 func (l *memLog) applySnapshot(meta pb.SnapshotMetadata) error {
+	// The wal's rule: a snapshot is committed, and in its term at least.
+	if l.hs.Term < meta.Term {
+		l.hs.Term, l.hs.Vote = meta.Term, 0
+	}
+	l.hs.Commit = max(l.hs.Commit, meta.Index)
+	if err := l.SetHardState(l.hs); err != nil {
+		return err
+	}
 	last, _ := l.LastIndex()
 	if t, err := l.Term(meta.Index); err == nil && t == meta.Term && meta.Index <= last {
 		if _, err := l.CreateSnapshot(meta.Index, &meta.ConfState, nil); err != nil {
@@ -264,7 +272,12 @@ type harnessRead struct {
 
 // harnessOptions shape a run.
 type harnessOptions struct {
+	// members are the voters the cluster starts with; with replace, one
+	// more member waits to be added, and the run replaces member 1 by it
+	// through joint consensus: it is added as a learner, then promoted
+	// while member 1 is removed, in one joint change that leaves itself.
 	members int
+	replace bool
 	steps   int
 	// crashPerMille is the chance, per 1000 steps, of a random crash.
 	crashPerMille int
@@ -290,8 +303,10 @@ type harness struct {
 	nextKey   int
 	starts    int
 	crashes   int
-	errs      []error
-	steps     int
+	// final is the leader the members converged on.
+	final *harnessMember
+	errs  []error
+	steps int
 	// tracef, when set, is told every event (for debugging a seed).
 	tracef func(format string, args ...any)
 }
@@ -331,6 +346,17 @@ func newHarness(seed uint64, opts harnessOptions, tracef func(string, ...any)) *
 			panic(err)
 		}
 		m := &harnessMember{id: id, disk: disk, files: map[uint64]savedSnapshot{1: {store: store, table: table.clone()}}}
+		if id == opts.crashMember {
+			m.crashAt = opts.crashAt
+		}
+		h.members = append(h.members, m)
+	}
+	if opts.replace {
+		// Waiting to be added: an empty log and store, no table.
+		id := uint64(opts.members + 1)
+		disk := newMemLog()
+		disk.lie = opts.lie
+		m := &harnessMember{id: id, disk: disk, files: map[uint64]savedSnapshot{0: {store: kv.New(), table: newMembership()}}}
 		if id == opts.crashMember {
 			m.crashAt = opts.crashAt
 		}
@@ -495,13 +521,58 @@ func (h *harness) step() {
 		h.sync(with(func(m *harnessMember) bool { return m.syncRequested }))
 	case r < 960:
 		h.report(with(func(m *harnessMember) bool { return len(m.syncs) > 0 }))
-	case r < 990:
+	case r < 985:
 		h.finishJob(with(func(m *harnessMember) bool { return len(m.jobs) > 0 }))
+	case r < 990:
+		h.changeMembership()
 	case r < 990+h.opts.crashPerMille:
 		h.crash(m)
 	}
 	h.collect()
 	h.check()
+}
+
+// changeMembership proposes, on the leader, the next change of the
+// replacement (see harnessOptions.replace) that its configuration calls for;
+// the core refuses one while another is in flight.
+func (h *harness) changeMembership() {
+	if !h.opts.replace {
+		return
+	}
+	leader := h.leader()
+	if leader == nil {
+		return
+	}
+	old, repl := uint64(1), uint64(h.opts.members+1)
+	cs := leader.core.confState
+	cc := pb.ConfChangeV2{Context: ccContext{Proposer: leader.id, Members: []memberInfo{{ID: repl, Name: fmt.Sprintf("m%d", repl)}}}.encode()}
+	switch {
+	case len(cs.VotersOutgoing) > 0 || slices.Contains(cs.Voters, repl):
+		return // joint (it leaves itself), or done
+	case !slices.Contains(cs.Learners, repl):
+		cc.Changes = []pb.ConfChangeSingle{{Type: pb.ConfChangeAddLearnerNode, NodeID: repl}}
+	default:
+		cc.Changes = []pb.ConfChangeSingle{{Type: pb.ConfChangeAddNode, NodeID: repl}, {Type: pb.ConfChangeRemoveNode, NodeID: old}}
+	}
+	h.trace("propose %v on %d", cc.Changes, leader.id)
+	h.run(leader, func() { _ = leader.core.rn.ProposeConfChange(cc) })
+}
+
+// leader returns the member up that leads in the highest term, or nil.
+func (h *harness) leader() *harnessMember {
+	var lead *harnessMember
+	for _, m := range h.up() {
+		st := m.core.rn.BasicStatus()
+		if st.RaftState == raft.StateLeader && (lead == nil || st.Term > lead.core.rn.BasicStatus().Term) {
+			lead = m
+		}
+	}
+	return lead
+}
+
+// inConfig reports whether m is in the configuration leader applied.
+func inConfig(leader, m *harnessMember) bool {
+	return leader.core.configIDs()[m.id]
 }
 
 // drop loses the i-th message in flight.
@@ -711,13 +782,15 @@ func (h *harness) heal() {
 // converged reports whether one member leads and every member applied a
 // last write proposed through it.
 func (h *harness) converged() bool {
-	var leader *harnessMember
-	for _, m := range h.members {
-		if m.core != nil && m.core.rn.BasicStatus().RaftState == raft.StateLeader {
-			leader = m
-		}
-	}
+	leader := h.leader()
 	if leader == nil {
+		return false
+	}
+	if h.opts.replace && !slices.Contains(leader.core.confState.Voters, uint64(h.opts.members+1)) {
+		h.changeMembership() // finish the replacement
+		return false
+	}
+	if len(leader.core.confState.VotersOutgoing) > 0 {
 		return false
 	}
 	if len(h.writes) == 0 {
@@ -733,10 +806,14 @@ func (h *harness) converged() bool {
 	}
 	applied := leader.core.store.Load().AppliedIndex()
 	for _, m := range h.members {
+		if !inConfig(leader, m) {
+			continue // removed: it need not follow
+		}
 		if m.core == nil || m.core.store.Load().AppliedIndex() < applied {
 			return false
 		}
 	}
+	h.final = leader
 	return true
 }
 
@@ -744,7 +821,11 @@ func (h *harness) converged() bool {
 // and that the stores are the same.
 func (h *harness) checkConverged() {
 	var want []byte
+	var wantApplied uint64
 	for _, m := range h.members {
+		if !inConfig(h.final, m) {
+			continue
+		}
 		store := m.core.store.Load()
 		for _, w := range h.writes {
 			if !w.acked {
@@ -759,9 +840,9 @@ func (h *harness) checkConverged() {
 			h.fail("member %d: %v", m.id, err)
 		}
 		if want == nil {
-			want = b.Bytes()
-		} else if !bytes.Equal(want, b.Bytes()) && store.AppliedIndex() == h.members[0].core.store.Load().AppliedIndex() {
-			h.violation("member %d's store differs from member 1's at the same applied index %d", m.id, store.AppliedIndex())
+			want, wantApplied = b.Bytes(), store.AppliedIndex()
+		} else if !bytes.Equal(want, b.Bytes()) && store.AppliedIndex() == wantApplied {
+			h.violation("member %d's store differs from another's at the same applied index %d", m.id, store.AppliedIndex())
 		}
 	}
 }
@@ -773,6 +854,8 @@ type harnessResult struct {
 	// or random; points each member's persistence calls before healing.
 	acked, crashes int
 	points         []int
+	// voters is the configuration the members converged on.
+	voters []uint64
 }
 
 // runHarness runs a whole scenario: its steps, then healing, then the check
@@ -802,6 +885,9 @@ func runHarnessTraced(seed uint64, opts harnessOptions, tracef func(string, ...a
 		h.checkConverged()
 	}
 	res := harnessResult{errs: h.errs, crashes: h.crashes, points: points}
+	if h.final != nil {
+		res.voters = h.final.core.confState.Voters
+	}
 	for _, w := range h.writes {
 		if w.acked {
 			res.acked++

@@ -175,3 +175,62 @@ func TestCoreReadAnswerFromBeforeARestartIsIgnored(t *testing.T) {
 		t.Fatalf("%d reads unanswered", len(h.reads))
 	}
 }
+
+// The same random runs while member 1 is replaced by member 4 through joint
+// consensus (4 added as a learner, then promoted while 1 is removed, in one
+// joint change that leaves itself), crashes included: every run must end
+// with the voters {2, 3, 4}, and every acknowledged write on each of them.
+func TestCoreSimulationReplacesAMember(t *testing.T) {
+	skipUnderRace(t)
+	seeds := 200
+	if testing.Short() {
+		seeds = 20
+	}
+	opts := harnessOptions{members: 3, replace: true, steps: 2000, crashPerMille: 5, snapshotEntries: 25}
+	acked := 0
+	for seed := range uint64(seeds) {
+		res := runHarness(seed, opts)
+		for _, err := range res.errs {
+			t.Errorf("seed %d: %v", seed, err)
+		}
+		if len(res.errs) == 0 && !slices.Equal(res.voters, []uint64{2, 3, 4}) {
+			t.Errorf("seed %d: the members converged on voters %v, want [2 3 4]", seed, res.voters)
+		}
+		acked += res.acked
+	}
+	if acked < seeds*25 {
+		t.Fatalf("%d writes acknowledged over %d runs: too few to test anything", acked, seeds)
+	}
+	t.Logf("%d runs of %d steps, each replacing a member: %d writes acknowledged", seeds, opts.steps, acked)
+}
+
+// A replacement through joint consensus, replayed once per persistence call
+// of each of the four members with a crash right after it.
+func TestCoreCrashAtEveryPersistencePointOfAReplacement(t *testing.T) {
+	skipUnderRace(t)
+	const seed = 11
+	base := harnessOptions{members: 3, replace: true, steps: 1500, snapshotEntries: 25}
+	res := runHarness(seed, base)
+	if len(res.errs) > 0 {
+		t.Fatalf("the scenario without a crash: %v", res.errs)
+	}
+	if res.acked < 50 || !slices.Equal(res.voters, []uint64{2, 3, 4}) {
+		t.Fatalf("the scenario acknowledged %d writes and ended with voters %v; want more and [2 3 4]", res.acked, res.voters)
+	}
+	runs := 0
+	for i, n := range res.points {
+		for k := 1; k <= n; k++ {
+			opts := base
+			opts.crashMember, opts.crashAt = uint64(i+1), k
+			crashed := runHarness(seed, opts)
+			runs++
+			for _, err := range crashed.errs {
+				t.Errorf("member %d crashing after persistence call %d of %d: %v", i+1, k, n, err)
+			}
+			if len(crashed.errs) == 0 && !slices.Equal(crashed.voters, []uint64{2, 3, 4}) {
+				t.Errorf("member %d crashing after persistence call %d: converged on voters %v", i+1, k, crashed.voters)
+			}
+		}
+	}
+	t.Logf("%d crash points (per member %v); %d writes acknowledged without a crash", runs, res.points, res.acked)
+}

@@ -54,8 +54,10 @@
 // replaces the entry at i and every entry after it, which is how Save writes a
 // conflicting suffix: the replacing entries are simply appended as new records.
 // A snapshot record drops the entries up to its index (all of them when the log
-// does not hold the snapshot's entry with the same term); a hard state record
-// replaces the hard state.
+// does not hold the snapshot's entry with the same term) and raises the hard
+// state to commit it (a snapshot is committed state: a member that crashed
+// between a received snapshot's record and the hard state that came with it
+// must start again); a hard state record replaces the hard state.
 //
 // # Recovery
 //

@@ -211,7 +211,8 @@ func appendEntry(buf []byte, crc uint32, e *pb.Entry) ([]byte, uint32) {
 // SaveSnapshot makes the metadata of snap (index, term and ConfState) durable and
 // drops the entries up to its index from memory; the state machine's data is the
 // caller's to store. The entries after the snapshot are kept when the log holds
-// the snapshot's entry with the same term, and dropped otherwise. It returns
+// the snapshot's entry with the same term, and dropped otherwise. From then on
+// the hard state commits the snapshot (see commitSnapshot). It returns
 // raft.ErrSnapOutOfDate when snap is not newer than the last saved snapshot.
 func (l *Log) SaveSnapshot(snap pb.Snapshot) error {
 	l.mu.Lock()
@@ -231,7 +232,23 @@ func (l *Log) SaveSnapshot(snap pb.Snapshot) error {
 		return fmt.Errorf("save snapshot %d: %w", meta.Index, err)
 	}
 	l.mem.applySnapshot(meta)
+	l.hs = commitSnapshot(l.hs, meta)
 	return nil
+}
+
+// commitSnapshot is hs once a snapshot's record is durable. A snapshot holds
+// committed state only, so its index is committed; and a member that holds an
+// entry of a term is at least in that term. A follower that crashes after it
+// saved a snapshot from the leader, before the hard state that came with it,
+// would otherwise restart with a commit index below its snapshot, which the
+// Raft core refuses: it could never start again. A term raised drops the vote
+// (it was cast in an older term).
+func commitSnapshot(hs pb.HardState, meta pb.SnapshotMetadata) pb.HardState {
+	if hs.Term < meta.Term {
+		hs.Term, hs.Vote = meta.Term, 0
+	}
+	hs.Commit = max(hs.Commit, meta.Index)
+	return hs
 }
 
 // Compact removes the oldest segments whose entries all lie before index. index

@@ -216,6 +216,42 @@ func TestSaveSnapshotPastLog(t *testing.T) {
 	}
 }
 
+// A follower that crashes after it saved a snapshot received from the leader,
+// before the hard state that commits it, must still start: a snapshot is
+// committed state, so the log's hard state commits it (and is at least in its
+// term), or the Raft core refuses a commit index below its snapshot. Found by
+// raftnode/server's core harness (a replacement member crashing at every
+// persistence point).
+func TestSaveSnapshotCommitsIt(t *testing.T) {
+	for _, reopen := range []bool{false, true} {
+		dir := t.TempDir()
+		l := openLog(t, dir, 0)
+		mustSave(t, l, pb.HardState{Term: 1, Vote: 7, Commit: 2}, mkEnts(1, 4, 1))
+		cs := pb.ConfState{Voters: []uint64{1, 2, 3}}
+		if err := l.SaveSnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 32, Term: 2, ConfState: cs}}); err != nil {
+			t.Fatal(err)
+		}
+		if reopen { // the crash: nothing after the snapshot record
+			mustClose(t, l)
+			l = openLog(t, dir, 0)
+		}
+		hs, _, err := l.InitialState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (pb.HardState{Term: 2, Commit: 32}); hs != want {
+			t.Errorf("reopen %v: hard state %+v, want %+v (the vote was for term 1)", reopen, hs, want)
+		}
+		rn, err := raft.NewRawNode(&raft.Config{ID: 1, ElectionTick: 10, HeartbeatTick: 1, Storage: l, MaxInflightMsgs: 1})
+		if err != nil {
+			t.Errorf("reopen %v: the Raft core refuses the log: %v", reopen, err)
+		} else if st := rn.Status(); st.Commit != 32 {
+			t.Errorf("reopen %v: the core starts at commit %d, want 32", reopen, st.Commit)
+		}
+		mustClose(t, l)
+	}
+}
+
 func TestRolloverAndCompact(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, 1024)

@@ -128,6 +128,7 @@ func (l *Log) apply(rec Record, allowGap bool) error {
 			return fmt.Errorf("snapshot record: %w", err)
 		}
 		l.mem.applySnapshot(meta)
+		l.hs = commitSnapshot(l.hs, meta)
 	default:
 		return fmt.Errorf("unexpected record type %d", rec.Type)
 	}
