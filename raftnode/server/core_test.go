@@ -77,23 +77,37 @@ func TestCoreCrashAtEveryPersistencePoint(t *testing.T) {
 		if res.acked < 100 {
 			t.Fatalf("seed %d: the scenario acknowledged %d writes; too few to test anything", seed, res.acked)
 		}
-		runs := 0
-		for i, n := range res.points {
-			for k := 1; k <= n; k++ {
-				opts := base
-				opts.crashMember, opts.crashAt = uint64(i+1), k
-				crashed := runHarness(seed, opts)
-				runs++
-				for _, err := range crashed.errs {
-					t.Errorf("seed %d, member %d crashing after persistence call %d of %d: %v", seed, i+1, k, n, err)
-				}
-				if crashed.crashes != 1 {
-					t.Fatalf("seed %d, member %d, persistence call %d: %d crashes, want the one injected", seed, i+1, k, crashed.crashes)
-				}
-			}
-		}
+		runs := crashAtEveryPoint(t, seed, base, res.points, nil)
 		t.Logf("seed %d: %d crash points (per member %v); %d writes acknowledged without a crash", seed, runs, res.points, res.acked)
 	}
+}
+
+// crashAtEveryPoint replays the scenario of seed and base once per persistence
+// call of each member (points, counted by a run without a crash), with that
+// member crashing right after it; each run must crash exactly once, find
+// nothing wrong and, when voters is not nil, converge on those voters. It
+// returns the number of runs.
+func crashAtEveryPoint(t *testing.T, seed uint64, base harnessOptions, points []int, voters []uint64) int {
+	t.Helper()
+	runs := 0
+	for i, n := range points {
+		for k := 1; k <= n; k++ {
+			opts := base
+			opts.crashMember, opts.crashAt = uint64(i+1), k
+			crashed := runHarness(seed, opts)
+			runs++
+			for _, err := range crashed.errs {
+				t.Errorf("seed %d, member %d crashing after persistence call %d of %d: %v", seed, i+1, k, n, err)
+			}
+			if crashed.crashes != 1 {
+				t.Fatalf("seed %d, member %d, persistence call %d: %d crashes, want the one injected", seed, i+1, k, crashed.crashes)
+			}
+			if voters != nil && len(crashed.errs) == 0 && !slices.Equal(crashed.voters, voters) {
+				t.Errorf("seed %d, member %d crashing after persistence call %d: converged on voters %v, want %v", seed, i+1, k, crashed.voters, voters)
+			}
+		}
+	}
+	return runs
 }
 
 // The checks catch the bug they exist for: a log that lets a member
@@ -217,20 +231,6 @@ func TestCoreCrashAtEveryPersistencePointOfAReplacement(t *testing.T) {
 	if res.acked < 50 || !slices.Equal(res.voters, []uint64{2, 3, 4}) {
 		t.Fatalf("the scenario acknowledged %d writes and ended with voters %v; want more and [2 3 4]", res.acked, res.voters)
 	}
-	runs := 0
-	for i, n := range res.points {
-		for k := 1; k <= n; k++ {
-			opts := base
-			opts.crashMember, opts.crashAt = uint64(i+1), k
-			crashed := runHarness(seed, opts)
-			runs++
-			for _, err := range crashed.errs {
-				t.Errorf("member %d crashing after persistence call %d of %d: %v", i+1, k, n, err)
-			}
-			if len(crashed.errs) == 0 && !slices.Equal(crashed.voters, []uint64{2, 3, 4}) {
-				t.Errorf("member %d crashing after persistence call %d: converged on voters %v", i+1, k, crashed.voters)
-			}
-		}
-	}
+	runs := crashAtEveryPoint(t, seed, base, res.points, []uint64{2, 3, 4})
 	t.Logf("%d crash points (per member %v); %d writes acknowledged without a crash", runs, res.points, res.acked)
 }
