@@ -793,15 +793,18 @@ func (h *harness) converged() bool {
 	if len(leader.core.confState.VotersOutgoing) > 0 {
 		return false
 	}
-	if len(h.writes) == 0 {
+	// The last write must have gone through this leader and been
+	// acknowledged; propose one unless such a write still waits for its
+	// answer.
+	var last *harnessWrite
+	if n := len(h.writes); n > 0 && h.writes[n-1].member == leader.id {
+		last = h.writes[n-1]
+	}
+	switch {
+	case last == nil || (!last.acked && last.ch == nil):
 		h.propose(leader)
 		return false
-	}
-	last := h.writes[len(h.writes)-1]
-	if last.member != leader.id || !last.acked {
-		if last.member != leader.id || last.ch == nil {
-			h.propose(leader)
-		}
+	case !last.acked:
 		return false
 	}
 	applied := leader.core.store.Load().AppliedIndex()

@@ -5,6 +5,9 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
@@ -233,4 +236,34 @@ func TestCoreCrashAtEveryPersistencePointOfAReplacement(t *testing.T) {
 	}
 	runs := crashAtEveryPoint(t, seed, base, res.points, []uint64{2, 3, 4})
 	t.Logf("%d crash points (per member %v); %d writes acknowledged without a crash", runs, res.points, res.acked)
+}
+
+// A member whose store is ahead of what its Raft core has handed out (it
+// restarted with a kv snapshot newer than its log's) takes no snapshot until
+// it caught up: not on its own, and a Snapshot RPC or a backup is told to come
+// back (Unavailable), not that something broke (Internal).
+func TestCoreTakesNoSnapshotWhileCatchingUp(t *testing.T) {
+	h := newHarness(1, harnessOptions{members: 3, snapshotEntries: 1}, nil)
+	m := h.members[0]
+	store := m.core.store.Load().Clone()
+	for i := store.AppliedIndex() + 1; i <= m.core.applyIndex+5; i++ {
+		if err := store.ApplyNoop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.core.store.Store(store)
+
+	if err := m.core.maybeSnapshot(); err != nil || m.core.snapJob != nil || len(m.jobs) != 0 {
+		t.Fatalf("maybeSnapshot while catching up: %v, job %v, %d jobs; want none started", err, m.core.snapJob, len(m.jobs))
+	}
+	err := m.core.startSnapshot(make(chan snapshotResult, 1))
+	if !errors.Is(err, errCatchingUp) {
+		t.Fatalf("startSnapshot while catching up: %v, want errCatchingUp", err)
+	}
+	if code := status.Code(snapshotStatus(err)); code != codes.Unavailable {
+		t.Errorf("a snapshot refused while catching up answers %v, want Unavailable", code)
+	}
+	if code := status.Code(snapshotStatus(errors.New("disk full"))); code != codes.Internal {
+		t.Errorf("a snapshot that failed answers %v, want Internal", code)
+	}
 }

@@ -112,6 +112,7 @@ func (s *Server) send(msgs []pb.Message) {
 		}
 		return
 	}
+	dropped := false
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Type != pb.MsgSnap || m.Snapshot == nil {
@@ -121,14 +122,18 @@ func (s *Server) send(msgs []pb.Message) {
 		if err != nil {
 			s.log.Warn("cannot send snapshot", "to", fmt.Sprintf("%x", m.To), "err", err)
 			s.rn.ReportSnapshot(m.To, raft.SnapshotFailure)
-			m.To = 0 // dropped below
+			m.To, dropped = 0, true // dropped below
 			continue
 		}
 		snap := *m.Snapshot
 		snap.Data = data
 		m.Snapshot = &snap
 	}
-	msgs = slices.DeleteFunc(slices.Clone(msgs), func(m pb.Message) bool { return m.To == 0 })
+	if dropped {
+		// Rare; the common path sends the core's slice as it is (the
+		// transport copies each message as it queues it).
+		msgs = slices.DeleteFunc(slices.Clone(msgs), func(m pb.Message) bool { return m.To == 0 })
+	}
 	out.Send(msgs)
 }
 
