@@ -32,8 +32,9 @@ func Example() {
 		panic(err)
 	}
 
-	// handle does what the caller of a RawNode does with each Ready: persist,
-	// (send,) apply, then Advance.
+	// handle does what the caller of a RawNode does with each Ready, in the
+	// order the Ready contract asks for. A single member has no peers, so
+	// steps 1 and 3 (sending) have nothing to do.
 	var kv []string
 	handle := func() {
 		for rn.HasReady() {
@@ -41,18 +42,25 @@ func Example() {
 			if rd.SoftState != nil && rd.RaftState == raft.StateLeader {
 				fmt.Println("leader:", rd.Lead)
 			}
+			// 1. send(rd.LeaderMessages)
+			// 2. Persist: hard state, snapshot (none here), entries.
 			if !raft.IsEmptyHardState(rd.HardState) {
-				_ = storage.SetHardState(rd.HardState)
+				if err := storage.SetHardState(rd.HardState); err != nil {
+					panic(err)
+				}
 			}
 			if err := storage.Append(rd.Entries); err != nil {
 				panic(err)
 			}
+			// 3. send(rd.Messages)
+			// 4. Apply.
 			for _, e := range rd.CommittedEntries {
 				if e.Type == pb.EntryNormal && len(e.Data) > 0 {
 					kv = append(kv, string(e.Data))
 					fmt.Printf("applied %q at index %d\n", e.Data, e.Index)
 				}
 			}
+			// 5. Advance: the Ready's slices are the core's again.
 			rn.Advance(rd)
 		}
 	}
