@@ -82,6 +82,8 @@ type Client struct {
 	cfg   Config
 	log   *slog.Logger
 	conns map[string]*grpc.ClientConn // one per configured endpoint, fixed at New
+	// streams carry the KV requests, one per connection (see streams).
+	streams *streams
 
 	mu sync.Mutex
 	// memberOf is the member id each endpoint answered as.
@@ -119,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		conns:     make(map[string]*grpc.ClientConn, len(cfg.Endpoints)),
+		streams:   newStreams(cfg.DialTimeout),
 		memberOf:  make(map[string]uint64),
 		addressOf: make(map[uint64]string),
 		dialErr:   make(map[string]error),
@@ -150,6 +153,7 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+	c.streams.close()
 	var errs []error
 	for _, cc := range c.conns {
 		errs = append(errs, cc.Close())

@@ -32,6 +32,17 @@
 // configuration; LeaderStatus answers from the leader, or fails with
 // ErrNoLeader when the members that answered know none.
 //
+// # One stream per member
+//
+// Put, Get, Delete, Range and CompareAndSwap travel on one KV.Stream per
+// connection, opened by the first of them and shared by every request in
+// flight on it: no HTTP/2 stream per request, and answers come back as they
+// are ready, so a slow request holds up no other. The retry and error rules
+// below are the same as for a call per request: a request handed to the
+// stream is sent; one that could not be (the stream had ended) is not. A
+// member of a version without KV.Stream gets a call per request, and is asked
+// again a minute later.
+//
 // # What is retried
 //
 // The rule is: a request is sent again only when sending it twice cannot change

@@ -82,9 +82,15 @@ func (l limit) applyRange(o *rangeOptions) { o.req.Limit = int64(l) }
 // an error matching ErrInvalidArgument or ErrTooLarge.
 func (c *Client) Put(ctx context.Context, key, value []byte) (*kvpb.Result, error) {
 	const method = "KV.Put"
-	resp, ep, err := write(ctx, c, method, nil, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.PutResponse, error) {
-		return serverpb.NewKVClient(cc).Put(ctx, &serverpb.PutRequest{Key: key, Value: value})
-	})
+	req := &serverpb.PutRequest{Key: key, Value: value}
+	resp, ep, err := write(ctx, c, method, nil, streamed(c,
+		func() *serverpb.StreamRequest {
+			return &serverpb.StreamRequest{Request: &serverpb.StreamRequest_Put{Put: req}}
+		},
+		(*serverpb.StreamResponse).GetPut,
+		func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.PutResponse, error) {
+			return serverpb.NewKVClient(cc).Put(ctx, req)
+		}))
 	if err != nil {
 		return nil, err
 	}
@@ -98,9 +104,15 @@ func (c *Client) Get(ctx context.Context, key []byte, opts ...ReadOption) (kv *k
 	for _, opt := range opts {
 		opt.applyRead(&o)
 	}
-	resp, _, err := read(ctx, c, "KV.Get", func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.GetResponse, error) {
-		return serverpb.NewKVClient(cc).Get(ctx, &serverpb.GetRequest{Key: key, Consistency: o.consistency})
-	})
+	req := &serverpb.GetRequest{Key: key, Consistency: o.consistency}
+	resp, _, err := read(ctx, c, "KV.Get", streamed(c,
+		func() *serverpb.StreamRequest {
+			return &serverpb.StreamRequest{Request: &serverpb.StreamRequest_Get{Get: req}}
+		},
+		(*serverpb.StreamResponse).GetGet,
+		func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.GetResponse, error) {
+			return serverpb.NewKVClient(cc).Get(ctx, req)
+		}))
 	if err != nil {
 		return nil, false, err
 	}
@@ -115,9 +127,15 @@ func (c *Client) Delete(ctx context.Context, key []byte, opts ...DeleteOption) (
 	for _, opt := range opts {
 		opt.applyDelete(d)
 	}
-	resp, ep, err := write(ctx, c, method, nil, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.DeleteResponse, error) {
-		return serverpb.NewKVClient(cc).Delete(ctx, &serverpb.DeleteRequest{Delete: d})
-	})
+	req := &serverpb.DeleteRequest{Delete: d}
+	resp, ep, err := write(ctx, c, method, nil, streamed(c,
+		func() *serverpb.StreamRequest {
+			return &serverpb.StreamRequest{Request: &serverpb.StreamRequest_Delete{Delete: req}}
+		},
+		(*serverpb.StreamResponse).GetDelete,
+		func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.DeleteResponse, error) {
+			return serverpb.NewKVClient(cc).Delete(ctx, req)
+		}))
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +149,15 @@ func (c *Client) Range(ctx context.Context, key []byte, opts ...RangeOption) (*k
 	for _, opt := range opts {
 		opt.applyRange(&o)
 	}
-	resp, _, err := read(ctx, c, "KV.Range", func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.RangeResponse, error) {
-		return serverpb.NewKVClient(cc).Range(ctx, &serverpb.RangeRequest{Range: &o.req, Consistency: o.consistency})
-	})
+	req := &serverpb.RangeRequest{Range: &o.req, Consistency: o.consistency}
+	resp, _, err := read(ctx, c, "KV.Range", streamed(c,
+		func() *serverpb.StreamRequest {
+			return &serverpb.StreamRequest{Request: &serverpb.StreamRequest_Range{Range: req}}
+		},
+		(*serverpb.StreamResponse).GetRange,
+		func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.RangeResponse, error) {
+			return serverpb.NewKVClient(cc).Range(ctx, req)
+		}))
 	if err != nil {
 		return nil, err
 	}
@@ -145,9 +169,15 @@ func (c *Client) Range(ctx context.Context, key []byte, opts ...RangeOption) (*k
 // ErrOutcomeUnknown a caller may repeat a CAS with ExpectedModIndex safely.
 func (c *Client) CompareAndSwap(ctx context.Context, cas *kvpb.CompareAndSwap) (*kvpb.Result, error) {
 	const method = "KV.CompareAndSwap"
-	resp, ep, err := write(ctx, c, method, nil, func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.CompareAndSwapResponse, error) {
-		return serverpb.NewKVClient(cc).CompareAndSwap(ctx, &serverpb.CompareAndSwapRequest{Cas: cas})
-	})
+	req := &serverpb.CompareAndSwapRequest{Cas: cas}
+	resp, ep, err := write(ctx, c, method, nil, streamed(c,
+		func() *serverpb.StreamRequest {
+			return &serverpb.StreamRequest{Request: &serverpb.StreamRequest_CompareAndSwap{CompareAndSwap: req}}
+		},
+		(*serverpb.StreamResponse).GetCompareAndSwap,
+		func(ctx context.Context, cc *grpc.ClientConn) (*serverpb.CompareAndSwapResponse, error) {
+			return serverpb.NewKVClient(cc).CompareAndSwap(ctx, req)
+		}))
 	if err != nil {
 		return nil, err
 	}

@@ -60,42 +60,54 @@ func (s *Server) setupGRPC() {
 	s.in.Register(s.peerGRPC)
 	s.clientGRPC = grpc.NewServer(grpc.Creds(s.creds.clientServe), grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes),
 		grpc.NumStreamWorkers(clientStreamWorkers),
-		grpc.ChainUnaryInterceptor(s.authorizeUnary, s.refuseIfRemoved, s.refuseIfNotMember),
+		grpc.ChainUnaryInterceptor(s.authorizeUnary, s.refuseEarly),
 		grpc.ChainStreamInterceptor(s.authorizeStream))
 	serverpb.RegisterKVServer(s.clientGRPC, &kvService{s: s})
 	serverpb.RegisterAdminServer(s.clientGRPC, &adminService{s: s})
 }
 
-// refuseIfRemoved answers everything but Status on a removed member, and
-// LeaveJoint on a removed member that still leads: a leader removed by a joint
-// change with explicit leave is the only one that can propose the leave.
-func (s *Server) refuseIfRemoved(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if s.removed.Load() && info.FullMethod != serverpb.Admin_Status_FullMethodName &&
-		(info.FullMethod != serverpb.Admin_LeaveJoint_FullMethodName || s.leader.Load() != s.id) {
-		return nil, errRemoved
+// refuseEarly answers at once the calls this member cannot serve (see
+// refusal).
+func (s *Server) refuseEarly(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := s.refusal(info.FullMethod, req); err != nil {
+		return nil, err
 	}
 	return h(ctx, req)
 }
 
-// needsMembership are the methods a member in no configuration cannot serve:
-// they need a leader (writes, linearizable reads, changes). Serializable
-// reads are served from whatever it holds, as they always are.
+// refusal is the answer to method when this member cannot serve it at all;
+// nil when it can try.
+//
+// A removed member answers everything but Status, and LeaveJoint while it
+// still leads: a leader removed by a joint change with explicit leave is the
+// only one that can propose the leave.
+//
+// A member in no configuration (one waiting to be added) refuses the methods
+// that need a leader (writes, linearizable reads, changes) with NOT_MEMBER:
+// it would otherwise wait for a leader it cannot have, while a client could
+// try the next endpoint. Serializable reads are served from whatever it
+// holds, as they always are.
+func (s *Server) refusal(method string, req any) error {
+	if s.removed.Load() {
+		if method == serverpb.Admin_Status_FullMethodName ||
+			(method == serverpb.Admin_LeaveJoint_FullMethodName && s.leader.Load() == s.id) {
+			return nil
+		}
+		return errRemoved
+	}
+	if !s.inConfig.Load() && needsMembership[method] && !serializable(req) {
+		return s.notMember()
+	}
+	return nil
+}
+
+// needsMembership are the methods a member in no configuration cannot serve.
 var needsMembership = map[string]bool{
 	serverpb.KV_Put_FullMethodName: true, serverpb.KV_Delete_FullMethodName: true,
 	serverpb.KV_CompareAndSwap_FullMethodName: true, serverpb.KV_Get_FullMethodName: true,
 	serverpb.KV_Range_FullMethodName: true, serverpb.Admin_AddLearner_FullMethodName: true,
 	serverpb.Admin_ChangeMembership_FullMethodName: true, serverpb.Admin_LeaveJoint_FullMethodName: true,
 	serverpb.Admin_TransferLeadership_FullMethodName: true, serverpb.Admin_ForceNewCluster_FullMethodName: true,
-}
-
-// refuseIfNotMember answers at once on a member in no configuration (one
-// waiting to be added): it would otherwise wait for a leader it cannot have,
-// while a client could try the next endpoint.
-func (s *Server) refuseIfNotMember(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if !s.inConfig.Load() && !s.removed.Load() && needsMembership[info.FullMethod] && !serializable(req) {
-		return nil, s.notMember()
-	}
-	return h(ctx, req)
 }
 
 func serializable(req any) bool {
@@ -136,42 +148,90 @@ func (s *Server) requestContext(ctx context.Context) (context.Context, context.C
 
 // write validates cmd, proposes it and waits until this member applied it.
 func (s *Server) write(ctx context.Context, cmd *kvpb.Command) (*kvpb.Result, error) {
-	if err := s.store.Load().Validate(cmd); err != nil {
-		return nil, kvError(err)
-	}
 	ctx, cancel := s.requestContext(ctx)
 	defer cancel()
-	reqID, ch := s.w.register()
-	defer s.w.cancel(reqID)
-	data, err := appendEnvelope(s.id, reqID, cmd)
+	ch := make(chan any, 1)
+	p, err := s.prepareWrite(cmd, resultChan(ch))
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "encode command: %v", err)
+		return nil, err
 	}
-	select {
-	case s.propc <- proposal{reqID: reqID, data: data}:
-	case <-ctx.Done():
-		return nil, ctxErr(ctx)
-	case <-s.done:
-		return nil, errStopped
+	defer s.w.cancel(p.reqID)
+	if err := s.sendProposal(ctx, p); err != nil {
+		return nil, err
 	}
 	select {
 	case v := <-ch:
-		switch v := v.(type) {
-		case error:
-			return nil, v
-		case *kvpb.Result:
-			if err := kv.ResultErr(v); err != nil {
-				return nil, kvError(err)
-			}
-			return v, nil
-		}
-		return nil, status.Errorf(codes.Internal, "unexpected result %T", v)
+		return writeOutcome(v)
 	case <-ctx.Done():
-		return nil, status.Errorf(status.FromContextError(ctx.Err()).Code(),
-			"the write was proposed but not applied in time; its outcome is unknown: %v", ctx.Err())
+		return nil, writeTimedOut(ctx.Err())
 	case <-s.done:
-		return nil, status.Error(codes.Unavailable, "member is shutting down; the write's outcome is unknown")
+		return nil, errStoppedWriting
 	}
+}
+
+// prepareWrite validates cmd and makes its proposal, whose result goes to
+// sink once applied. The caller cancels the proposal's request id if it
+// stops waiting.
+func (s *Server) prepareWrite(cmd *kvpb.Command, sink resultSink) (proposal, error) {
+	if err := s.store.Load().Validate(cmd); err != nil {
+		return proposal{}, kvError(err)
+	}
+	reqID := s.w.registerSink(sink)
+	data, err := appendEnvelope(s.id, reqID, cmd)
+	if err != nil {
+		s.w.cancel(reqID)
+		return proposal{}, status.Errorf(codes.InvalidArgument, "encode command: %v", err)
+	}
+	return proposal{reqID: reqID, data: data}, nil
+}
+
+// sendProposal hands p to the event loop.
+func (s *Server) sendProposal(ctx context.Context, p proposal) error {
+	select {
+	case s.propc <- p:
+		return nil
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-s.done:
+		return errStopped
+	}
+}
+
+// queueRead hands a linearizable read to the event loop.
+func (s *Server) queueRead(ctx context.Context, r readSink) error {
+	select {
+	case s.readc <- r:
+		return nil
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-s.done:
+		return errStopped
+	}
+}
+
+// errStoppedWriting answers a write proposed before the member shut down.
+var errStoppedWriting = status.Error(codes.Unavailable, "member is shutting down; the write's outcome is unknown")
+
+// writeTimedOut answers a write proposed but not applied before err ended
+// its wait.
+func writeTimedOut(err error) error {
+	return status.Errorf(status.FromContextError(err).Code(),
+		"the write was proposed but not applied in time; its outcome is unknown: %v", err)
+}
+
+// writeOutcome is what a write's waiter received: the applied result, or
+// the error that ended it.
+func writeOutcome(v any) (*kvpb.Result, error) {
+	switch v := v.(type) {
+	case error:
+		return nil, v
+	case *kvpb.Result:
+		if err := kv.ResultErr(v); err != nil {
+			return nil, kvError(err)
+		}
+		return v, nil
+	}
+	return nil, status.Errorf(codes.Internal, "unexpected result %T", v)
 }
 
 // linearize waits until this member applied everything committed before the
@@ -183,12 +243,8 @@ func (s *Server) linearize(ctx context.Context, c serverpb.Consistency) error {
 	ctx, cancel := s.requestContext(ctx)
 	defer cancel()
 	ch := make(chan error, 1)
-	select {
-	case s.readc <- ch:
-	case <-ctx.Done():
-		return ctxErr(ctx)
-	case <-s.done:
-		return errStopped
+	if err := s.queueRead(ctx, readChan(ch)); err != nil {
+		return err
 	}
 	select {
 	case err := <-ch:
@@ -230,29 +286,54 @@ func (k *kvService) CompareAndSwap(ctx context.Context, req *serverpb.CompareAnd
 }
 
 func (k *kvService) Get(ctx context.Context, req *serverpb.GetRequest) (*serverpb.GetResponse, error) {
-	if len(req.GetKey()) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "get: empty key")
+	if err := validateGet(req); err != nil {
+		return nil, err
 	}
 	if err := k.s.linearize(ctx, req.GetConsistency()); err != nil {
 		return nil, err
 	}
-	resp := &serverpb.GetResponse{Header: k.s.header()}
-	if kvp, ok := k.s.store.Load().Get(req.GetKey()); ok {
-		resp.Kv = kvp
-	}
-	return resp, nil
+	return k.s.get(req), nil
 }
 
 func (k *kvService) Range(ctx context.Context, req *serverpb.RangeRequest) (*serverpb.RangeResponse, error) {
-	if req.GetRange() == nil {
-		return nil, status.Error(codes.InvalidArgument, "range: no range given")
+	if err := validateRange(req); err != nil {
+		return nil, err
 	}
 	if err := k.s.linearize(ctx, req.GetConsistency()); err != nil {
 		return nil, err
 	}
-	r, err := k.s.store.Load().Range(req.GetRange())
+	return k.s.rangeKeys(req)
+}
+
+func validateGet(req *serverpb.GetRequest) error {
+	if len(req.GetKey()) == 0 {
+		return status.Error(codes.InvalidArgument, "get: empty key")
+	}
+	return nil
+}
+
+func validateRange(req *serverpb.RangeRequest) error {
+	if req.GetRange() == nil {
+		return status.Error(codes.InvalidArgument, "range: no range given")
+	}
+	return nil
+}
+
+// get answers a Get from this member's store, once its read point is applied.
+func (s *Server) get(req *serverpb.GetRequest) *serverpb.GetResponse {
+	resp := &serverpb.GetResponse{Header: s.header()}
+	if kvp, ok := s.store.Load().Get(req.GetKey()); ok {
+		resp.Kv = kvp
+	}
+	return resp
+}
+
+// rangeKeys answers a Range from this member's store, once its read point is
+// applied.
+func (s *Server) rangeKeys(req *serverpb.RangeRequest) (*serverpb.RangeResponse, error) {
+	r, err := s.store.Load().Range(req.GetRange())
 	if err != nil {
 		return nil, kvError(err)
 	}
-	return &serverpb.RangeResponse{Header: k.s.header(), Range: r}, nil
+	return &serverpb.RangeResponse{Header: s.header(), Range: r}, nil
 }

@@ -69,7 +69,7 @@ type memberCore struct {
 	sw syncWait
 	// reads are the linearizable reads on their way through ReadIndex
 	// rounds, each answered on its channel.
-	reads *readTracker[chan error]
+	reads *readTracker[readSink]
 	// proposals are the writes this member handed to the core, until they
 	// are applied or settled.
 	proposals *proposalTracker
@@ -261,7 +261,7 @@ func (m *memberCore) propose(batch []proposal) {
 
 // readIndex queues linearizable reads for the next ReadIndex round (see
 // readTracker).
-func (m *memberCore) readIndex(reads []chan error) {
+func (m *memberCore) readIndex(reads []readSink) {
 	for _, r := range reads {
 		m.reads.add(r)
 	}
@@ -273,7 +273,7 @@ func (m *memberCore) readIndex(reads []chan error) {
 func (m *memberCore) startReadRound() {
 	ctx, refused, ok := m.reads.startRound(m.hasLeader)
 	for _, r := range refused {
-		r <- status.Error(codes.Unavailable, "no leader: cannot serve a linearizable read")
+		r.readDone(status.Error(codes.Unavailable, "no leader: cannot serve a linearizable read"))
 	}
 	if ok {
 		m.metrics.readIndexRequests.Inc()

@@ -193,8 +193,8 @@ func (m *memberCore) onReadStates(rss []raft.ReadState) {
 // answerReads releases the reads whose read index is applied.
 func (m *memberCore) answerReads() {
 	ready := m.reads.applied(m.store.Load().AppliedIndex())
-	for _, c := range ready {
-		c <- nil
+	for _, r := range ready {
+		r.readDone(nil)
 	}
 	m.metrics.readsServed.Add(float64(len(ready)))
 }

@@ -408,7 +408,7 @@ func (h *harness) start(m *harnessMember) {
 		// the clock.
 		w:         newWaiters(uint64(h.starts) << 32),
 		proposals: newProposalTracker(),
-		reads:     newReadTracker[chan error](harnessElectionTicks, uint64(h.starts)<<32),
+		reads:     newReadTracker[readSink](harnessElectionTicks, uint64(h.starts)<<32),
 	}
 	c.metrics = newMetrics(c, fmt.Sprintf("m%d", m.id))
 	c.shell = harnessShell{h: h, m: m}
@@ -627,7 +627,7 @@ func (h *harness) read(m *harnessMember) {
 		}
 	}
 	h.reads = append(h.reads, r)
-	h.run(m, func() { m.core.readIndex([]chan error{r.ch}) })
+	h.run(m, func() { m.core.readIndex([]readSink{readChan(r.ch)}) })
 }
 
 // sync syncs m's log, as the syncer does, if the core asked; the report

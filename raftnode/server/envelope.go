@@ -57,33 +57,49 @@ func decodeCCContext(b []byte) (ccContext, error) {
 	return c, nil
 }
 
+// resultSink receives the result of one write (a *kvpb.Result, a
+// confApplied, or an error). It is called on the event loop, so it must not
+// block.
+type resultSink interface{ deliver(v any) }
+
+// resultChan is the sink of a call whose handler waits for its result; it
+// has room for the one result.
+type resultChan chan any
+
+func (c resultChan) deliver(v any) { c <- v }
+
 // waiters hands results from the event loop to the requests waiting for them.
 type waiters struct {
 	mu   sync.Mutex
 	next uint64
-	m    map[uint64]chan any
+	m    map[uint64]resultSink
 }
 
-func newWaiters(start uint64) *waiters { return &waiters{next: start, m: map[uint64]chan any{}} }
+func newWaiters(start uint64) *waiters { return &waiters{next: start, m: map[uint64]resultSink{}} }
 
 // register returns a new request id and the channel its result arrives on.
 func (w *waiters) register() (uint64, chan any) {
+	ch := make(chan any, 1)
+	return w.registerSink(resultChan(ch)), ch
+}
+
+// registerSink returns a new request id whose result goes to sink.
+func (w *waiters) registerSink(sink resultSink) uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.next++
-	ch := make(chan any, 1)
-	w.m[w.next] = ch
-	return w.next, ch
+	w.m[w.next] = sink
+	return w.next
 }
 
 // trigger delivers v to the request id, if it still waits.
 func (w *waiters) trigger(id uint64, v any) {
 	w.mu.Lock()
-	ch := w.m[id]
+	sink := w.m[id]
 	delete(w.m, id)
 	w.mu.Unlock()
-	if ch != nil {
-		ch <- v
+	if sink != nil {
+		sink.deliver(v)
 	}
 }
 

@@ -7,6 +7,16 @@ import (
 	"github.com/raftkube/raftkube/raftnode/raft"
 )
 
+// readSink is told, on the event loop, that a linearizable read may now be
+// served (nil) or cannot be (an error). It must not block.
+type readSink interface{ readDone(err error) }
+
+// readChan is the sink of a read whose handler waits for the answer; it has
+// room for the one answer.
+type readChan chan error
+
+func (c readChan) readDone(err error) { c <- err }
+
 // readTracker follows linearizable reads through ReadIndex rounds: queued
 // until a round can start, then in the one round in flight, then waiting for
 // the round's read index to be applied. One round at a time: reads that

@@ -57,6 +57,8 @@ type Server struct {
 	peers          map[uint64]string
 	probingRemoval bool
 	probes         sync.WaitGroup
+	// streamReaders are the KV.Stream readers (see streamSession).
+	streamReaders sync.WaitGroup
 
 	// viewMu guards view, a copy of the table for RPC goroutines, and
 	// viewConfig, the ids of the configuration in force.
@@ -72,7 +74,7 @@ type Server struct {
 
 	recvc   chan pb.Message
 	propc   chan proposal
-	readc   chan chan error
+	readc   chan readSink
 	actc    chan func()
 	reportc chan struct{}
 	// reportMu guards reports, queued by transport goroutines (and by Send,
@@ -128,14 +130,14 @@ func New(cfg Config) (*Server, error) {
 			// answer meant for the process before a restart matches nothing.
 			w:         newWaiters(uint64(time.Now().UnixNano())),
 			proposals: newProposalTracker(),
-			reads:     newReadTracker[chan error](cfg.ElectionTicks, uint64(time.Now().UnixNano())),
+			reads:     newReadTracker[readSink](cfg.ElectionTicks, uint64(time.Now().UnixNano())),
 		},
 		cfg: cfg, creds: cr,
 		snaps:    kv.SnapshotDir{Dir: filepath.Join(cfg.DataDir, "snap")},
 		peers:    map[uint64]string{},
 		recvc:    make(chan pb.Message, 1024),
 		propc:    make(chan proposal, 1024),
-		readc:    make(chan chan error, 1024),
+		readc:    make(chan readSink, 1024),
 		actc:     make(chan func()),
 		reportc:  make(chan struct{}, 1),
 		snapDone: make(chan *snapshotJob),
@@ -497,6 +499,7 @@ func (s *Server) run(ctx context.Context) error {
 		s.clientGRPC.Stop()
 		<-stopped
 	}
+	s.streamReaders.Wait()
 	s.peerGRPC.Stop()
 	if httpSrv != nil {
 		// Probes answer at once (the loop is gone): no need to wait for them.

@@ -94,6 +94,7 @@ type Member struct {
 	drop         map[string]bool
 	reportLeader uint64
 	tls          *serverpb.TLSStatus
+	streamErr    error
 }
 
 // Start runs n members on 127.0.0.1:0; member 1 leads and all are voters. They

@@ -15,6 +15,7 @@ import (
 	kvpb "github.com/raftkube/raftkube/raftnode/kv/kvpb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -184,7 +185,7 @@ func (x MembershipChange_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MembershipChange_Type.Descriptor instead.
 func (MembershipChange_Type) EnumDescriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{18, 0}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{21, 0}
 }
 
 // ResponseHeader says who answered and at which point of the log.
@@ -770,6 +771,360 @@ func (x *CompareAndSwapResponse) GetResult() *kvpb.Result {
 	return nil
 }
 
+// StreamRequest is one request on KV.Stream.
+type StreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the request on its stream; its response carries it. Ids of
+	// requests still waiting for their answer must differ.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Request:
+	//
+	//	*StreamRequest_Put
+	//	*StreamRequest_Get
+	//	*StreamRequest_Delete
+	//	*StreamRequest_Range
+	//	*StreamRequest_CompareAndSwap
+	Request       isStreamRequest_Request `protobuf_oneof:"request"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRequest) Reset() {
+	*x = StreamRequest{}
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRequest) ProtoMessage() {}
+
+func (x *StreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
+func (*StreamRequest) Descriptor() ([]byte, []int) {
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamRequest) GetRequest() isStreamRequest_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *StreamRequest) GetPut() *PutRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StreamRequest_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *StreamRequest) GetGet() *GetRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StreamRequest_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *StreamRequest) GetDelete() *DeleteRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StreamRequest_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+func (x *StreamRequest) GetRange() *RangeRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StreamRequest_Range); ok {
+			return x.Range
+		}
+	}
+	return nil
+}
+
+func (x *StreamRequest) GetCompareAndSwap() *CompareAndSwapRequest {
+	if x != nil {
+		if x, ok := x.Request.(*StreamRequest_CompareAndSwap); ok {
+			return x.CompareAndSwap
+		}
+	}
+	return nil
+}
+
+type isStreamRequest_Request interface {
+	isStreamRequest_Request()
+}
+
+type StreamRequest_Put struct {
+	Put *PutRequest `protobuf:"bytes,2,opt,name=put,proto3,oneof"`
+}
+
+type StreamRequest_Get struct {
+	Get *GetRequest `protobuf:"bytes,3,opt,name=get,proto3,oneof"`
+}
+
+type StreamRequest_Delete struct {
+	Delete *DeleteRequest `protobuf:"bytes,4,opt,name=delete,proto3,oneof"`
+}
+
+type StreamRequest_Range struct {
+	Range *RangeRequest `protobuf:"bytes,5,opt,name=range,proto3,oneof"`
+}
+
+type StreamRequest_CompareAndSwap struct {
+	CompareAndSwap *CompareAndSwapRequest `protobuf:"bytes,6,opt,name=compare_and_swap,json=compareAndSwap,proto3,oneof"`
+}
+
+func (*StreamRequest_Put) isStreamRequest_Request() {}
+
+func (*StreamRequest_Get) isStreamRequest_Request() {}
+
+func (*StreamRequest_Delete) isStreamRequest_Request() {}
+
+func (*StreamRequest_Range) isStreamRequest_Request() {}
+
+func (*StreamRequest_CompareAndSwap) isStreamRequest_Request() {}
+
+// StreamResponse answers the StreamRequest with the same id: status when it
+// failed, else the response of the request's kind.
+type StreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// status is set when the request failed, exactly as its own call would
+	// have: code, message and details (ErrorInfo with the reasons in
+	// serverpb's errors.go).
+	Status *RequestStatus `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// Types that are valid to be assigned to Response:
+	//
+	//	*StreamResponse_Put
+	//	*StreamResponse_Get
+	//	*StreamResponse_Delete
+	//	*StreamResponse_Range
+	//	*StreamResponse_CompareAndSwap
+	Response      isStreamResponse_Response `protobuf_oneof:"response"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamResponse) Reset() {
+	*x = StreamResponse{}
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamResponse) ProtoMessage() {}
+
+func (x *StreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamResponse.ProtoReflect.Descriptor instead.
+func (*StreamResponse) Descriptor() ([]byte, []int) {
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StreamResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamResponse) GetStatus() *RequestStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetResponse() isStreamResponse_Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetPut() *PutResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StreamResponse_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetGet() *GetResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StreamResponse_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetDelete() *DeleteResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StreamResponse_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetRange() *RangeResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StreamResponse_Range); ok {
+			return x.Range
+		}
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetCompareAndSwap() *CompareAndSwapResponse {
+	if x != nil {
+		if x, ok := x.Response.(*StreamResponse_CompareAndSwap); ok {
+			return x.CompareAndSwap
+		}
+	}
+	return nil
+}
+
+type isStreamResponse_Response interface {
+	isStreamResponse_Response()
+}
+
+type StreamResponse_Put struct {
+	Put *PutResponse `protobuf:"bytes,3,opt,name=put,proto3,oneof"`
+}
+
+type StreamResponse_Get struct {
+	Get *GetResponse `protobuf:"bytes,4,opt,name=get,proto3,oneof"`
+}
+
+type StreamResponse_Delete struct {
+	Delete *DeleteResponse `protobuf:"bytes,5,opt,name=delete,proto3,oneof"`
+}
+
+type StreamResponse_Range struct {
+	Range *RangeResponse `protobuf:"bytes,6,opt,name=range,proto3,oneof"`
+}
+
+type StreamResponse_CompareAndSwap struct {
+	CompareAndSwap *CompareAndSwapResponse `protobuf:"bytes,7,opt,name=compare_and_swap,json=compareAndSwap,proto3,oneof"`
+}
+
+func (*StreamResponse_Put) isStreamResponse_Response() {}
+
+func (*StreamResponse_Get) isStreamResponse_Response() {}
+
+func (*StreamResponse_Delete) isStreamResponse_Response() {}
+
+func (*StreamResponse_Range) isStreamResponse_Response() {}
+
+func (*StreamResponse_CompareAndSwap) isStreamResponse_Response() {}
+
+// RequestStatus is a failed request's gRPC status; the fields and their
+// numbers are google.rpc.Status's, so either decodes the other.
+type RequestStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Details       []*anypb.Any           `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestStatus) Reset() {
+	*x = RequestStatus{}
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestStatus) ProtoMessage() {}
+
+func (x *RequestStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestStatus.ProtoReflect.Descriptor instead.
+func (*RequestStatus) Descriptor() ([]byte, []int) {
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RequestStatus) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *RequestStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RequestStatus) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 // Member is a member's identity, replicated through the conf change context.
 type Member struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -786,7 +1141,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[11]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1153,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[11]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1166,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{11}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Member) GetId() uint64 {
@@ -863,7 +1218,7 @@ type Configuration struct {
 
 func (x *Configuration) Reset() {
 	*x = Configuration{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[12]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +1230,7 @@ func (x *Configuration) String() string {
 func (*Configuration) ProtoMessage() {}
 
 func (x *Configuration) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[12]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +1243,7 @@ func (x *Configuration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Configuration.ProtoReflect.Descriptor instead.
 func (*Configuration) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{12}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Configuration) GetVoters() []uint64 {
@@ -956,7 +1311,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[13]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1323,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[13]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1336,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{13}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Progress) GetId() uint64 {
@@ -1034,7 +1389,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[14]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1401,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[14]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1414,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{14}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{17}
 }
 
 type StatusResponse struct {
@@ -1095,7 +1450,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[15]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1462,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[15]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1475,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{15}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StatusResponse) GetHeader() *ResponseHeader {
@@ -1234,7 +1589,7 @@ type TLSStatus struct {
 
 func (x *TLSStatus) Reset() {
 	*x = TLSStatus{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[16]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1601,7 @@ func (x *TLSStatus) String() string {
 func (*TLSStatus) ProtoMessage() {}
 
 func (x *TLSStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[16]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1614,7 @@ func (x *TLSStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSStatus.ProtoReflect.Descriptor instead.
 func (*TLSStatus) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{16}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TLSStatus) GetPeerTrustedCas() []string {
@@ -1300,7 +1655,7 @@ type AddLearnerRequest struct {
 
 func (x *AddLearnerRequest) Reset() {
 	*x = AddLearnerRequest{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[17]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1667,7 @@ func (x *AddLearnerRequest) String() string {
 func (*AddLearnerRequest) ProtoMessage() {}
 
 func (x *AddLearnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[17]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1680,7 @@ func (x *AddLearnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddLearnerRequest.ProtoReflect.Descriptor instead.
 func (*AddLearnerRequest) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{17}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddLearnerRequest) GetMember() *Member {
@@ -1348,7 +1703,7 @@ type MembershipChange struct {
 
 func (x *MembershipChange) Reset() {
 	*x = MembershipChange{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[18]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1715,7 @@ func (x *MembershipChange) String() string {
 func (*MembershipChange) ProtoMessage() {}
 
 func (x *MembershipChange) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[18]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1728,7 @@ func (x *MembershipChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChange.ProtoReflect.Descriptor instead.
 func (*MembershipChange) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{18}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MembershipChange) GetType() MembershipChange_Type {
@@ -1409,7 +1764,7 @@ type ChangeMembershipRequest struct {
 
 func (x *ChangeMembershipRequest) Reset() {
 	*x = ChangeMembershipRequest{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[19]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1776,7 @@ func (x *ChangeMembershipRequest) String() string {
 func (*ChangeMembershipRequest) ProtoMessage() {}
 
 func (x *ChangeMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[19]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1789,7 @@ func (x *ChangeMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMembershipRequest.ProtoReflect.Descriptor instead.
 func (*ChangeMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{19}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChangeMembershipRequest) GetChanges() []*MembershipChange {
@@ -1464,7 +1819,7 @@ type MembershipResponse struct {
 
 func (x *MembershipResponse) Reset() {
 	*x = MembershipResponse{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[20]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1831,7 @@ func (x *MembershipResponse) String() string {
 func (*MembershipResponse) ProtoMessage() {}
 
 func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[20]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1844,7 @@ func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipResponse.ProtoReflect.Descriptor instead.
 func (*MembershipResponse) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{20}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MembershipResponse) GetHeader() *ResponseHeader {
@@ -1521,7 +1876,7 @@ type LeaveJointRequest struct {
 
 func (x *LeaveJointRequest) Reset() {
 	*x = LeaveJointRequest{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[21]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1888,7 @@ func (x *LeaveJointRequest) String() string {
 func (*LeaveJointRequest) ProtoMessage() {}
 
 func (x *LeaveJointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[21]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1901,7 @@ func (x *LeaveJointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveJointRequest.ProtoReflect.Descriptor instead.
 func (*LeaveJointRequest) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{21}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{24}
 }
 
 type TransferLeadershipRequest struct {
@@ -1558,7 +1913,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[22]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1925,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[22]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1938,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{22}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TransferLeadershipRequest) GetTo() uint64 {
@@ -1602,7 +1957,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[23]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1969,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[23]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1982,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{23}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TransferLeadershipResponse) GetHeader() *ResponseHeader {
@@ -1645,7 +2000,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[24]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +2012,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[24]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +2025,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{24}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{27}
 }
 
 type SnapshotResponse struct {
@@ -1684,7 +2039,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[25]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +2051,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[25]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +2064,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{25}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SnapshotResponse) GetHeader() *ResponseHeader {
@@ -1734,7 +2089,7 @@ type SaveSnapshotRequest struct {
 
 func (x *SaveSnapshotRequest) Reset() {
 	*x = SaveSnapshotRequest{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[26]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +2101,7 @@ func (x *SaveSnapshotRequest) String() string {
 func (*SaveSnapshotRequest) ProtoMessage() {}
 
 func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[26]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +2114,7 @@ func (x *SaveSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{26}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{29}
 }
 
 type SaveSnapshotResponse struct {
@@ -1776,7 +2131,7 @@ type SaveSnapshotResponse struct {
 
 func (x *SaveSnapshotResponse) Reset() {
 	*x = SaveSnapshotResponse{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[27]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +2143,7 @@ func (x *SaveSnapshotResponse) String() string {
 func (*SaveSnapshotResponse) ProtoMessage() {}
 
 func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[27]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +2156,7 @@ func (x *SaveSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SaveSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{27}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SaveSnapshotResponse) GetPart() isSaveSnapshotResponse_Part {
@@ -1886,7 +2241,7 @@ type SnapshotMetadata struct {
 
 func (x *SnapshotMetadata) Reset() {
 	*x = SnapshotMetadata{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[28]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2253,7 @@ func (x *SnapshotMetadata) String() string {
 func (*SnapshotMetadata) ProtoMessage() {}
 
 func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[28]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2266,7 @@ func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotMetadata.ProtoReflect.Descriptor instead.
 func (*SnapshotMetadata) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{28}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SnapshotMetadata) GetIndex() uint64 {
@@ -1982,7 +2337,7 @@ type SnapshotTrailer struct {
 
 func (x *SnapshotTrailer) Reset() {
 	*x = SnapshotTrailer{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[29]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2349,7 @@ func (x *SnapshotTrailer) String() string {
 func (*SnapshotTrailer) ProtoMessage() {}
 
 func (x *SnapshotTrailer) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[29]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2362,7 @@ func (x *SnapshotTrailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotTrailer.ProtoReflect.Descriptor instead.
 func (*SnapshotTrailer) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{29}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SnapshotTrailer) GetSha256() []byte {
@@ -2034,7 +2389,7 @@ type ForceNewClusterRequest struct {
 
 func (x *ForceNewClusterRequest) Reset() {
 	*x = ForceNewClusterRequest{}
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[30]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2401,7 @@ func (x *ForceNewClusterRequest) String() string {
 func (*ForceNewClusterRequest) ProtoMessage() {}
 
 func (x *ForceNewClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_raftkube_node_v1_node_proto_msgTypes[30]
+	mi := &file_raftkube_node_v1_node_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2414,7 @@ func (x *ForceNewClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceNewClusterRequest.ProtoReflect.Descriptor instead.
 func (*ForceNewClusterRequest) Descriptor() ([]byte, []int) {
-	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{30}
+	return file_raftkube_node_v1_node_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ForceNewClusterRequest) GetConfirm() bool {
@@ -2073,7 +2428,7 @@ var File_raftkube_node_v1_node_proto protoreflect.FileDescriptor
 
 const file_raftkube_node_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x1braftkube/node/v1/node.proto\x12\x10raftkube.node.v1\x1a\x17raftkube/kv/v1/kv.proto\"\xa2\x01\n" +
+	"\x1braftkube/node/v1/node.proto\x12\x10raftkube.node.v1\x1a\x19google/protobuf/any.proto\x1a\x17raftkube/kv/v1/kv.proto\"\xa2\x01\n" +
 	"\x0eResponseHeader\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\x04R\tclusterId\x12\x1b\n" +
@@ -2110,7 +2465,29 @@ const file_raftkube_node_v1_node_proto_rawDesc = "" +
 	"\x03cas\x18\x01 \x01(\v2\x1e.raftkube.kv.v1.CompareAndSwapR\x03cas\"\x82\x01\n" +
 	"\x16CompareAndSwapResponse\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .raftkube.node.v1.ResponseHeaderR\x06header\x12.\n" +
-	"\x06result\x18\x02 \x01(\v2\x16.raftkube.kv.v1.ResultR\x06result\"v\n" +
+	"\x06result\x18\x02 \x01(\v2\x16.raftkube.kv.v1.ResultR\x06result\"\xd6\x02\n" +
+	"\rStreamRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x120\n" +
+	"\x03put\x18\x02 \x01(\v2\x1c.raftkube.node.v1.PutRequestH\x00R\x03put\x120\n" +
+	"\x03get\x18\x03 \x01(\v2\x1c.raftkube.node.v1.GetRequestH\x00R\x03get\x129\n" +
+	"\x06delete\x18\x04 \x01(\v2\x1f.raftkube.node.v1.DeleteRequestH\x00R\x06delete\x126\n" +
+	"\x05range\x18\x05 \x01(\v2\x1e.raftkube.node.v1.RangeRequestH\x00R\x05range\x12S\n" +
+	"\x10compare_and_swap\x18\x06 \x01(\v2'.raftkube.node.v1.CompareAndSwapRequestH\x00R\x0ecompareAndSwapB\t\n" +
+	"\arequest\"\x96\x03\n" +
+	"\x0eStreamResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x127\n" +
+	"\x06status\x18\x02 \x01(\v2\x1f.raftkube.node.v1.RequestStatusR\x06status\x121\n" +
+	"\x03put\x18\x03 \x01(\v2\x1d.raftkube.node.v1.PutResponseH\x00R\x03put\x121\n" +
+	"\x03get\x18\x04 \x01(\v2\x1d.raftkube.node.v1.GetResponseH\x00R\x03get\x12:\n" +
+	"\x06delete\x18\x05 \x01(\v2 .raftkube.node.v1.DeleteResponseH\x00R\x06delete\x127\n" +
+	"\x05range\x18\x06 \x01(\v2\x1f.raftkube.node.v1.RangeResponseH\x00R\x05range\x12T\n" +
+	"\x10compare_and_swap\x18\a \x01(\v2(.raftkube.node.v1.CompareAndSwapResponseH\x00R\x0ecompareAndSwapB\n" +
+	"\n" +
+	"\bresponse\"m\n" +
+	"\rRequestStatus\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"v\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -2212,13 +2589,14 @@ const file_raftkube_node_v1_node_proto_rawDesc = "" +
 	"\rROLE_FOLLOWER\x10\x01\x12\x12\n" +
 	"\x0eROLE_CANDIDATE\x10\x02\x12\x16\n" +
 	"\x12ROLE_PRE_CANDIDATE\x10\x03\x12\x0f\n" +
-	"\vROLE_LEADER\x10\x042\x88\x03\n" +
+	"\vROLE_LEADER\x10\x042\xd9\x03\n" +
 	"\x02KV\x12B\n" +
 	"\x03Put\x12\x1c.raftkube.node.v1.PutRequest\x1a\x1d.raftkube.node.v1.PutResponse\x12B\n" +
 	"\x03Get\x12\x1c.raftkube.node.v1.GetRequest\x1a\x1d.raftkube.node.v1.GetResponse\x12K\n" +
 	"\x06Delete\x12\x1f.raftkube.node.v1.DeleteRequest\x1a .raftkube.node.v1.DeleteResponse\x12H\n" +
 	"\x05Range\x12\x1e.raftkube.node.v1.RangeRequest\x1a\x1f.raftkube.node.v1.RangeResponse\x12c\n" +
-	"\x0eCompareAndSwap\x12'.raftkube.node.v1.CompareAndSwapRequest\x1a(.raftkube.node.v1.CompareAndSwapResponse2\xf3\x05\n" +
+	"\x0eCompareAndSwap\x12'.raftkube.node.v1.CompareAndSwapRequest\x1a(.raftkube.node.v1.CompareAndSwapResponse\x12O\n" +
+	"\x06Stream\x12\x1f.raftkube.node.v1.StreamRequest\x1a .raftkube.node.v1.StreamResponse(\x010\x012\xf3\x05\n" +
 	"\x05Admin\x12K\n" +
 	"\x06Status\x12\x1f.raftkube.node.v1.StatusRequest\x1a .raftkube.node.v1.StatusResponse\x12W\n" +
 	"\n" +
@@ -2244,7 +2622,7 @@ func file_raftkube_node_v1_node_proto_rawDescGZIP() []byte {
 }
 
 var file_raftkube_node_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_raftkube_node_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_raftkube_node_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_raftkube_node_v1_node_proto_goTypes = []any{
 	(Consistency)(0),                   // 0: raftkube.node.v1.Consistency
 	(Role)(0),                          // 1: raftkube.node.v1.Role
@@ -2260,99 +2638,117 @@ var file_raftkube_node_v1_node_proto_goTypes = []any{
 	(*RangeResponse)(nil),              // 11: raftkube.node.v1.RangeResponse
 	(*CompareAndSwapRequest)(nil),      // 12: raftkube.node.v1.CompareAndSwapRequest
 	(*CompareAndSwapResponse)(nil),     // 13: raftkube.node.v1.CompareAndSwapResponse
-	(*Member)(nil),                     // 14: raftkube.node.v1.Member
-	(*Configuration)(nil),              // 15: raftkube.node.v1.Configuration
-	(*Progress)(nil),                   // 16: raftkube.node.v1.Progress
-	(*StatusRequest)(nil),              // 17: raftkube.node.v1.StatusRequest
-	(*StatusResponse)(nil),             // 18: raftkube.node.v1.StatusResponse
-	(*TLSStatus)(nil),                  // 19: raftkube.node.v1.TLSStatus
-	(*AddLearnerRequest)(nil),          // 20: raftkube.node.v1.AddLearnerRequest
-	(*MembershipChange)(nil),           // 21: raftkube.node.v1.MembershipChange
-	(*ChangeMembershipRequest)(nil),    // 22: raftkube.node.v1.ChangeMembershipRequest
-	(*MembershipResponse)(nil),         // 23: raftkube.node.v1.MembershipResponse
-	(*LeaveJointRequest)(nil),          // 24: raftkube.node.v1.LeaveJointRequest
-	(*TransferLeadershipRequest)(nil),  // 25: raftkube.node.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 26: raftkube.node.v1.TransferLeadershipResponse
-	(*SnapshotRequest)(nil),            // 27: raftkube.node.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),           // 28: raftkube.node.v1.SnapshotResponse
-	(*SaveSnapshotRequest)(nil),        // 29: raftkube.node.v1.SaveSnapshotRequest
-	(*SaveSnapshotResponse)(nil),       // 30: raftkube.node.v1.SaveSnapshotResponse
-	(*SnapshotMetadata)(nil),           // 31: raftkube.node.v1.SnapshotMetadata
-	(*SnapshotTrailer)(nil),            // 32: raftkube.node.v1.SnapshotTrailer
-	(*ForceNewClusterRequest)(nil),     // 33: raftkube.node.v1.ForceNewClusterRequest
-	(*kvpb.Result)(nil),                // 34: raftkube.kv.v1.Result
-	(*kvpb.KeyValue)(nil),              // 35: raftkube.kv.v1.KeyValue
-	(*kvpb.Delete)(nil),                // 36: raftkube.kv.v1.Delete
-	(*kvpb.RangeRequest)(nil),          // 37: raftkube.kv.v1.RangeRequest
-	(*kvpb.RangeResponse)(nil),         // 38: raftkube.kv.v1.RangeResponse
-	(*kvpb.CompareAndSwap)(nil),        // 39: raftkube.kv.v1.CompareAndSwap
+	(*StreamRequest)(nil),              // 14: raftkube.node.v1.StreamRequest
+	(*StreamResponse)(nil),             // 15: raftkube.node.v1.StreamResponse
+	(*RequestStatus)(nil),              // 16: raftkube.node.v1.RequestStatus
+	(*Member)(nil),                     // 17: raftkube.node.v1.Member
+	(*Configuration)(nil),              // 18: raftkube.node.v1.Configuration
+	(*Progress)(nil),                   // 19: raftkube.node.v1.Progress
+	(*StatusRequest)(nil),              // 20: raftkube.node.v1.StatusRequest
+	(*StatusResponse)(nil),             // 21: raftkube.node.v1.StatusResponse
+	(*TLSStatus)(nil),                  // 22: raftkube.node.v1.TLSStatus
+	(*AddLearnerRequest)(nil),          // 23: raftkube.node.v1.AddLearnerRequest
+	(*MembershipChange)(nil),           // 24: raftkube.node.v1.MembershipChange
+	(*ChangeMembershipRequest)(nil),    // 25: raftkube.node.v1.ChangeMembershipRequest
+	(*MembershipResponse)(nil),         // 26: raftkube.node.v1.MembershipResponse
+	(*LeaveJointRequest)(nil),          // 27: raftkube.node.v1.LeaveJointRequest
+	(*TransferLeadershipRequest)(nil),  // 28: raftkube.node.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 29: raftkube.node.v1.TransferLeadershipResponse
+	(*SnapshotRequest)(nil),            // 30: raftkube.node.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 31: raftkube.node.v1.SnapshotResponse
+	(*SaveSnapshotRequest)(nil),        // 32: raftkube.node.v1.SaveSnapshotRequest
+	(*SaveSnapshotResponse)(nil),       // 33: raftkube.node.v1.SaveSnapshotResponse
+	(*SnapshotMetadata)(nil),           // 34: raftkube.node.v1.SnapshotMetadata
+	(*SnapshotTrailer)(nil),            // 35: raftkube.node.v1.SnapshotTrailer
+	(*ForceNewClusterRequest)(nil),     // 36: raftkube.node.v1.ForceNewClusterRequest
+	(*kvpb.Result)(nil),                // 37: raftkube.kv.v1.Result
+	(*kvpb.KeyValue)(nil),              // 38: raftkube.kv.v1.KeyValue
+	(*kvpb.Delete)(nil),                // 39: raftkube.kv.v1.Delete
+	(*kvpb.RangeRequest)(nil),          // 40: raftkube.kv.v1.RangeRequest
+	(*kvpb.RangeResponse)(nil),         // 41: raftkube.kv.v1.RangeResponse
+	(*kvpb.CompareAndSwap)(nil),        // 42: raftkube.kv.v1.CompareAndSwap
+	(*anypb.Any)(nil),                  // 43: google.protobuf.Any
 }
 var file_raftkube_node_v1_node_proto_depIdxs = []int32{
 	3,  // 0: raftkube.node.v1.PutResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	34, // 1: raftkube.node.v1.PutResponse.result:type_name -> raftkube.kv.v1.Result
+	37, // 1: raftkube.node.v1.PutResponse.result:type_name -> raftkube.kv.v1.Result
 	0,  // 2: raftkube.node.v1.GetRequest.consistency:type_name -> raftkube.node.v1.Consistency
 	3,  // 3: raftkube.node.v1.GetResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	35, // 4: raftkube.node.v1.GetResponse.kv:type_name -> raftkube.kv.v1.KeyValue
-	36, // 5: raftkube.node.v1.DeleteRequest.delete:type_name -> raftkube.kv.v1.Delete
+	38, // 4: raftkube.node.v1.GetResponse.kv:type_name -> raftkube.kv.v1.KeyValue
+	39, // 5: raftkube.node.v1.DeleteRequest.delete:type_name -> raftkube.kv.v1.Delete
 	3,  // 6: raftkube.node.v1.DeleteResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	34, // 7: raftkube.node.v1.DeleteResponse.result:type_name -> raftkube.kv.v1.Result
-	37, // 8: raftkube.node.v1.RangeRequest.range:type_name -> raftkube.kv.v1.RangeRequest
+	37, // 7: raftkube.node.v1.DeleteResponse.result:type_name -> raftkube.kv.v1.Result
+	40, // 8: raftkube.node.v1.RangeRequest.range:type_name -> raftkube.kv.v1.RangeRequest
 	0,  // 9: raftkube.node.v1.RangeRequest.consistency:type_name -> raftkube.node.v1.Consistency
 	3,  // 10: raftkube.node.v1.RangeResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	38, // 11: raftkube.node.v1.RangeResponse.range:type_name -> raftkube.kv.v1.RangeResponse
-	39, // 12: raftkube.node.v1.CompareAndSwapRequest.cas:type_name -> raftkube.kv.v1.CompareAndSwap
+	41, // 11: raftkube.node.v1.RangeResponse.range:type_name -> raftkube.kv.v1.RangeResponse
+	42, // 12: raftkube.node.v1.CompareAndSwapRequest.cas:type_name -> raftkube.kv.v1.CompareAndSwap
 	3,  // 13: raftkube.node.v1.CompareAndSwapResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	34, // 14: raftkube.node.v1.CompareAndSwapResponse.result:type_name -> raftkube.kv.v1.Result
-	14, // 15: raftkube.node.v1.Configuration.members:type_name -> raftkube.node.v1.Member
-	3,  // 16: raftkube.node.v1.StatusResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	14, // 17: raftkube.node.v1.StatusResponse.self:type_name -> raftkube.node.v1.Member
-	1,  // 18: raftkube.node.v1.StatusResponse.role:type_name -> raftkube.node.v1.Role
-	15, // 19: raftkube.node.v1.StatusResponse.configuration:type_name -> raftkube.node.v1.Configuration
-	16, // 20: raftkube.node.v1.StatusResponse.progress:type_name -> raftkube.node.v1.Progress
-	14, // 21: raftkube.node.v1.StatusResponse.leader:type_name -> raftkube.node.v1.Member
-	19, // 22: raftkube.node.v1.StatusResponse.tls:type_name -> raftkube.node.v1.TLSStatus
-	14, // 23: raftkube.node.v1.AddLearnerRequest.member:type_name -> raftkube.node.v1.Member
-	2,  // 24: raftkube.node.v1.MembershipChange.type:type_name -> raftkube.node.v1.MembershipChange.Type
-	14, // 25: raftkube.node.v1.MembershipChange.member:type_name -> raftkube.node.v1.Member
-	21, // 26: raftkube.node.v1.ChangeMembershipRequest.changes:type_name -> raftkube.node.v1.MembershipChange
-	3,  // 27: raftkube.node.v1.MembershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	15, // 28: raftkube.node.v1.MembershipResponse.configuration:type_name -> raftkube.node.v1.Configuration
-	3,  // 29: raftkube.node.v1.TransferLeadershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	3,  // 30: raftkube.node.v1.SnapshotResponse.header:type_name -> raftkube.node.v1.ResponseHeader
-	31, // 31: raftkube.node.v1.SaveSnapshotResponse.metadata:type_name -> raftkube.node.v1.SnapshotMetadata
-	32, // 32: raftkube.node.v1.SaveSnapshotResponse.trailer:type_name -> raftkube.node.v1.SnapshotTrailer
-	15, // 33: raftkube.node.v1.SnapshotMetadata.configuration:type_name -> raftkube.node.v1.Configuration
-	4,  // 34: raftkube.node.v1.KV.Put:input_type -> raftkube.node.v1.PutRequest
-	6,  // 35: raftkube.node.v1.KV.Get:input_type -> raftkube.node.v1.GetRequest
-	8,  // 36: raftkube.node.v1.KV.Delete:input_type -> raftkube.node.v1.DeleteRequest
-	10, // 37: raftkube.node.v1.KV.Range:input_type -> raftkube.node.v1.RangeRequest
-	12, // 38: raftkube.node.v1.KV.CompareAndSwap:input_type -> raftkube.node.v1.CompareAndSwapRequest
-	17, // 39: raftkube.node.v1.Admin.Status:input_type -> raftkube.node.v1.StatusRequest
-	20, // 40: raftkube.node.v1.Admin.AddLearner:input_type -> raftkube.node.v1.AddLearnerRequest
-	22, // 41: raftkube.node.v1.Admin.ChangeMembership:input_type -> raftkube.node.v1.ChangeMembershipRequest
-	24, // 42: raftkube.node.v1.Admin.LeaveJoint:input_type -> raftkube.node.v1.LeaveJointRequest
-	25, // 43: raftkube.node.v1.Admin.TransferLeadership:input_type -> raftkube.node.v1.TransferLeadershipRequest
-	27, // 44: raftkube.node.v1.Admin.Snapshot:input_type -> raftkube.node.v1.SnapshotRequest
-	29, // 45: raftkube.node.v1.Admin.SaveSnapshot:input_type -> raftkube.node.v1.SaveSnapshotRequest
-	33, // 46: raftkube.node.v1.Admin.ForceNewCluster:input_type -> raftkube.node.v1.ForceNewClusterRequest
-	5,  // 47: raftkube.node.v1.KV.Put:output_type -> raftkube.node.v1.PutResponse
-	7,  // 48: raftkube.node.v1.KV.Get:output_type -> raftkube.node.v1.GetResponse
-	9,  // 49: raftkube.node.v1.KV.Delete:output_type -> raftkube.node.v1.DeleteResponse
-	11, // 50: raftkube.node.v1.KV.Range:output_type -> raftkube.node.v1.RangeResponse
-	13, // 51: raftkube.node.v1.KV.CompareAndSwap:output_type -> raftkube.node.v1.CompareAndSwapResponse
-	18, // 52: raftkube.node.v1.Admin.Status:output_type -> raftkube.node.v1.StatusResponse
-	23, // 53: raftkube.node.v1.Admin.AddLearner:output_type -> raftkube.node.v1.MembershipResponse
-	23, // 54: raftkube.node.v1.Admin.ChangeMembership:output_type -> raftkube.node.v1.MembershipResponse
-	23, // 55: raftkube.node.v1.Admin.LeaveJoint:output_type -> raftkube.node.v1.MembershipResponse
-	26, // 56: raftkube.node.v1.Admin.TransferLeadership:output_type -> raftkube.node.v1.TransferLeadershipResponse
-	28, // 57: raftkube.node.v1.Admin.Snapshot:output_type -> raftkube.node.v1.SnapshotResponse
-	30, // 58: raftkube.node.v1.Admin.SaveSnapshot:output_type -> raftkube.node.v1.SaveSnapshotResponse
-	23, // 59: raftkube.node.v1.Admin.ForceNewCluster:output_type -> raftkube.node.v1.MembershipResponse
-	47, // [47:60] is the sub-list for method output_type
-	34, // [34:47] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	37, // 14: raftkube.node.v1.CompareAndSwapResponse.result:type_name -> raftkube.kv.v1.Result
+	4,  // 15: raftkube.node.v1.StreamRequest.put:type_name -> raftkube.node.v1.PutRequest
+	6,  // 16: raftkube.node.v1.StreamRequest.get:type_name -> raftkube.node.v1.GetRequest
+	8,  // 17: raftkube.node.v1.StreamRequest.delete:type_name -> raftkube.node.v1.DeleteRequest
+	10, // 18: raftkube.node.v1.StreamRequest.range:type_name -> raftkube.node.v1.RangeRequest
+	12, // 19: raftkube.node.v1.StreamRequest.compare_and_swap:type_name -> raftkube.node.v1.CompareAndSwapRequest
+	16, // 20: raftkube.node.v1.StreamResponse.status:type_name -> raftkube.node.v1.RequestStatus
+	5,  // 21: raftkube.node.v1.StreamResponse.put:type_name -> raftkube.node.v1.PutResponse
+	7,  // 22: raftkube.node.v1.StreamResponse.get:type_name -> raftkube.node.v1.GetResponse
+	9,  // 23: raftkube.node.v1.StreamResponse.delete:type_name -> raftkube.node.v1.DeleteResponse
+	11, // 24: raftkube.node.v1.StreamResponse.range:type_name -> raftkube.node.v1.RangeResponse
+	13, // 25: raftkube.node.v1.StreamResponse.compare_and_swap:type_name -> raftkube.node.v1.CompareAndSwapResponse
+	43, // 26: raftkube.node.v1.RequestStatus.details:type_name -> google.protobuf.Any
+	17, // 27: raftkube.node.v1.Configuration.members:type_name -> raftkube.node.v1.Member
+	3,  // 28: raftkube.node.v1.StatusResponse.header:type_name -> raftkube.node.v1.ResponseHeader
+	17, // 29: raftkube.node.v1.StatusResponse.self:type_name -> raftkube.node.v1.Member
+	1,  // 30: raftkube.node.v1.StatusResponse.role:type_name -> raftkube.node.v1.Role
+	18, // 31: raftkube.node.v1.StatusResponse.configuration:type_name -> raftkube.node.v1.Configuration
+	19, // 32: raftkube.node.v1.StatusResponse.progress:type_name -> raftkube.node.v1.Progress
+	17, // 33: raftkube.node.v1.StatusResponse.leader:type_name -> raftkube.node.v1.Member
+	22, // 34: raftkube.node.v1.StatusResponse.tls:type_name -> raftkube.node.v1.TLSStatus
+	17, // 35: raftkube.node.v1.AddLearnerRequest.member:type_name -> raftkube.node.v1.Member
+	2,  // 36: raftkube.node.v1.MembershipChange.type:type_name -> raftkube.node.v1.MembershipChange.Type
+	17, // 37: raftkube.node.v1.MembershipChange.member:type_name -> raftkube.node.v1.Member
+	24, // 38: raftkube.node.v1.ChangeMembershipRequest.changes:type_name -> raftkube.node.v1.MembershipChange
+	3,  // 39: raftkube.node.v1.MembershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
+	18, // 40: raftkube.node.v1.MembershipResponse.configuration:type_name -> raftkube.node.v1.Configuration
+	3,  // 41: raftkube.node.v1.TransferLeadershipResponse.header:type_name -> raftkube.node.v1.ResponseHeader
+	3,  // 42: raftkube.node.v1.SnapshotResponse.header:type_name -> raftkube.node.v1.ResponseHeader
+	34, // 43: raftkube.node.v1.SaveSnapshotResponse.metadata:type_name -> raftkube.node.v1.SnapshotMetadata
+	35, // 44: raftkube.node.v1.SaveSnapshotResponse.trailer:type_name -> raftkube.node.v1.SnapshotTrailer
+	18, // 45: raftkube.node.v1.SnapshotMetadata.configuration:type_name -> raftkube.node.v1.Configuration
+	4,  // 46: raftkube.node.v1.KV.Put:input_type -> raftkube.node.v1.PutRequest
+	6,  // 47: raftkube.node.v1.KV.Get:input_type -> raftkube.node.v1.GetRequest
+	8,  // 48: raftkube.node.v1.KV.Delete:input_type -> raftkube.node.v1.DeleteRequest
+	10, // 49: raftkube.node.v1.KV.Range:input_type -> raftkube.node.v1.RangeRequest
+	12, // 50: raftkube.node.v1.KV.CompareAndSwap:input_type -> raftkube.node.v1.CompareAndSwapRequest
+	14, // 51: raftkube.node.v1.KV.Stream:input_type -> raftkube.node.v1.StreamRequest
+	20, // 52: raftkube.node.v1.Admin.Status:input_type -> raftkube.node.v1.StatusRequest
+	23, // 53: raftkube.node.v1.Admin.AddLearner:input_type -> raftkube.node.v1.AddLearnerRequest
+	25, // 54: raftkube.node.v1.Admin.ChangeMembership:input_type -> raftkube.node.v1.ChangeMembershipRequest
+	27, // 55: raftkube.node.v1.Admin.LeaveJoint:input_type -> raftkube.node.v1.LeaveJointRequest
+	28, // 56: raftkube.node.v1.Admin.TransferLeadership:input_type -> raftkube.node.v1.TransferLeadershipRequest
+	30, // 57: raftkube.node.v1.Admin.Snapshot:input_type -> raftkube.node.v1.SnapshotRequest
+	32, // 58: raftkube.node.v1.Admin.SaveSnapshot:input_type -> raftkube.node.v1.SaveSnapshotRequest
+	36, // 59: raftkube.node.v1.Admin.ForceNewCluster:input_type -> raftkube.node.v1.ForceNewClusterRequest
+	5,  // 60: raftkube.node.v1.KV.Put:output_type -> raftkube.node.v1.PutResponse
+	7,  // 61: raftkube.node.v1.KV.Get:output_type -> raftkube.node.v1.GetResponse
+	9,  // 62: raftkube.node.v1.KV.Delete:output_type -> raftkube.node.v1.DeleteResponse
+	11, // 63: raftkube.node.v1.KV.Range:output_type -> raftkube.node.v1.RangeResponse
+	13, // 64: raftkube.node.v1.KV.CompareAndSwap:output_type -> raftkube.node.v1.CompareAndSwapResponse
+	15, // 65: raftkube.node.v1.KV.Stream:output_type -> raftkube.node.v1.StreamResponse
+	21, // 66: raftkube.node.v1.Admin.Status:output_type -> raftkube.node.v1.StatusResponse
+	26, // 67: raftkube.node.v1.Admin.AddLearner:output_type -> raftkube.node.v1.MembershipResponse
+	26, // 68: raftkube.node.v1.Admin.ChangeMembership:output_type -> raftkube.node.v1.MembershipResponse
+	26, // 69: raftkube.node.v1.Admin.LeaveJoint:output_type -> raftkube.node.v1.MembershipResponse
+	29, // 70: raftkube.node.v1.Admin.TransferLeadership:output_type -> raftkube.node.v1.TransferLeadershipResponse
+	31, // 71: raftkube.node.v1.Admin.Snapshot:output_type -> raftkube.node.v1.SnapshotResponse
+	33, // 72: raftkube.node.v1.Admin.SaveSnapshot:output_type -> raftkube.node.v1.SaveSnapshotResponse
+	26, // 73: raftkube.node.v1.Admin.ForceNewCluster:output_type -> raftkube.node.v1.MembershipResponse
+	60, // [60:74] is the sub-list for method output_type
+	46, // [46:60] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_raftkube_node_v1_node_proto_init() }
@@ -2360,7 +2756,21 @@ func file_raftkube_node_v1_node_proto_init() {
 	if File_raftkube_node_v1_node_proto != nil {
 		return
 	}
-	file_raftkube_node_v1_node_proto_msgTypes[27].OneofWrappers = []any{
+	file_raftkube_node_v1_node_proto_msgTypes[11].OneofWrappers = []any{
+		(*StreamRequest_Put)(nil),
+		(*StreamRequest_Get)(nil),
+		(*StreamRequest_Delete)(nil),
+		(*StreamRequest_Range)(nil),
+		(*StreamRequest_CompareAndSwap)(nil),
+	}
+	file_raftkube_node_v1_node_proto_msgTypes[12].OneofWrappers = []any{
+		(*StreamResponse_Put)(nil),
+		(*StreamResponse_Get)(nil),
+		(*StreamResponse_Delete)(nil),
+		(*StreamResponse_Range)(nil),
+		(*StreamResponse_CompareAndSwap)(nil),
+	}
+	file_raftkube_node_v1_node_proto_msgTypes[30].OneofWrappers = []any{
 		(*SaveSnapshotResponse_Metadata)(nil),
 		(*SaveSnapshotResponse_Data)(nil),
 		(*SaveSnapshotResponse_Trailer)(nil),
@@ -2371,7 +2781,7 @@ func file_raftkube_node_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raftkube_node_v1_node_proto_rawDesc), len(file_raftkube_node_v1_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   31,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -29,6 +29,7 @@ const (
 	KV_Delete_FullMethodName         = "/raftkube.node.v1.KV/Delete"
 	KV_Range_FullMethodName          = "/raftkube.node.v1.KV/Range"
 	KV_CompareAndSwap_FullMethodName = "/raftkube.node.v1.KV/CompareAndSwap"
+	KV_Stream_FullMethodName         = "/raftkube.node.v1.KV/Stream"
 )
 
 // KVClient is the client API for KV service.
@@ -44,6 +45,17 @@ type KVClient interface {
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
 	Range(ctx context.Context, in *RangeRequest, opts ...grpc.CallOption) (*RangeResponse, error)
 	CompareAndSwap(ctx context.Context, in *CompareAndSwapRequest, opts ...grpc.CallOption) (*CompareAndSwapResponse, error)
+	// Stream carries many of the requests above on one stream: each
+	// StreamRequest is answered by one StreamResponse with the same id, in the
+	// order the answers are ready (not the order of the requests). A request
+	// means on the stream exactly what it means as its own call, and fails
+	// alone: the stream ends only when the client ends it, the connection
+	// breaks, or the member shuts down (every request it received is
+	// answered first; one still on its way when the stream ends may or may
+	// not have been applied). The member sends its response headers at once, so a
+	// client learns whether the method exists before it sends anything.
+	// Clients without it, and members without it, use the calls above.
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error)
 }
 
 type kVClient struct {
@@ -104,6 +116,19 @@ func (c *kVClient) CompareAndSwap(ctx context.Context, in *CompareAndSwapRequest
 	return out, nil
 }
 
+func (c *kVClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &KV_ServiceDesc.Streams[0], KV_Stream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamRequest, StreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_StreamClient = grpc.BidiStreamingClient[StreamRequest, StreamResponse]
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -117,6 +142,17 @@ type KVServer interface {
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
 	Range(context.Context, *RangeRequest) (*RangeResponse, error)
 	CompareAndSwap(context.Context, *CompareAndSwapRequest) (*CompareAndSwapResponse, error)
+	// Stream carries many of the requests above on one stream: each
+	// StreamRequest is answered by one StreamResponse with the same id, in the
+	// order the answers are ready (not the order of the requests). A request
+	// means on the stream exactly what it means as its own call, and fails
+	// alone: the stream ends only when the client ends it, the connection
+	// breaks, or the member shuts down (every request it received is
+	// answered first; one still on its way when the stream ends may or may
+	// not have been applied). The member sends its response headers at once, so a
+	// client learns whether the method exists before it sends anything.
+	// Clients without it, and members without it, use the calls above.
+	Stream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -141,6 +177,9 @@ func (UnimplementedKVServer) Range(context.Context, *RangeRequest) (*RangeRespon
 }
 func (UnimplementedKVServer) CompareAndSwap(context.Context, *CompareAndSwapRequest) (*CompareAndSwapResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CompareAndSwap not implemented")
+}
+func (UnimplementedKVServer) Stream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -253,6 +292,13 @@ func _KV_CompareAndSwap_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(KVServer).Stream(&grpc.GenericServerStream[StreamRequest, StreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_StreamServer = grpc.BidiStreamingServer[StreamRequest, StreamResponse]
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -281,7 +327,14 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _KV_CompareAndSwap_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Stream",
+			Handler:       _KV_Stream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "raftkube/node/v1/node.proto",
 }
 
