@@ -69,7 +69,7 @@ checks: check-gen proto-check fmt-check vet lint ## the static checks: generated
 # chart rendering, envtest) run without it, where it would only slow them.
 # So do the long runs of raftnode/server's single-threaded member core
 # (TestCore*), which skip themselves under the race detector.
-RACE_PKGS   := ./cmd/... ./controllers/... ./internal/backupstore/... ./raftnode/client/... ./raftnode/server/... ./raftnode/transport/... \
+RACE_PKGS   := ./cmd/... ./controllers/... ./examples/kvstore/... ./internal/backupstore/... ./raftnode/client/... ./raftnode/server/... ./raftnode/transport/... \
 	./test/harness/... ./test/cluster/... ./test/linearizability/... ./test/e2e/... ./test/certmanager/... ./test/testproc/... ./test/s3server/...
 RACE_LIST    = $(shell $(GO) list $(RACE_PKGS))
 NORACE_LIST  = $(filter-out $(RACE_LIST),$(shell $(GO) list $(PKGS)))
