@@ -81,10 +81,9 @@ func newBenchMember(tb testing.TB, id uint64, voters []uint64) *benchMember {
 }
 
 // handleReady takes the next Ready, persists it, hands its messages (the
-// LeaderMessages, then the Messages) to send, and advances. The core may reuse the
-// Ready's slices after Advance: send must not keep a message, nor step it into
-// this member (collect replies and step them after handleReady returns). A nil
-// send means no message is expected.
+// LeaderMessages, then the Messages) to send, and advances. send must not step
+// a message into this member (collect replies and step them after
+// handleReady returns). A nil send means no message is expected.
 func (m *benchMember) handleReady(tb testing.TB, send func(pb.Message)) {
 	rd := m.rn.Ready()
 	if rd.SoftState != nil {
@@ -251,9 +250,9 @@ func (c *benchCluster) step(msg pb.Message) {
 }
 
 // pump handles the Readys of every member, delivering their messages, until no
-// member has a Ready. A message reaches its recipient before the sender's Advance
-// (the core may reuse the Ready's slices after it), but the recipient's reply is
-// handled only once the sender's Ready is done.
+// member has a Ready. A message reaches its recipient before the sender's
+// Advance, but the recipient's reply is handled only once the sender's Ready
+// is done.
 func (c *benchCluster) pump() {
 	for {
 		quiet := true

@@ -74,6 +74,15 @@ type Config struct {
 	// to that Ready is durable: holding them is the caller's job. This lets the
 	// caller keep stepping messages and proposals while an fsync runs.
 	AsyncPersistence bool
+	// ReuseReadyMessages lets the core reuse the backing arrays of a Ready's
+	// Messages and LeaderMessages once Advance is called for it: Advance
+	// clears them, and the next Ready fills them again. It saves one
+	// allocation per Ready that carries messages, for a caller that is done
+	// with the slices by Advance (it sent them, or copied the messages it
+	// keeps, as a transport that queues pb.Message values does). Without it
+	// (the default) every Ready's message slices are the caller's to keep,
+	// as in etcd raft: handing rd.Messages to another goroutine is safe.
+	ReuseReadyMessages bool
 	// Logger receives diagnostics; nil means DiscardLogger.
 	Logger Logger
 }

@@ -2,7 +2,6 @@ package raft_test
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
 	pb "github.com/raftkube/raftkube/raftnode/raftpb"
@@ -47,9 +46,10 @@ func (m *asyncMember) handleReady() {
 			w.index, w.term = rd.Entries[n-1].Index, rd.Entries[n-1].Term
 			fmt.Printf("written, not durable yet: entries %d..%d\n", rd.Entries[0].Index, w.index)
 		}
-		// Messages wait for the sync. They are kept past Advance, which
-		// clears and reuses the Ready's slices: copy them.
-		w.held = slices.Clone(rd.Messages)
+		// Messages wait for the sync, kept past Advance: the Ready's
+		// slices are the caller's to keep (unless
+		// Config.ReuseReadyMessages), so no copy is needed.
+		w.held = rd.Messages
 		m.unsynced = append(m.unsynced, w)
 		// Committed means durable on a quorum: apply at once, whether or not
 		// this member's own copy is synced yet.

@@ -41,10 +41,9 @@ func newClusterMember(id uint64, voters []uint64) *clusterMember {
 
 // handleReady handles every pending Ready in the order the contract asks for,
 // and returns the messages to send appended to out. In this synchronous
-// network "sending" is queueing: append copies the Message values out of the
-// Ready, which matters because after Advance the core clears and reuses the
-// Ready's message slices. With trace set it prints the messages that carry
-// or acknowledge entries, and which slice of the Ready they came in.
+// network "sending" is queueing the Message values. With trace set it prints
+// the messages that carry or acknowledge entries, and which slice of the
+// Ready they came in.
 func (m *clusterMember) handleReady(out []pb.Message, trace bool) []pb.Message {
 	for m.rn.HasReady() {
 		rd := m.rn.Ready()

@@ -42,8 +42,7 @@ func newJointMember(id uint64, voters []uint64) *jointMember {
 }
 
 // handleReady handles every pending Ready and returns the messages to send
-// appended to out (append copies them: the core reuses the Ready's slices
-// after Advance). Snapshots and conf changes are where membership enters.
+// appended to out. Snapshots and conf changes are where membership enters.
 func (m *jointMember) handleReady(out []pb.Message) []pb.Message {
 	for m.rn.HasReady() {
 		rd := m.rn.Ready()

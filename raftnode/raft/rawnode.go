@@ -75,8 +75,13 @@ type RawNode struct {
 	raft       *raft
 	prevSoftSt SoftState
 	prevHardSt pb.HardState
-	// spare message buffers returned by Advance, reused to avoid allocating.
+	// reuse is Config.ReuseReadyMessages.
+	reuse bool
+	// spare message buffers returned by Advance (reuse), reused to avoid
+	// allocating.
 	spareMsgs, spareEarly []pb.Message
+	// block holds the messages handed out without reuse (see handOut).
+	block []pb.Message
 }
 
 // NewRawNode creates a member from config. A new cluster's first member is given a
@@ -88,7 +93,7 @@ func NewRawNode(config *Config) (*RawNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new raft member %x: %w", config.ID, err)
 	}
-	rn := &RawNode{raft: r}
+	rn := &RawNode{raft: r, reuse: config.ReuseReadyMessages}
 	rn.prevSoftSt = r.softState()
 	rn.prevHardSt = r.hardState()
 	return rn, nil
@@ -244,10 +249,47 @@ func (rn *RawNode) Ready() Ready {
 	if !rd.HardState.IsEmpty() {
 		rn.prevHardSt = rd.HardState
 	}
-	r.msgs, rn.spareMsgs = rn.spareMsgs, nil
-	r.msgsEarly, rn.spareEarly = rn.spareEarly, nil
+	if rn.reuse {
+		r.msgs, rn.spareMsgs = rn.spareMsgs, nil
+		r.msgsEarly, rn.spareEarly = rn.spareEarly, nil
+	} else {
+		rd.LeaderMessages, rd.Messages = rn.handOut(r.msgsEarly, r.msgs)
+		r.msgs, r.msgsEarly = recycle(r.msgs), recycle(r.msgsEarly)
+	}
 	r.readStates = nil
 	return rd
+}
+
+// handOutBlock is how many messages one allocation of handed-out messages
+// holds: few allocations, and a bounded number of messages (and their
+// entries) kept alive by one the caller still holds.
+const handOutBlock = 16
+
+// handOut copies a Ready's messages into the unused tail of a block the core
+// never writes into again, so they are the caller's to keep: about one
+// allocation per handOutBlock messages, while the core keeps its buffers.
+// The slices' capacity ends at their length, so a caller's append copies
+// instead of writing over the next Ready's messages.
+func (rn *RawNode) handOut(early, msgs []pb.Message) (leaderMessages, messages []pb.Message) {
+	n := len(early) + len(msgs)
+	if n == 0 {
+		return nil, nil
+	}
+	if cap(rn.block)-len(rn.block) < n {
+		rn.block = make([]pb.Message, 0, max(n, handOutBlock))
+	}
+	start := len(rn.block)
+	rn.block = append(rn.block, early...)
+	mid := len(rn.block)
+	rn.block = append(rn.block, msgs...)
+	end := len(rn.block)
+	if mid > start {
+		leaderMessages = rn.block[start:mid:mid]
+	}
+	if end > mid {
+		messages = rn.block[mid:end:end]
+	}
+	return leaderMessages, messages
 }
 
 // Advance tells the core that rd was handled: its state persisted, its messages
@@ -278,8 +320,10 @@ func (rn *RawNode) Advance(rd Ready) {
 		r.maybeAutoLeave()
 		r.campaignIfTransferPending()
 	}
-	rn.spareMsgs = recycle(rd.Messages)
-	rn.spareEarly = recycle(rd.LeaderMessages)
+	if rn.reuse {
+		rn.spareMsgs = recycle(rd.Messages)
+		rn.spareEarly = recycle(rd.LeaderMessages)
+	}
 }
 
 // Persisted reports, with Config.AsyncPersistence, that the writes of every

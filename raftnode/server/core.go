@@ -179,7 +179,11 @@ func (m *memberCore) openRaft() error {
 		CheckQuorum:               true,
 		PreVote:                   true,
 		AsyncPersistence:          true,
-		Logger:                    raft.SlogLogger{L: m.log},
+		// The shell is done with a Ready's message slices by Advance: the
+		// transport queues the Message values, and held Messages are copied
+		// (syncWait).
+		ReuseReadyMessages: true,
+		Logger:             raft.SlogLogger{L: m.log},
 	})
 	if err != nil {
 		return err

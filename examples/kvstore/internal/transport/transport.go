@@ -3,10 +3,10 @@
 // time, to the peer's Path; a batch is a sequence of messages, each a
 // uvarint length followed by the marshaled raftpb.Message.
 //
-// Send marshals every message before it returns. That is the copy the Ready
-// contract asks of an asynchronous transport: after Advance the core clears
-// and reuses the Ready's message slices, so a queue of the Message values
-// themselves would send zeroed messages.
+// Send marshals every message before it returns, so the caller may reuse its
+// slice at once: the transport works for a member with
+// Config.ReuseReadyMessages, whose core clears and refills the Ready's
+// message slices after Advance.
 package transport
 
 import (

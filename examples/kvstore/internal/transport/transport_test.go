@@ -46,9 +46,9 @@ func closeNow(tr *Transport) {
 	tr.Close(ctx)
 }
 
-// The core clears and reuses a Ready's message slices after Advance; what
-// the peer receives must be what was handed to Send, not what the slice
-// holds later.
+// With Config.ReuseReadyMessages the core clears and reuses a Ready's
+// message slices after Advance; what the peer receives must be what was
+// handed to Send, not what the slice holds later.
 func TestSendCopiesMessages(t *testing.T) {
 	srv, got := receiver(t)
 	tr := New(make(chan Report, 1))
