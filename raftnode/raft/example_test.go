@@ -60,7 +60,7 @@ func Example() {
 					fmt.Printf("applied %q at index %d\n", e.Data, e.Index)
 				}
 			}
-			// 5. Advance: the Ready's slices are the core's again.
+			// 5. Advance: the Ready is handled.
 			rn.Advance(rd)
 		}
 	}

@@ -117,8 +117,12 @@ func (l *raftLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
 	return 0, 0
 }
 
-// nextUnstableEnts returns the entries the caller must persist next.
-func (l *raftLog) nextUnstableEnts() []pb.Entry { return l.unstable.entries }
+// nextUnstableEnts returns the entries the caller must persist next. The
+// slice ends at its length: a caller's append must not write into the log.
+func (l *raftLog) nextUnstableEnts() []pb.Entry {
+	ents := l.unstable.entries
+	return ents[:len(ents):len(ents)]
+}
 
 // hasNextUnstableEnts reports whether there are entries to persist.
 func (l *raftLog) hasNextUnstableEnts() bool { return len(l.unstable.entries) > 0 }
@@ -148,7 +152,7 @@ func (l *raftLog) nextCommittedEnts() []pb.Entry {
 	if err != nil {
 		l.logger.Panicf("unexpected error when getting unapplied entries (%v)", err)
 	}
-	return ents
+	return ents[:len(ents):len(ents)] // may alias the unstable log: see nextUnstableEnts
 }
 
 // hasNextCommittedEnts reports whether there are committed entries to apply.

@@ -28,10 +28,11 @@ type SoftState struct {
 //     up to their index.
 //  5. Call Advance.
 //
-// The slices in a Ready belong to the caller until Advance; after it the core may
-// reuse them, so a caller that keeps messages beyond Advance (an asynchronous
-// transport) copies the Message values out first. Call Advance before the next
-// Ready.
+// A Ready's slices are read-only: Entries and CommittedEntries share memory
+// with the core's log (they end at their length, so appending copies). Its
+// Messages and LeaderMessages are the caller's to keep, unless
+// Config.ReuseReadyMessages, with which the core clears and refills them
+// after Advance. Call Advance before the next Ready.
 type Ready struct {
 	// SoftState is set when the leader or role changed.
 	*SoftState

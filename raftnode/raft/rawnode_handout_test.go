@@ -102,3 +102,58 @@ func TestReadyMessagesAreTheCallersToKeep(t *testing.T) {
 	}
 	t.Logf("with reuse, %d of %d kept messages were overwritten", changed, kept)
 }
+
+// A caller's append to a Ready's entries (building its own batch for the
+// disk, say) must not write into the core's log: the slices end at their
+// length. Found while writing the Ready contract: rd.Entries had the
+// unstable log's spare capacity, so the append replaced a proposal made
+// after Ready.
+func TestAppendToReadyEntriesLeavesTheLogAlone(t *testing.T) {
+	st := raft.NewMemoryStorage()
+	if err := st.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1,
+		ConfState: pb.ConfState{Voters: []uint64{1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	rn, err := raft.NewRawNode(&raft.Config{ID: 1, ElectionTick: 10, HeartbeatTick: 1, Storage: st,
+		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rn.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	persist := func(rd raft.Ready) {
+		if !raft.IsEmptyHardState(rd.HardState) {
+			if err := st.SetHardState(rd.HardState); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Append(rd.Entries); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for rn.HasReady() {
+		rd := rn.Ready()
+		persist(rd)
+		rn.Advance(rd)
+	}
+	if err := rn.Propose([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	rd := rn.Ready()
+	if err := rn.Propose([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if mine := append(rd.Entries, pb.Entry{Data: []byte("the caller's")}); len(mine) != 2 {
+		t.Fatalf("append gave %d entries", len(mine))
+	}
+	persist(rd)
+	if cap(rd.CommittedEntries) > len(rd.CommittedEntries) {
+		t.Errorf("CommittedEntries has room for %d more entries", cap(rd.CommittedEntries)-len(rd.CommittedEntries))
+	}
+	rn.Advance(rd)
+	rd = rn.Ready()
+	if len(rd.Entries) != 1 || string(rd.Entries[0].Data) != "b" {
+		t.Fatalf("after the caller appended to the last Ready's entries, the next Ready's entries are %v, want the proposal b", rd.Entries)
+	}
+}

@@ -48,7 +48,7 @@ func (m *Member) handleReadys() error {
 		}
 		m.readIndexes(rd.ReadStates)
 		m.answerReads()
-		// 5. Advance: the Ready's slices are the core's again.
+		// 5. Advance: the Ready is handled.
 		m.rn.Advance(rd)
 		for _, r := range dropped {
 			m.report(r)
