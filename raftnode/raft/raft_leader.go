@@ -116,7 +116,7 @@ func (r *raft) checkConfChange(e *pb.Entry) error {
 	if cc.Forced() {
 		return fmt.Errorf("%w: a forced configuration cannot be proposed (see RawNode.ForceNewConfiguration)", ErrConfChangeRefused)
 	}
-	alreadyPending := r.pendingConfIndex > r.raftLog.applied
+	alreadyPending := r.pendingConfIndex > r.raftLog.applied && !acceptConfChangeWhilePending
 	alreadyJoint := len(r.trk.Config.Voters[1]) > 0
 	wantsLeaveJoint := len(cc.Changes) == 0
 	switch {

@@ -32,9 +32,18 @@ func (c JointConfig) Describe(l AckedIndexer) string {
 	return MajorityConfig(c.IDs()).Describe(l)
 }
 
+// outgoing returns the outgoing half, which decides together with the incoming
+// one (always, except in the explorer's mutation build: see mutation_on.go).
+func (c JointConfig) outgoing() MajorityConfig {
+	if ignoreOutgoingVoters {
+		return nil
+	}
+	return c[1]
+}
+
 // HasQuorum reports whether ids contains a majority of each half.
 func (c JointConfig) HasQuorum(ids map[uint64]struct{}) bool {
-	return c[0].HasQuorum(ids) && c[1].HasQuorum(ids)
+	return c[0].HasQuorum(ids) && c.outgoing().HasQuorum(ids)
 }
 
 // CommittedIndex returns the highest index committed by both halves: the
@@ -42,13 +51,13 @@ func (c JointConfig) HasQuorum(ids map[uint64]struct{}) bool {
 // returns math.MaxUint64 when both halves are empty, and does not allocate for
 // halves of up to seven voters.
 func (c JointConfig) CommittedIndex(l AckedIndexer) Index {
-	return min(c[0].CommittedIndex(l), c[1].CommittedIndex(l))
+	return min(c[0].CommittedIndex(l), c.outgoing().CommittedIndex(l))
 }
 
 // VoteResult tells the outcome of an election that must be won in both halves:
 // won when both are won, lost when either is lost, pending otherwise.
 func (c JointConfig) VoteResult(votes map[uint64]bool) VoteResult {
-	r0, r1 := c[0].VoteResult(votes), c[1].VoteResult(votes)
+	r0, r1 := c[0].VoteResult(votes), c.outgoing().VoteResult(votes)
 	switch {
 	case r0 == r1:
 		return r0
