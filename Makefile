@@ -8,6 +8,9 @@ SHELL := /usr/bin/env bash
 GO      ?= go
 BIN     := $(CURDIR)/bin
 PKGS    := ./...
+# The Raft library is a module of its own (see its go.mod): ./... stops at its
+# root, so every target that covers PKGS covers it too, from its directory.
+RAFT_MOD := raftnode/raft
 # Simulated steps: `make test` runs the CI budget, `make sim` a long run.
 SIM_STEPS      ?= 5000000
 FUZZTIME       ?= 10s
@@ -55,6 +58,7 @@ help: ## list the targets
 
 build: ## compile every package and binary
 	$(GO) build $(PKGS)
+	cd $(RAFT_MOD) && $(GO) build ./...
 
 # The end-to-end tests, mostly waiting for pods, take one slot from the start;
 # the static checks, the other packages' tests and the short fuzz runs take
@@ -93,6 +97,7 @@ unit-e2e:
 
 unit-packages:
 	$(GO) test -count=1 -timeout 30m $(NORACE_LIST)
+	cd $(RAFT_MOD) && $(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 -timeout 30m $(filter-out ./test/e2e/...,$(RACE_PKGS))
 	$(GO) test -count=1 -run '^TestCore' ./raftnode/server/
 	$(GO) test -race -count=1 -tags failpoints ./cmd/manager/
@@ -113,8 +118,8 @@ unit-packages:
 fuzz_retry = $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2) || $(GO) test -run '^$$' -fuzz '^$(1)$$' -fuzztime $(FUZZTIME) $(2)
 
 fuzz-short: ## a few seconds of each fuzz target, to catch regressions in the decoders
-	$(call fuzz_retry,FuzzMessageUnmarshal,./raftnode/raftpb/)
-	$(call fuzz_retry,FuzzConfChangeV2Unmarshal,./raftnode/raftpb/)
+	cd $(RAFT_MOD) && $(call fuzz_retry,FuzzMessageUnmarshal,./raftpb/)
+	cd $(RAFT_MOD) && $(call fuzz_retry,FuzzConfChangeV2Unmarshal,./raftpb/)
 	$(call fuzz_retry,FuzzRestore,./raftnode/kv/)
 	$(call fuzz_retry,FuzzDecodeRecord,./raftnode/wal/)
 	$(call fuzz_retry,FuzzRecover,./raftnode/wal/)
@@ -131,16 +136,18 @@ linearizability: ## many long porcupine-checked histories on real clusters under
 	$(GO) test -count=1 -timeout 3h -run '^TestLinearizability$$' -v ./test/linearizability/ -lin.histories=$(LIN_HISTORIES) -lin.duration=$(LIN_DURATION) -lin.out=$${TMPDIR:-/tmp}/raftkube-linearizability
 
 sim: ## a long randomized simulation run (SIM_STEPS steps, default 5,000,000)
-	$(GO) test -count=1 -run '^TestSimulation$$' -timeout 2h ./raftnode/raft/ -sim.steps=$(SIM_STEPS) -v
+	cd $(RAFT_MOD) && $(GO) test -count=1 -run '^TestSimulation$$' -timeout 2h . -sim.steps=$(SIM_STEPS) -v
 
 # The manager's failpoints exist only with -tags failpoints (test builds):
 # vet, lint and test both sets of files.
 vet: ## go vet
 	$(GO) vet $(PKGS)
+	cd $(RAFT_MOD) && $(GO) vet ./...
 	$(GO) vet -tags failpoints ./cmd/manager/
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (pinned in hack/lint)
 	$(GOLANGCI_LINT) run $(PKGS)
+	cd $(RAFT_MOD) && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 	$(GOLANGCI_LINT) run --build-tags failpoints ./cmd/manager/...
 	cd hack/localkube && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 	cd hack/localkubelet && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
@@ -182,7 +189,7 @@ check-gen: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN) ## fa
 	if ! diff $(RBAC_DIR)/role.yaml $(CHART_DIR)/files/manager-role.yaml; then \
 		echo "the chart's manager rules differ from $(RBAC_DIR)/role.yaml: run 'make gen' and commit the result"; exit 1; fi; \
 	PATH="$(BIN):$$PATH" $(BUF) generate -o "$$tmp"; \
-	if ! diff -r "$$tmp/raftnode/raftpb/wirepb" raftnode/raftpb/wirepb; then \
+	if ! diff -r "$$tmp/raftnode/raft/raftpb/wirepb" raftnode/raft/raftpb/wirepb; then \
 		echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi; \
 	if ! diff -r "$$tmp/raftnode/transport/transportpb" raftnode/transport/transportpb; then \
 		echo "generated code is stale: run 'make gen' and commit the result"; exit 1; fi; \

@@ -76,7 +76,7 @@ bench() {
 for t in $TARGETS; do
 	case $t in
 	raftkube)
-		bench raftkube "$ROOT" ./raftnode/raft/ ./raftnode/raft/quorum/
+		bench raftkube "$ROOT/raftnode/raft" . ./quorum/
 		;;
 	etcd-v3.6.0)
 		bench etcd-v3.6.0 "$ROOT/hack/etcdbench" .

@@ -9,16 +9,16 @@ import (
 // The store is an example of the raft library used alone, and must be able
 // to move into the library's own module: it may import the standard
 // library, its own packages and what the library itself imports (raftnode/raft
-// and its subpackages, raftnode/raftpb, and their dependencies), nothing
+// and its subpackages, raftnode/raft/raftpb, and their dependencies), nothing
 // else: not the node (raftnode/server, wal, transport, kv, client), gRPC or
 // Kubernetes.
 func TestImportsOnlyTheLibrary(t *testing.T) {
 	const module = "github.com/raftkube/raftkube/"
 	library := map[string]bool{}
-	for _, p := range goListDeps(t, "../../raftnode/raft/...", "../../raftnode/raftpb") {
+	for _, p := range goListDeps(t, "../../raftnode/raft/...", "../../raftnode/raft/raftpb") {
 		library[p] = true
 	}
-	for _, p := range []string{module + "raftnode/raft", module + "raftnode/raftpb"} {
+	for _, p := range []string{module + "raftnode/raft", module + "raftnode/raft/raftpb"} {
 		if !library[p] {
 			t.Fatalf("go list does not report %s among the library's packages: %v", p, library)
 		}

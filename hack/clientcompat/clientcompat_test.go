@@ -14,7 +14,7 @@ import (
 	"github.com/raftkube/raftkube/raftnode/client/clienttest"
 	// Linked for their registrations only: the peer protocol and the Raft
 	// wire types are not reached through the client.
-	_ "github.com/raftkube/raftkube/raftnode/raftpb/wirepb"
+	_ "github.com/raftkube/raftkube/raftnode/raft/raftpb/wirepb"
 	_ "github.com/raftkube/raftkube/raftnode/transport/transportpb"
 )
 

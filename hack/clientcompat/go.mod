@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/raftkube/raftkube v0.0.0
+	github.com/raftkube/raftkube/raftnode/raft v0.0.0
 	go.etcd.io/etcd/client/v3 v3.6.16
 	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.12
@@ -29,3 +30,5 @@ require (
 
 // The repository's own code, as it is in this working tree.
 replace github.com/raftkube/raftkube => ../..
+
+replace github.com/raftkube/raftkube/raftnode/raft => ../../raftnode/raft

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
-	"github.com/raftkube/raftkube/raftnode/raftpb"
+	"github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Apply applies the command of the committed raft entry at index.

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
-	"github.com/raftkube/raftkube/raftnode/raftpb"
+	"github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 func TestSnapshotDirSaveLoad(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // asyncMember hands each Ready's writes to its storage at once, as a write to

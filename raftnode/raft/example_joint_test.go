@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // jointMember is one member of an in-memory cluster whose membership changes.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // A one-member cluster driven by hand: bootstrap its storage, elect it, propose,

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Feature tests for elections: pre-vote, check-quorum, priorities and

@@ -3,8 +3,8 @@ package raft
 import (
 	"testing"
 
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // Helpers for the feature tests (features_*_test.go), on top of the test network.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/raftkube/raftkube/raftnode/raft/confchange"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Feature tests for membership: learners, one-step changes (ConfChange) and

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // Feature tests for replication: proposal forwarding, flow control (progress

@@ -3,7 +3,7 @@ package raft
 import (
 	"fmt"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // ForceNewConfiguration is the way out when a majority of the voters is lost

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // This file holds the environment the scenario scripts (testdata/*.txt) run in:

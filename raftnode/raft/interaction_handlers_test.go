@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // The commands of the scenario scripts, one small handler each. Member ids are

@@ -3,7 +3,7 @@ package raft
 import (
 	"fmt"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // unstable holds what the core has accepted but the caller has not yet persisted:

@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 
 	"github.com/raftkube/raftkube/raftnode/raft/confchange"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // StateType is a member's role.

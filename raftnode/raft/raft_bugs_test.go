@@ -10,7 +10,7 @@ import (
 	"slices"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // bugAddLearner4 is a small configuration change the tests propose.

@@ -2,7 +2,7 @@ package raft
 
 import (
 	"github.com/raftkube/raftkube/raftnode/raft/quorum"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // hup starts an election of kind t if this member may stand.

@@ -2,8 +2,8 @@ package raft
 
 import (
 	"github.com/raftkube/raftkube/raftnode/raft/confchange"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // stepFollower handles messages as a follower.

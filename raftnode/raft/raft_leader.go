@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/raftkube/raftkube/raftnode/raft/quorum"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // stepLeader handles messages as leader: local events first, then responses from

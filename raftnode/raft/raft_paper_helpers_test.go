@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // ---------------------------------------------------------------------------

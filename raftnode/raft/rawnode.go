@@ -3,8 +3,8 @@ package raft
 import (
 	"fmt"
 
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // SoftState is volatile state worth telling the caller about: who leads and our

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // keptMessages runs three members through an election and 100 proposals,

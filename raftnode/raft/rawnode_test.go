@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // rawHarness drives one RawNode by hand, the way a correct caller does, so the

@@ -3,7 +3,7 @@ package raft
 import (
 	"encoding/binary"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // ReadState answers a ReadIndex request: once the caller has applied up to Index,

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/raftkube/raftkube/raftnode/raft/quorum"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // simChecker is the history one simulation run checks its members against: every

@@ -7,8 +7,8 @@ import (
 	"strconv"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // simMaxMembers bounds the members of a configuration (voters and learners).

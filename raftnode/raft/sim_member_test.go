@@ -8,7 +8,7 @@ import (
 
 	"github.com/raftkube/raftkube/raftnode/raft"
 	"github.com/raftkube/raftkube/raftnode/raft/quorum"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // simCrashPoint is where in the handling of its next Ready a member crashes.

@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // simNet is the network: messages in flight, each with its delivery time, and

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 func TestSingleVoterCommits(t *testing.T) {

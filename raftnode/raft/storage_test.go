@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // newStorageFrom returns a MemoryStorage whose snapshot is es[0] (index and term)

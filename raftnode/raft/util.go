@@ -3,7 +3,7 @@ package raft
 import (
 	"math"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // None is the id of no member: no leader, no vote.

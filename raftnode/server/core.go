@@ -11,7 +11,7 @@ import (
 
 	"github.com/raftkube/raftkube/raftnode/kv"
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // memberCore is the member's state machine around the Raft core: it takes

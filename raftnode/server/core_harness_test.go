@@ -12,7 +12,7 @@ import (
 	"github.com/raftkube/raftkube/raftnode/kv"
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // This file is a deterministic harness for the member core: cores wired by an

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/raftkube/raftkube/raftnode/kv"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // persistSnapshot makes a snapshot received from the leader durable: its table

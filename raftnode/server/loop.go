@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // maxBatch bounds the proposals or reads taken from their queue at once.

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // syncWait is the event loop's side of pipelined persistence (see

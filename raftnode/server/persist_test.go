@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 func msgs(index ...uint64) []pb.Message {

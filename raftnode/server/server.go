@@ -17,7 +17,7 @@ import (
 
 	"github.com/raftkube/raftkube/raftnode/kv"
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 	"github.com/raftkube/raftkube/raftnode/transport"
 	"github.com/raftkube/raftkube/raftnode/wal"

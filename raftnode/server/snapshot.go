@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/raftkube/raftkube/raftnode/kv"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 func newTicker(d time.Duration) *time.Ticker { return time.NewTicker(d) }

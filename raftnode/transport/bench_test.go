@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // tokenHandler lets at most cap(tokens) messages be in flight: the sender puts a

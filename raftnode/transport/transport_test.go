@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/transport/transportpb"
 )
 

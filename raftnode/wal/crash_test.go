@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 var crashIterations = flag.Int("wal.crash-iterations", 20, "number of kill -9 rounds in TestCrashMidAppend")

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 func FuzzDecodeRecord(f *testing.F) {

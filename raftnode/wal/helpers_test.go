@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // entryData is the payload the tests write at index i in term t, so that any

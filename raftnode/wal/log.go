@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // DefaultSegmentSize is the segment size used when Options.SegmentSize is zero.

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // newEdgeLog returns a log with a snapshot at 3 (term 2) and entries 4..6 (term 3).

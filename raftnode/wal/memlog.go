@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // memLog is the part of the log kept in memory: the last snapshot's metadata and

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // sectorSize is the unit a disk writes atomically at least; a torn write leaves

@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 const recoverSegSize = 400

@@ -2,7 +2,7 @@ package wal
 
 import (
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 var _ raft.Storage = (*Log)(nil)

@@ -21,7 +21,7 @@ import (
 	"github.com/raftkube/raftkube/raftnode/client"
 	"github.com/raftkube/raftkube/raftnode/kv"
 	"github.com/raftkube/raftkube/raftnode/kv/kvpb"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 	"github.com/raftkube/raftkube/raftnode/snapfile"
 	"github.com/raftkube/raftkube/raftnode/transport/transportpb"

@@ -28,7 +28,7 @@ import (
 	raftv1 "github.com/raftkube/raftkube/api/v1alpha1"
 	"github.com/raftkube/raftkube/controllers/pki"
 	"github.com/raftkube/raftkube/raftnode/client"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/server/serverpb"
 	"github.com/raftkube/raftkube/raftnode/tlsconfig"
 	"github.com/raftkube/raftkube/raftnode/transport/transportpb"

@@ -27,8 +27,8 @@ import (
 	"maps"
 
 	"github.com/raftkube/raftkube/raftnode/raft/quorum"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // The errors a change can be refused with. Callers tell them apart with

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 const lastIndex = 10

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 // Restore builds the configuration described by cs, with fresh Progress for

@@ -6,8 +6,8 @@ import (
 	"reflect"
 	"testing"
 
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 	"github.com/raftkube/raftkube/raftnode/raft/tracker"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
 )
 
 func TestRestore(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"strings"
 
 	"github.com/raftkube/raftkube/raftnode/raft/quorum"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Config is a membership configuration: who votes and who learns.

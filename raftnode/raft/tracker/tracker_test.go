@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/raftkube/raftkube/raftnode/raft/quorum"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // ids builds an id set.

@@ -1,5 +1,5 @@
 // transport.proto is the peer-to-peer protocol between the members of a raftkube
-// cluster. Raft messages travel as their raftpb encoding (raftnode/raftpb/codec.go,
+// cluster. Raft messages travel as their raftpb encoding (raftnode/raft/raftpb/codec.go,
 // the wire format of raftkube.raftpb.v1.Message) inside opaque bytes fields, so the
 // consensus core's plain Go values are encoded once by the hand-written codec and
 // never converted to or from generated structs.

@@ -21,7 +21,7 @@ import (
 	"github.com/raftkube/raftkube/examples/kvstore/internal/storage"
 	"github.com/raftkube/raftkube/examples/kvstore/internal/transport"
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Errors the member's requests return.

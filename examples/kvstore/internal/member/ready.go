@@ -7,7 +7,7 @@ import (
 
 	"github.com/raftkube/raftkube/examples/kvstore/internal/statemachine"
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // handleReadys handles every Ready the core has, in the order the Ready

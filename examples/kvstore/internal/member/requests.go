@@ -9,7 +9,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // proposal is the data of a normal entry: a write, and who waits for it.

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // snapshotName is the file name of the snapshot meta describes.

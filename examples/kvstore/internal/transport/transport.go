@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Path is where a member takes batches of messages from its peers.

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,6 +1,6 @@
-// raft.proto is the wire format of the values in package raftnode/raftpb (types.go
+// raft.proto is the wire format of the values in package raftnode/raft/raftpb (types.go
 // and confchange.go there). The consensus core never touches the generated Go of
-// this file (raftnode/raftpb/wirepb): it works on plain Go values, and codec.go
+// this file (raftnode/raft/raftpb/wirepb): it works on plain Go values, and codec.go
 // encodes them to exactly the bytes that the generated code produces. Any change
 // here must be mirrored in types.go and codec.go, and codec_test.go fails until it is.
 //
@@ -1111,7 +1111,7 @@ const file_raftkube_raftpb_v1_raft_proto_rawDesc = "" +
 	"\x18ConfChangeTransitionAuto\x10\x00\x12%\n" +
 	"!ConfChangeTransitionJointImplicit\x10\x01\x12%\n" +
 	"!ConfChangeTransitionJointExplicit\x10\x02\x12\x1d\n" +
-	"\x19ConfChangeTransitionForce\x10\x03B5Z3github.com/raftkube/raftkube/raftnode/raftpb/wirepbb\x06proto3"
+	"\x19ConfChangeTransitionForce\x10\x03B:Z8github.com/raftkube/raftkube/raftnode/raft/raftpb/wirepbb\x06proto3"
 
 var (
 	file_raftkube_raftpb_v1_raft_proto_rawDescOnce sync.Once

@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/raftkube/raftkube/raftnode/raftpb/wirepb"
+	"github.com/raftkube/raftkube/raftnode/raft/raftpb/wirepb"
 )
 
 // The fuzz targets check the codec against the generated code on arbitrary input:

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/raftkube/raftkube/raftnode/raftpb/wirepb"
+	"github.com/raftkube/raftkube/raftnode/raft/raftpb/wirepb"
 )
 
 // The conversions below are the reference mapping between the value types and the
