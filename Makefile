@@ -135,6 +135,11 @@ LIN_DURATION  ?= 20s
 linearizability: ## many long porcupine-checked histories on real clusters under faults (LIN_HISTORIES, LIN_DURATION; ~20 min)
 	$(GO) test -count=1 -timeout 3h -run '^TestLinearizability$$' -v ./test/linearizability/ -lin.histories=$(LIN_HISTORIES) -lin.duration=$(LIN_DURATION) -lin.out=$${TMPDIR:-/tmp}/raftkube-linearizability
 
+EXPLORE_TIME ?= 10m
+
+explore: ## a long exhaustive search of the Raft core's joint consensus (EXPLORE_TIME, default 10m; make test runs the short bounds)
+	cd $(RAFT_MOD) && $(GO) test -count=1 -run '^TestSearchLong$$' -timeout 0 -v ./explore/ -explore.long=$(EXPLORE_TIME)
+
 sim: ## a long randomized simulation run (SIM_STEPS steps, default 5,000,000)
 	cd $(RAFT_MOD) && $(GO) test -count=1 -run '^TestSimulation$$' -timeout 2h . -sim.steps=$(SIM_STEPS) -v
 

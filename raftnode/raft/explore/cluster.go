@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // bootstrapIndex is the index of the snapshot every member starts from; the

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Why a configuration is no legal successor of another; wrapped in

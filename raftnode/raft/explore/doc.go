@@ -89,10 +89,10 @@
 //
 // The short run, with the bounds of Scenarios, is part of make test:
 //
-//	go test ./raftnode/raft/explore/
+//	cd raftnode/raft && go test ./explore/
 //
 // The long run searches each scenario, with the same bounds but the depth,
 // as deep as its share of a time budget allows, and logs what it covered:
 //
-//	go test ./raftnode/raft/explore/ -run TestSearchLong -explore.long=10m -v -timeout 0
+//	cd raftnode/raft && go test ./explore/ -run TestSearchLong -explore.long=10m -v -timeout 0
 package explore

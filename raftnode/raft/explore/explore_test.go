@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 var longBudget = flag.Duration("explore.long", 0,

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Report says how much of a scenario an exploration covered.

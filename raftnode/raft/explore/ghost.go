@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // ghost is what the checks remember of a path beyond the members' own state:

@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/raftkube/raftkube/raftnode/raft"
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // moves returns the transitions enabled in c, in a fixed order: for each

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // messageTable numbers the distinct messages an exploration meets, so that the

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Scenario is one configuration to explore: the members, the state the search

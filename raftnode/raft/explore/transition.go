@@ -3,7 +3,7 @@ package explore
 import (
 	"fmt"
 
-	pb "github.com/raftkube/raftkube/raftnode/raftpb"
+	pb "github.com/raftkube/raftkube/raftnode/raft/raftpb"
 )
 
 // Kind is a kind of transition.
