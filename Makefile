@@ -49,7 +49,7 @@ REGISTRY ?= ghcr.io/raftkube
 IMAGETOOL := $(BIN)/imagetool
 IMAGES_ENV = GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' REGISTRY='$(REGISTRY)' IMAGETOOL='$(IMAGETOOL)' HELM='$(BIN)/helm'
 
-.PHONY: build test test-tools checks unit unit-e2e unit-packages fuzz-short lint vet fmt fmt-check gen check-gen proto-check bench sim fuzz tools clean help
+.PHONY: build test test-tools checks unit unit-e2e unit-packages fuzz-short lint vet fmt fmt-check gen check-gen proto-check bench sim explore fuzz tools clean help
 .PHONY: demo test-e2e e2e-fuzz e2e-gaps run-local bench-cluster linearizability k8s-tools host-packages localkube-up localkube-down
 .PHONY: images test-images node-images node-tools push images-reproducible
 
