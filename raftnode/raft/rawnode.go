@@ -103,6 +103,22 @@ func NewRawNode(config *Config) (*RawNode, error) {
 // Tick advances the logical clock by one tick.
 func (rn *RawNode) Tick() { rn.raft.tick() }
 
+// TicksToElectionTimeout returns how many more Ticks make this member's
+// election timeout elapse, at least 1. Then a follower or candidate
+// campaigns, if it may (see Campaign); a leader runs its check-quorum round
+// and abandons an unfinished leadership transfer. A follower's timeout is
+// randomized and restarts whenever it hears from the leader, so a test that
+// wants to tick a member exactly to its timeout (package rafttest's
+// tick-election) cannot work it out from the Config.
+func (rn *RawNode) TicksToElectionTimeout() int {
+	r := rn.raft
+	timeout := r.randomizedElectionTimeout
+	if r.state == StateLeader {
+		timeout = r.electionTimeout
+	}
+	return max(1, timeout-r.electionElapsed)
+}
+
 // Campaign starts an election now (a pre-vote first when PreVote is set).
 func (rn *RawNode) Campaign() error {
 	return rn.raft.Step(pb.Message{Type: pb.MsgHup})
