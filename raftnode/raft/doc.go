@@ -10,9 +10,11 @@
 //
 // The module is github.com/raftkube/raftkube/raftnode/raft. Its packages are
 // raft, raftpb (entries, messages, hard state, configurations and their wire
-// codec), confchange, quorum, tracker, and explore (an exhaustive checker of
-// the core); they import nothing outside the standard library but
-// google.golang.org/protobuf's protowire.
+// codec), confchange, quorum, tracker, rafttest (scripted scenarios of
+// members in one process, for your own tests) and explore (an exhaustive
+// checker of the core). They import nothing outside the standard library but
+// google.golang.org/protobuf's protowire, and rafttest also
+// github.com/cockroachdb/datadriven.
 //
 // Features: leader election with randomized timeouts, pre-vote,
 // check-quorum, election priorities, log replication with per-follower flow
@@ -288,7 +290,9 @@
 // # Observing
 //
 // [RawNode.Status] (with every member's progress, on a leader),
-// [RawNode.BasicStatus] (without allocating) and [RawNode.WithProgress]. The
+// [RawNode.BasicStatus] (without allocating), [RawNode.WithProgress] and
+// [RawNode.TicksToElectionTimeout] (ticks until this member's randomized
+// election timeout elapses, for tests that step time exactly). The
 // core logs through [Config.Logger]: [DiscardLogger] by default,
 // [SlogLogger] for log/slog.
 //
