@@ -231,12 +231,17 @@ func (l *raftLog) term(i uint64) (uint64, error) {
 	if t, ok := l.unstable.maybeTerm(i); ok {
 		return t, nil
 	}
-	// The valid range is [index of dummy entry, last index].
-	if i+1 < l.firstIndex() {
-		return 0, ErrCompacted
-	}
-	if i > l.lastIndex() {
-		return 0, ErrUnavailable
+	// The valid range is [index of dummy entry, last index]. With nothing
+	// unstable, the storage holds the whole log and Term answers outside it
+	// itself (LogStorage's contract): two calls into it fewer, each taking
+	// its lock, on the path every append and acknowledgement takes.
+	if l.unstable.snapshot != nil || len(l.unstable.entries) > 0 {
+		if i+1 < l.firstIndex() {
+			return 0, ErrCompacted
+		}
+		if i > l.lastIndex() {
+			return 0, ErrUnavailable
+		}
 	}
 	t, err := l.storage.Term(i)
 	if err == nil || errors.Is(err, ErrCompacted) || errors.Is(err, ErrUnavailable) {
@@ -248,10 +253,11 @@ func (l *raftLog) term(i uint64) (uint64, error) {
 
 // entries returns the entries from i on, at most maxSize bytes (but at least one).
 func (l *raftLog) entries(i, maxSize uint64) ([]pb.Entry, error) {
-	if i > l.lastIndex() {
+	last := l.lastIndex()
+	if i > last {
 		return nil, nil
 	}
-	return l.slice(i, l.lastIndex()+1, maxSize)
+	return l.slice(i, last+1, maxSize)
 }
 
 // allEntries returns every entry in the log; tests use it.
