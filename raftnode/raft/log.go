@@ -147,8 +147,11 @@ func (l *raftLog) nextCommittedEnts() []pb.Entry {
 	if l.applied >= hi {
 		return nil
 	}
+	// lo is at or past the first index and hi at most the last (commit
+	// never passes it): the bounds slice would check hold, and checking
+	// them again would ask the storage twice more on every Ready.
 	lo := max(l.applied+1, l.firstIndex())
-	ents, err := l.slice(lo, hi+1, l.maxApplyingEntsSize)
+	ents, err := l.sliceInBounds(lo, hi+1, l.maxApplyingEntsSize)
 	if err != nil {
 		l.logger.Panicf("unexpected error when getting unapplied entries (%v)", err)
 	}
@@ -311,6 +314,12 @@ func (l *raftLog) slice(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 	if err := l.mustCheckOutOfBounds(lo, hi); err != nil {
 		return nil, err
 	}
+	return l.sliceInBounds(lo, hi, maxSize)
+}
+
+// sliceInBounds is slice for a caller that knows firstIndex <= lo <= hi <=
+// lastIndex+1.
+func (l *raftLog) sliceInBounds(lo, hi, maxSize uint64) ([]pb.Entry, error) {
 	if lo == hi {
 		return nil, nil
 	}

@@ -297,3 +297,57 @@ func TestMemoryStorageHardState(t *testing.T) {
 		t.Fatalf("InitialState HardState = %+v, want %+v", got, want)
 	}
 }
+
+// FirstIndex and LastIndex read published bounds without the lock: they must
+// follow every change of the log, and stay race-free against a writer on
+// another goroutine (go test -race).
+func TestMemoryStorageBoundsFollowTheLog(t *testing.T) {
+	ms := NewMemoryStorage()
+	bounds := func() (uint64, uint64) {
+		first, _ := ms.FirstIndex()
+		last, _ := ms.LastIndex()
+		return first, last
+	}
+	if f, l := bounds(); f != 1 || l != 0 {
+		t.Fatalf("empty: [%d, %d], want [1, 0]", f, l)
+	}
+	if err := ms.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 3, Term: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, l := bounds(); f != 4 || l != 3 {
+		t.Fatalf("after a snapshot at 3: [%d, %d], want [4, 3]", f, l)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := uint64(4); i < 2000; i++ {
+			if err := ms.Append([]pb.Entry{{Index: i, Term: 1}}); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%100 == 0 {
+				if err := ms.Compact(i - 50); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	for reading := true; reading; {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		if f, l := bounds(); l+1 < f-1 {
+			t.Fatalf("bounds [%d, %d] crossed", f, l)
+		}
+	}
+	if err := ms.Append([]pb.Entry{{Index: 1990, Term: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, l := bounds(); f != 1851 || l != 1990 {
+		t.Fatalf("after compacting to 1850 and truncating at 1990: [%d, %d], want [1851, 1990]", f, l)
+	}
+}
