@@ -12,6 +12,8 @@
 #   warm-up: WARMUP puts at 100 clients (not recorded; fills the key space)
 #   put-cN:  puts of VALUE_SIZE-byte values at N clients
 #   get-cN:  linearizable gets at N clients
+#   sget-cN: serializable gets at N clients (answered by the member asked,
+#            without a ReadIndex round)
 # for each N:REQUESTS pair of TOTALS. The table shows, per workload, the median
 # over the rounds of throughput, p50 and p99, and the CPU time the servers and
 # the client used per request.
@@ -70,7 +72,7 @@ WORKLOADS=()
 for t in $TOTALS; do
 	[[ $t =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "TOTALS: want CLIENTS:REQUESTS pairs, got '$t'"
 done
-for op in put get; do
+for op in put get sget; do
 	for t in $TOTALS; do WORKLOADS+=("$op-c${t%%:*}"); done
 done
 SIDES=()
@@ -186,6 +188,9 @@ bench() {
 	local side=$1 round=$2 w=$3
 	shift 3
 	local op=${w%%-c*} clients=${w##*-c} total t
+	# sget is get, serializable: the same command on both sides.
+	local cmd=("$op")
+	[[ $op == sget ]] && cmd=(get --serializable)
 	for t in $TOTALS; do [[ ${t%%:*} == "$clients" ]] && total=${t##*:}; done
 	local dir=$OUT/$side/$w
 	local json=$dir/r$round.json errf=$WORK/$side-$w-r$round.stderr
@@ -195,7 +200,7 @@ bench() {
 	s0=$(cpu_ticks "${SERVER_PIDS[@]}")
 	children_cpu >"$WORK/cpu0"
 	c0=$(<"$WORK/cpu0")
-	if ! "$@" "$op" --clients "$clients" --total "$total" --value-size "$VALUE_SIZE" --key-space "$KEY_SPACE" \
+	if ! "$@" "${cmd[@]}" --clients "$clients" --total "$total" --value-size "$VALUE_SIZE" --key-space "$KEY_SPACE" \
 		>"$json.tmp" 2>"$errf"; then
 		grep -q '"throughput"' "$json.tmp" || {
 			tail -n 20 "$errf" >&2

@@ -47,3 +47,14 @@ func TestFormatTable(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkloadLabel(t *testing.T) {
+	for w, want := range map[string]string{
+		"put-c1": "put, 1 client", "get-c100": "get, 100 clients",
+		"sget-c100": "serializable get, 100 clients", "odd": "odd",
+	} {
+		if got := workloadLabel(w); got != want {
+			t.Errorf("workloadLabel(%q) = %q, want %q", w, got, want)
+		}
+	}
+}

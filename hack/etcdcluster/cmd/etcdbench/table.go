@@ -143,11 +143,15 @@ func cpuPerOp(server bool) func(round) float64 {
 	}
 }
 
-// workloadLabel turns "put-c100" into "put, 100 clients".
+// workloadLabel turns "put-c100" into "put, 100 clients" and "sget-c1"
+// into "serializable get, 1 client".
 func workloadLabel(w string) string {
 	op, n, ok := strings.Cut(w, "-c")
 	if !ok {
 		return w
+	}
+	if op == "sget" {
+		op = "serializable get"
 	}
 	if n == "1" {
 		return op + ", 1 client"
