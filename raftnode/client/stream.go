@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -232,8 +231,8 @@ func (s *kvStream) call(ctx context.Context, req *serverpb.StreamRequest, w *wir
 			return nil, r.err
 		}
 		w.answered.Store(true)
-		if st := r.resp.GetStatus(); st != nil {
-			return nil, status.FromProto(&spb.Status{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}).Err()
+		if err := r.resp.GetStatus().Err(); err != nil {
+			return nil, err
 		}
 		return r.resp, nil
 	case <-ctx.Done():

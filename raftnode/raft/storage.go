@@ -74,10 +74,10 @@ type MemoryStorage struct {
 	// ents[0] is a dummy entry holding the index and term of the snapshot.
 	// Invariant: len(ents) >= 1 and ents[i].Index == ents[0].Index+i.
 	ents []pb.Entry
-	// firstIndex and lastIndex are ents' bounds, published after every
-	// change of ents under mu: the core asks for them several times per
-	// Ready, and reading them without the lock saves most of its cost.
-	firstIndex, lastIndexPub atomic.Uint64
+	// publishedFirst and publishedLast are ents' bounds, published after
+	// every change of ents under mu: the core asks for them several times
+	// per Ready, and reading them without the lock saves most of its cost.
+	publishedFirst, publishedLast atomic.Uint64
 }
 
 // NewMemoryStorage returns an empty MemoryStorage.
@@ -89,8 +89,8 @@ func NewMemoryStorage() *MemoryStorage {
 
 // publishBounds publishes ents' bounds; mu is held (or ms is not shared yet).
 func (ms *MemoryStorage) publishBounds() {
-	ms.firstIndex.Store(ms.ents[0].Index + 1)
-	ms.lastIndexPub.Store(ms.lastIndex())
+	ms.publishedFirst.Store(ms.ents[0].Index + 1)
+	ms.publishedLast.Store(ms.lastIndex())
 }
 
 // InitialState implements Storage.
@@ -140,7 +140,7 @@ func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 
 // LastIndex implements Storage.
 func (ms *MemoryStorage) LastIndex() (uint64, error) {
-	return ms.lastIndexPub.Load(), nil
+	return ms.publishedLast.Load(), nil
 }
 
 func (ms *MemoryStorage) lastIndex() uint64 {
@@ -149,7 +149,7 @@ func (ms *MemoryStorage) lastIndex() uint64 {
 
 // FirstIndex implements Storage.
 func (ms *MemoryStorage) FirstIndex() (uint64, error) {
-	return ms.firstIndex.Load(), nil
+	return ms.publishedFirst.Load(), nil
 }
 
 // Snapshot implements Storage.

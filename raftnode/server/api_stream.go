@@ -272,49 +272,45 @@ func (ss *streamSession) idle() bool {
 // expire answers the requests whose deadline passed: the write was proposed
 // and its outcome is unknown, the read found no read point in time.
 func (ss *streamSession) expire(now time.Time) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for id, p := range ss.pending {
-		if now.Before(p.deadline) {
-			continue
-		}
-		delete(ss.pending, id)
-		err := status.Errorf(codes.DeadlineExceeded, "no read index in time (%v)", ss.s.cfg.RequestTimeout)
-		if p.reqID != 0 {
-			ss.s.w.cancel(p.reqID)
-			err = writeTimedOut(context.DeadlineExceeded)
-		}
-		ss.answers = append(ss.answers, streamAnswer{req: p.req, outcome: err})
-	}
+	ss.endPending(func(p pendingRequest) bool { return !now.Before(p.deadline) },
+		status.Errorf(codes.DeadlineExceeded, "no read index in time (%v)", ss.s.cfg.RequestTimeout),
+		writeTimedOut(context.DeadlineExceeded))
 }
 
 // failAll answers every pending request: the member is shutting down.
 func (ss *streamSession) failAll() {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for id, p := range ss.pending {
-		delete(ss.pending, id)
-		err := errStopped
-		if p.reqID != 0 {
-			ss.s.w.cancel(p.reqID)
-			err = errStoppedWriting
-		}
-		ss.answers = append(ss.answers, streamAnswer{req: p.req, outcome: err})
-	}
+	ss.endPending(nil, errStopped, errStoppedWriting)
 }
 
 // abandon forgets every pending request: the stream broke, so no answer
 // can reach the client any more.
 func (ss *streamSession) abandon() {
+	ss.endPending(nil, nil, nil)
+	ss.mu.Lock()
+	ss.answers = nil
+	ss.mu.Unlock()
+}
+
+// endPending takes the pending requests that match (all, for nil) out,
+// forgetting their writes' waiters, and answers them with readErr or
+// writeErr; nil errors answer nothing.
+func (ss *streamSession) endPending(match func(pendingRequest) bool, readErr, writeErr error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for id, p := range ss.pending {
+		if match != nil && !match(p) {
+			continue
+		}
 		delete(ss.pending, id)
+		err := readErr
 		if p.reqID != 0 {
 			ss.s.w.cancel(p.reqID)
+			err = writeErr
+		}
+		if err != nil {
+			ss.answers = append(ss.answers, streamAnswer{req: p.req, outcome: err})
 		}
 	}
-	ss.answers = nil
 }
 
 // streamMethod is the unary method req stands for and its request, for the
@@ -353,7 +349,7 @@ func streamCommand(req *serverpb.StreamRequest) *kvpb.Command {
 func (s *Server) streamResponse(a streamAnswer) *serverpb.StreamResponse {
 	resp := &serverpb.StreamResponse{Id: a.req.GetId()}
 	if err, ok := a.outcome.(error); ok {
-		resp.Status = requestStatus(err)
+		resp.Status = serverpb.NewRequestStatus(err)
 		return resp
 	}
 	var err error
@@ -372,7 +368,7 @@ func (s *Server) streamResponse(a streamAnswer) *serverpb.StreamResponse {
 		}
 	}
 	if err != nil {
-		resp.Status = requestStatus(err)
+		resp.Status = serverpb.NewRequestStatus(err)
 	}
 	return resp
 }
@@ -388,10 +384,4 @@ func (s *Server) setWriteResponse(resp *serverpb.StreamResponse, req *serverpb.S
 	default:
 		resp.Response = &serverpb.StreamResponse_Put{Put: &serverpb.PutResponse{Header: s.header(), Result: res}}
 	}
-}
-
-// requestStatus is err as the status a call would have ended with.
-func requestStatus(err error) *serverpb.RequestStatus {
-	st := status.Convert(err).Proto()
-	return &serverpb.RequestStatus{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}
 }

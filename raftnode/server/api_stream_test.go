@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -78,13 +77,7 @@ func (s *testStream) answers(n int) map[uint64]*serverpb.StreamResponse {
 
 // answerErr is the failure an answer carries, as the status its call would
 // have returned; nil when it succeeded.
-func answerErr(resp *serverpb.StreamResponse) error {
-	st := resp.GetStatus()
-	if st == nil {
-		return nil
-	}
-	return status.FromProto(&spb.Status{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}).Err()
-}
+func answerErr(resp *serverpb.StreamResponse) error { return resp.GetStatus().Err() }
 
 func put(key, value string) *serverpb.PutRequest {
 	return &serverpb.PutRequest{Key: []byte(key), Value: []byte(value)}
@@ -263,5 +256,23 @@ func TestStreamAnswersEveryRequestWhenTheMemberStops(t *testing.T) {
 	}
 	if _, err := s.st.Recv(); status.Code(err) != codes.Unavailable {
 		t.Errorf("stream of a stopped member ended with %v, want Unavailable", err)
+	}
+}
+
+// A stream holds at most maxStreamPending requests waiting: the next is
+// refused at once, and one answered makes room again.
+func TestStreamRefusesRequestsPastItsBound(t *testing.T) {
+	ss := &streamSession{s: &Server{cfg: Config{RequestTimeout: time.Second}}, pending: map[uint64]pendingRequest{}}
+	for id := range uint64(maxStreamPending) {
+		if err := ss.add(&serverpb.StreamRequest{Id: id}, 0); err != nil {
+			t.Fatalf("request %d of %d: %v", id, maxStreamPending, err)
+		}
+	}
+	if err := ss.add(&serverpb.StreamRequest{Id: maxStreamPending}, 0); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("one request past the bound: %v, want ResourceExhausted", err)
+	}
+	ss.finish(0, nil)
+	if err := ss.add(&serverpb.StreamRequest{Id: maxStreamPending}, 0); err != nil {
+		t.Fatalf("after an answer made room: %v", err)
 	}
 }

@@ -165,12 +165,9 @@ func (s *Server) syncPeers() {
 		return
 	}
 	want := map[uint64]string{}
-	cs := s.confState
-	for _, ids := range [][]uint64{cs.Voters, cs.VotersOutgoing, cs.Learners, cs.LearnersNext} {
-		for _, id := range ids {
-			if m, ok := s.table.Members[id]; ok && id != s.id && m.PeerAddress != "" {
-				want[id] = m.PeerAddress
-			}
+	for id := range s.configIDs() {
+		if m, ok := s.table.Members[id]; ok && id != s.id && m.PeerAddress != "" {
+			want[id] = m.PeerAddress
 		}
 	}
 	for id, addr := range want {

@@ -97,8 +97,7 @@ func (m *Member) serveStreamed(ctx context.Context, req *serverpb.StreamRequest)
 		err = status.Errorf(codes.InvalidArgument, "stream request %d carries no request", req.GetId())
 	}
 	if err != nil {
-		st := status.Convert(err).Proto()
-		resp.Status = &serverpb.RequestStatus{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}
+		resp.Status = serverpb.NewRequestStatus(err)
 	}
 	return resp
 }

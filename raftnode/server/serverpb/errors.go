@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -105,4 +106,20 @@ func Reason(err error, reason string) (map[string]string, bool) {
 		}
 	}
 	return nil, false
+}
+
+// NewRequestStatus is err as the status a call would have ended with, for a
+// failed request of KV.Stream.
+func NewRequestStatus(err error) *RequestStatus {
+	st := status.Convert(err).Proto()
+	return &RequestStatus{Code: st.GetCode(), Message: st.GetMessage(), Details: st.GetDetails()}
+}
+
+// Err is the status error of a failed KV.Stream request: what its call would
+// have returned, ErrorInfo and all. Nil for a nil RequestStatus.
+func (s *RequestStatus) Err() error {
+	if s == nil {
+		return nil
+	}
+	return status.FromProto(&spb.Status{Code: s.GetCode(), Message: s.GetMessage(), Details: s.GetDetails()}).Err()
 }
